@@ -1,0 +1,30 @@
+'use strict'
+// Errors from the native layer carry a stable code. napi attaches only its own status to
+// errors raised by async functions, so Rust puts the code first in the message as
+// "[ERR_WA_...] text"; withCode() lifts it into err.code, as Node does for its own errors.
+
+const CODED = /^\[(ERR_[A-Z0-9_]+)\] /
+
+function withCode(err) {
+  if (err && typeof err.message === 'string') {
+    const m = CODED.exec(err.message)
+    if (m) {
+      err.code = m[1]
+      err.message = err.message.slice(m[0].length)
+    }
+  }
+  return err
+}
+
+// Wraps a native function so a thrown native error gets its code.
+function coded(fn) {
+  return function codedNative(...args) {
+    try {
+      return fn.apply(this, args)
+    } catch (err) {
+      throw withCode(err)
+    }
+  }
+}
+
+module.exports = { withCode, coded }

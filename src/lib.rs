@@ -1,0 +1,6 @@
+//! The napi-rs binding: JavaScript <-> Rust conversion only. Protocol logic lives in the
+//! crates under `crates/`; each module here adapts one layer.
+#![deny(clippy::all)]
+
+mod errors;
+mod proto;
