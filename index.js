@@ -1,8 +1,7 @@
 'use strict'
-// baileys-native: CommonJS entry. The ESM entry (index.mjs) is generated from these exports.
-const native = require('./native.js')
-const { coded } = require('./lib/errors.js')
+// baileys-native: the CommonJS entry. One line per layer module in lib/; the ESM entry
+// (index.mjs) is generated from these exports by scripts/build.mjs.
 
 module.exports = {
-  describeHandshakeMessage: coded(native.describeHandshakeMessage),
+  ...require('./lib/proto.js'),
 }

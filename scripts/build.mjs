@@ -5,11 +5,11 @@
 //   node scripts/build.mjs --install  the npm `install` hook: skip when a prebuilt binary fits
 //
 // With the napi CLI present (a development checkout) the build also regenerates the loader
-// `native.js`, the typings `index.d.ts` (napi's output under our header, lib/typings-header.d.ts)
+// `native.js`, the typings `index.d.ts` (napi's output under our header, lib/types/*.d.ts)
 // and `index.mjs` (the ESM entry, derived from the CommonJS exports so the two never drift).
 // Without it (a user installing from source) plain cargo builds the binary.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -58,7 +58,13 @@ try {
 } catch {}
 
 if (napiCli) {
-  const header = readFileSync(join(root, 'lib/typings-header.d.ts'), 'utf8')
+  // The JS layer's declarations: lib/types/*.d.ts in name order, then napi's generated part.
+  const typesDir = join(root, 'lib', 'types')
+  const header = readdirSync(typesDir)
+    .filter((f) => f.endsWith('.d.ts'))
+    .sort()
+    .map((f) => readFileSync(join(typesDir, f), 'utf8'))
+    .join('\n')
   run(process.execPath, [
     napiCli, 'build', '--platform', '--release',
     '--js', 'native.js', '--dts', 'index.d.ts', '--dts-header', header,
