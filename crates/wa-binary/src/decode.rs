@@ -1,0 +1,471 @@
+//! Decoder: bytes to nodes.
+//!
+//! Behaves like Baileys' `decodeDecompressedBinaryNode` on every input Baileys accepts, and on
+//! hostile input returns an error instead of panicking, recursing without bound or allocating
+//! from unchecked length fields. Trailing bytes after the root node are ignored, as in Baileys.
+//!
+//! The decoder reports what it reads to a [`Sink`]; [`TreeSink`] builds a [`Node`], and the
+//! binding has its own sink that writes a compact form for JavaScript.
+
+use std::borrow::Cow;
+
+use crate::dictionary::{Dictionary, dictionary};
+use crate::error::{BinaryError, Result};
+use crate::node::{Content, Node, Text};
+use crate::tags;
+
+/// How deep JID strings may nest inside each other (`a@b@c` is a JID pair whose server is a
+/// JID pair). Real traffic nests one level; the encoder never writes deeper than this.
+pub const MAX_JID_NESTING: usize = 16;
+
+/// Limits applied while decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Levels of nested nodes, root included.
+    pub max_depth: usize,
+    /// Largest payload a compressed frame may inflate to, in bytes.
+    pub max_inflated: usize,
+}
+
+/// Default nesting limit. Real stanzas nest fewer than ten levels.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// Default inflate limit: 32 MiB, twice the largest frame the transport carries.
+pub const DEFAULT_MAX_INFLATED: usize = 32 << 20;
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_inflated: DEFAULT_MAX_INFLATED,
+        }
+    }
+}
+
+/// A string as read from the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Str<'a> {
+    /// A dictionary token, with its global id.
+    Token { id: u16, text: &'static str },
+    /// Raw bytes, read as UTF-8 (invalid sequences become U+FFFD, as `Buffer#toString` does).
+    Raw(&'a [u8]),
+    /// A string the decoder assembled (JIDs, packed digits).
+    Owned(String),
+}
+
+impl Str<'_> {
+    /// The text.
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            Str::Token { text, .. } => Cow::Borrowed(text),
+            Str::Raw(b) => String::from_utf8_lossy(b),
+            Str::Owned(s) => Cow::Borrowed(s),
+        }
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Str::Token { text, .. } => text.is_empty(),
+            Str::Raw(b) => b.is_empty(),
+            Str::Owned(s) => s.is_empty(),
+        }
+    }
+
+    /// The text as a node string (tokens stay borrowed).
+    pub fn into_text(self) -> Text {
+        match self {
+            Str::Token { text, .. } => Cow::Borrowed(text),
+            Str::Raw(b) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+            Str::Owned(s) => Cow::Owned(s),
+        }
+    }
+}
+
+/// Receives what the decoder reads, in wire order. For each node: `open`, `attr` per attribute,
+/// then one of `no_content` / `list` (followed by the children) / `bytes` / `string`, then
+/// `close`.
+pub trait Sink<'a> {
+    /// A node starts; `attr_count` attributes follow.
+    fn open(&mut self, tag: Str<'a>, attr_count: usize);
+    /// One attribute.
+    fn attr(&mut self, key: Str<'a>, value: Str<'a>);
+    /// The node has no content.
+    fn no_content(&mut self);
+    /// The content is a list of `len` nodes; `capacity_hint` is `len` capped by what the
+    /// remaining input can hold, safe to preallocate.
+    fn list(&mut self, len: usize, capacity_hint: usize);
+    /// The content is bytes, found at `offset` of the decoded buffer.
+    fn bytes(&mut self, bytes: &'a [u8], offset: usize);
+    /// The content is a string.
+    fn string(&mut self, s: Str<'a>);
+    /// The node (and its children) ended.
+    fn close(&mut self);
+}
+
+/// Decodes one node from `buf` (no flag byte) with default limits.
+pub fn decode(buf: &[u8]) -> Result<Node> {
+    decode_with_limits(buf, &DecodeLimits::default())
+}
+
+/// Decodes one node from `buf` (no flag byte).
+pub fn decode_with_limits(buf: &[u8], limits: &DecodeLimits) -> Result<Node> {
+    let mut sink = TreeSink::default();
+    decode_into(buf, limits, &mut sink)?;
+    sink.root.ok_or(BinaryError::InvalidNode {
+        reason: "no node",
+        at: 0,
+    })
+}
+
+/// Decodes one node from `buf` (no flag byte) into `sink`; returns the offset after it.
+pub fn decode_into<'a, S: Sink<'a>>(
+    buf: &'a [u8],
+    limits: &DecodeLimits,
+    sink: &mut S,
+) -> Result<usize> {
+    let mut d = Decoder {
+        buf,
+        pos: 0,
+        max_depth: limits.max_depth,
+        dict: dictionary(),
+    };
+    d.node(sink, 0)?;
+    Ok(d.pos)
+}
+
+struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+    dict: &'static Dictionary,
+}
+
+impl<'a> Decoder<'a> {
+    fn eos(&self, needed: usize) -> BinaryError {
+        BinaryError::EndOfStream {
+            needed: (needed - (self.buf.len() - self.pos)) as u64,
+            at: self.pos,
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.buf.get(self.pos).ok_or_else(|| self.eos(1))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.buf.len() - self.pos < n {
+            return Err(self.eos(n));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn take_u64(&mut self, n: u64) -> Result<&'a [u8]> {
+        let remaining = (self.buf.len() - self.pos) as u64;
+        if n > remaining {
+            return Err(BinaryError::EndOfStream {
+                needed: n - remaining,
+                at: self.pos,
+            });
+        }
+        self.take(n as usize)
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u20(&mut self) -> Result<u32> {
+        let b = self.take(3)?;
+        Ok((u32::from(b[0] & 0x0f) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn list_size(&mut self, tag: u8) -> Result<usize> {
+        match tag {
+            tags::LIST_EMPTY => Ok(0),
+            tags::LIST_8 => Ok(usize::from(self.byte()?)),
+            tags::LIST_16 => Ok(usize::from(self.u16()?)),
+            _ => Err(BinaryError::InvalidTag {
+                tag,
+                expected: "list",
+                at: self.pos - 1,
+            }),
+        }
+    }
+
+    fn node<S: Sink<'a>>(&mut self, sink: &mut S, depth: usize) -> Result<()> {
+        if depth >= self.max_depth {
+            return Err(BinaryError::TooDeep {
+                limit: self.max_depth,
+                at: self.pos,
+            });
+        }
+        let start = self.pos;
+        let size_tag = self.byte()?;
+        let size = self.list_size(size_tag)?;
+        let tag_byte = self.byte()?;
+        let tag = self.string(tag_byte, 0)?;
+        if size == 0 {
+            return Err(BinaryError::InvalidNode {
+                reason: "list size 0",
+                at: start,
+            });
+        }
+        if tag.is_empty() {
+            return Err(BinaryError::InvalidNode {
+                reason: "empty tag",
+                at: start,
+            });
+        }
+        let attr_count = (size - 1) >> 1;
+        sink.open(tag, attr_count);
+        for _ in 0..attr_count {
+            let kb = self.byte()?;
+            let key = self.string(kb, 0)?;
+            let vb = self.byte()?;
+            let value = self.string(vb, 0)?;
+            sink.attr(key, value);
+        }
+        if size % 2 == 0 {
+            let tag = self.byte()?;
+            match tag {
+                tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                    let len = self.list_size(tag)?;
+                    // Every child takes at least two bytes.
+                    let hint = len.min((self.buf.len() - self.pos) / 2);
+                    sink.list(len, hint);
+                    for _ in 0..len {
+                        self.node(sink, depth + 1)?;
+                    }
+                }
+                tags::BINARY_8 => {
+                    let n = usize::from(self.byte()?);
+                    let at = self.pos;
+                    sink.bytes(self.take(n)?, at);
+                }
+                tags::BINARY_20 => {
+                    let n = self.u20()?;
+                    let at = self.pos;
+                    sink.bytes(self.take_u64(u64::from(n))?, at);
+                }
+                tags::BINARY_32 => {
+                    let n = self.u32()?;
+                    let at = self.pos;
+                    sink.bytes(self.take_u64(u64::from(n))?, at);
+                }
+                other => {
+                    let s = self.string(other, 0)?;
+                    sink.string(s);
+                }
+            }
+        } else {
+            sink.no_content();
+        }
+        sink.close();
+        Ok(())
+    }
+
+    fn nested(&mut self, nesting: usize) -> Result<Str<'a>> {
+        if nesting >= MAX_JID_NESTING {
+            return Err(BinaryError::TooDeep {
+                limit: MAX_JID_NESTING,
+                at: self.pos,
+            });
+        }
+        let tag = self.byte()?;
+        self.string(tag, nesting + 1)
+    }
+
+    fn string(&mut self, tag: u8, nesting: usize) -> Result<Str<'a>> {
+        match tag {
+            tags::LIST_EMPTY => Ok(Str::Raw(&[])),
+            1..tags::DICTIONARY_0 => Ok(Str::Token {
+                id: u16::from(tag),
+                text: self.dict.single(tag).unwrap_or_default(),
+            }),
+            tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
+                let dict = tag - tags::DICTIONARY_0;
+                let index = self.byte()?;
+                let text = self
+                    .dict
+                    .double(dict, index)
+                    .ok_or(BinaryError::InvalidToken {
+                        byte: tag,
+                        at: self.pos - 2,
+                    })?;
+                Ok(Str::Token {
+                    id: crate::dictionary::Token::Double { dict, index }.id(),
+                    text,
+                })
+            }
+            tags::BINARY_8 => {
+                let n = usize::from(self.byte()?);
+                Ok(Str::Raw(self.take(n)?))
+            }
+            tags::BINARY_20 => {
+                let n = self.u20()?;
+                Ok(Str::Raw(self.take_u64(u64::from(n))?))
+            }
+            tags::BINARY_32 => {
+                let n = self.u32()?;
+                Ok(Str::Raw(self.take_u64(u64::from(n))?))
+            }
+            tags::JID_PAIR => {
+                let at = self.pos - 1;
+                let user = self.nested(nesting)?;
+                let server = self.nested(nesting)?;
+                if server.is_empty() {
+                    return Err(BinaryError::InvalidJid { at });
+                }
+                Ok(Str::Owned(format!("{}@{}", user.as_str(), server.as_str())))
+            }
+            tags::AD_JID => {
+                let domain = self.byte()?;
+                let device = self.byte()?;
+                let user = self.nested(nesting)?;
+                let server = crate::jid::DomainType::server_for_byte(domain);
+                Ok(Str::Owned(if device == 0 {
+                    format!("{}@{}", user.as_str(), server)
+                } else {
+                    format!("{}:{}@{}", user.as_str(), device, server)
+                }))
+            }
+            tags::FB_JID => {
+                let user = self.nested(nesting)?;
+                let device = self.u16()?;
+                let server = self.nested(nesting)?;
+                Ok(Str::Owned(format!(
+                    "{}:{}@{}",
+                    user.as_str(),
+                    device,
+                    server.as_str()
+                )))
+            }
+            tags::INTEROP_JID => {
+                let user = self.nested(nesting)?;
+                let device = self.u16()?;
+                let integrator = self.u16()?;
+                // Baileys treats a missing or unreadable server as "interop" and rewinds.
+                let before = self.pos;
+                let server = match self.nested(nesting) {
+                    Ok(s) => s.as_str().into_owned(),
+                    Err(_) => {
+                        self.pos = before;
+                        "interop".to_owned()
+                    }
+                };
+                Ok(Str::Owned(format!(
+                    "{integrator}-{}:{device}@{server}",
+                    user.as_str()
+                )))
+            }
+            tags::NIBBLE_8 | tags::HEX_8 => self.packed(tag),
+            tags::LIST_8 | tags::LIST_16 => Err(BinaryError::InvalidTag {
+                tag,
+                expected: "string",
+                at: self.pos - 1,
+            }),
+            _ => Err(BinaryError::InvalidToken {
+                byte: tag,
+                at: self.pos - 1,
+            }),
+        }
+    }
+
+    fn packed(&mut self, tag: u8) -> Result<Str<'a>> {
+        let start = self.byte()?;
+        let n = usize::from(start & 0x7f);
+        let at = self.pos;
+        let bytes = self.take(n)?;
+        let mut s = String::with_capacity(2 * n);
+        for (i, b) in bytes.iter().enumerate() {
+            for digit in [b >> 4, b & 0x0f] {
+                let c = if tag == tags::NIBBLE_8 {
+                    match digit {
+                        0..=9 => b'0' + digit,
+                        10 => b'-',
+                        11 => b'.',
+                        15 => b'\0',
+                        _ => return Err(BinaryError::InvalidPacked { digit, at: at + i }),
+                    }
+                } else if digit < 10 {
+                    b'0' + digit
+                } else {
+                    b'A' + digit - 10
+                };
+                s.push(char::from(c));
+            }
+        }
+        if start & 0x80 != 0 {
+            s.pop();
+        }
+        Ok(Str::Owned(s))
+    }
+}
+
+/// Builds a [`Node`] tree.
+#[derive(Default)]
+pub struct TreeSink {
+    stack: Vec<Node>,
+    /// The decoded root, once closed.
+    pub root: Option<Node>,
+}
+
+impl<'a> Sink<'a> for TreeSink {
+    fn open(&mut self, tag: Str<'a>, attr_count: usize) {
+        self.stack.push(Node {
+            tag: tag.into_text(),
+            attrs: Vec::with_capacity(attr_count.min(64)),
+            content: Content::None,
+        });
+    }
+
+    fn attr(&mut self, key: Str<'a>, value: Str<'a>) {
+        if let Some(n) = self.stack.last_mut() {
+            n.attrs.push((key.into_text(), value.into_text()));
+        }
+    }
+
+    fn no_content(&mut self) {}
+
+    fn list(&mut self, _len: usize, capacity_hint: usize) {
+        if let Some(n) = self.stack.last_mut() {
+            n.content = Content::Nodes(Vec::with_capacity(capacity_hint));
+        }
+    }
+
+    fn bytes(&mut self, bytes: &'a [u8], _offset: usize) {
+        if let Some(n) = self.stack.last_mut() {
+            n.content = Content::Bytes(bytes.to_vec());
+        }
+    }
+
+    fn string(&mut self, s: Str<'a>) {
+        if let Some(n) = self.stack.last_mut() {
+            n.content = Content::Text(s.into_text());
+        }
+    }
+
+    fn close(&mut self) {
+        let Some(done) = self.stack.pop() else { return };
+        match self.stack.last_mut() {
+            Some(parent) => {
+                if let Content::Nodes(children) = &mut parent.content {
+                    children.push(done);
+                }
+            }
+            None => self.root = Some(done),
+        }
+    }
+}
