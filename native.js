@@ -835,4 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.binaryTokens = nativeBinding.binaryTokens
+module.exports.decodeBinaryFrame = nativeBinding.decodeBinaryFrame
+module.exports.decodeBinaryFrameObjects = nativeBinding.decodeBinaryFrameObjects
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
+module.exports.encodeBinaryFrame = nativeBinding.encodeBinaryFrame
