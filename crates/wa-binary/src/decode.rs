@@ -14,8 +14,9 @@ use crate::error::{BinaryError, Result};
 use crate::node::{Content, Node, Text};
 use crate::tags;
 
-/// How deep JID strings may nest inside each other (`a@b@c` is a JID pair whose server is a
-/// JID pair). Real traffic nests one level; the encoder never writes deeper than this.
+/// How deep JID strings may nest in the user position of another JID. Neither Baileys nor we
+/// ever write a JID there; only hostile input does. (A JID pair in the server position, as in
+/// `a@b@c`, is read in a loop and has no limit.)
 pub const MAX_JID_NESTING: usize = 16;
 
 /// Limits applied while decoding.
@@ -322,13 +323,32 @@ impl<'a> Decoder<'a> {
                 Ok(Str::Raw(self.take_u64(u64::from(n))?))
             }
             tags::JID_PAIR => {
+                // A pair whose server is another pair (`a@b@c`) is read in a loop, so a chain
+                // of any length costs no stack; users nest only up to the limit.
                 let at = self.pos - 1;
-                let user = self.nested(nesting)?;
-                let server = self.nested(nesting)?;
-                if server.is_empty() {
-                    return Err(BinaryError::InvalidJid { at });
+                let mut out = String::new();
+                loop {
+                    let user = self.nested(nesting)?;
+                    out.push_str(&user.as_str());
+                    out.push('@');
+                    let tag = self.byte()?;
+                    if tag == tags::JID_PAIR {
+                        continue;
+                    }
+                    let server = if nesting >= MAX_JID_NESTING {
+                        return Err(BinaryError::TooDeep {
+                            limit: MAX_JID_NESTING,
+                            at: self.pos,
+                        });
+                    } else {
+                        self.string(tag, nesting + 1)?
+                    };
+                    if server.is_empty() {
+                        return Err(BinaryError::InvalidJid { at });
+                    }
+                    out.push_str(&server.as_str());
+                    return Ok(Str::Owned(out));
                 }
-                Ok(Str::Owned(format!("{}@{}", user.as_str(), server.as_str())))
             }
             tags::AD_JID => {
                 let domain = self.byte()?;

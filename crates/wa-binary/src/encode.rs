@@ -13,7 +13,7 @@
 //! `user:0@server` is an AD_JID of device 0 and reads back as `user@server` (device 0 is the
 //! primary device, which the text form leaves out).
 
-use crate::decode::{DEFAULT_MAX_DEPTH, MAX_JID_NESTING};
+use crate::decode::DEFAULT_MAX_DEPTH;
 use crate::dictionary::{Dictionary, Token, dictionary};
 use crate::error::{BinaryError, Result};
 use crate::node::{Content, Node};
@@ -101,7 +101,13 @@ impl Encoder {
 
     /// A string, in the form Baileys would choose (see the module docs).
     pub fn string(&mut self, s: &str) -> Result<()> {
-        self.string_at(s, 0)
+        // `a@b@c` is a JID pair whose server is the JID pair `b@c`: a loop over the servers
+        // instead of recursion, so no string can exhaust the stack.
+        let mut rest = s;
+        while let Some(server) = self.string_step(rest)? {
+            rest = server;
+        }
+        Ok(())
     }
 
     fn byte_length(&mut self, len: usize) -> Result<()> {
@@ -129,9 +135,12 @@ impl Encoder {
         self.content_bytes(s.as_bytes())
     }
 
-    fn string_at(&mut self, s: &str, nesting: usize) -> Result<()> {
+    /// Writes `s`; for a JID pair, writes the tag and the user and returns the server, which
+    /// the caller writes next.
+    fn string_step<'s>(&mut self, s: &'s str) -> Result<Option<&'s str>> {
         if s.is_empty() {
-            return self.raw(s);
+            self.raw(s)?;
+            return Ok(None);
         }
         if let Some(token) = self.dict.token(s) {
             match token {
@@ -141,26 +150,28 @@ impl Encoder {
                         .extend_from_slice(&[tags::DICTIONARY_0 + dict, index]);
                 }
             }
-            return Ok(());
+            return Ok(None);
         }
         if s.len() <= tags::PACKED_MAX {
             let b = s.as_bytes();
             if b.iter().all(|c| matches!(c, b'0'..=b'9' | b'-' | b'.')) {
                 self.packed(b, tags::NIBBLE_8);
-                return Ok(());
+                return Ok(None);
             }
             if b.iter().all(|c| matches!(c, b'0'..=b'9' | b'A'..=b'F')) {
                 self.packed(b, tags::HEX_8);
-                return Ok(());
+                return Ok(None);
             }
         }
-        if nesting < MAX_JID_NESTING
-            && let Some(at) = s.find('@')
-            && self.jid(&s[..at], &s[at + 1..], nesting)?
-        {
-            return Ok(());
+        if let Some(at) = s.find('@') {
+            match self.jid(&s[..at], &s[at + 1..])? {
+                JidForm::Written => return Ok(None),
+                JidForm::PairServer(server) => return Ok(Some(server)),
+                JidForm::NotIntact => {}
+            }
         }
-        self.raw(s)
+        self.raw(s)?;
+        Ok(None)
     }
 
     fn packed(&mut self, s: &[u8], tag: u8) {
@@ -182,10 +193,9 @@ impl Encoder {
         }
     }
 
-    /// Writes `user_part@server` as a JID if some JID form carries it intact; returns whether
-    /// it did.
-    fn jid(&mut self, user_part: &str, server: &str, nesting: usize) -> Result<bool> {
-        let inner = nesting + 1;
+    /// Writes `user_part@server` as a JID if some JID form carries it intact. `user_part` holds
+    /// no `@`, so its pieces are written without further JIDs.
+    fn jid<'s>(&mut self, user_part: &'s str, server: &'s str) -> Result<JidForm<'s>> {
         match user_part.split_once(':') {
             // Baileys: a non-empty device makes an AD_JID, whose server the reader derives from
             // the domain byte and whose device is one byte printed without leading zeros.
@@ -202,17 +212,17 @@ impl Encoder {
                 {
                     self.out
                         .extend_from_slice(&[tags::AD_JID, domain, device as u8]);
-                    self.string_at(user, inner)?;
-                    return Ok(true);
+                    self.string(user)?;
+                    return Ok(JidForm::Written);
                 }
                 if server == "msgr"
                     && let Some(device) = canonical_u16(device)
                 {
                     self.out.push(tags::FB_JID);
-                    self.string_at(user, inner)?;
+                    self.string(user)?;
                     self.out.extend_from_slice(&device.to_be_bytes());
-                    self.string_at(server, inner)?;
-                    return Ok(true);
+                    self.string(server)?;
+                    return Ok(JidForm::Written);
                 }
                 if server == "interop"
                     && let Some(device) = canonical_u16(device)
@@ -220,30 +230,39 @@ impl Encoder {
                     && let Some(integrator) = canonical_u16(integrator)
                 {
                     self.out.push(tags::INTEROP_JID);
-                    self.string_at(user, inner)?;
+                    self.string(user)?;
                     self.out.extend_from_slice(&device.to_be_bytes());
                     self.out.extend_from_slice(&integrator.to_be_bytes());
-                    self.string_at(server, inner)?;
-                    return Ok(true);
+                    self.string(server)?;
+                    return Ok(JidForm::Written);
                 }
-                Ok(false)
+                Ok(JidForm::NotIntact)
             }
             // Baileys: a JID pair of the user (before any `_`) and the server; intact only
             // when there is no agent or stray `:`, and the server is not empty.
-            Some(_) => Ok(false),
-            None if user_part.contains('_') || server.is_empty() => Ok(false),
+            Some(_) => Ok(JidForm::NotIntact),
+            None if user_part.contains('_') || server.is_empty() => Ok(JidForm::NotIntact),
             None => {
                 self.out.push(tags::JID_PAIR);
                 if user_part.is_empty() {
                     self.out.push(tags::LIST_EMPTY);
                 } else {
-                    self.string_at(user_part, inner)?;
+                    self.string(user_part)?;
                 }
-                self.string_at(server, inner)?;
-                Ok(true)
+                Ok(JidForm::PairServer(server))
             }
         }
     }
+}
+
+/// What [`Encoder::jid`] did.
+enum JidForm<'s> {
+    /// Wrote a complete JID.
+    Written,
+    /// Wrote a JID pair's tag and user; the server is still to be written.
+    PairServer(&'s str),
+    /// No JID form carries the string intact; it goes raw.
+    NotIntact,
 }
 
 /// `s` as a number if it is written the way the decoder prints numbers (no sign, no leading
