@@ -836,7 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.binaryTokens = nativeBinding.binaryTokens
-module.exports.decodeBinaryFrame = nativeBinding.decodeBinaryFrame
 module.exports.decodeBinaryFrameObjects = nativeBinding.decodeBinaryFrameObjects
+module.exports.decodeBinaryPayload = nativeBinding.decodeBinaryPayload
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
 module.exports.encodeBinaryFrame = nativeBinding.encodeBinaryFrame
+module.exports.inflateBinaryPayload = nativeBinding.inflateBinaryPayload

@@ -72,19 +72,28 @@ function asBuffer(buf) {
   throw fail('ERR_WA_BINARY_INVALID_INPUT', `expected a Buffer or Uint8Array, got ${buf === null ? 'null' : typeof buf}`)
 }
 
+let decodeTape = new Uint32Array(4096)
+
 /** Decodes a frame (flag byte first; zlib-compressed when bit 2 is set) synchronously. */
 function decodeBinaryNodeSync(buf) {
   const frame = asBuffer(buf)
-  let decoded
+  if (frame.length === 0) throw fail('ERR_WA_BINARY_EOF', 'end of stream: empty frame')
+  let payload
+  let pool
   try {
-    decoded = native.decodeBinaryFrame(frame)
+    payload = frame[0] & 2 ? native.inflateBinaryPayload(frame.subarray(1)) : frame.subarray(1)
+    pool = native.decodeBinaryPayload(payload, decodeTape)
+    if (decodeTape[0] >= decodeTape.length) {
+      decodeTape = new Uint32Array(decodeTape[0] + 1)
+      pool = native.decodeBinaryPayload(payload, decodeTape)
+    }
   } catch (err) {
     throw withCode(err)
   }
-  T = decoded.tape
-  P = decoded.pool
-  B = decoded.inflated ?? frame.subarray(1)
-  ti = 0
+  T = decodeTape
+  P = pool
+  B = payload
+  ti = 1
   pi = 0
   try {
     return readNode()

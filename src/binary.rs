@@ -5,8 +5,8 @@
 //! dozen properties). `lib/binary.js` turns the compact form into Baileys' node objects and
 //! back. `docs/binary.md` has the measurements behind this choice.
 //!
-//! Decoded form: a `Uint32Array` tape, one string pool and the payload buffer. Per node the
-//! tape holds `attrCount, tag, (key, value)*, kind, ...` where a string is one entry:
+//! Decoded form: a `Uint32Array` tape (owned by JS and reused), one string pool and the payload
+//! buffer. Per node the tape holds `attrCount, tag, (key, value)*, kind, ...` where a string is one entry:
 //! `(tokenId << 1) | 1` for a dictionary token (JS keeps the token table), or
 //! `utf16Length << 1` for the next `utf16Length` code units of the pool. `kind` is 0 (no
 //! content), 1 (`count`, then the children), 2 (`offset, length` into the payload) or 3
@@ -15,12 +15,12 @@
 //! Encode form (written by JS): the same tape shape with strings always in the pool (entry =
 //! UTF-16 length) and kind 2 followed by an index into the list of byte arrays.
 
-use napi::bindgen_prelude::{Buffer, Object, Uint32Array, Utf16String};
 use napi::Env;
+use napi::bindgen_prelude::{Buffer, BufferSlice, Object, Uint32ArraySlice, Utf16String};
 use napi_derive::napi;
 use wa_binary::decode::{DEFAULT_MAX_DEPTH, DecodeLimits, Sink, Str, decode_into};
 use wa_binary::dictionary::dictionary;
-use wa_binary::{BinaryError, Encoder, unpack_frame};
+use wa_binary::{BinaryError, Encoder};
 
 use crate::errors::coded;
 
@@ -34,28 +34,27 @@ pub fn binary_tokens() -> Vec<&'static str> {
     dictionary().strings_by_id().to_vec()
 }
 
-/// A decoded frame in compact form (see the module docs).
-#[napi(object)]
-pub struct CompactNode {
-    /// The tape.
-    pub tape: Uint32Array,
-    /// Every non-token string, concatenated.
-    pub pool: String,
-    /// The inflated payload of a compressed frame; for a plain frame byte content is sliced
-    /// from the input after its flag byte.
-    pub inflated: Option<Buffer>,
-}
-
-struct TapeSink {
-    tape: Vec<u32>,
+/// Writes the tape into the caller's array; past its end it only counts, so the caller can
+/// grow the array and decode again.
+struct TapeSink<'t> {
+    tape: &'t mut [u32],
+    len: usize,
     pool: String,
 }
 
-impl TapeSink {
+impl TapeSink<'_> {
+    #[inline]
+    fn push(&mut self, v: u32) {
+        if let Some(slot) = self.tape.get_mut(self.len) {
+            *slot = v;
+        }
+        self.len += 1;
+    }
+
     fn text(&mut self, s: Str<'_>) {
         let text = match s {
             Str::Token { id, .. } => {
-                self.tape.push((u32::from(id) << 1) | 1);
+                self.push((u32::from(id) << 1) | 1);
                 return;
             }
             Str::Raw(b) => String::from_utf8_lossy(b),
@@ -66,14 +65,14 @@ impl TapeSink {
         } else {
             text.encode_utf16().count()
         };
-        self.tape.push((units as u32) << 1);
+        self.push((units as u32) << 1);
         self.pool.push_str(&text);
     }
 }
 
-impl<'a> Sink<'a> for TapeSink {
+impl<'a> Sink<'a> for TapeSink<'_> {
     fn open(&mut self, tag: Str<'a>, attr_count: usize) {
-        self.tape.push(attr_count as u32);
+        self.push(attr_count as u32);
         self.text(tag);
     }
     fn attr(&mut self, key: Str<'a>, value: Str<'a>) {
@@ -81,40 +80,54 @@ impl<'a> Sink<'a> for TapeSink {
         self.text(value);
     }
     fn no_content(&mut self) {
-        self.tape.push(0);
+        self.push(0);
     }
     fn list(&mut self, len: usize, _capacity_hint: usize) {
-        self.tape.extend_from_slice(&[1, len as u32]);
+        self.push(1);
+        self.push(len as u32);
     }
     fn bytes(&mut self, bytes: &'a [u8], offset: usize) {
-        self.tape.extend_from_slice(&[2, offset as u32, bytes.len() as u32]);
+        self.push(2);
+        self.push(offset as u32);
+        self.push(bytes.len() as u32);
     }
     fn string(&mut self, s: Str<'a>) {
-        self.tape.push(3);
+        self.push(3);
         self.text(s);
     }
     fn close(&mut self) {}
 }
 
-/// Decodes a frame (flag byte, zlib when flag bit 2 is set) into the compact form.
-#[napi(js_name = "decodeBinaryFrame", catch_unwind)]
-pub fn decode_binary_frame(frame: &[u8]) -> napi::Result<CompactNode> {
-    let limits = DecodeLimits::default();
-    let payload = unpack_frame(frame, limits.max_inflated).map_err(to_napi)?;
+/// Decodes a node (a frame's payload, after the flag byte) into the compact form: the tape
+/// goes to `tape[1..]` and its length to `tape[0]`; the string pool is returned. When the
+/// tape is too short, `tape[0]` says how long it must be and the caller decodes again.
+#[napi(js_name = "decodeBinaryPayload", catch_unwind)]
+pub fn decode_binary_payload(
+    payload: &[u8],
+    mut tape: Uint32ArraySlice<'_>,
+) -> napi::Result<String> {
+    // SAFETY: the tape is a Uint32Array private to lib/binary.js, never shared with user code
+    // (so it cannot alias `payload`), and no JS runs during this synchronous call.
+    let tape = unsafe { tape.as_mut() };
+    let (head, body) = tape
+        .split_first_mut()
+        .ok_or_else(|| coded("ERR_WA_BINARY_INVALID_INPUT", "empty tape"))?;
     let mut sink = TapeSink {
-        tape: Vec::with_capacity(64 + payload.len() / 2),
-        pool: String::with_capacity(payload.len()),
+        tape: body,
+        len: 0,
+        pool: String::with_capacity(64 + payload.len().min(1 << 16) / 4),
     };
-    decode_into(&payload, &limits, &mut sink).map_err(to_napi)?;
-    let inflated = match payload {
-        std::borrow::Cow::Owned(v) => Some(Buffer::from(v)),
-        std::borrow::Cow::Borrowed(_) => None,
-    };
-    Ok(CompactNode {
-        tape: Uint32Array::new(sink.tape),
-        pool: sink.pool,
-        inflated,
-    })
+    decode_into(payload, &DecodeLimits::default(), &mut sink).map_err(to_napi)?;
+    *head = u32::try_from(sink.len).map_err(|_| to_napi(malformed()))?;
+    Ok(sink.pool)
+}
+
+/// Inflates the payload of a compressed frame (flag bit 2), at most 32 MiB.
+#[napi(js_name = "inflateBinaryPayload", catch_unwind)]
+pub fn inflate_binary_payload(compressed: &[u8]) -> napi::Result<Buffer> {
+    let limits = DecodeLimits::default();
+    let out = wa_binary::inflate(compressed, limits.max_inflated).map_err(to_napi)?;
+    Ok(Buffer::from(out))
 }
 
 struct TapeReader<'t> {
@@ -148,10 +161,12 @@ impl TapeReader<'_> {
         self.p += n;
         self.scratch.clear();
         if units.iter().all(|u| *u < 0x80) {
-            self.scratch.extend(units.iter().map(|u| char::from(*u as u8)));
+            self.scratch
+                .extend(units.iter().map(|u| char::from(*u as u8)));
         } else {
             self.scratch.extend(
-                char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
+                char::decode_utf16(units.iter().copied())
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
             );
         }
         Ok(())
@@ -201,8 +216,16 @@ impl TapeReader<'_> {
 
 /// Encodes a node from its compact form into a frame (flag byte 0, then the node).
 #[napi(js_name = "encodeBinaryFrame", catch_unwind)]
-pub fn encode_binary_frame(tape: &[u32], tape_len: u32, pool: Utf16String, bins: Vec<&[u8]>) -> napi::Result<Buffer> {
-    let tape = tape.get(..tape_len as usize).ok_or_else(|| to_napi(malformed()))?;
+pub fn encode_binary_frame<'e>(
+    env: &'e Env,
+    tape: &[u32],
+    tape_len: u32,
+    pool: Utf16String,
+    bins: Vec<&[u8]>,
+) -> napi::Result<BufferSlice<'e>> {
+    let tape = tape
+        .get(..tape_len as usize)
+        .ok_or_else(|| to_napi(malformed()))?;
     let mut reader = TapeReader {
         tape,
         t: 0,
@@ -213,7 +236,8 @@ pub fn encode_binary_frame(tape: &[u32], tape_len: u32, pool: Utf16String, bins:
     };
     let mut e = Encoder::with_frame_flag();
     reader.node(&mut e, 0).map_err(to_napi)?;
-    Ok(Buffer::from(e.into_bytes()))
+    // A copy into a V8-owned buffer costs less than an external buffer and its finalizer.
+    BufferSlice::copy_from(env, e.into_bytes())
 }
 
 /// Decodes a frame straight into JS objects through napi, one property at a time. Not used by

@@ -277,17 +277,8 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn nested(&mut self, nesting: usize) -> Result<Str<'a>> {
-        if nesting >= MAX_JID_NESTING {
-            return Err(BinaryError::TooDeep {
-                limit: MAX_JID_NESTING,
-                at: self.pos,
-            });
-        }
-        let tag = self.byte()?;
-        self.string(tag, nesting + 1)
-    }
-
+    /// Reads the string that starts with `tag`. Tokens and raw bytes are borrowed; JIDs and
+    /// packed digits are assembled into one new string.
     fn string(&mut self, tag: u8, nesting: usize) -> Result<Str<'a>> {
         match tag {
             tags::LIST_EMPTY => Ok(Str::Raw(&[])),
@@ -310,92 +301,18 @@ impl<'a> Decoder<'a> {
                     text,
                 })
             }
-            tags::BINARY_8 => {
-                let n = usize::from(self.byte()?);
-                Ok(Str::Raw(self.take(n)?))
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => self.raw(tag).map(Str::Raw),
+            tags::LIST_8 | tags::LIST_16 => Err(self.not_a_string(tag)),
+            tags::JID_PAIR
+            | tags::AD_JID
+            | tags::FB_JID
+            | tags::INTEROP_JID
+            | tags::NIBBLE_8
+            | tags::HEX_8 => {
+                let mut out = String::with_capacity(32);
+                self.append(tag, nesting, &mut out)?;
+                Ok(Str::Owned(out))
             }
-            tags::BINARY_20 => {
-                let n = self.u20()?;
-                Ok(Str::Raw(self.take_u64(u64::from(n))?))
-            }
-            tags::BINARY_32 => {
-                let n = self.u32()?;
-                Ok(Str::Raw(self.take_u64(u64::from(n))?))
-            }
-            tags::JID_PAIR => {
-                // A pair whose server is another pair (`a@b@c`) is read in a loop, so a chain
-                // of any length costs no stack; users nest only up to the limit.
-                let at = self.pos - 1;
-                let mut out = String::new();
-                loop {
-                    let user = self.nested(nesting)?;
-                    out.push_str(&user.as_str());
-                    out.push('@');
-                    let tag = self.byte()?;
-                    if tag == tags::JID_PAIR {
-                        continue;
-                    }
-                    let server = if nesting >= MAX_JID_NESTING {
-                        return Err(BinaryError::TooDeep {
-                            limit: MAX_JID_NESTING,
-                            at: self.pos,
-                        });
-                    } else {
-                        self.string(tag, nesting + 1)?
-                    };
-                    if server.is_empty() {
-                        return Err(BinaryError::InvalidJid { at });
-                    }
-                    out.push_str(&server.as_str());
-                    return Ok(Str::Owned(out));
-                }
-            }
-            tags::AD_JID => {
-                let domain = self.byte()?;
-                let device = self.byte()?;
-                let user = self.nested(nesting)?;
-                let server = crate::jid::DomainType::server_for_byte(domain);
-                Ok(Str::Owned(if device == 0 {
-                    format!("{}@{}", user.as_str(), server)
-                } else {
-                    format!("{}:{}@{}", user.as_str(), device, server)
-                }))
-            }
-            tags::FB_JID => {
-                let user = self.nested(nesting)?;
-                let device = self.u16()?;
-                let server = self.nested(nesting)?;
-                Ok(Str::Owned(format!(
-                    "{}:{}@{}",
-                    user.as_str(),
-                    device,
-                    server.as_str()
-                )))
-            }
-            tags::INTEROP_JID => {
-                let user = self.nested(nesting)?;
-                let device = self.u16()?;
-                let integrator = self.u16()?;
-                // Baileys treats a missing or unreadable server as "interop" and rewinds.
-                let before = self.pos;
-                let server = match self.nested(nesting) {
-                    Ok(s) => s.as_str().into_owned(),
-                    Err(_) => {
-                        self.pos = before;
-                        "interop".to_owned()
-                    }
-                };
-                Ok(Str::Owned(format!(
-                    "{integrator}-{}:{device}@{server}",
-                    user.as_str()
-                )))
-            }
-            tags::NIBBLE_8 | tags::HEX_8 => self.packed(tag),
-            tags::LIST_8 | tags::LIST_16 => Err(BinaryError::InvalidTag {
-                tag,
-                expected: "string",
-                at: self.pos - 1,
-            }),
             _ => Err(BinaryError::InvalidToken {
                 byte: tag,
                 at: self.pos - 1,
@@ -403,34 +320,156 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn packed(&mut self, tag: u8) -> Result<Str<'a>> {
+    fn not_a_string(&self, tag: u8) -> BinaryError {
+        BinaryError::InvalidTag {
+            tag,
+            expected: "string",
+            at: self.pos - 1,
+        }
+    }
+
+    /// The bytes of a BINARY_8/20/32 string.
+    fn raw(&mut self, tag: u8) -> Result<&'a [u8]> {
+        let n = match tag {
+            tags::BINARY_8 => u64::from(self.byte()?),
+            tags::BINARY_20 => u64::from(self.u20()?),
+            _ => u64::from(self.u32()?),
+        };
+        self.take_u64(n)
+    }
+
+    /// Appends the string that starts with `tag` to `out`.
+    fn append(&mut self, tag: u8, nesting: usize, out: &mut String) -> Result<()> {
+        match tag {
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                let raw = self.raw(tag)?;
+                out.push_str(&String::from_utf8_lossy(raw));
+            }
+            tags::JID_PAIR => {
+                // A pair whose server is another pair (`a@b@c`) is read in a loop, so a chain
+                // of any length costs no stack; users nest only up to the limit.
+                let at = self.pos - 1;
+                loop {
+                    self.nested(nesting, out)?;
+                    out.push('@');
+                    let tag = self.byte()?;
+                    if tag == tags::JID_PAIR {
+                        continue;
+                    }
+                    let before = out.len();
+                    self.nested_tag(tag, nesting, out)?;
+                    if out.len() == before {
+                        return Err(BinaryError::InvalidJid { at });
+                    }
+                    return Ok(());
+                }
+            }
+            tags::AD_JID => {
+                let domain = self.byte()?;
+                let device = self.byte()?;
+                self.nested(nesting, out)?;
+                if device != 0 {
+                    out.push(':');
+                    push_decimal(out, u32::from(device));
+                }
+                out.push('@');
+                out.push_str(crate::jid::DomainType::server_for_byte(domain).as_str());
+            }
+            tags::FB_JID => {
+                self.nested(nesting, out)?;
+                let device = self.u16()?;
+                out.push(':');
+                push_decimal(out, u32::from(device));
+                out.push('@');
+                self.nested(nesting, out)?;
+            }
+            tags::INTEROP_JID => {
+                // Printed as integrator-user:device@server, but read user, device, integrator.
+                let mut user = String::new();
+                self.nested(nesting, &mut user)?;
+                let device = self.u16()?;
+                let integrator = self.u16()?;
+                push_decimal(out, u32::from(integrator));
+                out.push('-');
+                out.push_str(&user);
+                out.push(':');
+                push_decimal(out, u32::from(device));
+                out.push('@');
+                // Baileys treats a missing or unreadable server as "interop" and rewinds.
+                let (pos, len) = (self.pos, out.len());
+                if self.nested(nesting, out).is_err() {
+                    self.pos = pos;
+                    out.truncate(len);
+                    out.push_str("interop");
+                }
+            }
+            tags::NIBBLE_8 | tags::HEX_8 => self.packed(tag, out)?,
+            other => match self.string(other, nesting)? {
+                Str::Token { text, .. } => out.push_str(text),
+                Str::Raw(b) => out.push_str(&String::from_utf8_lossy(b)),
+                Str::Owned(s) => out.push_str(&s),
+            },
+        }
+        Ok(())
+    }
+
+    /// Appends a string nested inside a JID (one level deeper).
+    fn nested(&mut self, nesting: usize, out: &mut String) -> Result<()> {
+        let tag = self.byte()?;
+        self.nested_tag(tag, nesting, out)
+    }
+
+    fn nested_tag(&mut self, tag: u8, nesting: usize, out: &mut String) -> Result<()> {
+        if nesting >= MAX_JID_NESTING {
+            return Err(BinaryError::TooDeep {
+                limit: MAX_JID_NESTING,
+                at: self.pos,
+            });
+        }
+        self.append(tag, nesting + 1, out)
+    }
+
+    fn packed(&mut self, tag: u8, out: &mut String) -> Result<()> {
         let start = self.byte()?;
         let n = usize::from(start & 0x7f);
         let at = self.pos;
         let bytes = self.take(n)?;
-        let mut s = String::with_capacity(2 * n);
+        let alphabet: &[u8; 16] = if tag == tags::NIBBLE_8 {
+            b"0123456789-.\0\0\0\0"
+        } else {
+            b"0123456789ABCDEF"
+        };
+        out.reserve(2 * n);
+        let first = out.len();
         for (i, b) in bytes.iter().enumerate() {
             for digit in [b >> 4, b & 0x0f] {
-                let c = if tag == tags::NIBBLE_8 {
-                    match digit {
-                        0..=9 => b'0' + digit,
-                        10 => b'-',
-                        11 => b'.',
-                        15 => b'\0',
-                        _ => return Err(BinaryError::InvalidPacked { digit, at: at + i }),
-                    }
-                } else if digit < 10 {
-                    b'0' + digit
-                } else {
-                    b'A' + digit - 10
-                };
-                s.push(char::from(c));
+                // Nibbles 12..=14 are not in the alphabet; 15 is NUL (padding).
+                if tag == tags::NIBBLE_8 && (12..=14).contains(&digit) {
+                    return Err(BinaryError::InvalidPacked { digit, at: at + i });
+                }
+                out.push(char::from(alphabet[usize::from(digit)]));
             }
         }
-        if start & 0x80 != 0 {
-            s.pop();
+        if start & 0x80 != 0 && out.len() > first {
+            out.pop();
         }
-        Ok(Str::Owned(s))
+        Ok(())
+    }
+}
+
+fn push_decimal(out: &mut String, mut v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for b in &buf[i..] {
+        out.push(char::from(*b));
     }
 }
 
