@@ -17,7 +17,11 @@ function generator(seed) {
   const r = rng(seed)
   const int = (n) => Math.floor(r() * n)
   const pick = (a) => a[int(a.length)]
-  const chars = (alphabet, n) => Array.from({ length: n }, () => alphabet[int(alphabet.length)]).join('')
+  const chars = (alphabet, n) => {
+    let s = ''
+    for (let i = 0; i < n; i++) s += alphabet[int(alphabet.length)]
+    return s
+  }
   const digits = (n) => chars('0123456789', n)
   const user = () => String(1 + int(9)) + digits(int(15))
   const seen = new Map()
@@ -77,7 +81,7 @@ function generator(seed) {
     const k = int(100)
     let n
     if (k < 90) [n] = [int(256)], mark('bytes-8')
-    else if (k < 99 || bigBytes >= 8) [n] = [256 + int(k === 99 ? 300_000 : 3000)], mark('bytes-20')
+    else if (k < 99 || bigBytes >= 3) [n] = [256 + int(k === 99 ? 70_000 : 3000)], mark('bytes-20')
     else [n] = [(1 << 20) + int(1000)], mark('bytes-32'), bigBytes++
     const b = Buffer.allocUnsafe(n)
     for (let i = 0; i < Math.min(n, 64); i++) b[i] = int(256)
@@ -140,34 +144,34 @@ test(`property: ${CASES} random nodes, byte-identical with Baileys and decoded a
   let compressed = 0
   for (let i = 0; i < CASES; i++) {
     const node = g.node(0, i % 5 === 4)
-    const where = () => `case ${i}: ${ours.binaryNodeToString(node).slice(0, 300)}`
+    const where = `case ${i} (regenerate it with the seed to inspect)`
     const mine = ours.encodeBinaryNode(node)
     const theirs = B.encodeBinaryNode(node)
     const theirsBack = await settle(B.decodeBinaryNode(theirs))
     const baileysIntact = theirsBack.ok && sameNode(theirsBack.value, node)
 
     if (baileysIntact) {
-      assert.ok(mine.equals(theirs), `bytes differ from Baileys', ${where()}`)
+      assert.ok(mine.equals(theirs), `bytes differ from Baileys', ${where}`)
       identical++
     } else {
       baileysGarbles++
     }
     // Ours always carries the node intact, and Baileys reads our bytes as we do.
     const mineBack = ours.decodeBinaryNodeSync(mine)
-    assert.ok(sameNode(mineBack, node), `our round trip, ${where()}`)
-    assert.deepStrictEqual(await B.decodeBinaryNode(mine), mineBack, `Baileys reads ours, ${where()}`)
+    assert.ok(sameNode(mineBack, node), `our round trip, ${where}`)
+    assert.deepStrictEqual(await B.decodeBinaryNode(mine), mineBack, `Baileys reads ours, ${where}`)
     // We read Baileys' bytes as Baileys does (including refusing what it refuses).
     const oursOfTheirs = await settle(ours.decodeBinaryNode(theirs))
-    assert.equal(oursOfTheirs.ok, theirsBack.ok, `same verdict on Baileys' bytes, ${where()}`)
-    if (theirsBack.ok) assert.deepStrictEqual(oursOfTheirs.value, theirsBack.value, `we read Baileys' bytes, ${where()}`)
+    assert.equal(oursOfTheirs.ok, theirsBack.ok, `same verdict on Baileys' bytes, ${where}`)
+    if (theirsBack.ok) assert.deepStrictEqual(oursOfTheirs.value, theirsBack.value, `we read Baileys' bytes, ${where}`)
     else assert.match(oursOfTheirs.error.code, /^ERR_WA_BINARY_/)
 
     if (i % 10 === 0) {
       const frame = Buffer.concat([Buffer.from([2]), deflateSync(theirs.subarray(1))])
       const a = await settle(ours.decodeBinaryNode(frame))
       const b = await settle(B.decodeBinaryNode(frame))
-      assert.equal(a.ok, b.ok, `compressed verdict, ${where()}`)
-      if (a.ok) assert.deepStrictEqual(a.value, b.value, `compressed, ${where()}`)
+      assert.equal(a.ok, b.ok, `compressed verdict, ${where}`)
+      if (a.ok) assert.deepStrictEqual(a.value, b.value, `compressed, ${where}`)
       compressed++
     }
   }
