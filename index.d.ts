@@ -74,30 +74,8 @@ export declare function transferDevice(fromJid: string, toJid: string): string
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Every dictionary token by global id (id 0 is `""`); decoded tokens arrive as ids. */
-export declare function binaryTokens(): Array<string>
-
-/**
- * Decodes a frame straight into JS objects through napi, one property at a time. Not used by
- * the library: the benchmark compares it with the compact form to justify the latter.
- */
-export declare function decodeBinaryFrameObjects(frame: Uint8Array): object
-
-/**
- * Decodes a node (a frame's payload, after the flag byte) into the compact form: the tape
- * goes to `tape[1..]` and its length to `tape[0]`; the string pool is returned. When the
- * tape is too short, `tape[0]` says how long it must be and the caller decodes again.
- */
-export declare function decodeBinaryPayload(payload: Uint8Array, tape: Uint32Array): string
-
 /**
  * Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
  * Used by the demo to show the wire types without a connection.
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
-
-/** Encodes a node from its compact form into a frame (flag byte 0, then the node). */
-export declare function encodeBinaryFrame(tape: Uint32Array, tapeLen: number, pool: string, bins: Array<Uint8Array>): Buffer
-
-/** Inflates the payload of a compressed frame (flag bit 2), at most 32 MiB. */
-export declare function inflateBinaryPayload(compressed: Uint8Array): Buffer

@@ -835,9 +835,4 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.binaryTokens = nativeBinding.binaryTokens
-module.exports.decodeBinaryFrameObjects = nativeBinding.decodeBinaryFrameObjects
-module.exports.decodeBinaryPayload = nativeBinding.decodeBinaryPayload
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
-module.exports.encodeBinaryFrame = nativeBinding.encodeBinaryFrame
-module.exports.inflateBinaryPayload = nativeBinding.inflateBinaryPayload

@@ -29,7 +29,7 @@ fn to_napi(e: BinaryError) -> napi::Error {
 }
 
 /// Every dictionary token by global id (id 0 is `""`); decoded tokens arrive as ids.
-#[napi(js_name = "binaryTokens")]
+#[napi(js_name = "binaryTokens", skip_typescript)]
 pub fn binary_tokens() -> Vec<&'static str> {
     dictionary().strings_by_id().to_vec()
 }
@@ -101,7 +101,7 @@ impl<'a> Sink<'a> for TapeSink<'_> {
 /// Decodes a node (a frame's payload, after the flag byte) into the compact form: the tape
 /// goes to `tape[1..]` and its length to `tape[0]`; the string pool is returned. When the
 /// tape is too short, `tape[0]` says how long it must be and the caller decodes again.
-#[napi(js_name = "decodeBinaryPayload", catch_unwind)]
+#[napi(js_name = "decodeBinaryPayload", catch_unwind, skip_typescript)]
 pub fn decode_binary_payload(
     payload: &[u8],
     mut tape: Uint32ArraySlice<'_>,
@@ -123,7 +123,7 @@ pub fn decode_binary_payload(
 }
 
 /// Inflates the payload of a compressed frame (flag bit 2), at most 32 MiB.
-#[napi(js_name = "inflateBinaryPayload", catch_unwind)]
+#[napi(js_name = "inflateBinaryPayload", catch_unwind, skip_typescript)]
 pub fn inflate_binary_payload(compressed: &[u8]) -> napi::Result<Buffer> {
     let limits = DecodeLimits::default();
     let out = wa_binary::inflate(compressed, limits.max_inflated).map_err(to_napi)?;
@@ -215,7 +215,7 @@ impl TapeReader<'_> {
 }
 
 /// Encodes a node from its compact form into a frame (flag byte 0, then the node).
-#[napi(js_name = "encodeBinaryFrame", catch_unwind)]
+#[napi(js_name = "encodeBinaryFrame", catch_unwind, skip_typescript)]
 pub fn encode_binary_frame<'e>(
     env: &'e Env,
     tape: &[u32],
@@ -242,7 +242,7 @@ pub fn encode_binary_frame<'e>(
 
 /// Decodes a frame straight into JS objects through napi, one property at a time. Not used by
 /// the library: the benchmark compares it with the compact form to justify the latter.
-#[napi(js_name = "decodeBinaryFrameObjects", catch_unwind)]
+#[napi(js_name = "decodeBinaryFrameObjects", catch_unwind, skip_typescript)]
 pub fn decode_binary_frame_objects<'e>(env: &'e Env, frame: &[u8]) -> napi::Result<Object<'e>> {
     let node = wa_binary::decode_frame(frame).map_err(to_napi)?;
     to_object(env, &node)
