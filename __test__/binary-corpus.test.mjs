@@ -79,3 +79,13 @@ test('message with enc children: content types are Baileys\' (Buffer bytes, node
   assert.equal(ours.getBinaryNodeChildBuffer(msg, 'device-identity').length, 140)
   assert.equal(msg.attrs.phash, stanzas['message-out-fanout'].attrs.phash)
 })
+
+test('frames larger than the initial tape (5,000 children) decode as in Baileys, repeatedly', async () => {
+  const big = { tag: 'iq', attrs: { id: 'x' }, content: Array.from({ length: 5000 }, (_, i) => ({ tag: 'item', attrs: { id: String(i), jid: `${i}:1@lid` } })) }
+  const frame = B.encodeBinaryNode(big)
+  assert.ok(ours.encodeBinaryNode(big).equals(frame))
+  for (let i = 0; i < 3; i++) assert.deepStrictEqual(await ours.decodeBinaryNode(frame), await B.decodeBinaryNode(frame))
+  // A small frame after the big one still decodes (the tape was grown, then reused).
+  const small = B.encodeBinaryNode({ tag: 'ack', attrs: { id: '1' } })
+  assert.deepStrictEqual(await ours.decodeBinaryNode(small), await B.decodeBinaryNode(small))
+})

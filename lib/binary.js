@@ -73,6 +73,7 @@ function asBuffer(buf) {
 }
 
 let decodeTape = new Uint32Array(4096)
+const TAPE_KEEP = 1 << 20
 
 /** Decodes a frame (flag byte first; zlib-compressed when bit 2 is set) synchronously. */
 function decodeBinaryNodeSync(buf) {
@@ -101,6 +102,8 @@ function decodeBinaryNodeSync(buf) {
     T = null
     P = ''
     B = null
+    // Do not keep a tape grown for one huge frame.
+    if (decodeTape.length > TAPE_KEEP) decodeTape = new Uint32Array(4096)
   }
 }
 
@@ -199,6 +202,7 @@ function encodeBinaryNode(node) {
   } finally {
     pool = ''
     bins = []
+    if (tape.length > TAPE_KEEP) tape = new Uint32Array(4096)
   }
 }
 

@@ -29,7 +29,7 @@ fn to_napi(e: BinaryError) -> napi::Error {
 }
 
 /// Every dictionary token by global id (id 0 is `""`); decoded tokens arrive as ids.
-#[napi(js_name = "binaryTokens", skip_typescript)]
+#[napi(js_name = "binaryTokens", catch_unwind, skip_typescript)]
 pub fn binary_tokens() -> Vec<&'static str> {
     dictionary().strings_by_id().to_vec()
 }
