@@ -51,14 +51,14 @@ impl TapeSink<'_> {
         self.len += 1;
     }
 
-    fn text(&mut self, s: Str<'_>) {
+    fn text(&mut self, s: Str<'_, '_>) {
         let text = match s {
             Str::Token { id, .. } => {
                 self.push((u32::from(id) << 1) | 1);
                 return;
             }
             Str::Raw(b) => String::from_utf8_lossy(b),
-            Str::Owned(s) => std::borrow::Cow::Owned(s),
+            Str::Composed(s) => std::borrow::Cow::Borrowed(s),
         };
         let units = if text.is_ascii() {
             text.len()
@@ -71,11 +71,11 @@ impl TapeSink<'_> {
 }
 
 impl<'a> Sink<'a> for TapeSink<'_> {
-    fn open(&mut self, tag: Str<'a>, attr_count: usize) {
+    fn open(&mut self, tag: Str<'a, '_>, attr_count: usize) {
         self.push(attr_count as u32);
         self.text(tag);
     }
-    fn attr(&mut self, key: Str<'a>, value: Str<'a>) {
+    fn attr(&mut self, key: Str<'a, '_>, value: Str<'a, '_>) {
         self.text(key);
         self.text(value);
     }
@@ -91,7 +91,7 @@ impl<'a> Sink<'a> for TapeSink<'_> {
         self.push(offset as u32);
         self.push(bytes.len() as u32);
     }
-    fn string(&mut self, s: Str<'a>) {
+    fn string(&mut self, s: Str<'a, '_>) {
         self.push(3);
         self.text(s);
     }

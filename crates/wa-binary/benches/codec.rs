@@ -35,10 +35,10 @@ fn count(n: &Node) -> usize {
 
 struct Nop;
 impl<'a> Sink<'a> for Nop {
-    fn open(&mut self, tag: Str<'a>, _: usize) {
+    fn open(&mut self, tag: Str<'a, '_>, _: usize) {
         black_box(tag);
     }
-    fn attr(&mut self, k: Str<'a>, v: Str<'a>) {
+    fn attr(&mut self, k: Str<'a, '_>, v: Str<'a, '_>) {
         black_box((k, v));
     }
     fn no_content(&mut self) {}
@@ -46,7 +46,7 @@ impl<'a> Sink<'a> for Nop {
     fn bytes(&mut self, b: &'a [u8], _: usize) {
         black_box(b);
     }
-    fn string(&mut self, s: Str<'a>) {
+    fn string(&mut self, s: Str<'a, '_>) {
         black_box(s);
     }
     fn close(&mut self) {}

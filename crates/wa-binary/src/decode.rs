@@ -42,24 +42,25 @@ impl Default for DecodeLimits {
     }
 }
 
-/// A string as read from the wire.
+/// A string as read from the wire: `'a` borrows the input, `'s` the decoder's scratch buffer
+/// (valid only during the [`Sink`] call that receives it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Str<'a> {
+pub enum Str<'a, 's> {
     /// A dictionary token, with its global id.
     Token { id: u16, text: &'static str },
     /// Raw bytes, read as UTF-8 (invalid sequences become U+FFFD, as `Buffer#toString` does).
     Raw(&'a [u8]),
     /// A string the decoder assembled (JIDs, packed digits).
-    Owned(String),
+    Composed(&'s str),
 }
 
-impl Str<'_> {
+impl Str<'_, '_> {
     /// The text.
     pub fn as_str(&self) -> Cow<'_, str> {
         match self {
             Str::Token { text, .. } => Cow::Borrowed(text),
             Str::Raw(b) => String::from_utf8_lossy(b),
-            Str::Owned(s) => Cow::Borrowed(s),
+            Str::Composed(s) => Cow::Borrowed(s),
         }
     }
 
@@ -68,7 +69,7 @@ impl Str<'_> {
         match self {
             Str::Token { text, .. } => text.is_empty(),
             Str::Raw(b) => b.is_empty(),
-            Str::Owned(s) => s.is_empty(),
+            Str::Composed(s) => s.is_empty(),
         }
     }
 
@@ -77,7 +78,7 @@ impl Str<'_> {
         match self {
             Str::Token { text, .. } => Cow::Borrowed(text),
             Str::Raw(b) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
-            Str::Owned(s) => Cow::Owned(s),
+            Str::Composed(s) => Cow::Owned(s.to_owned()),
         }
     }
 }
@@ -87,9 +88,9 @@ impl Str<'_> {
 /// `close`.
 pub trait Sink<'a> {
     /// A node starts; `attr_count` attributes follow.
-    fn open(&mut self, tag: Str<'a>, attr_count: usize);
+    fn open(&mut self, tag: Str<'a, '_>, attr_count: usize);
     /// One attribute.
-    fn attr(&mut self, key: Str<'a>, value: Str<'a>);
+    fn attr(&mut self, key: Str<'a, '_>, value: Str<'a, '_>);
     /// The node has no content.
     fn no_content(&mut self);
     /// The content is a list of `len` nodes; `capacity_hint` is `len` capped by what the
@@ -98,7 +99,7 @@ pub trait Sink<'a> {
     /// The content is bytes, found at `offset` of the decoded buffer.
     fn bytes(&mut self, bytes: &'a [u8], offset: usize);
     /// The content is a string.
-    fn string(&mut self, s: Str<'a>);
+    fn string(&mut self, s: Str<'a, '_>);
     /// The node (and its children) ended.
     fn close(&mut self);
 }
@@ -130,8 +131,17 @@ pub fn decode_into<'a, S: Sink<'a>>(
         max_depth: limits.max_depth,
         dict: dictionary(),
     };
-    d.node(sink, 0)?;
+    let mut scratch = Scratch::default();
+    d.node(sink, 0, &mut scratch)?;
     Ok(d.pos)
+}
+
+/// Buffers for assembled strings, reused for every node (a node's strings reach the sink
+/// before its children are read).
+#[derive(Default)]
+struct Scratch {
+    first: String,
+    second: String,
 }
 
 struct Decoder<'a> {
@@ -205,7 +215,12 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn node<S: Sink<'a>>(&mut self, sink: &mut S, depth: usize) -> Result<()> {
+    fn node<S: Sink<'a>>(
+        &mut self,
+        sink: &mut S,
+        depth: usize,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
         if depth >= self.max_depth {
             return Err(BinaryError::TooDeep {
                 limit: self.max_depth,
@@ -216,7 +231,7 @@ impl<'a> Decoder<'a> {
         let size_tag = self.byte()?;
         let size = self.list_size(size_tag)?;
         let tag_byte = self.byte()?;
-        let tag = self.string(tag_byte, 0)?;
+        let tag = self.string(tag_byte, &mut scratch.first)?;
         if size == 0 {
             return Err(BinaryError::InvalidNode {
                 reason: "list size 0",
@@ -233,9 +248,9 @@ impl<'a> Decoder<'a> {
         sink.open(tag, attr_count);
         for _ in 0..attr_count {
             let kb = self.byte()?;
-            let key = self.string(kb, 0)?;
+            let key = self.string(kb, &mut scratch.first)?;
             let vb = self.byte()?;
-            let value = self.string(vb, 0)?;
+            let value = self.string(vb, &mut scratch.second)?;
             sink.attr(key, value);
         }
         if size % 2 == 0 {
@@ -247,7 +262,7 @@ impl<'a> Decoder<'a> {
                     let hint = len.min((self.buf.len() - self.pos) / 2);
                     sink.list(len, hint);
                     for _ in 0..len {
-                        self.node(sink, depth + 1)?;
+                        self.node(sink, depth + 1, scratch)?;
                     }
                 }
                 tags::BINARY_8 => {
@@ -266,7 +281,7 @@ impl<'a> Decoder<'a> {
                     sink.bytes(self.take_u64(u64::from(n))?, at);
                 }
                 other => {
-                    let s = self.string(other, 0)?;
+                    let s = self.string(other, &mut scratch.first)?;
                     sink.string(s);
                 }
             }
@@ -278,8 +293,25 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads the string that starts with `tag`. Tokens and raw bytes are borrowed; JIDs and
-    /// packed digits are assembled into one new string.
-    fn string(&mut self, tag: u8, nesting: usize) -> Result<Str<'a>> {
+    /// packed digits are assembled in `buf`.
+    fn string<'s>(&mut self, tag: u8, buf: &'s mut String) -> Result<Str<'a, 's>> {
+        match tag {
+            tags::JID_PAIR
+            | tags::AD_JID
+            | tags::FB_JID
+            | tags::INTEROP_JID
+            | tags::NIBBLE_8
+            | tags::HEX_8 => {
+                buf.clear();
+                self.append(tag, 0, buf)?;
+                Ok(Str::Composed(buf.as_str()))
+            }
+            other => self.simple(other),
+        }
+    }
+
+    /// A string that is not assembled: a token, empty, or raw bytes.
+    fn simple(&mut self, tag: u8) -> Result<Str<'a, 'static>> {
         match tag {
             tags::LIST_EMPTY => Ok(Str::Raw(&[])),
             1..tags::DICTIONARY_0 => Ok(Str::Token {
@@ -302,17 +334,15 @@ impl<'a> Decoder<'a> {
                 })
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => self.raw(tag).map(Str::Raw),
-            tags::LIST_8 | tags::LIST_16 => Err(self.not_a_string(tag)),
-            tags::JID_PAIR
+            // Assembled strings never reach here (`string` and `append` take them first).
+            tags::LIST_8
+            | tags::LIST_16
+            | tags::JID_PAIR
             | tags::AD_JID
             | tags::FB_JID
             | tags::INTEROP_JID
             | tags::NIBBLE_8
-            | tags::HEX_8 => {
-                let mut out = String::with_capacity(32);
-                self.append(tag, nesting, &mut out)?;
-                Ok(Str::Owned(out))
-            }
+            | tags::HEX_8 => Err(self.not_a_string(tag)),
             _ => Err(BinaryError::InvalidToken {
                 byte: tag,
                 at: self.pos - 1,
@@ -404,10 +434,10 @@ impl<'a> Decoder<'a> {
                 }
             }
             tags::NIBBLE_8 | tags::HEX_8 => self.packed(tag, out)?,
-            other => match self.string(other, nesting)? {
+            other => match self.simple(other)? {
                 Str::Token { text, .. } => out.push_str(text),
                 Str::Raw(b) => out.push_str(&String::from_utf8_lossy(b)),
-                Str::Owned(s) => out.push_str(&s),
+                Str::Composed(s) => out.push_str(s),
             },
         }
         Ok(())
@@ -439,19 +469,28 @@ impl<'a> Decoder<'a> {
         } else {
             b"0123456789ABCDEF"
         };
-        out.reserve(2 * n);
-        let first = out.len();
+        // At most 127 bytes, so 254 digits: assembled on the stack, then appended at once.
+        let mut digits = [0u8; 2 * 127];
         for (i, b) in bytes.iter().enumerate() {
-            for digit in [b >> 4, b & 0x0f] {
-                // Nibbles 12..=14 are not in the alphabet; 15 is NUL (padding).
-                if tag == tags::NIBBLE_8 && (12..=14).contains(&digit) {
-                    return Err(BinaryError::InvalidPacked { digit, at: at + i });
+            let (hi, lo) = (b >> 4, b & 0x0f);
+            // Nibbles 12..=14 are not in the alphabet; 15 is NUL (padding).
+            if tag == tags::NIBBLE_8 {
+                for digit in [hi, lo] {
+                    if (12..=14).contains(&digit) {
+                        return Err(BinaryError::InvalidPacked { digit, at: at + i });
+                    }
                 }
-                out.push(char::from(alphabet[usize::from(digit)]));
             }
+            digits[2 * i] = alphabet[usize::from(hi)];
+            digits[2 * i + 1] = alphabet[usize::from(lo)];
         }
-        if start & 0x80 != 0 && out.len() > first {
-            out.pop();
+        let mut len = 2 * n;
+        if start & 0x80 != 0 && len > 0 {
+            len -= 1;
+        }
+        // The alphabets are ASCII, so this is always valid UTF-8.
+        if let Ok(text) = std::str::from_utf8(&digits[..len]) {
+            out.push_str(text);
         }
         Ok(())
     }
@@ -482,7 +521,7 @@ pub struct TreeSink {
 }
 
 impl<'a> Sink<'a> for TreeSink {
-    fn open(&mut self, tag: Str<'a>, attr_count: usize) {
+    fn open(&mut self, tag: Str<'a, '_>, attr_count: usize) {
         self.stack.push(Node {
             tag: tag.into_text(),
             attrs: Vec::with_capacity(attr_count.min(64)),
@@ -490,7 +529,7 @@ impl<'a> Sink<'a> for TreeSink {
         });
     }
 
-    fn attr(&mut self, key: Str<'a>, value: Str<'a>) {
+    fn attr(&mut self, key: Str<'a, '_>, value: Str<'a, '_>) {
         if let Some(n) = self.stack.last_mut() {
             n.attrs.push((key.into_text(), value.into_text()));
         }
@@ -510,7 +549,7 @@ impl<'a> Sink<'a> for TreeSink {
         }
     }
 
-    fn string(&mut self, s: Str<'a>) {
+    fn string(&mut self, s: Str<'a, '_>) {
         if let Some(n) = self.stack.last_mut() {
             n.content = Content::Text(s.into_text());
         }
