@@ -6,8 +6,8 @@
 //! back. `docs/binary.md` has the measurements behind this choice.
 //!
 //! Decoded form: a `Uint32Array` tape (owned by JS and reused), one string pool and the payload
-//! buffer. Per node the tape holds `attrCount, tag, (key, value)*, kind, ...` where a string is one entry:
-//! `(tokenId << 1) | 1` for a dictionary token (JS keeps the token table), or
+//! buffer. Per node the tape holds `attrCount, tag, (key, value)*, kind, ...` where a string
+//! is one entry: `(tokenId << 1) | 1` for a dictionary token (JS keeps the token table), or
 //! `utf16Length << 1` for the next `utf16Length` code units of the pool. `kind` is 0 (no
 //! content), 1 (`count`, then the children), 2 (`offset, length` into the payload) or 3
 //! (a string).
@@ -106,6 +106,14 @@ pub fn decode_binary_payload(
     payload: &[u8],
     mut tape: Uint32ArraySlice<'_>,
 ) -> napi::Result<String> {
+    // Tape entries hold offsets and lengths in 31 bits.
+    if payload.len() >= 1 << 31 {
+        return Err(to_napi(BinaryError::TooLarge {
+            what: "payload",
+            size: payload.len() as u64,
+            limit: (1 << 31) - 1,
+        }));
+    }
     // SAFETY: the tape is a Uint32Array private to lib/binary.js, never shared with user code
     // (so it cannot alias `payload`), and no JS runs during this synchronous call.
     let tape = unsafe { tape.as_mut() };
