@@ -216,3 +216,23 @@ test('differential: mutated frames decode the same in both, or fail in both', as
   assert.ok(bothOk > 100 && bothFail > 100, `${bothOk} decoded, ${bothFail} refused`)
   console.log(`# ${MUTANTS} mutated frames: ${bothOk} decoded identically, ${bothFail} refused by both`)
 })
+
+test('every dictionary token (235 single-byte, 4 x 256 double-byte) encodes and decodes as in Baileys', async () => {
+  const tokens = [...SINGLE, ...DOUBLE]
+  assert.equal(tokens.length, 235 + 1024)
+  // Each token as an attribute value, and as a tag.
+  const attrs = {}
+  tokens.forEach((t, i) => { attrs[`k${i}`] = t })
+  const node = { tag: 'x', attrs, content: tokens.map((t) => ({ tag: t, attrs: {} })) }
+  const mine = ours.encodeBinaryNode(node)
+  assert.ok(mine.equals(B.encodeBinaryNode(node)))
+  const back = await ours.decodeBinaryNode(mine)
+  assert.deepStrictEqual(back, await B.decodeBinaryNode(mine))
+  tokens.forEach((t, i) => assert.equal(back.attrs[`k${i}`], t))
+  assert.deepStrictEqual(back.content.map((c) => c.tag), tokens)
+  // Every token is one or two bytes on the wire.
+  for (const t of tokens) {
+    const bytes = ours.encodeBinaryNode({ tag: t, attrs: {} })
+    assert.equal(bytes.length, 3 + (DOUBLE.includes(t) ? 2 : 1), t)
+  }
+})
