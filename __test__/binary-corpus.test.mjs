@@ -4,9 +4,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, readdirSync } from 'node:fs'
 import { inflateSync } from 'node:zlib'
+import { createRequire } from 'node:module'
 import * as B from '@whiskeysockets/baileys'
 import * as ours from '../index.mjs'
-import { corpus, countNodes } from './fixtures/binary-corpus.mjs'
+import { corpus, countNodes, rng } from './fixtures/binary-corpus.mjs'
 import { corpusFrames } from '../scripts/gen-binary-corpus.mjs'
 
 const stanzas = corpus()
@@ -88,4 +89,33 @@ test('frames larger than the initial tape (5,000 children) decode as in Baileys,
   // A small frame after the big one still decodes (the tape was grown, then reused).
   const small = B.encodeBinaryNode({ tag: 'ack', attrs: { id: '1' } })
   assert.deepStrictEqual(await ours.decodeBinaryNode(small), await B.decodeBinaryNode(small))
+})
+
+test('large compressed frames inflate off the event loop and decode as in Baileys', async () => {
+  const { deflateSync } = await import('node:zlib')
+  const noise = Buffer.alloc(300_000)
+  const r = rng(3)
+  for (let i = 0; i < noise.length; i++) noise[i] = r() * 256
+  const node = { tag: 'iq', attrs: { id: '1', type: 'result' }, content: [{ tag: 'blob', attrs: {}, content: noise }, { tag: 'x', attrs: { jid: '1:2@lid' } }] }
+  const frame = Buffer.concat([Buffer.from([2]), deflateSync(B.encodeBinaryNode(node).subarray(1))])
+  assert.ok(frame.length > 64 * 1024, `${frame.length} bytes compressed`)
+  // Count calls into the thread-pool inflate to show this path is the one taken.
+  const native = createRequire(import.meta.url)('../native.js')
+  const offThread = native.inflateBinaryPayloadAsync
+  let calls = 0
+  native.inflateBinaryPayloadAsync = (...args) => { calls++; return offThread(...args) }
+  try {
+    assert.deepStrictEqual(await ours.decodeBinaryNode(frame), await B.decodeBinaryNode(frame))
+    await ours.decodeBinaryNode(B.encodeBinaryNode(node)) // uncompressed: stays on the loop
+  } finally {
+    native.inflateBinaryPayloadAsync = offThread
+  }
+  assert.equal(calls, 1)
+  assert.deepStrictEqual(ours.decodeBinaryNodeSync(frame), await B.decodeBinaryNode(frame))
+  const corrupt = Buffer.from(frame)
+  corrupt[corrupt.length >> 1] ^= 0xff
+  await assert.rejects(ours.decodeBinaryNode(corrupt), (err) => err instanceof Error && err.code === 'ERR_WA_BINARY_INFLATE' && !/^\[/.test(err.message))
+  const bomb = Buffer.concat([Buffer.from([2]), deflateSync(Buffer.alloc(200 << 20))])
+  assert.ok(bomb.length > 64 * 1024)
+  await assert.rejects(ours.decodeBinaryNode(bomb), { code: 'ERR_WA_BINARY_TOO_LARGE' })
 })

@@ -16,7 +16,10 @@
 //! UTF-16 length) and kind 2 followed by an index into the list of byte arrays.
 
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, BufferSlice, Object, Uint32ArraySlice, Utf16String};
+use napi::Task;
+use napi::bindgen_prelude::{
+    AsyncTask, Buffer, BufferSlice, Object, Uint32ArraySlice, Utf16String,
+};
 use napi_derive::napi;
 use wa_binary::decode::{DEFAULT_MAX_DEPTH, DecodeLimits, Sink, Str, decode_into};
 use wa_binary::dictionary::dictionary;
@@ -136,6 +139,39 @@ pub fn inflate_binary_payload(compressed: &[u8]) -> napi::Result<Buffer> {
     let limits = DecodeLimits::default();
     let out = wa_binary::inflate(compressed, limits.max_inflated).map_err(to_napi)?;
     Ok(Buffer::from(out))
+}
+
+/// Inflates a large compressed payload on the libuv thread pool, as Baileys' `zlib.inflate`
+/// does, so the event loop is not held while megabytes decompress.
+pub struct InflateTask {
+    compressed: Vec<u8>,
+}
+
+impl Task for InflateTask {
+    type Output = Vec<u8>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Vec<u8>> {
+        let limit = DecodeLimits::default().max_inflated;
+        let data = std::mem::take(&mut self.compressed);
+        // This runs outside the JS call, beyond `catch_unwind` on the export: catch here too.
+        match std::panic::catch_unwind(move || wa_binary::inflate(&data, limit)) {
+            Ok(result) => result.map_err(to_napi),
+            Err(_) => Err(coded("ERR_WA_BINARY_INFLATE", "inflate panicked")),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<Buffer> {
+        Ok(Buffer::from(output))
+    }
+}
+
+/// [`inflate_binary_payload`] on the thread pool; resolves to the inflated payload.
+#[napi(js_name = "inflateBinaryPayloadAsync", catch_unwind, skip_typescript)]
+pub fn inflate_binary_payload_async(compressed: &[u8]) -> AsyncTask<InflateTask> {
+    AsyncTask::new(InflateTask {
+        compressed: compressed.to_vec(),
+    })
 }
 
 struct TapeReader<'t> {
