@@ -4,4 +4,6 @@
 
 module.exports = {
   ...require('./lib/proto.js'),
+  ...require('./lib/binary.js'),
+  ...require('./lib/jid.js'),
 }

@@ -2,5 +2,6 @@
 //! crates under `crates/`; each module here adapts one layer.
 #![deny(clippy::all)]
 
+mod binary;
 mod errors;
 mod proto;
