@@ -39,11 +39,16 @@ pub fn parse_key_file_name(name: &str) -> Option<(KeyType, String)> {
     let mut types = KeyType::ALL;
     types.sort_by_key(|t| std::cmp::Reverse(t.as_str().len()));
     for ty in types {
-        if let Some(rest) = stem.strip_prefix(ty.as_str()).and_then(|r| r.strip_prefix('-')) {
+        if let Some(rest) = stem
+            .strip_prefix(ty.as_str())
+            .and_then(|r| r.strip_prefix('-'))
+        {
             let id = if ty == KeyType::SenderKey {
                 let parts: Vec<&str> = rest.rsplitn(3, "--").collect();
                 match parts.as_slice() {
-                    [device, user, group] => format!("{}::{user}::{device}", group.replace("__", "/")),
+                    [device, user, group] => {
+                        format!("{}::{user}::{device}", group.replace("__", "/"))
+                    }
                     _ => rest.replace("__", "/"),
                 }
             } else {
@@ -85,7 +90,10 @@ impl BaileysFolder {
             return Err(StoreError::io(
                 "open auth folder",
                 &dir,
-                std::io::Error::new(std::io::ErrorKind::NotADirectory, "found something that is not a directory"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "found something that is not a directory",
+                ),
             ));
         }
         fsio::create_dirs(&dir)?;
@@ -93,7 +101,12 @@ impl BaileysFolder {
         let tmp = own.join("tmp");
         fsio::create_dirs(&tmp)?;
         let journal = Journal::open(own.join("journal"))?;
-        let inner = Inner { dir, tmp, journal, lock: RwLock::new(()) };
+        let inner = Inner {
+            dir,
+            tmp,
+            journal,
+            lock: RwLock::new(()),
+        };
         {
             let _w = inner.lock.write().unwrap_or_else(|e| e.into_inner());
             for (file, ops) in inner.journal.pending()? {
@@ -105,7 +118,9 @@ impl BaileysFolder {
                 inner.journal.done(&file)?;
             }
         }
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -119,8 +134,9 @@ impl BaileysFolder {
             let _r = inner.lock.read().unwrap_or_else(|e| e.into_inner());
             let bytes = fsio::read_opt(&inner.dir.join(CREDS_FILE))?;
             if let Some(b) = &bytes {
-                serde_json::from_slice::<serde_json::Value>(b)
-                    .map_err(|e| StoreError::corrupt(format!("{}", inner.dir.join(CREDS_FILE).display()), e))?;
+                serde_json::from_slice::<serde_json::Value>(b).map_err(|e| {
+                    StoreError::corrupt(format!("{}", inner.dir.join(CREDS_FILE).display()), e)
+                })?;
             }
             Ok(bytes)
         })
@@ -129,7 +145,8 @@ impl BaileysFolder {
 
     /// Replaces `creds.json` atomically.
     pub async fn write_creds(&self, json: Vec<u8>) -> Result<()> {
-        self.write_files(vec![(CREDS_FILE.to_owned(), Some(json))]).await
+        self.write_files(vec![(CREDS_FILE.to_owned(), Some(json))])
+            .await
     }
 
     /// Reads raw files by name (`None` for missing ones).
@@ -137,7 +154,10 @@ impl BaileysFolder {
         let inner = self.inner.clone();
         blocking(move || {
             let _r = inner.lock.read().unwrap_or_else(|e| e.into_inner());
-            names.iter().map(|n| inner.file(n).and_then(|p| fsio::read_opt(&p))).collect()
+            names
+                .iter()
+                .map(|n| inner.file(n).and_then(|p| fsio::read_opt(&p)))
+                .collect()
         })
         .await
     }
@@ -180,7 +200,8 @@ impl BaileysFolder {
         let inner = self.inner.clone();
         blocking(move || {
             let _r = inner.lock.read().unwrap_or_else(|e| e.into_inner());
-            let rd = fs::read_dir(&inner.dir).map_err(|e| StoreError::io("read directory", &inner.dir, e))?;
+            let rd = fs::read_dir(&inner.dir)
+                .map_err(|e| StoreError::io("read directory", &inner.dir, e))?;
             let mut out = Vec::new();
             for ent in rd {
                 let ent = ent.map_err(|e| StoreError::io("read directory", &inner.dir, e))?;
@@ -208,7 +229,12 @@ impl Inner {
     /// The path of a file of the folder; names never hold a separator (Baileys' fix
     /// replaces `/`), and `..`-only names are refused, so nothing lands outside the folder.
     fn file(&self, name: &str) -> Result<PathBuf> {
-        let bad = |reason| Err(StoreError::BadPath { path: name.to_owned(), reason });
+        let bad = |reason| {
+            Err(StoreError::BadPath {
+                path: name.to_owned(),
+                reason,
+            })
+        };
         if name.is_empty() || name == "." || name == ".." {
             return bad("not a file name");
         }
@@ -237,15 +263,23 @@ impl Inner {
 impl KeyStore for BaileysFolder {
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
-            let names: Vec<String> =
-                reqs.iter().flat_map(|(ty, ids)| ids.iter().map(move |id| key_file_name(*ty, id))).collect();
+            let names: Vec<String> = reqs
+                .iter()
+                .flat_map(|(ty, ids)| ids.iter().map(move |id| key_file_name(*ty, id)))
+                .collect();
             let mut files = self.read_files(names.clone()).await?.into_iter().zip(names);
             let mut out = Vec::with_capacity(reqs.len());
             for (_, ids) in reqs {
                 let mut m = KeyMap::new();
                 for id in ids {
                     if let Some((Some(bytes), name)) = files.next() {
-                        m.insert(id.clone(), parse_value(|| self.inner.dir.join(&name).display().to_string(), &bytes)?);
+                        m.insert(
+                            id.clone(),
+                            parse_value(
+                                || self.inner.dir.join(&name).display().to_string(),
+                                &bytes,
+                            )?,
+                        );
                     }
                 }
                 out.push(m);
@@ -266,7 +300,10 @@ impl KeyStore for BaileysFolder {
                         files.retain(|(n, _): &(String, Option<Vec<u8>>)| n != &name);
                     }
                     let bytes = match v {
-                        Some(v) => Some(serde_json::to_vec(v).map_err(|e| StoreError::BadValue(e.to_string()))?),
+                        Some(v) => Some(
+                            serde_json::to_vec(v)
+                                .map_err(|e| StoreError::BadValue(e.to_string()))?,
+                        ),
                         None => None,
                     };
                     files.push((name, bytes));
@@ -284,22 +321,70 @@ mod tests {
     #[test]
     fn file_names_match_baileys_and_parse_back() {
         let cases = [
-            (KeyType::Session, "5511999999999.0", "session-5511999999999.0.json"),
-            (KeyType::Session, "100000000000001_1.3", "session-100000000000001_1.3.json"),
+            (
+                KeyType::Session,
+                "5511999999999.0",
+                "session-5511999999999.0.json",
+            ),
+            (
+                KeyType::Session,
+                "100000000000001_1.3",
+                "session-100000000000001_1.3.json",
+            ),
             (KeyType::PreKey, "812", "pre-key-812.json"),
-            (KeyType::SenderKey, "120363000000000001@g.us::5511999999999::0", "sender-key-120363000000000001@g.us--5511999999999--0.json"),
-            (KeyType::SenderKey, "1234-5678@g.us::100000000000001_1::2", "sender-key-1234-5678@g.us--100000000000001_1--2.json"),
-            (KeyType::SenderKeyMemory, "120363000000000001@g.us", "sender-key-memory-120363000000000001@g.us.json"),
-            (KeyType::AppStateSyncKey, "AAAAAB/x", "app-state-sync-key-AAAAAB__x.json"),
-            (KeyType::AppStateSyncVersion, "critical_unblock_low", "app-state-sync-version-critical_unblock_low.json"),
-            (KeyType::LidMapping, "5511999999999_reverse", "lid-mapping-5511999999999_reverse.json"),
-            (KeyType::DeviceList, "5511999999999", "device-list-5511999999999.json"),
-            (KeyType::Tctoken, "5511999999999@s.whatsapp.net", "tctoken-5511999999999@s.whatsapp.net.json"),
-            (KeyType::IdentityKey, "5511999999999.0", "identity-key-5511999999999.0.json"),
+            (
+                KeyType::SenderKey,
+                "120363000000000001@g.us::5511999999999::0",
+                "sender-key-120363000000000001@g.us--5511999999999--0.json",
+            ),
+            (
+                KeyType::SenderKey,
+                "1234-5678@g.us::100000000000001_1::2",
+                "sender-key-1234-5678@g.us--100000000000001_1--2.json",
+            ),
+            (
+                KeyType::SenderKeyMemory,
+                "120363000000000001@g.us",
+                "sender-key-memory-120363000000000001@g.us.json",
+            ),
+            (
+                KeyType::AppStateSyncKey,
+                "AAAAAB/x",
+                "app-state-sync-key-AAAAAB__x.json",
+            ),
+            (
+                KeyType::AppStateSyncVersion,
+                "critical_unblock_low",
+                "app-state-sync-version-critical_unblock_low.json",
+            ),
+            (
+                KeyType::LidMapping,
+                "5511999999999_reverse",
+                "lid-mapping-5511999999999_reverse.json",
+            ),
+            (
+                KeyType::DeviceList,
+                "5511999999999",
+                "device-list-5511999999999.json",
+            ),
+            (
+                KeyType::Tctoken,
+                "5511999999999@s.whatsapp.net",
+                "tctoken-5511999999999@s.whatsapp.net.json",
+            ),
+            (
+                KeyType::IdentityKey,
+                "5511999999999.0",
+                "identity-key-5511999999999.0.json",
+            ),
         ];
         for (ty, id, file) in cases {
             assert_eq!(key_file_name(ty, id), file);
-            assert_eq!(parse_key_file_name(file), Some((ty, id.to_owned())), "{file}");
+            assert_eq!(
+                parse_key_file_name(file),
+                Some((ty, id.to_owned())),
+                "{file}"
+            );
         }
         assert_eq!(parse_key_file_name("creds.json"), None);
         assert_eq!(parse_key_file_name("notes.txt"), None);
@@ -308,6 +393,9 @@ mod tests {
     #[test]
     fn traversal_ids_stay_inside_the_folder() {
         // `/` becomes `__`, so an id cannot name another directory.
-        assert_eq!(key_file_name(KeyType::Session, "../../etc/passwd"), "session-..__..__etc__passwd.json");
+        assert_eq!(
+            key_file_name(KeyType::Session, "../../etc/passwd"),
+            "session-..__..__etc__passwd.json"
+        );
     }
 }

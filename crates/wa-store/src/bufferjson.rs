@@ -20,7 +20,10 @@ pub fn bytes(v: &Value) -> Option<Vec<u8>> {
     if obj.get("type").and_then(Value::as_str) == Some("Buffer") {
         return match obj.get("data")? {
             Value::String(s) => decode_base64(s),
-            Value::Array(a) => a.iter().map(|n| n.as_u64().filter(|&b| b < 256).map(|b| b as u8)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .map(|n| n.as_u64().filter(|&b| b < 256).map(|b| b as u8))
+                .collect(),
             _ => None,
         };
     }
@@ -83,7 +86,9 @@ pub mod serde_buffer {
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
             match Option::<Value>::deserialize(d)? {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => super::super::bytes(&v).map(Some).ok_or_else(|| D::Error::custom("expected a BufferJSON buffer")),
+                Some(v) => super::super::bytes(&v)
+                    .map(Some)
+                    .ok_or_else(|| D::Error::custom("expected a BufferJSON buffer")),
             }
         }
     }
@@ -97,10 +102,22 @@ mod tests {
     fn every_form_baileys_revives() {
         let b = vec![0u8, 1, 254, 255];
         assert_eq!(bytes(&buffer(&b)).unwrap(), b);
-        assert_eq!(bytes(&json!({"type": "Buffer", "data": [0, 1, 254, 255]})).unwrap(), b);
-        assert_eq!(bytes(&json!({"0": 0, "1": 1, "2": 254, "3": 255})).unwrap(), b);
-        assert_eq!(bytes(&json!({"type": "Buffer", "data": "AAH+/w"})).unwrap(), b);
-        assert_eq!(bytes(&json!({"type": "Buffer", "data": "AAH-_w=="})).unwrap(), b);
+        assert_eq!(
+            bytes(&json!({"type": "Buffer", "data": [0, 1, 254, 255]})).unwrap(),
+            b
+        );
+        assert_eq!(
+            bytes(&json!({"0": 0, "1": 1, "2": 254, "3": 255})).unwrap(),
+            b
+        );
+        assert_eq!(
+            bytes(&json!({"type": "Buffer", "data": "AAH+/w"})).unwrap(),
+            b
+        );
+        assert_eq!(
+            bytes(&json!({"type": "Buffer", "data": "AAH-_w=="})).unwrap(),
+            b
+        );
         assert!(bytes(&json!({"a": 1})).is_none());
         assert!(bytes(&json!({})).is_none());
         assert!(bytes(&json!("AAH+/w==")).is_none());

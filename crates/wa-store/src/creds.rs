@@ -24,7 +24,11 @@ pub struct SignedKeyPair {
     #[serde(with = "serde_buffer")]
     pub signature: Vec<u8>,
     pub key_id: u32,
-    #[serde(default, rename = "timestampS", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "timestampS",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp_s: Option<u64>,
 }
 
@@ -32,13 +36,29 @@ pub struct SignedKeyPair {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdvSignedDeviceIdentity {
-    #[serde(default, with = "serde_buffer::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_buffer::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub details: Option<Vec<u8>>,
-    #[serde(default, with = "serde_buffer::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_buffer::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub account_signature_key: Option<Vec<u8>>,
-    #[serde(default, with = "serde_buffer::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_buffer::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub account_signature: Option<Vec<u8>>,
-    #[serde(default, with = "serde_buffer::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_buffer::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_signature: Option<Vec<u8>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -109,7 +129,11 @@ pub struct AuthenticationCreds {
     pub pairing_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_prop_hash: Option<String>,
-    #[serde(default, with = "serde_buffer::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_buffer::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub routing_info: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_data: Option<Value>,
@@ -121,7 +145,10 @@ impl AuthenticationCreds {
     /// Fresh credentials, as Baileys' `initAuthCreds()` makes them: new noise, pairing and
     /// identity keys, a signed pre-key with id 1, a registration id and an ADV secret.
     pub fn generate() -> Self {
-        let pair = |k: wa_crypto::KeyPair| KeyPair { private: k.private.to_vec(), public: k.public.to_vec() };
+        let pair = |k: wa_crypto::KeyPair| KeyPair {
+            private: k.private.to_vec(),
+            public: k.public.to_vec(),
+        };
         let identity = wa_crypto::KeyPair::generate();
         let pre_key = wa_crypto::KeyPair::generate();
         let signature = wa_crypto::curve::sign(&identity.private, &pre_key.public_prefixed());
@@ -138,7 +165,12 @@ impl AuthenticationCreds {
             noise_key: pair(wa_crypto::KeyPair::generate()),
             pairing_ephemeral_key_pair: pair(wa_crypto::KeyPair::generate()),
             signed_identity_key: pair(identity),
-            signed_pre_key: SignedKeyPair { key_pair: pair(pre_key), signature: signature.to_vec(), key_id: 1, timestamp_s: None },
+            signed_pre_key: SignedKeyPair {
+                key_pair: pair(pre_key),
+                signature: signature.to_vec(),
+                key_id: 1,
+                timestamp_s: None,
+            },
             registration_id,
             adv_secret_key: base64::engine::general_purpose::STANDARD.encode(adv),
             me: None,

@@ -18,11 +18,17 @@ pub struct Write {
 
 impl Write {
     pub fn put(path: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), value: Some(value.into()) }
+        Self {
+            path: path.into(),
+            value: Some(value.into()),
+        }
     }
 
     pub fn delete(path: impl Into<String>) -> Self {
-        Self { path: path.into(), value: None }
+        Self {
+            path: path.into(),
+            value: None,
+        }
     }
 }
 
@@ -50,12 +56,20 @@ pub trait Engine: Send + Sync + 'static {
     }
 
     fn set<'a>(&'a self, path: &'a str, value: Option<Vec<u8>>) -> BoxFuture<'a, ()> {
-        Box::pin(self.set_many(vec![Write { path: path.to_owned(), value }]))
+        Box::pin(self.set_many(vec![Write {
+            path: path.to_owned(),
+            value,
+        }]))
     }
 
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()>;
 
-    fn list<'a>(&'a self, prefix: &'a str, offset: usize, limit: usize) -> BoxFuture<'a, Vec<String>>;
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>>;
 }
 
 /// Runs blocking storage work off the async threads.

@@ -73,11 +73,18 @@ impl StoreError {
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { op, path: path.into(), source }
+        Self::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
-        Self::Corrupt { what: what.into(), detail: detail.to_string() }
+        Self::Corrupt {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
     }
 }
 

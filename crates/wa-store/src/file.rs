@@ -62,9 +62,16 @@ impl FileEngine {
         let tmp = base.join(".tmp");
         fsio::create_dirs(&tmp)?;
         let journal = Journal::open(base.join(".journal"))?;
-        let inner = Inner { base, tmp, journal, lock: RwLock::new(()) };
+        let inner = Inner {
+            base,
+            tmp,
+            journal,
+            lock: RwLock::new(()),
+        };
         inner.recover()?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn base(&self) -> &Path {
@@ -88,7 +95,11 @@ impl Inner {
         let (parent, name) = path::split(p);
         let parent_dir = self.node_dir(parent);
         if name == CONTENT_FILE {
-            (parent_dir.join(CONTENT_FILE), parent_dir, CONTENT_FILE.to_owned())
+            (
+                parent_dir.join(CONTENT_FILE),
+                parent_dir,
+                CONTENT_FILE.to_owned(),
+            )
         } else {
             let enc = path::file_name(name);
             (parent_dir.join(&enc).join(VALUE_FILE), parent_dir, enc)
@@ -123,7 +134,10 @@ impl Inner {
     fn apply(&self, p: &str, value: Option<&[u8]>, dirs: &mut HashSet<PathBuf>) -> Result<()> {
         let (file, order_dir, entry) = self.locate(p);
         let Some(dir) = file.parent().map(Path::to_path_buf) else {
-            return Err(StoreError::BadPath { path: p.to_owned(), reason: "no parent" });
+            return Err(StoreError::BadPath {
+                path: p.to_owned(),
+                reason: "no parent",
+            });
         };
         match value {
             Some(v) => {
@@ -150,12 +164,11 @@ impl Inner {
             }
             None => {
                 if fsio::remove_opt(&file)? {
-                    dirs.insert(dir.clone());
-                    if entry != CONTENT_FILE {
-                        // Drop the entry's directory when nothing else lives in it.
-                        if fs::remove_dir(&dir).is_ok() {
-                            dirs.insert(order_dir);
-                        }
+                    // Drop the entry's directory when nothing else lives in it.
+                    if entry != CONTENT_FILE && fs::remove_dir(&dir).is_ok() {
+                        dirs.insert(order_dir);
+                    } else {
+                        dirs.insert(dir);
                     }
                 }
             }
@@ -172,7 +185,8 @@ impl Inner {
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
         let mut f = o.open(&log).map_err(|e| StoreError::io("open", &log, e))?;
         let line = format!("{entry}\n");
-        f.write_all(line.as_bytes()).map_err(|e| StoreError::io("append", &log, e))?;
+        f.write_all(line.as_bytes())
+            .map_err(|e| StoreError::io("append", &log, e))?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         drop(f);
         let before = len - line.len() as u64;
@@ -197,7 +211,12 @@ impl Inner {
     fn children(&self, dir: &Path) -> Result<Vec<String>> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(StoreError::io("read directory", dir, e)),
@@ -209,7 +228,9 @@ impl Inner {
             if name.starts_with('.') || name == VALUE_FILE {
                 continue;
             }
-            let ft = ent.file_type().map_err(|e| StoreError::io("stat", ent.path(), e))?;
+            let ft = ent
+                .file_type()
+                .map_err(|e| StoreError::io("stat", ent.path(), e))?;
             if name == CONTENT_FILE {
                 if ft.is_file() {
                     cands.push(name);
@@ -228,7 +249,10 @@ impl Inner {
         }
         // Entries the log lost (a crash between log and file) sort as oldest, by name.
         cands.sort_by(|a, b| {
-            let (pa, pb) = (pos.get(a.as_str()).copied().unwrap_or(0), pos.get(b.as_str()).copied().unwrap_or(0));
+            let (pa, pb) = (
+                pos.get(a.as_str()).copied().unwrap_or(0),
+                pos.get(b.as_str()).copied().unwrap_or(0),
+            );
             pb.cmp(&pa).then_with(|| b.cmp(a))
         });
         Ok(cands)
@@ -258,7 +282,10 @@ impl Engine for FileEngine {
             let paths = paths.to_vec();
             blocking(move || {
                 let _r = inner.lock.read().unwrap_or_else(|e| e.into_inner());
-                paths.iter().map(|p| fsio::read_opt(&inner.locate(p).0)).collect()
+                paths
+                    .iter()
+                    .map(|p| fsio::read_opt(&inner.locate(p).0))
+                    .collect()
             })
             .await
         })
@@ -298,7 +325,12 @@ impl Engine for FileEngine {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str, offset: usize, limit: usize) -> BoxFuture<'a, Vec<String>> {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?.to_owned();
             let inner = self.inner.clone();
@@ -311,7 +343,11 @@ impl Engine for FileEngine {
                     .skip(offset)
                     .take(limit)
                     .filter_map(|k| {
-                        let seg = if k == CONTENT_FILE { k } else { path::unescape(&k)? };
+                        let seg = if k == CONTENT_FILE {
+                            k
+                        } else {
+                            path::unescape(&k)?
+                        };
                         Some(path::join(&prefix, &seg))
                     })
                     .collect())

@@ -23,7 +23,8 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
     b.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(|e| StoreError::io("create directory", dir, e))
+    b.create(dir)
+        .map_err(|e| StoreError::io("create directory", dir, e))
 }
 
 fn open_new(path: &Path) -> Result<File> {
@@ -38,8 +39,14 @@ fn open_new(path: &Path) -> Result<File> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        let d = File::open(dir).map_err(|e| StoreError::io("open directory", dir, e))?;
-        d.sync_all().map_err(|e| StoreError::io("fsync directory", dir, e))?;
+        let d = match File::open(dir) {
+            Ok(d) => d,
+            // Removed later in the same batch: nothing left to make durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("open directory", dir, e)),
+        };
+        d.sync_all()
+            .map_err(|e| StoreError::io("fsync directory", dir, e))?;
     }
     #[cfg(not(unix))]
     let _ = dir;
@@ -53,7 +60,8 @@ pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8], sync: boo
     let tmp = tmp_name(tmp_dir);
     let res = (|| {
         let mut f = open_new(&tmp)?;
-        f.write_all(data).map_err(|e| StoreError::io("write", &tmp, e))?;
+        f.write_all(data)
+            .map_err(|e| StoreError::io("write", &tmp, e))?;
         if sync {
             f.sync_all().map_err(|e| StoreError::io("fsync", &tmp, e))?;
         }
@@ -71,7 +79,8 @@ pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
     match File::open(path) {
         Ok(mut f) => {
             let mut buf = Vec::new();
-            f.read_to_end(&mut buf).map_err(|e| StoreError::io("read", path, e))?;
+            f.read_to_end(&mut buf)
+                .map_err(|e| StoreError::io("read", path, e))?;
             Ok(Some(buf))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -85,7 +94,14 @@ pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
 pub(crate) fn remove_opt(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(StoreError::io("remove", path, e)),
     }
 }
@@ -97,7 +113,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -135,7 +155,12 @@ impl Journal {
 
     /// Writes `ops` durably and returns the journal file to remove once they are applied.
     pub(crate) fn commit(&self, ops: &[JournalOp]) -> Result<PathBuf> {
-        let mut buf = Vec::with_capacity(64 + ops.iter().map(|o| o.0.len() + o.1.as_ref().map_or(0, Vec::len) + 13).sum::<usize>());
+        let mut buf = Vec::with_capacity(
+            64 + ops
+                .iter()
+                .map(|o| o.0.len() + o.1.as_ref().map_or(0, Vec::len) + 13)
+                .sum::<usize>(),
+        );
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&(ops.len() as u32).to_le_bytes());
         for (key, value) in ops {
@@ -166,7 +191,8 @@ impl Journal {
     /// The complete batches left by a crash, oldest first. Torn ones and leftovers are removed.
     pub(crate) fn pending(&self) -> Result<Vec<(PathBuf, Vec<JournalOp>)>> {
         let mut names = Vec::new();
-        let rd = fs::read_dir(&self.dir).map_err(|e| StoreError::io("read directory", &self.dir, e))?;
+        let rd =
+            fs::read_dir(&self.dir).map_err(|e| StoreError::io("read directory", &self.dir, e))?;
         for ent in rd {
             let ent = ent.map_err(|e| StoreError::io("read directory", &self.dir, e))?;
             let name = ent.file_name().to_string_lossy().into_owned();
@@ -246,7 +272,10 @@ mod tests {
     fn journal_round_trips_and_rejects_torn_files() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path().join("j")).unwrap();
-        let ops = vec![("a/b".to_owned(), Some(vec![1, 2, 3])), ("c".to_owned(), None)];
+        let ops = vec![
+            ("a/b".to_owned(), Some(vec![1, 2, 3])),
+            ("c".to_owned(), None),
+        ];
         let f = j.commit(&ops).unwrap();
         let bytes = fs::read(&f).unwrap();
         assert_eq!(decode(&bytes).unwrap(), ops);

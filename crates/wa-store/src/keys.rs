@@ -60,7 +60,10 @@ impl KeyType {
     }
 
     pub fn parse(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| StoreError::BadKeyType(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| StoreError::BadKeyType(s.to_owned()))
     }
 }
 
@@ -94,7 +97,11 @@ pub trait KeyStore: Send + Sync + 'static {
 
 /// The engine path of a key: `session/signal/{type}/{id}` with the id escaped.
 pub fn key_path(ty: KeyType, id: &str) -> Result<String> {
-    Ok(format!("session/signal/{}/{}", ty.as_str(), path::escape_id(id)?))
+    Ok(format!(
+        "session/signal/{}/{}",
+        ty.as_str(),
+        path::escape_id(id)?
+    ))
 }
 
 pub(crate) fn parse_value(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<Value> {
@@ -161,7 +168,11 @@ impl KeyStore for EngineKeyStore {
                 for (id, v) in ids {
                     let p = key_path(*ty, id)?;
                     batch.push(match v {
-                        Some(v) => Write::put(p, serde_json::to_vec(v).map_err(|e| StoreError::BadValue(e.to_string()))?),
+                        Some(v) => Write::put(
+                            p,
+                            serde_json::to_vec(v)
+                                .map_err(|e| StoreError::BadValue(e.to_string()))?,
+                        ),
                         None => Write::delete(p),
                     });
                 }
@@ -180,9 +191,17 @@ pub const DEFAULT_MAX_PREKEYS: u32 = 1624;
 /// ones below the new window that the previous window still held: the set stays bounded
 /// without listing the store, which a Baileys-style auth state cannot do.
 pub fn bound_prekeys(writes: &mut KeyWrites, max: u32) {
-    let Some(pre) = writes.get(&KeyType::PreKey) else { return };
-    let new: Vec<u32> = pre.iter().filter(|(_, v)| v.is_some()).filter_map(|(id, _)| id.parse().ok()).collect();
-    let (Some(&lo), Some(&hi)) = (new.iter().min(), new.iter().max()) else { return };
+    let Some(pre) = writes.get(&KeyType::PreKey) else {
+        return;
+    };
+    let new: Vec<u32> = pre
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .filter_map(|(id, _)| id.parse().ok())
+        .collect();
+    let (Some(&lo), Some(&hi)) = (new.iter().min(), new.iter().max()) else {
+        return;
+    };
     if hi <= max {
         return;
     }
@@ -234,7 +253,11 @@ impl CachedKeyStore {
     pub fn new(inner: Arc<dyn KeyStore>, capacity: usize, max_prekeys: Option<u32>) -> Self {
         Self {
             inner,
-            cache: Mutex::new(Lru { map: HashMap::new(), order: VecDeque::new(), cap: capacity.max(1) }),
+            cache: Mutex::new(Lru {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                cap: capacity.max(1),
+            }),
             max_prekeys,
         }
     }
@@ -275,7 +298,11 @@ impl KeyStore for CachedKeyStore {
                 }
             }
             if misses.iter().any(|(_, ids)| !ids.is_empty()) {
-                let wanted: Vec<KeyRequest> = misses.iter().filter(|(_, ids)| !ids.is_empty()).cloned().collect();
+                let wanted: Vec<KeyRequest> = misses
+                    .iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .cloned()
+                    .collect();
                 let mut fetched = self.inner.get_many(&wanted).await?.into_iter();
                 let mut c = self.lock();
                 for (i, (ty, ids)) in misses.iter().enumerate() {
@@ -333,7 +360,11 @@ pub struct KeyTransaction {
 
 impl KeyTransaction {
     pub fn new(store: Arc<dyn KeyStore>) -> Self {
-        Self { store, seen: HashMap::new(), writes: KeyWrites::new() }
+        Self {
+            store,
+            seen: HashMap::new(),
+            writes: KeyWrites::new(),
+        }
     }
 
     /// Fetches everything in `reqs` not yet known to the transaction, in one `get_many`.
@@ -341,7 +372,11 @@ impl KeyTransaction {
         let wanted: Vec<KeyRequest> = reqs
             .iter()
             .map(|(ty, ids)| {
-                let mut miss: Vec<String> = ids.iter().filter(|id| !self.seen.contains_key(&(*ty, (*id).clone()))).cloned().collect();
+                let mut miss: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !self.seen.contains_key(&(*ty, (*id).clone())))
+                    .cloned()
+                    .collect();
                 miss.dedup();
                 (*ty, miss)
             })

@@ -28,7 +28,10 @@ pub use creds::AuthenticationCreds;
 pub use engine::{BoxFuture, Engine, Write};
 pub use error::{Result, StoreError};
 pub use file::{DEFAULT_BASE, FileEngine};
-pub use keys::{CachedKeyStore, EngineKeyStore, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites};
+pub use keys::{
+    CachedKeyStore, EngineKeyStore, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType,
+    KeyWrites,
+};
 pub use memory::MemoryEngine;
 pub use migrate::MigrationReport;
 pub use sqlite::{SCHEMA_VERSION, SqliteEngine};

@@ -26,7 +26,10 @@ impl Inner {
                 }
                 self.next_seq += 1;
                 let seq = self.next_seq;
-                self.children.entry(parent.to_owned()).or_default().insert(seq, name.to_owned());
+                self.children
+                    .entry(parent.to_owned())
+                    .or_default()
+                    .insert(seq, name.to_owned());
                 self.entries.insert(w.path, (seq, v));
             }
             None => {
@@ -73,7 +76,10 @@ impl Engine for MemoryEngine {
                 path::check(p)?;
             }
             let inner = self.read();
-            Ok(paths.iter().map(|p| inner.entries.get(p).map(|e| e.1.clone())).collect())
+            Ok(paths
+                .iter()
+                .map(|p| inner.entries.get(p).map(|e| e.1.clone()))
+                .collect())
         })
     }
 
@@ -91,7 +97,12 @@ impl Engine for MemoryEngine {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str, offset: usize, limit: usize) -> BoxFuture<'a, Vec<String>> {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?;
             let inner = self.read();
@@ -99,10 +110,14 @@ impl Engine for MemoryEngine {
                 .children
                 .get(prefix)
                 .map(|kids| {
-                    kids.values().rev().skip(offset).take(limit).map(|n| path::join(prefix, n)).collect()
+                    kids.values()
+                        .rev()
+                        .skip(offset)
+                        .take(limit)
+                        .map(|n| path::join(prefix, n))
+                        .collect()
                 })
                 .unwrap_or_default())
         })
     }
 }
-

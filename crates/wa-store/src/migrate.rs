@@ -27,15 +27,24 @@ impl MigrationReport {
 }
 
 fn check_json(what: &str, bytes: &[u8]) -> Result<()> {
-    serde_json::from_slice::<serde_json::Value>(bytes).map(|_| ()).map_err(|e| StoreError::corrupt(what.to_owned(), e))
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .map(|_| ())
+        .map_err(|e| StoreError::corrupt(what.to_owned(), e))
 }
 
 /// Copies a Baileys folder into `engine` in one atomic batch. Every file is checked to be
 /// JSON first: a corrupt file fails the migration and nothing is written.
-pub async fn folder_to_engine(folder: &BaileysFolder, engine: &dyn Engine) -> Result<MigrationReport> {
+pub async fn folder_to_engine(
+    folder: &BaileysFolder,
+    engine: &dyn Engine,
+) -> Result<MigrationReport> {
     let entries = folder.entries().await?;
     let mut report = MigrationReport::default();
-    let names: Vec<String> = entries.iter().filter(|(_, k)| !matches!(k, FolderEntry::Other(_))).map(|(n, _)| n.clone()).collect();
+    let names: Vec<String> = entries
+        .iter()
+        .filter(|(_, k)| !matches!(k, FolderEntry::Other(_)))
+        .map(|(n, _)| n.clone())
+        .collect();
     let mut contents = folder.read_files(names).await?.into_iter();
     let mut batch = Vec::new();
     for (name, kind) in entries {
@@ -48,7 +57,9 @@ pub async fn folder_to_engine(folder: &BaileysFolder, engine: &dyn Engine) -> Re
             FolderEntry::Key(ty, id) => (key_path(ty, &id)?, Some(ty)),
         };
         // A file deleted while we listed: nothing to move.
-        let Some(bytes) = contents.next().flatten() else { continue };
+        let Some(bytes) = contents.next().flatten() else {
+            continue;
+        };
         check_json(&folder.dir().join(&name).display().to_string(), &bytes)?;
         match ty {
             None => report.creds = true,
@@ -61,7 +72,10 @@ pub async fn folder_to_engine(folder: &BaileysFolder, engine: &dyn Engine) -> Re
 }
 
 /// Writes the account in `engine` out as a Baileys folder (one atomic batch of files).
-pub async fn engine_to_folder(engine: Arc<dyn Engine>, folder: &BaileysFolder) -> Result<MigrationReport> {
+pub async fn engine_to_folder(
+    engine: Arc<dyn Engine>,
+    folder: &BaileysFolder,
+) -> Result<MigrationReport> {
     let mut report = MigrationReport::default();
     let mut files = Vec::new();
     if let Some(creds) = engine.get(CREDS_PATH).await? {
@@ -75,7 +89,10 @@ pub async fn engine_to_folder(engine: Arc<dyn Engine>, folder: &BaileysFolder) -
         if ids.is_empty() {
             continue;
         }
-        let paths = ids.iter().map(|id| key_path(ty, id)).collect::<Result<Vec<_>>>()?;
+        let paths = ids
+            .iter()
+            .map(|id| key_path(ty, id))
+            .collect::<Result<Vec<_>>>()?;
         let values = engine.get_many(&paths).await?;
         for (id, v) in ids.iter().zip(values) {
             let Some(v) = v else { continue };

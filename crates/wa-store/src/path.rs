@@ -15,7 +15,12 @@ pub const MAX_SEGMENT: usize = 200;
 
 /// Checks a full entry path against the convention.
 pub fn check(path: &str) -> Result<()> {
-    let bad = |reason| Err(StoreError::BadPath { path: path.to_owned(), reason });
+    let bad = |reason| {
+        Err(StoreError::BadPath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     if path.is_empty() {
         return bad("empty path");
     }
@@ -59,13 +64,22 @@ pub fn split(path: &str) -> (&str, &str) {
 
 /// Joins a (possibly empty) parent and a child segment.
 pub fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() { name.to_owned() } else { format!("{parent}/{name}") }
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}/{name}")
+    }
 }
 
 /// A JID as a path segment. JIDs never hold `/`; one that does is refused rather than
 /// escaped, so a hostile JID cannot alias another entry.
 pub fn jid(jid: &str) -> Result<&str> {
-    let bad = |reason| Err(StoreError::BadJid { jid: jid.to_owned(), reason });
+    let bad = |reason| {
+        Err(StoreError::BadJid {
+            jid: jid.to_owned(),
+            reason,
+        })
+    };
     if jid.is_empty() {
         return bad("empty");
     }
@@ -86,7 +100,12 @@ pub fn jid(jid: &str) -> Result<&str> {
 
 /// A message id as a path segment (same rules as a JID).
 pub fn message_id(id: &str) -> Result<&str> {
-    let bad = |reason| Err(StoreError::BadId { id: id.to_owned(), reason });
+    let bad = |reason| {
+        Err(StoreError::BadId {
+            id: id.to_owned(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }
@@ -109,7 +128,10 @@ pub fn message_id(id: &str) -> Result<&str> {
 /// one segment: `%` -> `%25`, `/` -> `%2F`, NUL -> `%00`, and `.`/`..` spelled `%2E`.
 pub fn escape_id(id: &str) -> Result<String> {
     if id.is_empty() {
-        return Err(StoreError::BadId { id: String::new(), reason: "empty" });
+        return Err(StoreError::BadId {
+            id: String::new(),
+            reason: "empty",
+        });
     }
     let mut out = String::with_capacity(id.len());
     if id == "." || id == ".." {
@@ -125,7 +147,10 @@ pub fn escape_id(id: &str) -> Result<String> {
         }
     }
     if out.len() > MAX_SEGMENT {
-        return Err(StoreError::BadId { id: id.to_owned(), reason: "longer than 200 bytes" });
+        return Err(StoreError::BadId {
+            id: id.to_owned(),
+            reason: "longer than 200 bytes",
+        });
     }
     Ok(out)
 }
@@ -179,17 +204,30 @@ mod tests {
 
     #[test]
     fn paths_that_escape_or_alias_are_refused() {
-        for p in ["", "/a", "a/", "a//b", "../x", "a/../b", "a/./b", ".", "a/\0"] {
-            assert_eq!(check(p).unwrap_err().code(), "ERR_WA_STORE_BAD_PATH", "{p:?}");
+        for p in [
+            "", "/a", "a/", "a//b", "../x", "a/../b", "a/./b", ".", "a/\0",
+        ] {
+            assert_eq!(
+                check(p).unwrap_err().code(),
+                "ERR_WA_STORE_BAD_PATH",
+                "{p:?}"
+            );
         }
-        for p in ["session/creds", "chat/1@g.us/message/ABC", "contact/ünï cødé@s.whatsapp.net"] {
+        for p in [
+            "session/creds",
+            "chat/1@g.us/message/ABC",
+            "contact/ünï cødé@s.whatsapp.net",
+        ] {
             check(p).unwrap();
         }
     }
 
     #[test]
     fn jids_with_slash_are_refused() {
-        assert_eq!(jid("a/b@s.whatsapp.net").unwrap_err().code(), "ERR_WA_STORE_BAD_JID");
+        assert_eq!(
+            jid("a/b@s.whatsapp.net").unwrap_err().code(),
+            "ERR_WA_STORE_BAD_JID"
+        );
         assert_eq!(jid("..").unwrap_err().code(), "ERR_WA_STORE_BAD_JID");
         assert_eq!(jid("123:4@s.whatsapp.net").unwrap(), "123:4@s.whatsapp.net");
     }
@@ -206,10 +244,15 @@ mod tests {
 
     #[test]
     fn file_names_are_safe_and_reversible() {
-        for seg in ["index", "content", ".hidden", "a:b@lid", "ümlaut", "x%y", "CON", "-"] {
+        for seg in [
+            "index", "content", ".hidden", "a:b@lid", "ümlaut", "x%y", "CON", "-",
+        ] {
             let f = file_name(seg);
             assert!(f != "index" && f != "content" && !f.starts_with('.'), "{f}");
-            assert!(f.bytes().all(|b| b.is_ascii_alphanumeric() || b"@._+=,-%".contains(&b)));
+            assert!(
+                f.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"@._+=,-%".contains(&b))
+            );
             assert_eq!(unescape(&f).unwrap(), seg);
         }
     }

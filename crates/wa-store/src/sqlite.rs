@@ -52,13 +52,19 @@ impl SqliteEngine {
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
         let db = Self::init(conn)?;
-        Ok(Self { db: Arc::new(Mutex::new(db)), path })
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+            path,
+        })
     }
 
     /// An in-memory database (tests, benchmarks).
     pub fn memory() -> Result<Self> {
         let db = Self::init(Connection::open_in_memory()?)?;
-        Ok(Self { db: Arc::new(Mutex::new(db)), path: PathBuf::from(":memory:") })
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+            path: PathBuf::from(":memory:"),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -70,7 +76,9 @@ impl SqliteEngine {
         // Reading the header here turns a truncated or foreign file into a clear error.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if mode != "wal" && mode != "memory" {
-            return Err(StoreError::Sqlite(format!("cannot enable WAL (journal_mode is {mode})")));
+            return Err(StoreError::Sqlite(format!(
+                "cannot enable WAL (journal_mode is {mode})"
+            )));
         }
         // FULL: an acknowledged batch survives power loss, not only a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -81,9 +89,16 @@ impl SqliteEngine {
                  applied_at INTEGER NOT NULL
              );",
         )?;
-        let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM migrations", [], |r| r.get(0))?;
+        let current: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM migrations",
+            [],
+            |r| r.get(0),
+        )?;
         if current > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
         }
         for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
             let tx = conn.transaction()?;
@@ -91,10 +106,15 @@ impl SqliteEngine {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            tx.execute("INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", params![version, name, now])?;
+            tx.execute(
+                "INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![version, name, now],
+            )?;
             tx.commit()?;
         }
-        let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM entries", [], |r| r.get(0))?;
+        let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM entries", [], |r| {
+            r.get(0)
+        })?;
         Ok(Db { conn, seq })
     }
 
@@ -114,8 +134,11 @@ impl SqliteEngine {
 
 fn get_one(conn: &Connection, p: &str) -> Result<Option<Vec<u8>>> {
     let (parent, name) = path::split(p);
-    let mut st = conn.prepare_cached("SELECT value FROM entries WHERE parent = ?1 AND name = ?2")?;
-    Ok(st.query_row(params![parent, name], |r| r.get(0)).optional()?)
+    let mut st =
+        conn.prepare_cached("SELECT value FROM entries WHERE parent = ?1 AND name = ?2")?;
+    Ok(st
+        .query_row(params![parent, name], |r| r.get(0))
+        .optional()?)
 }
 
 impl Engine for SqliteEngine {
@@ -133,7 +156,8 @@ impl Engine for SqliteEngine {
                 path::check(p)?;
             }
             let paths = paths.to_vec();
-            self.with_db(move |db| paths.iter().map(|p| get_one(&db.conn, p)).collect()).await
+            self.with_db(move |db| paths.iter().map(|p| get_one(&db.conn, p)).collect())
+                .await
         })
     }
 
@@ -149,11 +173,16 @@ impl Engine for SqliteEngine {
                 let mut seq = db.seq;
                 let tx = db.conn.transaction()?;
                 {
-                    let mut exists = tx.prepare_cached("SELECT 1 FROM entries WHERE parent = ?1 AND name = ?2")?;
-                    let mut update = tx.prepare_cached("UPDATE entries SET value = ?3 WHERE parent = ?1 AND name = ?2")?;
-                    let mut insert =
-                        tx.prepare_cached("INSERT INTO entries (parent, name, value, seq) VALUES (?1, ?2, ?3, ?4)")?;
-                    let mut delete = tx.prepare_cached("DELETE FROM entries WHERE parent = ?1 AND name = ?2")?;
+                    let mut exists =
+                        tx.prepare_cached("SELECT 1 FROM entries WHERE parent = ?1 AND name = ?2")?;
+                    let mut update = tx.prepare_cached(
+                        "UPDATE entries SET value = ?3 WHERE parent = ?1 AND name = ?2",
+                    )?;
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO entries (parent, name, value, seq) VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    let mut delete =
+                        tx.prepare_cached("DELETE FROM entries WHERE parent = ?1 AND name = ?2")?;
                     for w in &writes {
                         let (parent, name) = path::split(&w.path);
                         match &w.value {
@@ -179,7 +208,12 @@ impl Engine for SqliteEngine {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str, offset: usize, limit: usize) -> BoxFuture<'a, Vec<String>> {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?.to_owned();
             self.with_db(move |db| {

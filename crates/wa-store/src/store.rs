@@ -21,7 +21,11 @@ pub fn chat_path(jid: &str) -> Result<String> {
 }
 
 pub fn message_path(jid: &str, id: &str) -> Result<String> {
-    Ok(format!("chat/{}/message/{}", path::jid(jid)?, path::message_id(id)?))
+    Ok(format!(
+        "chat/{}/message/{}",
+        path::jid(jid)?,
+        path::message_id(id)?
+    ))
 }
 
 pub fn content_path(jid: &str, id: &str) -> Result<String> {
@@ -85,7 +89,12 @@ impl Store {
     }
 
     /// Entries directly below `prefix`, newest first, with their last path segment.
-    async fn list_json(&self, prefix: &str, offset: usize, limit: usize) -> Result<Vec<(String, Value)>> {
+    async fn list_json(
+        &self,
+        prefix: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>> {
         let paths = self.engine.list(prefix, offset, limit).await?;
         let values = self.engine.get_many(&paths).await?;
         let mut out = Vec::with_capacity(paths.len());
@@ -131,20 +140,42 @@ impl Store {
         let p = message_path(jid, id)?;
         match v {
             Some(v) => self.engine.set(&p, Some(to_bytes(v)?)).await,
-            None => self.engine.set_many(vec![Write::delete(content_path(jid, id)?), Write::delete(p)]).await,
+            None => {
+                self.engine
+                    .set_many(vec![
+                        Write::delete(content_path(jid, id)?),
+                        Write::delete(p),
+                    ])
+                    .await
+            }
         }
     }
 
     /// A message and its content in one atomic batch.
-    pub async fn put_message_with_content(&self, jid: &str, id: &str, v: &Value, content: Vec<u8>) -> Result<()> {
+    pub async fn put_message_with_content(
+        &self,
+        jid: &str,
+        id: &str,
+        v: &Value,
+        content: Vec<u8>,
+    ) -> Result<()> {
         self.engine
-            .set_many(vec![Write::put(message_path(jid, id)?, to_bytes(v)?), Write::put(content_path(jid, id)?, content)])
+            .set_many(vec![
+                Write::put(message_path(jid, id)?, to_bytes(v)?),
+                Write::put(content_path(jid, id)?, content),
+            ])
             .await
     }
 
     /// Messages of a chat, newest first.
-    pub async fn messages(&self, jid: &str, offset: usize, limit: usize) -> Result<Vec<(String, Value)>> {
-        self.list_json(&format!("{}/message", chat_path(jid)?), offset, limit).await
+    pub async fn messages(
+        &self,
+        jid: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>> {
+        self.list_json(&format!("{}/message", chat_path(jid)?), offset, limit)
+            .await
     }
 
     pub async fn content(&self, jid: &str, id: &str) -> Result<Option<Vec<u8>>> {
