@@ -2,7 +2,20 @@
 import cjs from './index.js'
 
 export const {
+  BufferJSON,
+  Engine,
+  FileEngine,
+  KeyStore,
+  MemoryEngine,
+  SqliteEngine,
+  Store,
+  bridgeEngine,
   describeHandshakeMessage,
+  initAuthCreds,
+  migrateAuthFolderToEngine,
+  migrateEngineToAuthFolder,
+  useMultiFileAuthState,
+  useStoreAuthState,
 } = cjs
 
 // Baileys' default export is makeWASocket.
