@@ -104,13 +104,16 @@ const cases = {
   },
   async 'batch: in order, last write wins, deletes'(e) {
     await e.set('x/gone', B('old'))
+    await e.set('x/re', B('old'))
     await e.setMany([
+      { path: 'x/re', value: null },
+      { path: 'x/re', value: B('new') },
       { path: 'x/a', value: B('1') },
       { path: 'x/b', value: B('2') },
       { path: 'x/a', value: B('3') },
       { path: 'x/gone', value: null },
     ])
-    assert.deepEqual(await e.getMany(['x/a', 'x/b', 'x/gone']), [B('3'), B('2'), null])
+    assert.deepEqual(await e.getMany(['x/a', 'x/b', 'x/gone', 'x/re']), [B('3'), B('2'), null, B('new')])
   },
   async 'a batch with a bad path writes nothing'(e) {
     await assert.rejects(e.setMany([{ path: 'y/a', value: B('1') }, { path: '../escape', value: B('2') }]), {

@@ -16,9 +16,9 @@ use napi::{Result, Status};
 use napi_derive::napi;
 use serde_json::Value;
 use wa_store::{
-    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Engine, EngineKeyStore, FileEngine, KeyMap, KeyRequest,
-    KeyStore, KeyTransaction, KeyType, KeyWrites, MemoryEngine, SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS,
-    migrate,
+    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Engine, EngineKeyStore,
+    FileEngine, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites, MemoryEngine,
+    SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS, migrate,
 };
 
 use crate::errors::coded;
@@ -34,11 +34,14 @@ fn js_err(e: StoreError) -> napi::Error {
 }
 
 fn parse_json(what: &str, s: &str) -> Result<Value> {
-    serde_json::from_str(s).map_err(|e| coded("ERR_WA_STORE_BAD_VALUE", format!("{what} is not JSON: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| coded("ERR_WA_STORE_BAD_VALUE", format!("{what} is not JSON: {e}")))
 }
 
 fn deadline_ms(timeout: Duration) -> f64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (now + timeout).as_secs_f64() * 1000.0
 }
 
@@ -70,7 +73,8 @@ pub struct EngineReply {
     pub error_code: Option<String>,
 }
 
-type EngineTsfn = ThreadsafeFunction<EngineCall, Promise<EngineReply>, EngineCall, Status, false, true>;
+type EngineTsfn =
+    ThreadsafeFunction<EngineCall, Promise<EngineReply>, EngineCall, Status, false, true>;
 
 struct JsEngine {
     dispatch: Arc<EngineTsfn>,
@@ -80,9 +84,18 @@ struct JsEngine {
 fn reply_error(op: &'static str, error: Option<String>, code: Option<String>) -> StoreError {
     match code.as_deref() {
         Some("ERR_WA_STORE_TIMEOUT") => StoreError::Timeout { op, ms: 0 },
-        Some("ERR_WA_STORE_ENGINE_RESULT") => StoreError::EngineResult { op, detail: error.unwrap_or_default() },
-        Some(c) => StoreError::Engine { op, message: format!("{} ({c})", error.unwrap_or_default()) },
-        None => StoreError::Engine { op, message: error.unwrap_or_default() },
+        Some("ERR_WA_STORE_ENGINE_RESULT") => StoreError::EngineResult {
+            op,
+            detail: error.unwrap_or_default(),
+        },
+        Some(c) => StoreError::Engine {
+            op,
+            message: format!("{} ({c})", error.unwrap_or_default()),
+        },
+        None => StoreError::Engine {
+            op,
+            message: error.unwrap_or_default(),
+        },
     }
 }
 
@@ -101,13 +114,23 @@ where
     };
     match tokio::time::timeout(timeout + GRACE, call).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(StoreError::Engine { op, message: e.reason.clone() }),
-        Err(_) => Err(StoreError::Timeout { op, ms: timeout.as_millis() as u64 }),
+        Ok(Err(e)) => Err(StoreError::Engine {
+            op,
+            message: e.reason.clone(),
+        }),
+        Err(_) => Err(StoreError::Timeout {
+            op,
+            ms: timeout.as_millis() as u64,
+        }),
     }
 }
 
 impl JsEngine {
-    async fn call(&self, op: &'static str, mut call: EngineCall) -> std::result::Result<EngineReply, StoreError> {
+    async fn call(
+        &self,
+        op: &'static str,
+        mut call: EngineCall,
+    ) -> std::result::Result<EngineReply, StoreError> {
         call.deadline = deadline_ms(self.timeout);
         let reply = await_js(&self.dispatch, call, op, self.timeout).await?;
         if reply.error.is_some() || reply.error_code.is_some() {
@@ -152,9 +175,15 @@ impl Engine for JsEngine {
             let mut call = Self::blank("get");
             call.paths = paths.to_vec();
             let reply = self.call("get", call).await?;
-            let values = reply.values.ok_or_else(|| StoreError::EngineResult { op: "get", detail: "no values".into() })?;
+            let values = reply.values.ok_or_else(|| StoreError::EngineResult {
+                op: "get",
+                detail: "no values".into(),
+            })?;
             if values.len() != paths.len() {
-                return Err(StoreError::EngineResult { op: "get", detail: format!("{} values for {} paths", values.len(), paths.len()) });
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: format!("{} values for {} paths", values.len(), paths.len()),
+                });
             }
             Ok(values.into_iter().map(|v| v.map(|b| b.to_vec())).collect())
         })
@@ -177,7 +206,12 @@ impl Engine for JsEngine {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str, offset: usize, limit: usize) -> BoxFuture<'a, Vec<String>> {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = wa_store::path::check_prefix(prefix)?;
             let mut call = Self::blank("list");
@@ -185,7 +219,10 @@ impl Engine for JsEngine {
             call.offset = u32::try_from(offset).unwrap_or(u32::MAX);
             call.limit = u32::try_from(limit).unwrap_or(u32::MAX);
             let reply = self.call("list", call).await?;
-            reply.paths.ok_or_else(|| StoreError::EngineResult { op: "list", detail: "no paths".into() })
+            reply.paths.ok_or_else(|| StoreError::EngineResult {
+                op: "list",
+                detail: "no paths".into(),
+            })
         })
     }
 }
@@ -203,72 +240,127 @@ pub struct NativeEngine {
 
 fn to_writes(paths: Vec<String>, values: Vec<Option<Buffer>>) -> Result<Vec<Write>> {
     if paths.len() != values.len() {
-        return Err(coded("ERR_WA_STORE_BAD_VALUE", "paths and values differ in length"));
+        return Err(coded(
+            "ERR_WA_STORE_BAD_VALUE",
+            "paths and values differ in length",
+        ));
     }
-    Ok(paths.into_iter().zip(values).map(|(path, v)| Write { path, value: v.map(|b| b.to_vec()) }).collect())
+    Ok(paths
+        .into_iter()
+        .zip(values)
+        .map(|(path, v)| Write {
+            path,
+            value: v.map(|b| b.to_vec()),
+        })
+        .collect())
 }
 
 #[napi]
 impl NativeEngine {
     #[napi(factory)]
     pub fn memory() -> Self {
-        Self { inner: Arc::new(MemoryEngine::new()) }
+        Self {
+            inner: Arc::new(MemoryEngine::new()),
+        }
     }
 
     #[napi(factory, catch_unwind)]
     pub fn file(base: String) -> Result<Self> {
-        Ok(Self { inner: Arc::new(FileEngine::open(base).map_err(js_err)?) })
+        Ok(Self {
+            inner: Arc::new(FileEngine::open(base).map_err(js_err)?),
+        })
     }
 
     #[napi(factory, catch_unwind)]
     pub fn sqlite(path: String) -> Result<Self> {
-        Ok(Self { inner: Arc::new(SqliteEngine::open(path).map_err(js_err)?) })
+        Ok(Self {
+            inner: Arc::new(SqliteEngine::open(path).map_err(js_err)?),
+        })
     }
 
     /// Adapts a JavaScript engine through its dispatcher (see lib/store.js).
     #[napi(factory, js_name = "fromJs")]
-    pub fn from_js(dispatch: Function<EngineCall, Promise<EngineReply>>, timeout_ms: u32) -> Result<Self> {
-        let tsfn = dispatch.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-        Ok(Self { inner: Arc::new(JsEngine { dispatch: Arc::new(tsfn), timeout: Duration::from_millis(timeout_ms.into()) }) })
+    pub fn from_js(
+        dispatch: Function<EngineCall, Promise<EngineReply>>,
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        let tsfn = dispatch
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(JsEngine {
+                dispatch: Arc::new(tsfn),
+                timeout: Duration::from_millis(timeout_ms.into()),
+            }),
+        })
     }
 
     #[napi(catch_unwind)]
     pub async fn get(&self, path: String) -> Result<Option<Buffer>> {
-        Ok(self.inner.get(&path).await.map_err(js_err)?.map(Buffer::from))
+        Ok(self
+            .inner
+            .get(&path)
+            .await
+            .map_err(js_err)?
+            .map(Buffer::from))
     }
 
     #[napi(catch_unwind)]
     pub async fn get_many(&self, paths: Vec<String>) -> Result<Vec<Option<Buffer>>> {
-        Ok(self.inner.get_many(&paths).await.map_err(js_err)?.into_iter().map(|v| v.map(Buffer::from)).collect())
+        Ok(self
+            .inner
+            .get_many(&paths)
+            .await
+            .map_err(js_err)?
+            .into_iter()
+            .map(|v| v.map(Buffer::from))
+            .collect())
     }
 
     #[napi(catch_unwind)]
     pub async fn set(&self, path: String, value: Option<Buffer>) -> Result<()> {
-        self.inner.set(&path, value.map(|b| b.to_vec())).await.map_err(js_err)
+        self.inner
+            .set(&path, value.map(|b| b.to_vec()))
+            .await
+            .map_err(js_err)
     }
 
     #[napi(catch_unwind)]
     pub async fn set_many(&self, paths: Vec<String>, values: Vec<Option<Buffer>>) -> Result<()> {
-        self.inner.set_many(to_writes(paths, values)?).await.map_err(js_err)
+        self.inner
+            .set_many(to_writes(paths, values)?)
+            .await
+            .map_err(js_err)
     }
 
     #[napi(catch_unwind)]
     pub async fn list(&self, prefix: String, offset: u32, limit: u32) -> Result<Vec<String>> {
-        self.inner.list(&prefix, offset as usize, limit as usize).await.map_err(js_err)
+        self.inner
+            .list(&prefix, offset as usize, limit as usize)
+            .await
+            .map_err(js_err)
     }
 
     /// Copies a Baileys auth folder into this engine (one atomic batch).
     #[napi(catch_unwind)]
     pub async fn import_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
         let f = BaileysFolder::open(folder).map_err(js_err)?;
-        migrate::folder_to_engine(&f, &*self.inner).await.map(summary).map_err(js_err)
+        migrate::folder_to_engine(&f, &*self.inner)
+            .await
+            .map(summary)
+            .map_err(js_err)
     }
 
     /// Writes the account in this engine out as a Baileys auth folder.
     #[napi(catch_unwind)]
     pub async fn export_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
         let f = BaileysFolder::open(folder).map_err(js_err)?;
-        migrate::engine_to_folder(self.inner.clone(), &f).await.map(summary).map_err(js_err)
+        migrate::engine_to_folder(self.inner.clone(), &f)
+            .await
+            .map(summary)
+            .map_err(js_err)
     }
 }
 
@@ -318,26 +410,44 @@ fn json_text(v: Option<Value>) -> Option<String> {
 impl NativeStore {
     #[napi(constructor)]
     pub fn new(engine: &NativeEngine) -> Self {
-        Self { store: Store::new(engine.inner.clone()) }
+        Self {
+            store: Store::new(engine.inner.clone()),
+        }
     }
 
     /// Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text.
     #[napi(catch_unwind)]
-    pub async fn get_json(&self, kind: String, jid: String, id: Option<String>) -> Result<Option<String>> {
+    pub async fn get_json(
+        &self,
+        kind: String,
+        jid: String,
+        id: Option<String>,
+    ) -> Result<Option<String>> {
         let s = &self.store;
         let v = match (kind.as_str(), id) {
             ("creds", _) => s.creds_json().await,
             ("contact", _) => s.contact(&jid).await,
             ("chat", _) => s.chat(&jid).await,
             ("message", Some(id)) => s.message(&jid, &id).await,
-            _ => return Err(coded("ERR_WA_STORE_BAD_VALUE", format!("unknown kind {kind:?}"))),
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("unknown kind {kind:?}"),
+                ));
+            }
         };
         Ok(json_text(v.map_err(js_err)?))
     }
 
     /// Writes `kind` from JSON text; `null` deletes (a message with its content).
     #[napi(catch_unwind)]
-    pub async fn set_json(&self, kind: String, jid: String, id: Option<String>, json: Option<String>) -> Result<()> {
+    pub async fn set_json(
+        &self,
+        kind: String,
+        jid: String,
+        id: Option<String>,
+        json: Option<String>,
+    ) -> Result<()> {
         let v = json.as_deref().map(|j| parse_json(&kind, j)).transpose()?;
         let s = &self.store;
         let r = match (kind.as_str(), id, v) {
@@ -346,33 +456,68 @@ impl NativeStore {
             ("contact", _, v) => s.set_contact(&jid, v.as_ref()).await,
             ("chat", _, v) => s.set_chat(&jid, v.as_ref()).await,
             ("message", Some(id), v) => s.set_message(&jid, &id, v.as_ref()).await,
-            _ => return Err(coded("ERR_WA_STORE_BAD_VALUE", format!("unknown kind {kind:?}"))),
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("unknown kind {kind:?}"),
+                ));
+            }
         };
         r.map_err(js_err)
     }
 
     #[napi(catch_unwind)]
     pub async fn content(&self, jid: String, id: String) -> Result<Option<Buffer>> {
-        Ok(self.store.content(&jid, &id).await.map_err(js_err)?.map(Buffer::from))
+        Ok(self
+            .store
+            .content(&jid, &id)
+            .await
+            .map_err(js_err)?
+            .map(Buffer::from))
     }
 
     #[napi(catch_unwind)]
-    pub async fn set_content(&self, jid: String, id: String, content: Option<Buffer>) -> Result<()> {
-        self.store.set_content(&jid, &id, content.map(|b| b.to_vec())).await.map_err(js_err)
+    pub async fn set_content(
+        &self,
+        jid: String,
+        id: String,
+        content: Option<Buffer>,
+    ) -> Result<()> {
+        self.store
+            .set_content(&jid, &id, content.map(|b| b.to_vec()))
+            .await
+            .map_err(js_err)
     }
 
     /// Lists `contact`, `chat` or (with `jid`) `message` entries, newest first.
     #[napi(catch_unwind)]
-    pub async fn list_json(&self, kind: String, jid: Option<String>, offset: u32, limit: u32) -> Result<Vec<ListedEntry>> {
+    pub async fn list_json(
+        &self,
+        kind: String,
+        jid: Option<String>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<ListedEntry>> {
         let (o, l) = (offset as usize, limit as usize);
         let s = &self.store;
         let r = match (kind.as_str(), jid) {
             ("contact", _) => s.contacts(o, l).await,
             ("chat", _) => s.chats(o, l).await,
             ("message", Some(jid)) => s.messages(&jid, o, l).await,
-            _ => return Err(coded("ERR_WA_STORE_BAD_VALUE", format!("cannot list {kind:?}"))),
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("cannot list {kind:?}"),
+                ));
+            }
         };
-        Ok(r.map_err(js_err)?.into_iter().map(|(id, v)| ListedEntry { id, json: v.to_string() }).collect())
+        Ok(r.map_err(js_err)?
+            .into_iter()
+            .map(|(id, v)| ListedEntry {
+                id,
+                json: v.to_string(),
+            })
+            .collect())
     }
 }
 
@@ -405,8 +550,16 @@ struct JsKeyStore {
 }
 
 impl JsKeyStore {
-    async fn call(&self, op: &'static str, json: String) -> std::result::Result<Option<String>, StoreError> {
-        let call = KeysCall { op: op.to_owned(), json, deadline: deadline_ms(self.timeout) };
+    async fn call(
+        &self,
+        op: &'static str,
+        json: String,
+    ) -> std::result::Result<Option<String>, StoreError> {
+        let call = KeysCall {
+            op: op.to_owned(),
+            json,
+            deadline: deadline_ms(self.timeout),
+        };
         let reply = await_js(&self.dispatch, call, op, self.timeout).await?;
         if reply.error.is_some() || reply.error_code.is_some() {
             let mut e = reply_error(op, reply.error, reply.error_code);
@@ -422,7 +575,10 @@ impl JsKeyStore {
 fn writes_to_json(w: &KeyWrites) -> Value {
     let mut out = serde_json::Map::new();
     for (ty, ids) in w {
-        let m: serde_json::Map<String, Value> = ids.iter().map(|(id, v)| (id.clone(), v.clone().unwrap_or(Value::Null))).collect();
+        let m: serde_json::Map<String, Value> = ids
+            .iter()
+            .map(|(id, v)| (id.clone(), v.clone().unwrap_or(Value::Null)))
+            .collect();
         out.insert(ty.as_str().to_owned(), Value::Object(m));
     }
     Value::Object(out)
@@ -430,13 +586,17 @@ fn writes_to_json(w: &KeyWrites) -> Value {
 
 fn writes_from_json(v: Value) -> std::result::Result<KeyWrites, StoreError> {
     let Value::Object(types) = v else {
-        return Err(StoreError::BadValue("a SignalDataSet must be an object".into()));
+        return Err(StoreError::BadValue(
+            "a SignalDataSet must be an object".into(),
+        ));
     };
     let mut w = KeyWrites::new();
     for (ty, ids) in types {
         let ty = KeyType::parse(&ty)?;
         let Value::Object(ids) = ids else {
-            return Err(StoreError::BadValue(format!("{ty}: expected an object of id -> value")));
+            return Err(StoreError::BadValue(format!(
+                "{ty}: expected an object of id -> value"
+            )));
         };
         let slot = w.entry(ty).or_default();
         for (id, v) in ids {
@@ -448,13 +608,22 @@ fn writes_from_json(v: Value) -> std::result::Result<KeyWrites, StoreError> {
 
 fn requests_from_json(v: Value) -> std::result::Result<Vec<KeyRequest>, StoreError> {
     let bad = || StoreError::BadValue("requests must be [[type, [ids...]], ...]".into());
-    let Value::Array(items) = v else { return Err(bad()) };
+    let Value::Array(items) = v else {
+        return Err(bad());
+    };
     items
         .into_iter()
         .map(|item| {
-            let Value::Array(pair) = item else { return Err(bad()) };
-            let [Value::String(ty), Value::Array(ids)] = pair.as_slice() else { return Err(bad()) };
-            let ids = ids.iter().map(|i| i.as_str().map(str::to_owned).ok_or_else(bad)).collect::<std::result::Result<_, _>>()?;
+            let Value::Array(pair) = item else {
+                return Err(bad());
+            };
+            let [Value::String(ty), Value::Array(ids)] = pair.as_slice() else {
+                return Err(bad());
+            };
+            let ids = ids
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(bad))
+                .collect::<std::result::Result<_, _>>()?;
             Ok((KeyType::parse(ty)?, ids))
         })
         .collect()
@@ -463,27 +632,55 @@ fn requests_from_json(v: Value) -> std::result::Result<Vec<KeyRequest>, StoreErr
 impl KeyStore for JsKeyStore {
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
-            let json = Value::Array(reqs.iter().map(|(t, ids)| serde_json::json!([t.as_str(), ids])).collect()).to_string();
-            let text = self.call("get", json).await?.ok_or_else(|| StoreError::EngineResult { op: "get", detail: "nothing".into() })?;
-            let parsed: Value = serde_json::from_str(&text).map_err(|e| StoreError::EngineResult { op: "get", detail: e.to_string() })?;
+            let json = Value::Array(
+                reqs.iter()
+                    .map(|(t, ids)| serde_json::json!([t.as_str(), ids]))
+                    .collect(),
+            )
+            .to_string();
+            let text = self
+                .call("get", json)
+                .await?
+                .ok_or_else(|| StoreError::EngineResult {
+                    op: "get",
+                    detail: "nothing".into(),
+                })?;
+            let parsed: Value =
+                serde_json::from_str(&text).map_err(|e| StoreError::EngineResult {
+                    op: "get",
+                    detail: e.to_string(),
+                })?;
             let Value::Array(maps) = parsed else {
-                return Err(StoreError::EngineResult { op: "get", detail: "not an array".into() });
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: "not an array".into(),
+                });
             };
             if maps.len() != reqs.len() {
-                return Err(StoreError::EngineResult { op: "get", detail: "wrong number of answers".into() });
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: "wrong number of answers".into(),
+                });
             }
             maps.into_iter()
                 .map(|m| match m {
                     // Baileys' stores answer missing ids with null; absent means the same.
                     Value::Object(o) => Ok(o.into_iter().filter(|(_, v)| !v.is_null()).collect()),
-                    other => Err(StoreError::EngineResult { op: "get", detail: format!("{other} instead of an object") }),
+                    other => Err(StoreError::EngineResult {
+                        op: "get",
+                        detail: format!("{other} instead of an object"),
+                    }),
                 })
                 .collect()
         })
     }
 
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
-        Box::pin(async move { self.call("set", writes_to_json(writes).to_string()).await.map(|_| ()) })
+        Box::pin(async move {
+            self.call("set", writes_to_json(writes).to_string())
+                .await
+                .map(|_| ())
+        })
     }
 }
 
@@ -495,21 +692,39 @@ pub struct NativeKeys {
 }
 
 fn cached(inner: Arc<dyn KeyStore>) -> Arc<dyn KeyStore> {
-    Arc::new(CachedKeyStore::new(inner, KEY_CACHE, Some(DEFAULT_MAX_PREKEYS)))
+    Arc::new(CachedKeyStore::new(
+        inner,
+        KEY_CACHE,
+        Some(DEFAULT_MAX_PREKEYS),
+    ))
 }
 
 #[napi]
 impl NativeKeys {
     #[napi(factory, js_name = "fromEngine")]
     pub fn from_engine(engine: &NativeEngine) -> Self {
-        Self { store: cached(Arc::new(EngineKeyStore::new(engine.inner.clone()))) }
+        Self {
+            store: cached(Arc::new(EngineKeyStore::new(engine.inner.clone()))),
+        }
     }
 
     /// Adapts a Baileys `keys` object through its dispatcher (see lib/store.js).
     #[napi(factory, js_name = "fromJs")]
-    pub fn from_js(dispatch: Function<KeysCall, Promise<KeysReply>>, timeout_ms: u32) -> Result<Self> {
-        let tsfn = dispatch.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-        Ok(Self { store: cached(Arc::new(JsKeyStore { dispatch: tsfn, timeout: Duration::from_millis(timeout_ms.into()) })) })
+    pub fn from_js(
+        dispatch: Function<KeysCall, Promise<KeysReply>>,
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        let tsfn = dispatch
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(Self {
+            store: cached(Arc::new(JsKeyStore {
+                dispatch: tsfn,
+                timeout: Duration::from_millis(timeout_ms.into()),
+            })),
+        })
     }
 
     /// `get(type, ids)`: a JSON object of the ids found.
@@ -529,7 +744,9 @@ impl NativeKeys {
 
     #[napi]
     pub fn transaction(&self) -> NativeKeyTransaction {
-        NativeKeyTransaction { tx: tokio::sync::Mutex::new(Some(KeyTransaction::new(self.store.clone()))) }
+        NativeKeyTransaction {
+            tx: tokio::sync::Mutex::new(Some(KeyTransaction::new(self.store.clone()))),
+        }
     }
 }
 
@@ -540,7 +757,10 @@ pub struct NativeKeyTransaction {
 }
 
 fn finished() -> napi::Error {
-    coded("ERR_WA_STORE_TX_DONE", "the transaction was already committed")
+    coded(
+        "ERR_WA_STORE_TX_DONE",
+        "the transaction was already committed",
+    )
 }
 
 #[napi]
@@ -550,14 +770,23 @@ impl NativeKeyTransaction {
     pub async fn prefetch(&self, json: String) -> Result<()> {
         let reqs = requests_from_json(parse_json("requests", &json)?).map_err(js_err)?;
         let mut g = self.tx.lock().await;
-        g.as_mut().ok_or_else(finished)?.prefetch(&reqs).await.map_err(js_err)
+        g.as_mut()
+            .ok_or_else(finished)?
+            .prefetch(&reqs)
+            .await
+            .map_err(js_err)
     }
 
     #[napi(catch_unwind)]
     pub async fn get(&self, key_type: String, ids: Vec<String>) -> Result<String> {
         let ty = KeyType::parse(&key_type).map_err(js_err)?;
         let mut g = self.tx.lock().await;
-        let m = g.as_mut().ok_or_else(finished)?.get(ty, &ids).await.map_err(js_err)?;
+        let m = g
+            .as_mut()
+            .ok_or_else(finished)?
+            .get(ty, &ids)
+            .await
+            .map_err(js_err)?;
         Ok(Value::Object(m.into_iter().collect()).to_string())
     }
 
@@ -591,26 +820,37 @@ pub struct NativeAuthFolder {
 impl NativeAuthFolder {
     #[napi(constructor, catch_unwind)]
     pub fn new(dir: String) -> Result<Self> {
-        Ok(Self { folder: BaileysFolder::open(dir).map_err(js_err)? })
+        Ok(Self {
+            folder: BaileysFolder::open(dir).map_err(js_err)?,
+        })
     }
 
     /// The text of `creds.json`, `null` when there is none.
     #[napi(catch_unwind)]
     pub async fn read_creds(&self) -> Result<Option<String>> {
         let b = self.folder.read_creds().await.map_err(js_err)?;
-        b.map(|b| String::from_utf8(b).map_err(|e| coded("ERR_WA_STORE_CORRUPT", format!("creds.json: {e}")))).transpose()
+        b.map(|b| {
+            String::from_utf8(b)
+                .map_err(|e| coded("ERR_WA_STORE_CORRUPT", format!("creds.json: {e}")))
+        })
+        .transpose()
     }
 
     /// Replaces `creds.json` atomically.
     #[napi(catch_unwind)]
     pub async fn write_creds(&self, json: String) -> Result<()> {
         parse_json("creds", &json)?;
-        self.folder.write_creds(json.into_bytes()).await.map_err(js_err)
+        self.folder
+            .write_creds(json.into_bytes())
+            .await
+            .map_err(js_err)
     }
 
     #[napi]
     pub fn keys(&self) -> NativeKeys {
-        NativeKeys { store: cached(Arc::new(self.folder.clone())) }
+        NativeKeys {
+            store: cached(Arc::new(self.folder.clone())),
+        }
     }
 }
 

@@ -178,8 +178,28 @@ impl BaileysFolder {
                 inner.apply(n, v.as_deref(), &mut dirty)?;
             } else {
                 let j = inner.journal.commit(&files)?;
+                // Stage every new file, sync them all at once, then rename in order.
+                let mut staged = Vec::with_capacity(files.len());
                 for (n, v) in &files {
-                    inner.apply(n, v.as_deref(), &mut dirty)?;
+                    let target = inner.file(n)?;
+                    staged.push((
+                        target,
+                        v.as_deref()
+                            .map(|v| fsio::write_tmp(&inner.tmp, v))
+                            .transpose()?,
+                    ));
+                }
+                let tmps: Vec<PathBuf> = staged.iter().filter_map(|(_, t)| t.clone()).collect();
+                fsio::sync_all_parallel(&tmps, false)?;
+                for (target, tmp) in staged {
+                    match tmp {
+                        Some(tmp) => fs::rename(&tmp, &target)
+                            .map_err(|e| StoreError::io("rename", &target, e))?,
+                        None => {
+                            fsio::remove_opt(&target)?;
+                        }
+                    }
+                    dirty = true;
                 }
                 if dirty {
                     fsio::sync_dir(&inner.dir)?;

@@ -32,6 +32,21 @@ const ORDER_FILE: &str = ".order";
 /// Below this size an order log is never compacted.
 const ORDER_COMPACT_MIN: u64 = 64 * 1024;
 
+/// A write split in two, so a batch can sync all its files at once before any rename.
+enum Step {
+    Rename {
+        tmp: PathBuf,
+        file: PathBuf,
+        dir: PathBuf,
+    },
+    Remove {
+        file: PathBuf,
+        dir: PathBuf,
+        order_dir: PathBuf,
+        content: bool,
+    },
+}
+
 struct Inner {
     base: PathBuf,
     tmp: PathBuf,
@@ -132,6 +147,16 @@ impl Inner {
     /// Applies one write durably (file fsynced before rename); the directories whose entries
     /// changed are collected in `dirs` for the caller to fsync.
     fn apply(&self, p: &str, value: Option<&[u8]>, dirs: &mut HashSet<PathBuf>) -> Result<()> {
+        let step = self.prepare(p, value, dirs)?;
+        if let Step::Rename { tmp, .. } = &step {
+            fsio::sync_file(tmp)?;
+        }
+        self.finish(step, dirs)
+    }
+
+    /// First half of a write: directories, order entry, and the new bytes in a temporary
+    /// file (not yet synced). Nothing a reader sees changes yet.
+    fn prepare(&self, p: &str, value: Option<&[u8]>, dirs: &mut HashSet<PathBuf>) -> Result<Step> {
         let (file, order_dir, entry) = self.locate(p);
         let Some(dir) = file.parent().map(Path::to_path_buf) else {
             return Err(StoreError::BadPath {
@@ -139,33 +164,63 @@ impl Inner {
                 reason: "no parent",
             });
         };
-        match value {
-            Some(v) => {
-                let existed = file.is_file();
-                if !dir.is_dir() {
-                    // Every directory that gains an entry is synced: the new ones' parents.
-                    let mut up = dir.parent();
-                    while let Some(u) = up {
-                        dirs.insert(u.to_path_buf());
-                        if u.is_dir() {
-                            break;
-                        }
-                        up = u.parent();
+        let Some(v) = value else {
+            return Ok(Step::Remove {
+                file,
+                dir,
+                order_dir,
+                content: entry == CONTENT_FILE,
+            });
+        };
+        let existed = file.is_file();
+        if !dir.is_dir() {
+            // Every directory that gains an entry is synced: the new ones' parents.
+            let mut up = dir.parent();
+            while let Some(u) = up {
+                dirs.insert(u.to_path_buf());
+                if u.is_dir() {
+                    break;
+                }
+                up = u.parent();
+            }
+            fsio::create_dirs(&dir)?;
+        }
+        if !existed {
+            // The order entry goes first: a crash after it and before the rename
+            // leaves only a harmless entry for a child that does not exist.
+            self.append_order(&order_dir, &entry)?;
+        }
+        let tmp = fsio::write_tmp(&self.tmp, v)?;
+        Ok(Step::Rename { tmp, file, dir })
+    }
+
+    /// Second half: the rename (or removal) that makes the write visible.
+    fn finish(&self, step: Step, dirs: &mut HashSet<PathBuf>) -> Result<()> {
+        match step {
+            Step::Rename { tmp, file, dir } => {
+                if let Err(e) = fs::rename(&tmp, &file) {
+                    // An earlier removal in the same batch dropped the directory.
+                    if e.kind() != std::io::ErrorKind::NotFound || !tmp.exists() {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(StoreError::io("rename", &file, e));
                     }
                     fsio::create_dirs(&dir)?;
+                    if let Some(up) = dir.parent() {
+                        dirs.insert(up.to_path_buf());
+                    }
+                    fs::rename(&tmp, &file).map_err(|e| StoreError::io("rename", &file, e))?;
                 }
-                if !existed {
-                    // The order entry goes first: a crash after it and before the rename
-                    // leaves only a harmless entry for a child that does not exist.
-                    self.append_order(&order_dir, &entry)?;
-                }
-                fsio::write_atomic(&self.tmp, &file, v, true)?;
                 dirs.insert(dir);
             }
-            None => {
+            Step::Remove {
+                file,
+                dir,
+                order_dir,
+                content,
+            } => {
                 if fsio::remove_opt(&file)? {
                     // Drop the entry's directory when nothing else lives in it.
-                    if entry != CONTENT_FILE && fs::remove_dir(&dir).is_ok() {
+                    if !content && fs::remove_dir(&dir).is_ok() {
                         dirs.insert(order_dir);
                     } else {
                         dirs.insert(dir);
@@ -313,12 +368,23 @@ impl Engine for FileEngine {
                 }
                 let ops: Vec<_> = writes.into_iter().map(|w| (w.path, w.value)).collect();
                 let journal_file = inner.journal.commit(&ops)?;
+                let mut steps = Vec::with_capacity(ops.len());
                 for (p, v) in &ops {
-                    inner.apply(p, v.as_deref(), &mut dirs)?;
+                    steps.push(inner.prepare(p, v.as_deref(), &mut dirs)?);
                 }
-                for d in dirs {
-                    fsio::sync_dir(&d)?;
+                // One wait for the disk instead of one per file.
+                let tmps: Vec<PathBuf> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Rename { tmp, .. } => Some(tmp.clone()),
+                        Step::Remove { .. } => None,
+                    })
+                    .collect();
+                fsio::sync_all_parallel(&tmps, false)?;
+                for step in steps {
+                    inner.finish(step, &mut dirs)?;
                 }
+                fsio::sync_all_parallel(&dirs.into_iter().collect::<Vec<_>>(), true)?;
                 inner.journal.done(&journal_file)
             })
             .await

@@ -74,6 +74,44 @@ pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8], sync: boo
     res
 }
 
+/// Writes `data` to a new temporary file (not synced) and returns its path.
+pub(crate) fn write_tmp(tmp_dir: &Path, data: &[u8]) -> Result<PathBuf> {
+    let tmp = tmp_name(tmp_dir);
+    let mut f = open_new(&tmp)?;
+    if let Err(e) = f.write_all(data) {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io("write", &tmp, e));
+    }
+    Ok(tmp)
+}
+
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    let f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    f.sync_all().map_err(|e| StoreError::io("fsync", path, e))
+}
+
+/// Syncs many files (or directories) at once from several threads: the file system merges
+/// concurrent syncs into few journal commits, so a batch waits for the disk about once.
+pub(crate) fn sync_all_parallel(paths: &[PathBuf], dirs: bool) -> Result<()> {
+    let one = |p: &PathBuf| if dirs { sync_dir(p) } else { sync_file(p) };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(one);
+    }
+    let workers = paths.len().min(16);
+    let chunk = paths.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().try_for_each(one)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(StoreError::Worker("sync thread panicked".into())))
+        })
+    })
+}
+
 /// Reads a whole file, `None` when it does not exist.
 pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
     match File::open(path) {
@@ -289,5 +327,28 @@ mod tests {
         fs::write(&f, &bytes[..bytes.len() - 1]).unwrap();
         assert!(j.pending().unwrap().is_empty());
         assert!(!f.exists(), "a torn journal is removed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn journal_decoder_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(&bytes);
+            let mut framed = MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let crc = crc32(&framed);
+            framed.extend_from_slice(&crc.to_le_bytes());
+            let _ = decode(&framed);
+        }
+
+        #[test]
+        fn name_and_value_parsers_never_panic(s in ".{0,64}") {
+            let _ = crate::path::check(&s);
+            let _ = crate::path::unescape(&s);
+            let _ = crate::baileys::parse_key_file_name(&s);
+            let _ = crate::creds::AuthenticationCreds::from_json(s.as_bytes());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) {
+                let _ = crate::bufferjson::bytes(&v);
+            }
+        }
     }
 }

@@ -150,7 +150,10 @@ pub async fn conformance(make: Make<'_>) -> usize {
         ("batch applies in order, later write to a path wins", |e| {
             Box::pin(async move {
                 e.set("x/gone", Some(b"old".to_vec())).await?;
+                e.set("x/re", Some(b"old".to_vec())).await?;
                 e.set_many(vec![
+                    Write::delete("x/re"),
+                    Write::put("x/re", b"new".to_vec()),
                     Write::put("x/a", b"1".to_vec()),
                     Write::put("x/b", b"2".to_vec()),
                     Write::put("x/a", b"3".to_vec()),
@@ -163,6 +166,7 @@ pub async fn conformance(make: Make<'_>) -> usize {
                 assert_eq!(bytes(&*e, "x/b").await.unwrap(), b"2");
                 assert_eq!(bytes(&*e, "x/gone").await, None);
                 assert_eq!(bytes(&*e, "x/c").await, None);
+                assert_eq!(bytes(&*e, "x/re").await.unwrap(), b"new");
                 let got = e
                     .get_many(&["x/a".into(), "x/missing".into(), "x/b".into()])
                     .await?;
