@@ -99,14 +99,15 @@ fn reply_error(op: &'static str, error: Option<String>, code: Option<String>) ->
     }
 }
 
-async fn await_js<T: napi::bindgen_prelude::FromNapiValue + Send + 'static, A: 'static>(
+async fn await_js<T, A>(
     tsfn: &ThreadsafeFunction<A, Promise<T>, A, Status, false, true>,
     arg: A,
     op: &'static str,
     timeout: Duration,
 ) -> std::result::Result<T, StoreError>
 where
-    A: napi::bindgen_prelude::JsValuesTupleIntoVec,
+    T: napi::bindgen_prelude::FromNapiValue + Send + 'static,
+    A: napi::bindgen_prelude::JsValuesTupleIntoVec + 'static,
 {
     let call = async {
         let promise = tsfn.call_async_catch(arg).await?;
