@@ -88,7 +88,7 @@ async fn torture(kind: &str, path: &std::path::Path, open: impl Fn() -> Arc<dyn 
             }
             acked
         });
-        std::thread::sleep(Duration::from_millis(1 + rng.below(60)));
+        std::thread::sleep(Duration::from_millis(1 + rng.below(120)));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         if status.code().is_none() {
