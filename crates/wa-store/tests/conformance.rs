@@ -135,3 +135,22 @@ fn rusqlite_check(p: &std::path::Path) -> (String, Vec<(i64, String)>) {
         .collect();
     (mode, rows)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.db");
+    drop(SqliteEngine::open(&p).unwrap());
+    rusqlite::Connection::open(&p)
+        .unwrap()
+        .execute(
+            "INSERT INTO migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+    let err = SqliteEngine::open(&p)
+        .err()
+        .expect("a newer schema is refused");
+    assert_eq!(err.code(), "ERR_WA_STORE_SCHEMA");
+    assert!(err.to_string().contains("99"), "{err}");
+}
