@@ -176,6 +176,7 @@ test('an auth state that throws or hangs gives coded errors', async () => {
   await assert.rejects(bad.get('not-a-type', ['a']), { code: 'ERR_WA_STORE_BAD_KEY_TYPE' })
   const hung = KeyStore.fromAuthState({ get: () => new Promise(() => {}), set: async () => {} }, { timeoutMs: 150 })
   await assert.rejects(hung.get('session', ['a.0']), { code: 'ERR_WA_STORE_TIMEOUT' })
+  await assert.rejects(KeyStore.fromEngine(new MemoryEngine()).set({ session: 5 }), { code: 'ERR_WA_STORE_BAD_VALUE' })
   const tx = KeyStore.fromEngine(new MemoryEngine()).transaction()
   await tx.commit()
   await assert.rejects(tx.commit(), { code: 'ERR_WA_STORE_TX_DONE' })
