@@ -2,6 +2,134 @@
  * from the Rust binding (src/); this header declares the JavaScript layer (lib/). */
 /* eslint-disable */
 
+/* ---- Storage (lib/store.js) ---------------------------------------------------------- */
+
+/** Baileys' encoding of bytes inside JSON: `{"type":"Buffer","data":"<base64>"}`. */
+export declare const BufferJSON: {
+  replacer: (key: string, value: any) => any
+  reviver: (key: string, value: any) => any
+}
+
+/**
+ * The storage contract. Paths: `session/creds`, `session/signal/{type}/{id}`,
+ * `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`, `chat/{jid}/message/{id}/content`.
+ * `list` returns the full paths directly below `prefix`, newest created first.
+ * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips.
+ */
+export declare class Engine {
+  get(path: string): Promise<Buffer | Uint8Array | string | null | undefined>
+  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  list(prefix: string, offset: number, limit: number): Promise<string[]>
+  getMany?(paths: string[]): Promise<Array<Buffer | Uint8Array | string | null | undefined>>
+  setMany?(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+}
+
+declare class NativeBackedEngine extends Engine {
+  get(path: string): Promise<Buffer | null>
+  getMany(paths: string[]): Promise<Array<Buffer | null>>
+  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  setMany(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  list(prefix?: string, offset?: number, limit?: number): Promise<string[]>
+}
+
+/** Everything in memory. */
+export declare class MemoryEngine extends NativeBackedEngine {
+  constructor()
+}
+/** One directory per entry (default base `.baileys/default`); atomic writes, files 0600. */
+export declare class FileEngine extends NativeBackedEngine {
+  constructor(base?: string)
+}
+/** One SQLite file: WAL, one transaction per batch, schema migrations. */
+export declare class SqliteEngine extends NativeBackedEngine {
+  constructor(path?: string)
+}
+
+export interface BridgeOptions {
+  /** How long Rust waits for a JavaScript engine or auth state (default 30000 ms). */
+  timeoutMs?: number
+}
+
+/** Runs any engine through Rust (a JavaScript engine is then called back with a timeout and batch rollback). */
+export declare function bridgeEngine(engine: Engine, options?: BridgeOptions): NativeBackedEngine
+
+export interface Page {
+  offset?: number
+  limit?: number
+}
+
+/** Typed access: `contact(jid)` reads, `contact(jid, value)` writes, `contact(jid, null)` deletes. */
+export declare class Store {
+  constructor(engine?: Engine, options?: BridgeOptions)
+  readonly engine: Engine
+  creds(): Promise<any | null>
+  creds(value: any): Promise<void>
+  contact(jid: string): Promise<any | null>
+  contact(jid: string, value: any | null): Promise<void>
+  chat(jid: string): Promise<any | null>
+  chat(jid: string, value: any | null): Promise<void>
+  message(jid: string, id: string): Promise<any | null>
+  message(jid: string, id: string, value: any | null): Promise<void>
+  content(jid: string, id: string): Promise<Buffer | null>
+  content(jid: string, id: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  contacts(page?: Page): Promise<Array<{ id: string; value: any }>>
+  chats(page?: Page): Promise<Array<{ id: string; value: any }>>
+  messages(jid: string, page?: Page): Promise<Array<{ id: string; value: any }>>
+  keys(): KeyStore
+}
+
+export type SignalDataType =
+  | 'pre-key' | 'session' | 'sender-key' | 'sender-key-memory' | 'app-state-sync-key'
+  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key'
+export type SignalDataSet = { [T in SignalDataType]?: { [id: string]: any | null } }
+
+/** One unit of key work: `prefetch` reads once, `commit` writes once. */
+export declare class KeyTransaction {
+  prefetch(wanted: { [T in SignalDataType]?: string[] }): Promise<void>
+  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+  set(data: SignalDataSet): Promise<void>
+  commit(): Promise<void>
+}
+
+/** Baileys' SignalKeyStore kept by Rust (cached, pre-keys bounded, atomic set). */
+export declare class KeyStore {
+  static fromEngine(engine: Engine, options?: BridgeOptions): KeyStore
+  static fromAuthState(keys: { get(type: string, ids: string[]): any; set(data: any): any }, options?: BridgeOptions): KeyStore
+  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+  set(data: SignalDataSet): Promise<void>
+  transaction(): KeyTransaction
+}
+
+export interface AuthState {
+  state: {
+    creds: any
+    keys: {
+      get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+      set(data: SignalDataSet): Promise<void>
+      transaction(): KeyTransaction
+    }
+  }
+  saveCreds(): Promise<void>
+}
+
+/** Fresh credentials with every field of Baileys' `AuthenticationCreds`. */
+export declare function initAuthCreds(): any
+/** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
+export declare function useMultiFileAuthState(folder: string): Promise<AuthState>
+/** An auth state kept in any engine or Store. */
+export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
+
+export interface MigrationResult {
+  creds: boolean
+  keys: number
+  byType: { [type: string]: number }
+  skipped: string[]
+}
+/** Copies a Baileys auth folder into an engine in one atomic batch. */
+export declare function migrateAuthFolderToEngine(folder: string, engine: Engine, options?: BridgeOptions): Promise<MigrationResult>
+/** Writes the account in an engine out as a Baileys auth folder. */
+export declare function migrateEngineToAuthFolder(engine: Engine, folder: string, options?: BridgeOptions): Promise<MigrationResult>
+
 
 /** A WhatsApp binary node, as Baileys models it. */
 export interface BinaryNode {
@@ -74,8 +202,135 @@ export declare function transferDevice(fromJid: string, toJid: string): string
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A Baileys `useMultiFileAuthState` folder. */
+export declare class NativeAuthFolder {
+  constructor(dir: string)
+  /** The text of `creds.json`, `null` when there is none. */
+  readCreds(): Promise<string | null>
+  /** Replaces `creds.json` atomically. */
+  writeCreds(json: string): Promise<void>
+  keys(): NativeKeys
+}
+
+/**
+ * A storage engine backed by Rust: memory, files, SQLite, or a JavaScript object adapted
+ * to the same contract. Wrapped by the `Engine` classes of lib/store.js.
+ */
+export declare class NativeEngine {
+  static memory(): NativeEngine
+  static file(base: string): NativeEngine
+  static sqlite(path: string): NativeEngine
+  /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
+  static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
+  get(path: string): Promise<Buffer | null>
+  getMany(paths: Array<string>): Promise<Array<Buffer | undefined | null>>
+  set(path: string, value?: Buffer | undefined | null): Promise<void>
+  setMany(paths: Array<string>, values: Array<Buffer | undefined | null>): Promise<void>
+  list(prefix: string, offset: number, limit: number): Promise<Array<string>>
+  /** Copies a Baileys auth folder into this engine (one atomic batch). */
+  importAuthFolder(folder: string): Promise<MigrationSummary>
+  /** Writes the account in this engine out as a Baileys auth folder. */
+  exportAuthFolder(folder: string): Promise<MigrationSummary>
+}
+
+/**
+ * The Signal key store of an account: over an engine, a Baileys folder or a JavaScript
+ * auth state, always behind a read cache and the pre-key bound.
+ */
+export declare class NativeKeys {
+  static fromEngine(engine: NativeEngine): NativeKeys
+  /** Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). */
+  static fromJs(dispatch: (arg: KeysCall) => Promise<KeysReply>, timeoutMs: number): NativeKeys
+  /** `get(type, ids)`: a JSON object of the ids found. */
+  get(keyType: string, ids: Array<string>): Promise<string>
+  /** `set(data)` with a `SignalDataSet` as JSON text: all or nothing. */
+  set(json: string): Promise<void>
+  transaction(): NativeKeyTransaction
+}
+
+/** One unit of key work: reads fetched once (`prefetch`), writes committed once. */
+export declare class NativeKeyTransaction {
+  /** Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store. */
+  prefetch(json: string): Promise<void>
+  get(keyType: string, ids: Array<string>): Promise<string>
+  set(json: string): Promise<void>
+  /** Writes everything staged in one atomic `set`. */
+  commit(): Promise<void>
+}
+
+/** The typed store (contacts, chats, messages, content, creds) over an engine. */
+export declare class NativeStore {
+  constructor(engine: NativeEngine)
+  /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
+  getJson(kind: string, jid: string, id?: string | undefined | null): Promise<string | null>
+  /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
+  setJson(kind: string, jid: string, id?: string | undefined | null, json?: string | undefined | null): Promise<void>
+  content(jid: string, id: string): Promise<Buffer | null>
+  setContent(jid: string, id: string, content?: Buffer | undefined | null): Promise<void>
+  /** Lists `contact`, `chat` or (with `jid`) `message` entries, newest first. */
+  listJson(kind: string, jid: string | undefined | null, offset: number, limit: number): Promise<Array<ListedEntry>>
+}
+
 /**
  * Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
  * Used by the demo to show the wire types without a connection.
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
+
+/** A request from Rust to a JavaScript engine's dispatcher. */
+export interface EngineCall {
+  /** `get`, `set` or `list`. */
+  op: string
+  paths: Array<string>
+  /** For `set`: one value per path, `null` deletes. */
+  values: Array<Buffer | undefined | null>
+  prefix: string
+  offset: number
+  limit: number
+  /** Epoch milliseconds after which the dispatcher undoes a batch instead of finishing it. */
+  deadline: number
+}
+
+/** The dispatcher's answer: the result, or the error the user's code raised. */
+export interface EngineReply {
+  values?: Array<Buffer | undefined | null>
+  paths?: Array<string>
+  error?: string
+  errorCode?: string
+}
+
+/** Fresh credentials as JSON text (BufferJSON), like Baileys' `initAuthCreds()`. */
+export declare function initAuthCredsJson(): string
+
+/**
+ * A request from Rust to a Baileys-style `keys` object's dispatcher; `json` holds
+ * `[[type, ids], ...]` for `get` and the `SignalDataSet` for `set`, in BufferJSON.
+ */
+export interface KeysCall {
+  op: string
+  json: string
+  deadline: number
+}
+
+export interface KeysReply {
+  json?: string
+  error?: string
+  errorCode?: string
+}
+
+/** An entry of a typed listing: the last path segment (JID or message id) and its JSON. */
+export interface ListedEntry {
+  id: string
+  json: string
+}
+
+/** What a migration moved. */
+export interface MigrationSummary {
+  creds: boolean
+  /** Number of keys moved. */
+  keys: number
+  /** Keys moved per Baileys type, as a JSON object text. */
+  byType: string
+  /** Files of the folder that were neither creds nor keys. */
+  skipped: Array<string>
+}

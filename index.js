@@ -6,4 +6,5 @@ module.exports = {
   ...require('./lib/proto.js'),
   ...require('./lib/binary.js'),
   ...require('./lib/jid.js'),
+  ...require('./lib/store.js'),
 }

@@ -2,16 +2,24 @@
 import cjs from './index.js'
 
 export const {
+  BufferJSON,
+  Engine,
+  FileEngine,
+  KeyStore,
   META_AI_JID,
+  MemoryEngine,
   OFFICIAL_BIZ_JID,
   PSA_WID,
   SERVER_JID,
   STORIES_JID,
   S_WHATSAPP_NET,
+  SqliteEngine,
+  Store,
   WAJIDDomains,
   areJidsSameUser,
   assertNodeErrorFree,
   binaryNodeToString,
+  bridgeEngine,
   decodeBinaryNode,
   decodeBinaryNodeSync,
   describeHandshakeMessage,
@@ -23,6 +31,7 @@ export const {
   getBinaryNodeChildUInt,
   getBinaryNodeChildren,
   getServerFromDomainType,
+  initAuthCreds,
   isHostedLidUser,
   isHostedPnUser,
   isJidBot,
@@ -36,8 +45,12 @@ export const {
   jidDecode,
   jidEncode,
   jidNormalizedUser,
+  migrateAuthFolderToEngine,
+  migrateEngineToAuthFolder,
   reduceBinaryNodeToDictionary,
   transferDevice,
+  useMultiFileAuthState,
+  useStoreAuthState,
 } = cjs
 
 // Baileys' default export is makeWASocket.

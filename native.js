@@ -835,4 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAuthFolder = nativeBinding.NativeAuthFolder
+module.exports.NativeEngine = nativeBinding.NativeEngine
+module.exports.NativeKeys = nativeBinding.NativeKeys
+module.exports.NativeKeyTransaction = nativeBinding.NativeKeyTransaction
+module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
+module.exports.initAuthCredsJson = nativeBinding.initAuthCredsJson

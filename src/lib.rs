@@ -5,3 +5,4 @@
 mod binary;
 mod errors;
 mod proto;
+mod store;

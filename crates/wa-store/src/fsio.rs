@@ -1,0 +1,354 @@
+//! File-system primitives that keep data whole: write to a temporary file, fsync, rename
+//! over the target, fsync the directory; and a write-ahead journal that makes a batch of
+//! file writes all-or-nothing across a crash.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Result, StoreError};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh temporary file name, unique within this process and across processes.
+pub(crate) fn tmp_name(tmp_dir: &Path) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    tmp_dir.join(format!("{}.{n}.tmp", std::process::id()))
+}
+
+/// Creates `dir` and its parents with mode 0700.
+pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(|e| StoreError::io("create directory", dir, e))
+}
+
+fn open_new(path: &Path) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path).map_err(|e| StoreError::io("create", path, e))
+}
+
+/// Makes directory entries (renames, new files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = match File::open(dir) {
+            Ok(d) => d,
+            // Removed later in the same batch: nothing left to make durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("open directory", dir, e)),
+        };
+        d.sync_all()
+            .map_err(|e| StoreError::io("fsync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Replaces `target` with `data` atomically: readers see the old bytes or the new ones,
+/// never a mix, even if the process dies half-way. With `sync`, the file is on disk
+/// before the rename (the caller syncs the directory).
+pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8], sync: bool) -> Result<()> {
+    let tmp = tmp_name(tmp_dir);
+    let res = (|| {
+        let mut f = open_new(&tmp)?;
+        f.write_all(data)
+            .map_err(|e| StoreError::io("write", &tmp, e))?;
+        if sync {
+            f.sync_all().map_err(|e| StoreError::io("fsync", &tmp, e))?;
+        }
+        drop(f);
+        fs::rename(&tmp, target).map_err(|e| StoreError::io("rename", target, e))
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Writes `data` to a new temporary file (not synced) and returns its path.
+pub(crate) fn write_tmp(tmp_dir: &Path, data: &[u8]) -> Result<PathBuf> {
+    let tmp = tmp_name(tmp_dir);
+    let mut f = open_new(&tmp)?;
+    if let Err(e) = f.write_all(data) {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io("write", &tmp, e));
+    }
+    Ok(tmp)
+}
+
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    let f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    f.sync_all().map_err(|e| StoreError::io("fsync", path, e))
+}
+
+/// Syncs many files (or directories) at once from several threads: the file system merges
+/// concurrent syncs into few journal commits, so a batch waits for the disk about once.
+pub(crate) fn sync_all_parallel(paths: &[PathBuf], dirs: bool) -> Result<()> {
+    let one = |p: &PathBuf| if dirs { sync_dir(p) } else { sync_file(p) };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(one);
+    }
+    let workers = paths.len().min(16);
+    let chunk = paths.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().try_for_each(one)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(StoreError::Worker("sync thread panicked".into())))
+        })
+    })
+}
+
+/// Reads a whole file, `None` when it does not exist.
+pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)
+                .map_err(|e| StoreError::io("read", path, e))?;
+            Ok(Some(buf))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A directory where a file should be, or a path component that is a file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
+        Err(e) => Err(StoreError::io("open", path, e)),
+    }
+}
+
+/// Removes a file; a missing file is not an error.
+pub(crate) fn remove_opt(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::io("remove", path, e)),
+    }
+}
+
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// CRC-32 (IEEE), to tell a whole journal from a torn one.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+const MAGIC: &[u8; 4] = b"WAJ1";
+
+/// One journaled write: a key (engine path or file name) and the bytes, `None` to delete.
+pub(crate) type JournalOp = (String, Option<Vec<u8>>);
+
+/// A directory of committed-but-maybe-unapplied batches. A batch file appears (by rename)
+/// only once it is complete and synced, and carries a CRC, so recovery either replays a
+/// whole batch or ignores a torn one that was never acknowledged.
+pub(crate) struct Journal {
+    dir: PathBuf,
+}
+
+impl Journal {
+    pub(crate) fn open(dir: PathBuf) -> Result<Self> {
+        create_dirs(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// Writes `ops` durably and returns the journal file to remove once they are applied.
+    pub(crate) fn commit(&self, ops: &[JournalOp]) -> Result<PathBuf> {
+        let mut buf = Vec::with_capacity(
+            64 + ops
+                .iter()
+                .map(|o| o.0.len() + o.1.as_ref().map_or(0, Vec::len) + 13)
+                .sum::<usize>(),
+        );
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+        for (key, value) in ops {
+            buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            buf.extend_from_slice(key.as_bytes());
+            match value {
+                Some(v) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(v);
+                }
+                None => buf.push(0),
+            }
+        }
+        let crc = crc32(&buf);
+        buf.extend_from_slice(&crc.to_le_bytes());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{nanos:024}-{}-{n:08}.batch", std::process::id());
+        let target = self.dir.join(name);
+        write_atomic(&self.dir, &target, &buf, true)?;
+        sync_dir(&self.dir)?;
+        Ok(target)
+    }
+
+    /// The complete batches left by a crash, oldest first. Torn ones and leftovers are removed.
+    pub(crate) fn pending(&self) -> Result<Vec<(PathBuf, Vec<JournalOp>)>> {
+        let mut names = Vec::new();
+        let rd =
+            fs::read_dir(&self.dir).map_err(|e| StoreError::io("read directory", &self.dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| StoreError::io("read directory", &self.dir, e))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".batch") {
+                names.push(name);
+            } else {
+                // A temporary file of a batch that never committed.
+                let _ = fs::remove_file(ent.path());
+            }
+        }
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let p = self.dir.join(&name);
+            let bytes = read_opt(&p)?.unwrap_or_default();
+            match decode(&bytes) {
+                Some(ops) => out.push((p, ops)),
+                None => {
+                    tracing::warn!(journal = %name, "discarding a torn storage journal");
+                    let _ = fs::remove_file(&p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn done(&self, file: &Path) -> Result<()> {
+        remove_opt(file).map(|_| ())
+    }
+}
+
+fn decode(b: &[u8]) -> Option<Vec<JournalOp>> {
+    if b.len() < 12 || &b[..4] != MAGIC {
+        return None;
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crc32(body) != u32::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let mut r = &body[4..];
+    let mut take = |n: usize| -> Option<&[u8]> {
+        if r.len() < n {
+            return None;
+        }
+        let (h, t) = r.split_at(n);
+        r = t;
+        Some(h)
+    };
+    let count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+    let mut ops = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let klen = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let key = String::from_utf8(take(klen)?.to_vec()).ok()?;
+        let value = match take(1)?[0] {
+            1 => {
+                let vlen = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+                Some(take(vlen)?.to_vec())
+            }
+            0 => None,
+            _ => return None,
+        };
+        ops.push((key, value));
+    }
+    Some(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn journal_round_trips_and_rejects_torn_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path().join("j")).unwrap();
+        let ops = vec![
+            ("a/b".to_owned(), Some(vec![1, 2, 3])),
+            ("c".to_owned(), None),
+        ];
+        let f = j.commit(&ops).unwrap();
+        let bytes = fs::read(&f).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), ops);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[9] ^= 1;
+        assert!(decode(&flipped).is_none());
+        assert_eq!(j.pending().unwrap().len(), 1);
+        fs::write(&f, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(j.pending().unwrap().is_empty());
+        assert!(!f.exists(), "a torn journal is removed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn journal_decoder_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(&bytes);
+            let mut framed = MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let crc = crc32(&framed);
+            framed.extend_from_slice(&crc.to_le_bytes());
+            let _ = decode(&framed);
+        }
+
+        #[test]
+        fn name_and_value_parsers_never_panic(s in ".{0,64}") {
+            let _ = crate::path::check(&s);
+            let _ = crate::path::unescape(&s);
+            let _ = crate::baileys::parse_key_file_name(&s);
+            let _ = crate::creds::AuthenticationCreds::from_json(s.as_bytes());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) {
+                let _ = crate::bufferjson::bytes(&v);
+            }
+        }
+    }
+}

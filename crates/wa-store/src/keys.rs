@@ -1,0 +1,432 @@
+//! The Signal key store, shaped like Baileys' `SignalKeyStore`: `get(type, ids) -> map`,
+//! `set({type: {id: value | null}})`, with transactions that read once and write once.
+//!
+//! Values are JSON in Baileys' BufferJSON form (bytes as `{"type":"Buffer","data":b64}`),
+//! exactly what `useMultiFileAuthState` keeps in `<type>-<id>.json`; a session is the object
+//! of libsignal-node's `SessionRecord.serialize()`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::engine::{BoxFuture, Engine, Write};
+use crate::error::{Result, StoreError};
+use crate::path;
+
+/// Every type of Baileys' `SignalDataTypeMap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyType {
+    PreKey,
+    Session,
+    SenderKey,
+    SenderKeyMemory,
+    AppStateSyncKey,
+    AppStateSyncVersion,
+    LidMapping,
+    DeviceList,
+    Tctoken,
+    IdentityKey,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 10] = [
+        KeyType::PreKey,
+        KeyType::Session,
+        KeyType::SenderKey,
+        KeyType::SenderKeyMemory,
+        KeyType::AppStateSyncKey,
+        KeyType::AppStateSyncVersion,
+        KeyType::LidMapping,
+        KeyType::DeviceList,
+        KeyType::Tctoken,
+        KeyType::IdentityKey,
+    ];
+
+    /// Baileys' name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::PreKey => "pre-key",
+            KeyType::Session => "session",
+            KeyType::SenderKey => "sender-key",
+            KeyType::SenderKeyMemory => "sender-key-memory",
+            KeyType::AppStateSyncKey => "app-state-sync-key",
+            KeyType::AppStateSyncVersion => "app-state-sync-version",
+            KeyType::LidMapping => "lid-mapping",
+            KeyType::DeviceList => "device-list",
+            KeyType::Tctoken => "tctoken",
+            KeyType::IdentityKey => "identity-key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| StoreError::BadKeyType(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The values found for one `get`: id -> value (missing ids are absent).
+pub type KeyMap = HashMap<String, Value>;
+/// Baileys' `SignalDataSet`: type -> id -> value, `None` deletes.
+pub type KeyWrites = BTreeMap<KeyType, BTreeMap<String, Option<Value>>>;
+/// One read request: a type and the ids wanted.
+pub type KeyRequest = (KeyType, Vec<String>);
+
+/// A store of Signal keys. `get_many` answers several types in one call, so a store behind
+/// a round trip (a JavaScript auth state) pays it once; `set` is atomic.
+pub trait KeyStore: Send + Sync + 'static {
+    fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>>;
+
+    fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()>;
+
+    fn get<'a>(&'a self, ty: KeyType, ids: &'a [String]) -> BoxFuture<'a, KeyMap> {
+        Box::pin(async move {
+            let reqs = [(ty, ids.to_vec())];
+            Ok(self.get_many(&reqs).await?.pop().unwrap_or_default())
+        })
+    }
+}
+
+/// The engine path of a key: `session/signal/{type}/{id}` with the id escaped.
+pub fn key_path(ty: KeyType, id: &str) -> Result<String> {
+    Ok(format!(
+        "session/signal/{}/{}",
+        ty.as_str(),
+        path::escape_id(id)?
+    ))
+}
+
+pub(crate) fn parse_value(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt(what(), e))
+}
+
+/// Signal keys kept in any [`Engine`] under `session/signal/`.
+#[derive(Clone)]
+pub struct EngineKeyStore {
+    engine: Arc<dyn Engine>,
+}
+
+impl EngineKeyStore {
+    pub fn new(engine: Arc<dyn Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// Every id of one type (newest first).
+    pub async fn ids(&self, ty: KeyType) -> Result<Vec<String>> {
+        let prefix = format!("session/signal/{}", ty.as_str());
+        let mut out = Vec::new();
+        loop {
+            let page = self.engine.list(&prefix, out.len(), 1000).await?;
+            let n = page.len();
+            for p in page {
+                let seg = path::split(&p).1;
+                out.push(path::unescape(seg).ok_or_else(|| StoreError::corrupt("key path", &p))?);
+            }
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+impl KeyStore for EngineKeyStore {
+    fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
+        Box::pin(async move {
+            let mut paths = Vec::new();
+            for (ty, ids) in reqs {
+                for id in ids {
+                    paths.push(key_path(*ty, id)?);
+                }
+            }
+            let mut values = self.engine.get_many(&paths).await?.into_iter();
+            let mut out = Vec::with_capacity(reqs.len());
+            for (ty, ids) in reqs {
+                let mut m = KeyMap::new();
+                for id in ids {
+                    if let Some(bytes) = values.next().flatten() {
+                        m.insert(id.clone(), parse_value(|| format!("{ty} {id:?}"), &bytes)?);
+                    }
+                }
+                out.push(m);
+            }
+            Ok(out)
+        })
+    }
+
+    fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut batch = Vec::new();
+            for (ty, ids) in writes {
+                for (id, v) in ids {
+                    let p = key_path(*ty, id)?;
+                    batch.push(match v {
+                        Some(v) => Write::put(
+                            p,
+                            serde_json::to_vec(v)
+                                .map_err(|e| StoreError::BadValue(e.to_string()))?,
+                        ),
+                        None => Write::delete(p),
+                    });
+                }
+            }
+            self.engine.set_many(batch).await
+        })
+    }
+}
+
+/// How many of the newest pre-keys are kept: two full uploads of Baileys' 812.
+pub const DEFAULT_MAX_PREKEYS: u32 = 1624;
+
+/// Adds to `writes` the deletion of the pre-keys that fall out of the window of the
+/// `max` newest ids when the pre-keys in `writes` are stored. Pre-key ids are handed out
+/// in sequence (`creds.nextPreKeyId`), so the ids that leave the window are exactly the
+/// ones below the new window that the previous window still held: the set stays bounded
+/// without listing the store, which a Baileys-style auth state cannot do.
+pub fn bound_prekeys(writes: &mut KeyWrites, max: u32) {
+    let Some(pre) = writes.get(&KeyType::PreKey) else {
+        return;
+    };
+    let new: Vec<u32> = pre
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .filter_map(|(id, _)| id.parse().ok())
+        .collect();
+    let (Some(&lo), Some(&hi)) = (new.iter().min(), new.iter().max()) else {
+        return;
+    };
+    if hi <= max {
+        return;
+    }
+    let first = lo.saturating_sub(max).max(1);
+    let last = hi - max;
+    let pre = writes.entry(KeyType::PreKey).or_default();
+    for id in first..=last {
+        pre.entry(id.to_string()).or_insert(None);
+    }
+}
+
+struct Lru {
+    map: HashMap<(KeyType, String), Option<Value>>,
+    order: VecDeque<(KeyType, String)>,
+    cap: usize,
+}
+
+impl Lru {
+    fn put(&mut self, k: (KeyType, String), v: Option<Value>) {
+        if self.map.insert(k.clone(), v).is_none() {
+            self.order.push_back(k);
+            while self.map.len() > self.cap {
+                match self.order.pop_front() {
+                    Some(old) => {
+                        self.map.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, k: &(KeyType, String)) {
+        // The stale order entry is dropped lazily by eviction.
+        self.map.remove(k);
+    }
+}
+
+/// A read cache and the pre-key bound in front of any [`KeyStore`]. Reads of keys it has
+/// seen cost nothing; a failed write drops the keys it touched, so the cache never claims
+/// what the store may not hold.
+pub struct CachedKeyStore {
+    inner: Arc<dyn KeyStore>,
+    cache: Mutex<Lru>,
+    max_prekeys: Option<u32>,
+}
+
+impl CachedKeyStore {
+    pub fn new(inner: Arc<dyn KeyStore>, capacity: usize, max_prekeys: Option<u32>) -> Self {
+        Self {
+            inner,
+            cache: Mutex::new(Lru {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                cap: capacity.max(1),
+            }),
+            max_prekeys,
+        }
+    }
+
+    /// Forgets everything cached (another writer changed the store).
+    pub fn clear_cache(&self) {
+        let mut c = self.lock();
+        c.map.clear();
+        c.order.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl KeyStore for CachedKeyStore {
+    fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
+        Box::pin(async move {
+            let mut out: Vec<KeyMap> = Vec::with_capacity(reqs.len());
+            let mut misses: Vec<KeyRequest> = Vec::new();
+            {
+                let c = self.lock();
+                for (ty, ids) in reqs {
+                    let mut m = KeyMap::new();
+                    let mut miss = Vec::new();
+                    for id in ids {
+                        match c.map.get(&(*ty, id.clone())) {
+                            Some(Some(v)) => {
+                                m.insert(id.clone(), v.clone());
+                            }
+                            Some(None) => {}
+                            None => miss.push(id.clone()),
+                        }
+                    }
+                    out.push(m);
+                    misses.push((*ty, miss));
+                }
+            }
+            if misses.iter().any(|(_, ids)| !ids.is_empty()) {
+                let wanted: Vec<KeyRequest> = misses
+                    .iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .cloned()
+                    .collect();
+                let mut fetched = self.inner.get_many(&wanted).await?.into_iter();
+                let mut c = self.lock();
+                for (i, (ty, ids)) in misses.iter().enumerate() {
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    let got = fetched.next().unwrap_or_default();
+                    for id in ids {
+                        if let Some(v) = got.get(id) {
+                            c.put((*ty, id.clone()), Some(v.clone()));
+                            out[i].insert(id.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let bounded;
+            let writes = match self.max_prekeys {
+                Some(max) if writes.contains_key(&KeyType::PreKey) => {
+                    let mut w = writes.clone();
+                    bound_prekeys(&mut w, max);
+                    bounded = w;
+                    &bounded
+                }
+                _ => writes,
+            };
+            let res = self.inner.set(writes).await;
+            let mut c = self.lock();
+            for (ty, ids) in writes {
+                for (id, v) in ids {
+                    let k = (*ty, id.clone());
+                    match &res {
+                        Ok(()) => c.put(k, v.clone()),
+                        Err(_) => c.forget(&k),
+                    }
+                }
+            }
+            res
+        })
+    }
+}
+
+/// A unit of Signal work (one message): reads are fetched once and served from the
+/// transaction afterwards, writes are held and committed together in one atomic `set`.
+pub struct KeyTransaction {
+    store: Arc<dyn KeyStore>,
+    seen: HashMap<(KeyType, String), Option<Value>>,
+    writes: KeyWrites,
+}
+
+impl KeyTransaction {
+    pub fn new(store: Arc<dyn KeyStore>) -> Self {
+        Self {
+            store,
+            seen: HashMap::new(),
+            writes: KeyWrites::new(),
+        }
+    }
+
+    /// Fetches everything in `reqs` not yet known to the transaction, in one `get_many`.
+    pub async fn prefetch(&mut self, reqs: &[KeyRequest]) -> Result<()> {
+        let wanted: Vec<KeyRequest> = reqs
+            .iter()
+            .map(|(ty, ids)| {
+                let mut miss: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !self.seen.contains_key(&(*ty, (*id).clone())))
+                    .cloned()
+                    .collect();
+                miss.dedup();
+                (*ty, miss)
+            })
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let got = self.store.get_many(&wanted).await?;
+        for ((ty, ids), mut m) in wanted.into_iter().zip(got) {
+            for id in ids {
+                let v = m.remove(&id);
+                self.seen.insert((ty, id), v);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&mut self, ty: KeyType, ids: &[String]) -> Result<KeyMap> {
+        self.prefetch(&[(ty, ids.to_vec())]).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| match self.seen.get(&(ty, id.clone())) {
+                Some(Some(v)) => Some((id.clone(), v.clone())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Stages writes; later reads in this transaction see them.
+    pub fn set(&mut self, writes: KeyWrites) {
+        for (ty, ids) in writes {
+            let slot = self.writes.entry(ty).or_default();
+            for (id, v) in ids {
+                self.seen.insert((ty, id.clone()), v.clone());
+                slot.insert(id, v);
+            }
+        }
+    }
+
+    /// The writes staged so far.
+    pub fn pending(&self) -> &KeyWrites {
+        &self.writes
+    }
+
+    /// Writes everything staged in one atomic `set` (nothing when nothing was staged).
+    pub async fn commit(self) -> Result<()> {
+        if self.writes.values().all(BTreeMap::is_empty) {
+            return Ok(());
+        }
+        self.store.set(&self.writes).await
+    }
+}

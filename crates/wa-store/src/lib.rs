@@ -1,0 +1,38 @@
+//! Storage for baileys-native.
+//!
+//! An [`Engine`] maps paths to bytes (`get`, atomic `set_many`, `list` newest first).
+//! Engines here: [`MemoryEngine`], [`FileEngine`], [`SqliteEngine`]; the binding adds one
+//! that calls a JavaScript object. On top: the typed [`Store`] (credentials, contacts,
+//! chats, messages), the Signal [`KeyStore`] with Baileys' `SignalKeyStore` shape and its
+//! [`KeyTransaction`]s, Baileys' auth folders ([`BaileysFolder`]) and migrations between a
+//! folder and any engine. The path convention and the design are in docs/storage.md.
+
+#![forbid(unsafe_code)]
+
+pub mod baileys;
+pub mod bufferjson;
+pub mod creds;
+mod engine;
+mod error;
+mod file;
+mod fsio;
+pub mod keys;
+mod memory;
+pub mod migrate;
+pub mod path;
+mod sqlite;
+mod store;
+
+pub use baileys::{BaileysFolder, FolderEntry};
+pub use creds::AuthenticationCreds;
+pub use engine::{BoxFuture, Engine, Write};
+pub use error::{Result, StoreError};
+pub use file::{DEFAULT_BASE, FileEngine};
+pub use keys::{
+    CachedKeyStore, EngineKeyStore, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType,
+    KeyWrites,
+};
+pub use memory::MemoryEngine;
+pub use migrate::MigrationReport;
+pub use sqlite::{SCHEMA_VERSION, SqliteEngine};
+pub use store::{CREDS_PATH, Store, chat_path, contact_path, content_path, message_path};

@@ -1,0 +1,123 @@
+//! An engine that keeps everything in memory: tests, benchmarks, short-lived bots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use crate::engine::{BoxFuture, Engine, Write};
+use crate::path;
+
+#[derive(Default)]
+struct Inner {
+    /// path -> (creation sequence, value)
+    entries: HashMap<String, (u64, Vec<u8>)>,
+    /// parent -> creation sequence -> child name; gives `list` its newest-first order.
+    children: HashMap<String, BTreeMap<u64, String>>,
+    next_seq: u64,
+}
+
+impl Inner {
+    fn apply(&mut self, w: Write) {
+        let (parent, name) = path::split(&w.path);
+        match w.value {
+            Some(v) => {
+                if let Some(e) = self.entries.get_mut(&w.path) {
+                    e.1 = v;
+                    return;
+                }
+                self.next_seq += 1;
+                let seq = self.next_seq;
+                self.children
+                    .entry(parent.to_owned())
+                    .or_default()
+                    .insert(seq, name.to_owned());
+                self.entries.insert(w.path, (seq, v));
+            }
+            None => {
+                if let Some((seq, _)) = self.entries.remove(&w.path)
+                    && let Some(kids) = self.children.get_mut(parent)
+                {
+                    kids.remove(&seq);
+                    if kids.is_empty() {
+                        self.children.remove(parent);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The in-memory engine. Cloning the data out on `get` keeps readers independent of writers.
+#[derive(Default)]
+pub struct MemoryEngine {
+    inner: RwLock<Inner>,
+}
+
+impl MemoryEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Engine for MemoryEngine {
+    fn get<'a>(&'a self, p: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            path::check(p)?;
+            Ok(self.read().entries.get(p).map(|e| e.1.clone()))
+        })
+    }
+
+    fn get_many<'a>(&'a self, paths: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            for p in paths {
+                path::check(p)?;
+            }
+            let inner = self.read();
+            Ok(paths
+                .iter()
+                .map(|p| inner.entries.get(p).map(|e| e.1.clone()))
+                .collect())
+        })
+    }
+
+    fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Validate everything first so a bad path leaves the batch unapplied.
+            for w in &writes {
+                path::check(&w.path)?;
+            }
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            for w in writes {
+                inner.apply(w);
+            }
+            Ok(())
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let prefix = path::check_prefix(prefix)?;
+            let inner = self.read();
+            Ok(inner
+                .children
+                .get(prefix)
+                .map(|kids| {
+                    kids.values()
+                        .rev()
+                        .skip(offset)
+                        .take(limit)
+                        .map(|n| path::join(prefix, n))
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+}

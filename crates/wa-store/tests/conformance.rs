@@ -1,0 +1,156 @@
+//! The same conformance suite against every native engine.
+
+mod common;
+
+use std::sync::Arc;
+
+use wa_store::{Engine, FileEngine, MemoryEngine, SqliteEngine};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_engine_conforms() {
+    assert_eq!(
+        common::conformance(&|| Arc::new(MemoryEngine::new()) as Arc<dyn Engine>).await,
+        common::CASES
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_engine_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let make = || {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(FileEngine::open(dir.path().join(format!("s{i}"))).unwrap()) as Arc<dyn Engine>
+    };
+    assert_eq!(common::conformance(&make).await, common::CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_engine_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let make = || {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(SqliteEngine::open(dir.path().join(format!("s{i}.db"))).unwrap())
+            as Arc<dyn Engine>
+    };
+    assert_eq!(common::conformance(&make).await, common::CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_engine_reopens_with_the_same_data_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = FileEngine::open(dir.path()).unwrap();
+        for i in 0..5 {
+            e.set(&format!("chat/x@g.us/message/{i}"), Some(vec![i]))
+                .await
+                .unwrap();
+        }
+    }
+    let e = FileEngine::open(dir.path()).unwrap();
+    let l = e.list("chat/x@g.us/message", 0, 10).await.unwrap();
+    assert_eq!(
+        l,
+        (0..5)
+            .rev()
+            .map(|i| format!("chat/x@g.us/message/{i}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        e.get("chat/x@g.us/message/3").await.unwrap().unwrap(),
+        vec![3]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_engine_layout_matches_the_design() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = FileEngine::open(dir.path()).unwrap();
+    e.set("session/creds", Some(b"{}".to_vec())).await.unwrap();
+    e.set("chat/1:2@s.whatsapp.net/message/ABC", Some(b"{}".to_vec()))
+        .await
+        .unwrap();
+    e.set(
+        "chat/1:2@s.whatsapp.net/message/ABC/content",
+        Some(b"raw".to_vec()),
+    )
+    .await
+    .unwrap();
+    let b = dir.path();
+    assert_eq!(std::fs::read(b.join("session/creds/index")).unwrap(), b"{}");
+    let m = b.join("chat/1%3A2@s.whatsapp.net/message/ABC");
+    assert_eq!(std::fs::read(m.join("index")).unwrap(), b"{}");
+    assert_eq!(std::fs::read(m.join("content")).unwrap(), b"raw");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(m.join("index"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&m).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    // Nothing left behind in the temporary or journal directories.
+    assert_eq!(std::fs::read_dir(b.join(".tmp")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(b.join(".journal")).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_engine_has_wal_and_a_migrations_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.db");
+    {
+        let e = SqliteEngine::open(&p).unwrap();
+        e.set("a/b", Some(vec![1])).await.unwrap();
+    }
+    let c = rusqlite_check(&p);
+    assert_eq!(c.0, "wal");
+    assert_eq!(c.1, vec![(1, "entries".to_owned())]);
+    // Reopening applies nothing twice and keeps the data.
+    let e = SqliteEngine::open(&p).unwrap();
+    assert_eq!(e.get("a/b").await.unwrap().unwrap(), vec![1]);
+}
+
+fn rusqlite_check(p: &std::path::Path) -> (String, Vec<(i64, String)>) {
+    // Read through a second, plain connection: what any sqlite3 tool would see.
+    let c = rusqlite::Connection::open(p).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let mut st = c
+        .prepare("SELECT version, name FROM migrations ORDER BY version")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (mode, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.db");
+    drop(SqliteEngine::open(&p).unwrap());
+    rusqlite::Connection::open(&p)
+        .unwrap()
+        .execute(
+            "INSERT INTO migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+    let err = SqliteEngine::open(&p)
+        .err()
+        .expect("a newer schema is refused");
+    assert_eq!(err.code(), "ERR_WA_STORE_SCHEMA");
+    assert!(err.to_string().contains("99"), "{err}");
+}

@@ -1,0 +1,862 @@
+//! Storage for JavaScript: the native engines as classes, JavaScript engines and Baileys
+//! auth states adapted to our Rust traits, the typed store, the Signal key store with its
+//! transactions, Baileys auth folders and migrations.
+//!
+//! Rust calls into JavaScript through one ThreadsafeFunction per adapted object: a
+//! dispatcher written in lib/store.js that runs the user's methods, turns every throw or
+//! rejection into a reply (so nothing crashes Node), and applies a batch with rollback.
+//! Rust awaits the dispatcher's promise with a deadline; see docs/storage.md.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use napi::bindgen_prelude::{Buffer, Function, Promise};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::{Result, Status};
+use napi_derive::napi;
+use serde_json::Value;
+use wa_store::{
+    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Engine, EngineKeyStore,
+    FileEngine, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites, MemoryEngine,
+    SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS, migrate,
+};
+
+use crate::errors::coded;
+
+/// Read-cache entries kept per key store.
+const KEY_CACHE: usize = 16_384;
+/// Extra time Rust waits past the deadline it gives the dispatcher, so an answer that
+/// made it in time is not mistaken for a timeout.
+const GRACE: Duration = Duration::from_millis(1000);
+
+fn js_err(e: StoreError) -> napi::Error {
+    coded(e.code(), e)
+}
+
+fn parse_json(what: &str, s: &str) -> Result<Value> {
+    serde_json::from_str(s)
+        .map_err(|e| coded("ERR_WA_STORE_BAD_VALUE", format!("{what} is not JSON: {e}")))
+}
+
+fn deadline_ms(timeout: Duration) -> f64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + timeout).as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------------------------------
+// JavaScript engines
+// ---------------------------------------------------------------------------------------
+
+/// A request from Rust to a JavaScript engine's dispatcher.
+#[napi(object)]
+pub struct EngineCall {
+    /// `get`, `set` or `list`.
+    pub op: String,
+    pub paths: Vec<String>,
+    /// For `set`: one value per path, `null` deletes.
+    pub values: Vec<Option<Buffer>>,
+    pub prefix: String,
+    pub offset: u32,
+    pub limit: u32,
+    /// Epoch milliseconds after which the dispatcher undoes a batch instead of finishing it.
+    pub deadline: f64,
+}
+
+/// The dispatcher's answer: the result, or the error the user's code raised.
+#[napi(object)]
+pub struct EngineReply {
+    pub values: Option<Vec<Option<Buffer>>>,
+    pub paths: Option<Vec<String>>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+}
+
+type EngineTsfn =
+    ThreadsafeFunction<EngineCall, Promise<EngineReply>, EngineCall, Status, false, true>;
+
+struct JsEngine {
+    dispatch: Arc<EngineTsfn>,
+    timeout: Duration,
+}
+
+fn reply_error(op: &'static str, error: Option<String>, code: Option<String>) -> StoreError {
+    match code.as_deref() {
+        Some("ERR_WA_STORE_TIMEOUT") => StoreError::Timeout { op, ms: 0 },
+        Some("ERR_WA_STORE_ENGINE_RESULT") => StoreError::EngineResult {
+            op,
+            detail: error.unwrap_or_default(),
+        },
+        Some(c) => StoreError::Engine {
+            op,
+            message: format!("{} ({c})", error.unwrap_or_default()),
+        },
+        None => StoreError::Engine {
+            op,
+            message: error.unwrap_or_default(),
+        },
+    }
+}
+
+async fn await_js<T, A>(
+    tsfn: &ThreadsafeFunction<A, Promise<T>, A, Status, false, true>,
+    arg: A,
+    op: &'static str,
+    timeout: Duration,
+) -> std::result::Result<T, StoreError>
+where
+    T: napi::bindgen_prelude::FromNapiValue + Send + 'static,
+    A: napi::bindgen_prelude::JsValuesTupleIntoVec + 'static,
+{
+    let call = async {
+        let promise = tsfn.call_async_catch(arg).await?;
+        promise.await
+    };
+    match tokio::time::timeout(timeout + GRACE, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(StoreError::Engine {
+            op,
+            message: e.reason.clone(),
+        }),
+        Err(_) => Err(StoreError::Timeout {
+            op,
+            ms: timeout.as_millis() as u64,
+        }),
+    }
+}
+
+impl JsEngine {
+    async fn call(
+        &self,
+        op: &'static str,
+        mut call: EngineCall,
+    ) -> std::result::Result<EngineReply, StoreError> {
+        call.deadline = deadline_ms(self.timeout);
+        let reply = await_js(&self.dispatch, call, op, self.timeout).await?;
+        if reply.error.is_some() || reply.error_code.is_some() {
+            let mut e = reply_error(op, reply.error, reply.error_code);
+            if let StoreError::Timeout { ms, .. } = &mut e {
+                *ms = self.timeout.as_millis() as u64;
+            }
+            return Err(e);
+        }
+        Ok(reply)
+    }
+
+    fn blank(op: &str) -> EngineCall {
+        EngineCall {
+            op: op.to_owned(),
+            paths: Vec::new(),
+            values: Vec::new(),
+            prefix: String::new(),
+            offset: 0,
+            limit: 0,
+            deadline: 0.0,
+        }
+    }
+}
+
+impl Engine for JsEngine {
+    fn get<'a>(&'a self, p: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let paths = [p.to_owned()];
+            Ok(self.get_many(&paths).await?.pop().flatten())
+        })
+    }
+
+    fn get_many<'a>(&'a self, paths: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            for p in paths {
+                wa_store::path::check(p)?;
+            }
+            if paths.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut call = Self::blank("get");
+            call.paths = paths.to_vec();
+            let reply = self.call("get", call).await?;
+            let values = reply.values.ok_or_else(|| StoreError::EngineResult {
+                op: "get",
+                detail: "no values".into(),
+            })?;
+            if values.len() != paths.len() {
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: format!("{} values for {} paths", values.len(), paths.len()),
+                });
+            }
+            Ok(values.into_iter().map(|v| v.map(|b| b.to_vec())).collect())
+        })
+    }
+
+    fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for w in &writes {
+                wa_store::path::check(&w.path)?;
+            }
+            if writes.is_empty() {
+                return Ok(());
+            }
+            let mut call = Self::blank("set");
+            for w in writes {
+                call.paths.push(w.path);
+                call.values.push(w.value.map(Buffer::from));
+            }
+            self.call("set", call).await.map(|_| ())
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let prefix = wa_store::path::check_prefix(prefix)?;
+            let mut call = Self::blank("list");
+            call.prefix = prefix.to_owned();
+            call.offset = u32::try_from(offset).unwrap_or(u32::MAX);
+            call.limit = u32::try_from(limit).unwrap_or(u32::MAX);
+            let reply = self.call("list", call).await?;
+            reply.paths.ok_or_else(|| StoreError::EngineResult {
+                op: "list",
+                detail: "no paths".into(),
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Engines as a JS class
+// ---------------------------------------------------------------------------------------
+
+/// A storage engine backed by Rust: memory, files, SQLite, or a JavaScript object adapted
+/// to the same contract. Wrapped by the `Engine` classes of lib/store.js.
+#[napi]
+pub struct NativeEngine {
+    inner: Arc<dyn Engine>,
+}
+
+fn to_writes(paths: Vec<String>, values: Vec<Option<Buffer>>) -> Result<Vec<Write>> {
+    if paths.len() != values.len() {
+        return Err(coded(
+            "ERR_WA_STORE_BAD_VALUE",
+            "paths and values differ in length",
+        ));
+    }
+    Ok(paths
+        .into_iter()
+        .zip(values)
+        .map(|(path, v)| Write {
+            path,
+            value: v.map(|b| b.to_vec()),
+        })
+        .collect())
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(factory)]
+    pub fn memory() -> Self {
+        Self {
+            inner: Arc::new(MemoryEngine::new()),
+        }
+    }
+
+    #[napi(factory, catch_unwind)]
+    pub fn file(base: String) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(FileEngine::open(base).map_err(js_err)?),
+        })
+    }
+
+    #[napi(factory, catch_unwind)]
+    pub fn sqlite(path: String) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(SqliteEngine::open(path).map_err(js_err)?),
+        })
+    }
+
+    /// Adapts a JavaScript engine through its dispatcher (see lib/store.js).
+    #[napi(factory, js_name = "fromJs")]
+    pub fn from_js(
+        dispatch: Function<EngineCall, Promise<EngineReply>>,
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        let tsfn = dispatch
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(JsEngine {
+                dispatch: Arc::new(tsfn),
+                timeout: Duration::from_millis(timeout_ms.into()),
+            }),
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get(&self, path: String) -> Result<Option<Buffer>> {
+        Ok(self
+            .inner
+            .get(&path)
+            .await
+            .map_err(js_err)?
+            .map(Buffer::from))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get_many(&self, paths: Vec<String>) -> Result<Vec<Option<Buffer>>> {
+        Ok(self
+            .inner
+            .get_many(&paths)
+            .await
+            .map_err(js_err)?
+            .into_iter()
+            .map(|v| v.map(Buffer::from))
+            .collect())
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn set(&self, path: String, value: Option<Buffer>) -> Result<()> {
+        self.inner
+            .set(&path, value.map(|b| b.to_vec()))
+            .await
+            .map_err(js_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn set_many(&self, paths: Vec<String>, values: Vec<Option<Buffer>>) -> Result<()> {
+        self.inner
+            .set_many(to_writes(paths, values)?)
+            .await
+            .map_err(js_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn list(&self, prefix: String, offset: u32, limit: u32) -> Result<Vec<String>> {
+        self.inner
+            .list(&prefix, offset as usize, limit as usize)
+            .await
+            .map_err(js_err)
+    }
+
+    /// Copies a Baileys auth folder into this engine (one atomic batch).
+    #[napi(catch_unwind)]
+    pub async fn import_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
+        let f = BaileysFolder::open(folder).map_err(js_err)?;
+        migrate::folder_to_engine(&f, &*self.inner)
+            .await
+            .map(summary)
+            .map_err(js_err)
+    }
+
+    /// Writes the account in this engine out as a Baileys auth folder.
+    #[napi(catch_unwind)]
+    pub async fn export_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
+        let f = BaileysFolder::open(folder).map_err(js_err)?;
+        migrate::engine_to_folder(self.inner.clone(), &f)
+            .await
+            .map(summary)
+            .map_err(js_err)
+    }
+}
+
+/// What a migration moved.
+#[napi(object)]
+pub struct MigrationSummary {
+    pub creds: bool,
+    /// Number of keys moved.
+    pub keys: u32,
+    /// Keys moved per Baileys type, as a JSON object text.
+    pub by_type: String,
+    /// Files of the folder that were neither creds nor keys.
+    pub skipped: Vec<String>,
+}
+
+fn summary(r: wa_store::MigrationReport) -> MigrationSummary {
+    MigrationSummary {
+        creds: r.creds,
+        keys: r.total_keys() as u32,
+        by_type: serde_json::to_string(&r.keys).unwrap_or_default(),
+        skipped: r.skipped,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed store
+// ---------------------------------------------------------------------------------------
+
+/// An entry of a typed listing: the last path segment (JID or message id) and its JSON.
+#[napi(object)]
+pub struct ListedEntry {
+    pub id: String,
+    pub json: String,
+}
+
+/// The typed store (contacts, chats, messages, content, creds) over an engine.
+#[napi]
+pub struct NativeStore {
+    store: Store,
+}
+
+fn json_text(v: Option<Value>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
+#[napi]
+impl NativeStore {
+    #[napi(constructor)]
+    pub fn new(engine: &NativeEngine) -> Self {
+        Self {
+            store: Store::new(engine.inner.clone()),
+        }
+    }
+
+    /// Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text.
+    #[napi(catch_unwind)]
+    pub async fn get_json(
+        &self,
+        kind: String,
+        jid: String,
+        id: Option<String>,
+    ) -> Result<Option<String>> {
+        let s = &self.store;
+        let v = match (kind.as_str(), id) {
+            ("creds", _) => s.creds_json().await,
+            ("contact", _) => s.contact(&jid).await,
+            ("chat", _) => s.chat(&jid).await,
+            ("message", Some(id)) => s.message(&jid, &id).await,
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("unknown kind {kind:?}"),
+                ));
+            }
+        };
+        Ok(json_text(v.map_err(js_err)?))
+    }
+
+    /// Writes `kind` from JSON text; `null` deletes (a message with its content).
+    #[napi(catch_unwind)]
+    pub async fn set_json(
+        &self,
+        kind: String,
+        jid: String,
+        id: Option<String>,
+        json: Option<String>,
+    ) -> Result<()> {
+        let v = json.as_deref().map(|j| parse_json(&kind, j)).transpose()?;
+        let s = &self.store;
+        let r = match (kind.as_str(), id, v) {
+            ("creds", _, Some(v)) => s.set_creds_json(&v).await,
+            ("creds", _, None) => s.engine().set(wa_store::CREDS_PATH, None).await,
+            ("contact", _, v) => s.set_contact(&jid, v.as_ref()).await,
+            ("chat", _, v) => s.set_chat(&jid, v.as_ref()).await,
+            ("message", Some(id), v) => s.set_message(&jid, &id, v.as_ref()).await,
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("unknown kind {kind:?}"),
+                ));
+            }
+        };
+        r.map_err(js_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn content(&self, jid: String, id: String) -> Result<Option<Buffer>> {
+        Ok(self
+            .store
+            .content(&jid, &id)
+            .await
+            .map_err(js_err)?
+            .map(Buffer::from))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn set_content(
+        &self,
+        jid: String,
+        id: String,
+        content: Option<Buffer>,
+    ) -> Result<()> {
+        self.store
+            .set_content(&jid, &id, content.map(|b| b.to_vec()))
+            .await
+            .map_err(js_err)
+    }
+
+    /// Lists `contact`, `chat` or (with `jid`) `message` entries, newest first.
+    #[napi(catch_unwind)]
+    pub async fn list_json(
+        &self,
+        kind: String,
+        jid: Option<String>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<ListedEntry>> {
+        let (o, l) = (offset as usize, limit as usize);
+        let s = &self.store;
+        let r = match (kind.as_str(), jid) {
+            ("contact", _) => s.contacts(o, l).await,
+            ("chat", _) => s.chats(o, l).await,
+            ("message", Some(jid)) => s.messages(&jid, o, l).await,
+            _ => {
+                return Err(coded(
+                    "ERR_WA_STORE_BAD_VALUE",
+                    format!("cannot list {kind:?}"),
+                ));
+            }
+        };
+        Ok(r.map_err(js_err)?
+            .into_iter()
+            .map(|(id, v)| ListedEntry {
+                id,
+                json: v.to_string(),
+            })
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Signal keys
+// ---------------------------------------------------------------------------------------
+
+/// A request from Rust to a Baileys-style `keys` object's dispatcher; `json` holds
+/// `[[type, ids], ...]` for `get` and the `SignalDataSet` for `set`, in BufferJSON.
+#[napi(object)]
+pub struct KeysCall {
+    pub op: String,
+    pub json: String,
+    pub deadline: f64,
+}
+
+#[napi(object)]
+pub struct KeysReply {
+    pub json: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+}
+
+type KeysTsfn = ThreadsafeFunction<KeysCall, Promise<KeysReply>, KeysCall, Status, false, true>;
+
+/// A Baileys `SignalKeyStore` (`{ get(type, ids), set(data) }`) as a Rust [`KeyStore`].
+struct JsKeyStore {
+    dispatch: KeysTsfn,
+    timeout: Duration,
+}
+
+impl JsKeyStore {
+    async fn call(
+        &self,
+        op: &'static str,
+        json: String,
+    ) -> std::result::Result<Option<String>, StoreError> {
+        let call = KeysCall {
+            op: op.to_owned(),
+            json,
+            deadline: deadline_ms(self.timeout),
+        };
+        let reply = await_js(&self.dispatch, call, op, self.timeout).await?;
+        if reply.error.is_some() || reply.error_code.is_some() {
+            let mut e = reply_error(op, reply.error, reply.error_code);
+            if let StoreError::Timeout { ms, .. } = &mut e {
+                *ms = self.timeout.as_millis() as u64;
+            }
+            return Err(e);
+        }
+        Ok(reply.json)
+    }
+}
+
+fn writes_to_json(w: &KeyWrites) -> Value {
+    let mut out = serde_json::Map::new();
+    for (ty, ids) in w {
+        let m: serde_json::Map<String, Value> = ids
+            .iter()
+            .map(|(id, v)| (id.clone(), v.clone().unwrap_or(Value::Null)))
+            .collect();
+        out.insert(ty.as_str().to_owned(), Value::Object(m));
+    }
+    Value::Object(out)
+}
+
+fn writes_from_json(v: Value) -> std::result::Result<KeyWrites, StoreError> {
+    let Value::Object(types) = v else {
+        return Err(StoreError::BadValue(
+            "a SignalDataSet must be an object".into(),
+        ));
+    };
+    let mut w = KeyWrites::new();
+    for (ty, ids) in types {
+        let ty = KeyType::parse(&ty)?;
+        let Value::Object(ids) = ids else {
+            return Err(StoreError::BadValue(format!(
+                "{ty}: expected an object of id -> value"
+            )));
+        };
+        let slot = w.entry(ty).or_default();
+        for (id, v) in ids {
+            slot.insert(id, if v.is_null() { None } else { Some(v) });
+        }
+    }
+    Ok(w)
+}
+
+fn requests_from_json(v: Value) -> std::result::Result<Vec<KeyRequest>, StoreError> {
+    let bad = || StoreError::BadValue("requests must be [[type, [ids...]], ...]".into());
+    let Value::Array(items) = v else {
+        return Err(bad());
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Array(pair) = item else {
+                return Err(bad());
+            };
+            let [Value::String(ty), Value::Array(ids)] = pair.as_slice() else {
+                return Err(bad());
+            };
+            let ids = ids
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(bad))
+                .collect::<std::result::Result<_, _>>()?;
+            Ok((KeyType::parse(ty)?, ids))
+        })
+        .collect()
+}
+
+impl KeyStore for JsKeyStore {
+    fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
+        Box::pin(async move {
+            let json = Value::Array(
+                reqs.iter()
+                    .map(|(t, ids)| serde_json::json!([t.as_str(), ids]))
+                    .collect(),
+            )
+            .to_string();
+            let text = self
+                .call("get", json)
+                .await?
+                .ok_or_else(|| StoreError::EngineResult {
+                    op: "get",
+                    detail: "nothing".into(),
+                })?;
+            let parsed: Value =
+                serde_json::from_str(&text).map_err(|e| StoreError::EngineResult {
+                    op: "get",
+                    detail: e.to_string(),
+                })?;
+            let Value::Array(maps) = parsed else {
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: "not an array".into(),
+                });
+            };
+            if maps.len() != reqs.len() {
+                return Err(StoreError::EngineResult {
+                    op: "get",
+                    detail: "wrong number of answers".into(),
+                });
+            }
+            maps.into_iter()
+                .map(|m| match m {
+                    // Baileys' stores answer missing ids with null; absent means the same.
+                    Value::Object(o) => Ok(o.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+                    other => Err(StoreError::EngineResult {
+                        op: "get",
+                        detail: format!("{other} instead of an object"),
+                    }),
+                })
+                .collect()
+        })
+    }
+
+    fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.call("set", writes_to_json(writes).to_string())
+                .await
+                .map(|_| ())
+        })
+    }
+}
+
+/// The Signal key store of an account: over an engine, a Baileys folder or a JavaScript
+/// auth state, always behind a read cache and the pre-key bound.
+#[napi]
+pub struct NativeKeys {
+    store: Arc<dyn KeyStore>,
+}
+
+fn cached(inner: Arc<dyn KeyStore>) -> Arc<dyn KeyStore> {
+    Arc::new(CachedKeyStore::new(
+        inner,
+        KEY_CACHE,
+        Some(DEFAULT_MAX_PREKEYS),
+    ))
+}
+
+#[napi]
+impl NativeKeys {
+    #[napi(factory, js_name = "fromEngine")]
+    pub fn from_engine(engine: &NativeEngine) -> Self {
+        Self {
+            store: cached(Arc::new(EngineKeyStore::new(engine.inner.clone()))),
+        }
+    }
+
+    /// Adapts a Baileys `keys` object through its dispatcher (see lib/store.js).
+    #[napi(factory, js_name = "fromJs")]
+    pub fn from_js(
+        dispatch: Function<KeysCall, Promise<KeysReply>>,
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        let tsfn = dispatch
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(Self {
+            store: cached(Arc::new(JsKeyStore {
+                dispatch: tsfn,
+                timeout: Duration::from_millis(timeout_ms.into()),
+            })),
+        })
+    }
+
+    /// `get(type, ids)`: a JSON object of the ids found.
+    #[napi(catch_unwind)]
+    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Result<String> {
+        let ty = KeyType::parse(&key_type).map_err(js_err)?;
+        let m = self.store.get(ty, &ids).await.map_err(js_err)?;
+        Ok(Value::Object(m.into_iter().collect()).to_string())
+    }
+
+    /// `set(data)` with a `SignalDataSet` as JSON text: all or nothing.
+    #[napi(catch_unwind)]
+    pub async fn set(&self, json: String) -> Result<()> {
+        let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
+        self.store.set(&w).await.map_err(js_err)
+    }
+
+    #[napi]
+    pub fn transaction(&self) -> NativeKeyTransaction {
+        NativeKeyTransaction {
+            tx: tokio::sync::Mutex::new(Some(KeyTransaction::new(self.store.clone()))),
+        }
+    }
+}
+
+/// One unit of key work: reads fetched once (`prefetch`), writes committed once.
+#[napi]
+pub struct NativeKeyTransaction {
+    tx: tokio::sync::Mutex<Option<KeyTransaction>>,
+}
+
+fn finished() -> napi::Error {
+    coded(
+        "ERR_WA_STORE_TX_DONE",
+        "the transaction was already committed",
+    )
+}
+
+#[napi]
+impl NativeKeyTransaction {
+    /// Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store.
+    #[napi(catch_unwind)]
+    pub async fn prefetch(&self, json: String) -> Result<()> {
+        let reqs = requests_from_json(parse_json("requests", &json)?).map_err(js_err)?;
+        let mut g = self.tx.lock().await;
+        g.as_mut()
+            .ok_or_else(finished)?
+            .prefetch(&reqs)
+            .await
+            .map_err(js_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Result<String> {
+        let ty = KeyType::parse(&key_type).map_err(js_err)?;
+        let mut g = self.tx.lock().await;
+        let m = g
+            .as_mut()
+            .ok_or_else(finished)?
+            .get(ty, &ids)
+            .await
+            .map_err(js_err)?;
+        Ok(Value::Object(m.into_iter().collect()).to_string())
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn set(&self, json: String) -> Result<()> {
+        let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
+        let mut g = self.tx.lock().await;
+        g.as_mut().ok_or_else(finished)?.set(w);
+        Ok(())
+    }
+
+    /// Writes everything staged in one atomic `set`.
+    #[napi(catch_unwind)]
+    pub async fn commit(&self) -> Result<()> {
+        let tx = self.tx.lock().await.take().ok_or_else(finished)?;
+        tx.commit().await.map_err(js_err)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Baileys auth folders and credentials
+// ---------------------------------------------------------------------------------------
+
+/// A Baileys `useMultiFileAuthState` folder.
+#[napi]
+pub struct NativeAuthFolder {
+    folder: BaileysFolder,
+}
+
+#[napi]
+impl NativeAuthFolder {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(dir: String) -> Result<Self> {
+        Ok(Self {
+            folder: BaileysFolder::open(dir).map_err(js_err)?,
+        })
+    }
+
+    /// The text of `creds.json`, `null` when there is none.
+    #[napi(catch_unwind)]
+    pub async fn read_creds(&self) -> Result<Option<String>> {
+        let b = self.folder.read_creds().await.map_err(js_err)?;
+        b.map(|b| {
+            String::from_utf8(b)
+                .map_err(|e| coded("ERR_WA_STORE_CORRUPT", format!("creds.json: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Replaces `creds.json` atomically.
+    #[napi(catch_unwind)]
+    pub async fn write_creds(&self, json: String) -> Result<()> {
+        parse_json("creds", &json)?;
+        self.folder
+            .write_creds(json.into_bytes())
+            .await
+            .map_err(js_err)
+    }
+
+    #[napi]
+    pub fn keys(&self) -> NativeKeys {
+        NativeKeys {
+            store: cached(Arc::new(self.folder.clone())),
+        }
+    }
+}
+
+/// Fresh credentials as JSON text (BufferJSON), like Baileys' `initAuthCreds()`.
+#[napi(js_name = "initAuthCredsJson", catch_unwind)]
+pub fn init_auth_creds_json() -> String {
+    String::from_utf8(AuthenticationCreds::generate().to_json()).unwrap_or_default()
+}
