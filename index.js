@@ -4,4 +4,6 @@
 
 module.exports = {
   ...require('./lib/proto.js'),
+  ...require('./lib/crypto.js'),
+  ...require('./lib/noise.js'),
 }

@@ -2,7 +2,37 @@
 import cjs from './index.js'
 
 export const {
+  Curve,
+  LT_HASH_ANTI_TAMPERING,
+  MediaDecryptor,
+  MediaEncryptor,
+  NoiseClient,
+  NoiseResponder,
+  aesDecrypt,
+  aesDecryptCTR,
+  aesDecryptGCM,
+  aesDecryptWithIV,
+  aesEncrypWithIV,
+  aesEncrypt,
+  aesEncryptCTR,
+  aesEncryptGCM,
+  bytesToCrockford,
+  decryptMedia,
+  derivePairingCodeKey,
   describeHandshakeMessage,
+  encryptMedia,
+  generateSignalPubKey,
+  getMediaKeys,
+  hkdf,
+  hkdfInfoKey,
+  hmacSign,
+  md5,
+  mintNoiseCertChain,
+  noiseWaCertRoot,
+  sha256,
+  sha512,
+  signedKeyPair,
+  verifyNoiseCertChain,
 } = cjs
 
 // Baileys' default export is makeWASocket.

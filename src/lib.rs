@@ -2,5 +2,7 @@
 //! crates under `crates/`; each module here adapts one layer.
 #![deny(clippy::all)]
 
+mod crypto;
 mod errors;
+mod noise;
 mod proto;
