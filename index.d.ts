@@ -96,9 +96,16 @@ export declare class MediaEncryptor {
  */
 export declare class NoiseClient {
   constructor(options: NoiseClientOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
   receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
   takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
   send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
   sendMany(plaintexts: Array<Buffer>): Buffer
   get established(): boolean
   get serverStatic(): Buffer | null
@@ -111,9 +118,16 @@ export declare class NoiseClient {
  */
 export declare class NoiseResponder {
   constructor(options: NoiseResponderOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
   receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
   takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
   send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
   sendMany(plaintexts: Array<Buffer>): Buffer
   get established(): boolean
   get clientStatic(): Buffer | null
@@ -181,7 +195,7 @@ export interface MintCertChainOptions {
  */
 export declare function mintNoiseCertChain(options: MintCertChainOptions): Buffer
 
-/** Options of a [`NoiseClient`]. */
+/** Options of a `NoiseClient`. */
 export interface NoiseClientOptions {
   /** The long-term Noise private key (Baileys' `creds.noiseKey.private`). */
   noisePrivateKey: Buffer
@@ -195,7 +209,7 @@ export interface NoiseClientOptions {
   maxFrameLen?: number
 }
 
-/** Options of a [`NoiseResponder`]. */
+/** Options of a `NoiseResponder`. */
 export interface NoiseResponderOptions {
   /** The server's static private key; the chain's leaf must carry its public key. */
   staticPrivateKey: Buffer

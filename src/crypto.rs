@@ -2,11 +2,12 @@
 //! Baileys' names and shapes (`Curve`, `hkdf(buf, len, { salt, info })`, ...), so their
 //! typings are written by hand in `lib/types/10-crypto.d.ts`.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Env, Task};
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Env, Task};
 use napi_derive::napi;
 use wa_crypto::media::{MediaDecryptor as Dec, MediaEncryptor as Enc};
 use wa_crypto::{CryptoError, KeyPair, LtHash, MediaType, cipher, curve, hash, kdf, mac, media};
 
+use crate::bytes::Bytes;
 use crate::errors::coded;
 
 fn crypto_err(e: CryptoError) -> napi::Error {
@@ -27,8 +28,12 @@ fn public_key(b: &[u8]) -> napi::Result<[u8; 32]> {
 }
 
 fn media_type(name: &str) -> napi::Result<MediaType> {
-    MediaType::from_name(name)
-        .ok_or_else(|| coded("ERR_WA_CRYPTO_MEDIA_TYPE", format!("unknown media type {name:?}")))
+    MediaType::from_name(name).ok_or_else(|| {
+        coded(
+            "ERR_WA_CRYPTO_MEDIA_TYPE",
+            format!("unknown media type {name:?}"),
+        )
+    })
 }
 
 /// A Curve25519 key pair as Baileys holds it: 32-byte private and public keys.
@@ -48,7 +53,7 @@ pub fn generate_key_pair() -> CurveKeyPair {
 }
 
 #[napi(js_name = "cryptoPublicFromPrivate", skip_typescript, catch_unwind)]
-pub fn public_from_private(private: Buffer) -> napi::Result<Buffer> {
+pub fn public_from_private(private: BufferSlice) -> napi::Result<Bytes> {
     Ok(KeyPair::from_private(key32("private key", &private)?)
         .public
         .to_vec()
@@ -56,29 +61,35 @@ pub fn public_from_private(private: Buffer) -> napi::Result<Buffer> {
 }
 
 #[napi(js_name = "cryptoSharedKey", skip_typescript, catch_unwind)]
-pub fn shared_key(private: Buffer, public: Buffer) -> napi::Result<Buffer> {
+pub fn shared_key(private: BufferSlice, public: BufferSlice) -> napi::Result<Bytes> {
     let private = key32("private key", &private)?;
-    Ok(curve::agree(&private, &public_key(&public)?).to_vec().into())
+    Ok(curve::agree(&private, &public_key(&public)?)
+        .to_vec()
+        .into())
 }
 
 #[napi(js_name = "cryptoSign", skip_typescript, catch_unwind)]
-pub fn sign(private: Buffer, message: Buffer) -> napi::Result<Buffer> {
+pub fn sign(private: BufferSlice, message: BufferSlice) -> napi::Result<Bytes> {
     let private = key32("private key", &private)?;
     Ok(curve::sign(&private, &message).to_vec().into())
 }
 
 #[napi(js_name = "cryptoVerify", skip_typescript, catch_unwind)]
-pub fn verify(public: Buffer, message: Buffer, signature: Buffer) -> napi::Result<bool> {
+pub fn verify(
+    public: BufferSlice,
+    message: BufferSlice,
+    signature: BufferSlice,
+) -> napi::Result<bool> {
     Ok(curve::verify(&public_key(&public)?, &message, &signature))
 }
 
 #[napi(js_name = "cryptoHkdf", skip_typescript, catch_unwind)]
 pub fn hkdf(
-    ikm: Buffer,
+    ikm: BufferSlice,
     length: u32,
-    salt: Option<Buffer>,
-    info: Option<Buffer>,
-) -> napi::Result<Buffer> {
+    salt: Option<BufferSlice>,
+    info: Option<BufferSlice>,
+) -> napi::Result<Bytes> {
     let salt = salt.as_deref().unwrap_or_default();
     let info = info.as_deref().unwrap_or_default();
     kdf::hkdf_sha256(&ikm, salt, info, length as usize)
@@ -87,42 +98,52 @@ pub fn hkdf(
 }
 
 #[napi(js_name = "cryptoGcmEncrypt", skip_typescript, catch_unwind)]
-pub fn gcm_encrypt(plain: Buffer, key: Buffer, iv: Buffer, aad: Buffer) -> napi::Result<Buffer> {
+pub fn gcm_encrypt(
+    plain: BufferSlice,
+    key: BufferSlice,
+    iv: BufferSlice,
+    aad: BufferSlice,
+) -> napi::Result<Bytes> {
     cipher::gcm_encrypt(&key, &iv, &aad, &plain)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoGcmDecrypt", skip_typescript, catch_unwind)]
-pub fn gcm_decrypt(sealed: Buffer, key: Buffer, iv: Buffer, aad: Buffer) -> napi::Result<Buffer> {
+pub fn gcm_decrypt(
+    sealed: BufferSlice,
+    key: BufferSlice,
+    iv: BufferSlice,
+    aad: BufferSlice,
+) -> napi::Result<Bytes> {
     cipher::gcm_decrypt(&key, &iv, &aad, &sealed)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCtr", skip_typescript, catch_unwind)]
-pub fn ctr(data: Buffer, key: Buffer, iv: Buffer) -> napi::Result<Buffer> {
+pub fn ctr(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
     cipher::ctr_apply(&key, &iv, &data)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCbcEncrypt", skip_typescript, catch_unwind)]
-pub fn cbc_encrypt(plain: Buffer, key: Buffer, iv: Buffer) -> napi::Result<Buffer> {
+pub fn cbc_encrypt(plain: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
     cipher::cbc_encrypt(&key, &iv, &plain)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCbcDecrypt", skip_typescript, catch_unwind)]
-pub fn cbc_decrypt(data: Buffer, key: Buffer, iv: Buffer) -> napi::Result<Buffer> {
+pub fn cbc_decrypt(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
     cipher::cbc_decrypt(&key, &iv, &data)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoHmac", skip_typescript, catch_unwind)]
-pub fn hmac(data: Buffer, key: Buffer, variant: String) -> napi::Result<Buffer> {
+pub fn hmac(data: BufferSlice, key: BufferSlice, variant: String) -> napi::Result<Bytes> {
     match variant.as_str() {
         "sha256" => Ok(mac::hmac_sha256(&key, &data).to_vec().into()),
         "sha512" => Ok(mac::hmac_sha512(&key, &data).to_vec().into()),
@@ -134,22 +155,22 @@ pub fn hmac(data: Buffer, key: Buffer, variant: String) -> napi::Result<Buffer> 
 }
 
 #[napi(js_name = "cryptoSha256", skip_typescript, catch_unwind)]
-pub fn sha256(data: Buffer) -> Buffer {
+pub fn sha256(data: BufferSlice) -> Bytes {
     hash::sha256(&data).to_vec().into()
 }
 
 #[napi(js_name = "cryptoSha512", skip_typescript, catch_unwind)]
-pub fn sha512(data: Buffer) -> Buffer {
+pub fn sha512(data: BufferSlice) -> Bytes {
     hash::sha512(&data).to_vec().into()
 }
 
 #[napi(js_name = "cryptoMd5", skip_typescript, catch_unwind)]
-pub fn md5(data: Buffer) -> Buffer {
+pub fn md5(data: BufferSlice) -> Bytes {
     hash::md5(&data).to_vec().into()
 }
 
 #[napi(js_name = "cryptoPairingCode", skip_typescript, catch_unwind)]
-pub fn pairing_code(bytes: Buffer) -> String {
+pub fn pairing_code(bytes: BufferSlice) -> String {
     wa_crypto::pairing::pairing_code_from_bytes(&bytes)
 }
 
@@ -192,7 +213,7 @@ pub struct MediaKeys {
 }
 
 #[napi(js_name = "cryptoMediaKeys", skip_typescript, catch_unwind)]
-pub fn media_keys(media_key: Buffer, media_type_name: String) -> napi::Result<MediaKeys> {
+pub fn media_keys(media_key: BufferSlice, media_type_name: String) -> napi::Result<MediaKeys> {
     let k = media::media_keys(&media_key, media_type(&media_type_name)?);
     Ok(MediaKeys {
         iv: k.iv.to_vec().into(),
@@ -348,10 +369,10 @@ impl MediaDecryptor {
 
 #[napi(js_name = "cryptoLtHashSubtractThenAdd", skip_typescript, catch_unwind)]
 pub fn lt_hash_subtract_then_add(
-    base: Buffer,
-    subtract: Vec<Buffer>,
-    add: Vec<Buffer>,
-) -> napi::Result<Buffer> {
+    base: BufferSlice,
+    subtract: Vec<BufferSlice>,
+    add: Vec<BufferSlice>,
+) -> napi::Result<Bytes> {
     let bytes: [u8; 128] = base.as_ref().try_into().map_err(|_| {
         coded(
             "ERR_WA_CRYPTO_LTHASH_LENGTH",
@@ -359,6 +380,9 @@ pub fn lt_hash_subtract_then_add(
         )
     })?;
     let mut h = LtHash::from_bytes(bytes);
-    h.subtract_then_add(subtract.iter().map(|b| b.as_ref()), add.iter().map(|b| b.as_ref()));
+    h.subtract_then_add(
+        subtract.iter().map(|b| b.as_ref()),
+        add.iter().map(|b| b.as_ref()),
+    );
     Ok(h.0.to_vec().into())
 }

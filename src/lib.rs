@@ -2,6 +2,7 @@
 //! crates under `crates/`; each module here adapts one layer.
 #![deny(clippy::all)]
 
+mod bytes;
 mod crypto;
 mod errors;
 mod noise;

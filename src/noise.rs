@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi_derive::napi;
 use wa_crypto::KeyPair;
 use wa_noise::cert::mint_chain_with;
@@ -13,6 +13,7 @@ use wa_noise::{
     WA_CERT_ROOT, verify_chain,
 };
 
+use crate::bytes::Bytes;
 use crate::errors::coded;
 
 fn noise_err(e: NoiseError) -> napi::Error {
@@ -24,7 +25,10 @@ fn public32(what: &str, b: &[u8]) -> napi::Result<[u8; 32]> {
     wa_crypto::curve::parse_public(b).map_err(|_| {
         coded(
             "ERR_WA_NOISE_KEY_LENGTH",
-            format!("{what} must be 32 bytes (or 33 with the 05 prefix), got {}", b.len()),
+            format!(
+                "{what} must be 32 bytes (or 33 with the 05 prefix), got {}",
+                b.len()
+            ),
         )
     })
 }
@@ -46,7 +50,7 @@ fn max_frame(v: Option<u32>) -> usize {
 /// Shared driver of both roles: feed messages, collect frames and handshake results.
 struct Driver {
     session: NoiseSession,
-    frames: Vec<Buffer>,
+    frames: Vec<Bytes>,
     peer_static: Option<[u8; 32]>,
     client_payload: Option<Vec<u8>>,
 }
@@ -64,7 +68,7 @@ impl Driver {
     fn collect(&mut self) {
         while let Some(ev) = self.session.poll_event() {
             match ev {
-                Event::Frame(f) => self.frames.push(f.into()),
+                Event::Frame(f) => self.frames.push(Bytes(f)),
                 Event::ServerVerified(id) => self.peer_static = Some(id.server_static),
                 Event::ClientFinished(id) => {
                     self.peer_static = Some(id.client_static);
@@ -74,35 +78,35 @@ impl Driver {
         }
     }
 
-    fn receive(&mut self, data: &[u8], now: Option<f64>) -> napi::Result<Vec<Buffer>> {
+    fn receive(&mut self, data: &[u8], now: Option<f64>) -> napi::Result<Vec<Bytes>> {
         let r = self.session.handle_data(now_secs(now), data);
         self.collect();
         r.map_err(noise_err)?;
         Ok(std::mem::take(&mut self.frames))
     }
 
-    fn take_transmit(&mut self) -> Option<Buffer> {
+    fn take_transmit(&mut self) -> Option<Bytes> {
         let first = self.session.poll_transmit()?;
         let mut all = first;
         while let Some(more) = self.session.poll_transmit() {
             all.extend_from_slice(&more);
         }
-        Some(all.into())
+        Some(Bytes(all))
     }
 
-    fn send(&mut self, plain: &[u8]) -> napi::Result<Buffer> {
+    fn send(&mut self, plain: &[u8]) -> napi::Result<Bytes> {
         self.session
             .send_now(plain)
             .map(Into::into)
             .map_err(noise_err)
     }
 
-    fn send_many(&mut self, plains: &[Buffer]) -> napi::Result<Buffer> {
+    fn send_many(&mut self, plains: &[BufferSlice]) -> napi::Result<Bytes> {
         let mut all = Vec::new();
         for p in plains {
             all.extend(self.session.send_now(p).map_err(noise_err)?);
         }
-        Ok(all.into())
+        Ok(Bytes(all))
     }
 }
 
@@ -134,7 +138,10 @@ impl NoiseClient {
     #[napi(constructor, catch_unwind)]
     pub fn new(options: NoiseClientOptions) -> napi::Result<Self> {
         let private: [u8; 32] = options.noise_private_key.as_ref().try_into().map_err(|_| {
-            coded("ERR_WA_NOISE_KEY_LENGTH", "noisePrivateKey must be 32 bytes")
+            coded(
+                "ERR_WA_NOISE_KEY_LENGTH",
+                "noisePrivateKey must be 32 bytes",
+            )
         })?;
         let mut cfg = ClientConfig::new(KeyPair::from_private(private), options.payload.to_vec());
         if let Some(root) = &options.trust_root {
@@ -147,23 +154,28 @@ impl NoiseClient {
         })
     }
 
-    #[napi(catch_unwind)]
-    pub fn receive(&mut self, data: Buffer, now: Option<f64>) -> napi::Result<Vec<Buffer>> {
+    /// Feeds one received websocket message; returns the frames it completed, decrypted.
+    /// `now` (Unix seconds) defaults to the system clock.
+    #[napi(catch_unwind, ts_return_type = "Array<Buffer>")]
+    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> napi::Result<Vec<Bytes>> {
         self.d.receive(&data, now)
     }
 
-    #[napi(catch_unwind)]
-    pub fn take_transmit(&mut self) -> Option<Buffer> {
+    /// What to send next (handshake messages), or null.
+    #[napi(catch_unwind, ts_return_type = "Buffer | null")]
+    pub fn take_transmit(&mut self) -> Option<Bytes> {
         self.d.take_transmit()
     }
 
-    #[napi(catch_unwind)]
-    pub fn send(&mut self, plaintext: Buffer) -> napi::Result<Buffer> {
+    /// Encrypts one frame; returns the bytes of one websocket message.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn send(&mut self, plaintext: BufferSlice) -> napi::Result<Bytes> {
         self.d.send(&plaintext)
     }
 
-    #[napi(catch_unwind)]
-    pub fn send_many(&mut self, plaintexts: Vec<Buffer>) -> napi::Result<Buffer> {
+    /// Encrypts several frames into one websocket message.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> napi::Result<Bytes> {
         self.d.send_many(&plaintexts)
     }
 
@@ -200,9 +212,16 @@ pub struct NoiseResponder {
 impl NoiseResponder {
     #[napi(constructor, catch_unwind)]
     pub fn new(options: NoiseResponderOptions) -> napi::Result<Self> {
-        let private: [u8; 32] = options.static_private_key.as_ref().try_into().map_err(|_| {
-            coded("ERR_WA_NOISE_KEY_LENGTH", "staticPrivateKey must be 32 bytes")
-        })?;
+        let private: [u8; 32] = options
+            .static_private_key
+            .as_ref()
+            .try_into()
+            .map_err(|_| {
+                coded(
+                    "ERR_WA_NOISE_KEY_LENGTH",
+                    "staticPrivateKey must be 32 bytes",
+                )
+            })?;
         let mut cfg =
             ResponderConfig::new(KeyPair::from_private(private), options.cert_chain.to_vec());
         cfg.max_frame_len = max_frame(options.max_frame_len);
@@ -211,23 +230,28 @@ impl NoiseResponder {
         })
     }
 
-    #[napi(catch_unwind)]
-    pub fn receive(&mut self, data: Buffer, now: Option<f64>) -> napi::Result<Vec<Buffer>> {
+    /// Feeds one received websocket message; returns the frames it completed, decrypted.
+    /// `now` (Unix seconds) defaults to the system clock.
+    #[napi(catch_unwind, ts_return_type = "Array<Buffer>")]
+    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> napi::Result<Vec<Bytes>> {
         self.d.receive(&data, now)
     }
 
-    #[napi(catch_unwind)]
-    pub fn take_transmit(&mut self) -> Option<Buffer> {
+    /// What to send next (handshake messages), or null.
+    #[napi(catch_unwind, ts_return_type = "Buffer | null")]
+    pub fn take_transmit(&mut self) -> Option<Bytes> {
         self.d.take_transmit()
     }
 
-    #[napi(catch_unwind)]
-    pub fn send(&mut self, plaintext: Buffer) -> napi::Result<Buffer> {
+    /// Encrypts one frame; returns the bytes of one websocket message.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn send(&mut self, plaintext: BufferSlice) -> napi::Result<Bytes> {
         self.d.send(&plaintext)
     }
 
-    #[napi(catch_unwind)]
-    pub fn send_many(&mut self, plaintexts: Vec<Buffer>) -> napi::Result<Buffer> {
+    /// Encrypts several frames into one websocket message.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> napi::Result<Bytes> {
         self.d.send_many(&plaintexts)
     }
 
@@ -281,7 +305,10 @@ pub fn mint_noise_cert_chain(options: MintCertChainOptions) -> napi::Result<Buff
         .map_err(|_| coded("ERR_WA_NOISE_KEY_LENGTH", "rootPrivateKey must be 32 bytes"))?;
     let int = match &options.intermediate_private_key {
         Some(k) => KeyPair::from_private(k.as_ref().try_into().map_err(|_| {
-            coded("ERR_WA_NOISE_KEY_LENGTH", "intermediatePrivateKey must be 32 bytes")
+            coded(
+                "ERR_WA_NOISE_KEY_LENGTH",
+                "intermediatePrivateKey must be 32 bytes",
+            )
         })?),
         None => KeyPair::generate(),
     };
@@ -295,9 +322,11 @@ pub fn mint_noise_cert_chain(options: MintCertChainOptions) -> napi::Result<Buff
         not_after: options.not_after.map(|t| t as u64),
     };
     let server = public32("serverPublicKey", &options.server_public_key)?;
-    Ok(mint_chain_with(&KeyPair::from_private(root), &int, &server, &opts)
-        .encode()
-        .into())
+    Ok(
+        mint_chain_with(&KeyPair::from_private(root), &int, &server, &opts)
+            .encode()
+            .into(),
+    )
 }
 
 /// A verified chain's serials and intermediate key.

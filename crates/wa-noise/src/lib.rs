@@ -23,7 +23,10 @@ mod session;
 mod symmetric;
 pub mod transport;
 
-pub use cert::{MintOptions, MintedChain, VerifiedChain, WA_CERT_ROOT, mint_chain, verify_chain};
+pub use cert::{
+    MintOptions, MintedChain, VerifiedChain, WA_CERT_ROOT, mint_chain, mint_chain_with,
+    verify_chain,
+};
 pub use error::{CertError, NoiseError};
 pub use frame::{MAX_FRAME_LEN, WA_HEADER};
 pub use handshake::{ClientIdentity, ServerIdentity};

@@ -83,6 +83,7 @@ pub enum Role {
     Responder,
 }
 
+#[derive(Clone)]
 struct ResponderSetup {
     config: ResponderConfig,
     ephemeral: KeyPair,
@@ -91,6 +92,7 @@ struct ResponderSetup {
 // The transport variant (two expanded AES keys) is the long-lived one; it stays inline so a
 // frame costs no pointer chase, and the short-lived handshake variants are boxed.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 enum Phase {
     ClientAwaitServerHello {
         handshake: Box<ClientHandshake>,
@@ -104,6 +106,10 @@ enum Phase {
 }
 
 /// One Noise connection, client or responder.
+///
+/// Deliberately not `Clone` in normal builds: two copies sending under one key would reuse
+/// nonces. Fuzz builds clone prepared sessions to start each input from a deep state.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct NoiseSession {
     role: Role,
     phase: Phase,
@@ -332,6 +338,7 @@ impl NoiseSession {
 }
 
 /// What the session hands out: transmits and events, plus the intro still to prepend.
+#[derive(Clone)]
 struct Outbox {
     /// Prepended to the first outgoing frame (client only), then `None`.
     pending_intro: Option<Vec<u8>>,
