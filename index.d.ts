@@ -194,6 +194,63 @@ export declare function isJidBot(jid: string | undefined): boolean | '' | undefi
 export declare function jidNormalizedUser(jid: string | undefined): string
 export declare function transferDevice(fromJid: string, toJid: string): string
 
+
+/* ---- crypto (lib/crypto.js): Baileys' names and shapes over wa-crypto ---- */
+
+/** Bytes accepted by the crypto helpers. */
+export type Bytes = Buffer | Uint8Array
+
+/** Curve25519 keys and libsignal-style (XEdDSA) signatures, as Baileys' `Curve`. */
+export declare const Curve: {
+  generateKeyPair(): CurveKeyPair
+  /** X25519 agreement; the public key may carry the 0x05 prefix. */
+  sharedKey(privateKey: Bytes, publicKey: Bytes): Buffer
+  /** A 64-byte signature, byte-equal to libsignal-node's for the same key and message. */
+  sign(privateKey: Bytes, message: Bytes): Buffer
+  /** Really verifies (unlike Baileys 7.0.0-rc14); false for a malformed key or signature. */
+  verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean
+}
+export declare function signedKeyPair(
+  identityKeyPair: CurveKeyPair,
+  keyId: number,
+): { keyPair: CurveKeyPair; signature: Buffer; keyId: number }
+/** Prefixes the 0x05 key type to a 32-byte public key (33-byte keys pass through). */
+export declare function generateSignalPubKey(pubKey: Bytes): Bytes
+/** HKDF-SHA256; no salt means the all-zero salt. */
+export declare function hkdf(
+  buffer: Bytes,
+  expandedLength: number,
+  info?: { salt?: Bytes; info?: string | Bytes },
+): Buffer
+/** AES-256-GCM; the 16-byte tag follows the ciphertext. */
+export declare function aesEncryptGCM(plaintext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
+export declare function aesDecryptGCM(ciphertext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
+export declare function aesEncryptCTR(plaintext: Bytes, key: Bytes, iv: Bytes): Buffer
+export declare function aesDecryptCTR(ciphertext: Bytes, key: Bytes, iv: Bytes): Buffer
+/** AES-256-CBC (PKCS#7) with a random IV prefixed to the result. */
+export declare function aesEncrypt(buffer: Bytes, key: Bytes): Buffer
+/** AES-256-CBC with the given IV (Baileys' spelling of the name). */
+export declare function aesEncrypWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
+/** AES-256-CBC decryption of `iv || ciphertext`. */
+export declare function aesDecrypt(buffer: Bytes, key: Bytes): Buffer
+export declare function aesDecryptWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
+export declare function hmacSign(buffer: Bytes, key: Bytes, variant?: 'sha256' | 'sha512'): Buffer
+export declare function sha256(buffer: Bytes): Buffer
+export declare function sha512(buffer: Bytes): Buffer
+export declare function md5(buffer: Bytes): Buffer
+/** The pairing-code key: PBKDF2-SHA256(code, salt, 131072 rounds, 32 bytes), off the main thread. */
+export declare function derivePairingCodeKey(pairingCode: string, salt: Bytes): Promise<Buffer>
+/** The pairing-code alphabet encoding (5 bytes -> 8 characters). */
+export declare function bytesToCrockford(buffer: Bytes): string
+/** The HKDF info string of a Baileys media type, e.g. `WhatsApp Image Keys`. */
+export declare function hkdfInfoKey(mediaType: string): string
+/** Expands a media key (bytes or base64) for a Baileys media type name. */
+export declare function getMediaKeys(buffer: Bytes | string, mediaType: string): Promise<MediaKeys>
+/** App-state LTHash (128 bytes, u16 LE lanes), as Baileys' `LT_HASH_ANTI_TAMPERING`. */
+export declare const LT_HASH_ANTI_TAMPERING: {
+  subtractThenAdd(base: Bytes, subtract: Bytes[], add: Bytes[]): Buffer
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -201,6 +258,28 @@ export declare function transferDevice(fromJid: string, toJid: string): string
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/**
+ * Streaming media decryption. Plaintext from `update` is released before the MAC at the end
+ * of the file is checked: discard it all if `finish()` throws.
+ */
+export declare class MediaDecryptor {
+  constructor(mediaKey: Buffer, mediaTypeName: string)
+  update(chunk: Buffer): Buffer
+  /** Checks the MAC and returns the last plaintext bytes. */
+  finish(): Buffer
+}
+
+/**
+ * Streaming media encryption with constant memory: `update(chunk)` returns ciphertext,
+ * `finish()` the last block with the MAC and the file's digests.
+ */
+export declare class MediaEncryptor {
+  constructor(mediaKey: Buffer, mediaTypeName: string)
+  update(chunk: Buffer): Buffer
+  /** The last block and the MAC, and the digests of the whole file. */
+  finish(): EncryptedMedia
+}
 
 /** A Baileys `useMultiFileAuthState` folder. */
 export declare class NativeAuthFolder {
@@ -272,10 +351,84 @@ export declare class NativeStore {
 }
 
 /**
+ * The client side of WhatsApp's Noise session. The first message to send (intro and
+ * ClientHello) is ready in `takeTransmit()` at once; feed every websocket message to
+ * `receive()`, which returns decrypted frames; `send()` returns the bytes of one frame.
+ */
+export declare class NoiseClient {
+  constructor(options: NoiseClientOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
+  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
+  takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
+  send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
+  sendMany(plaintexts: Array<Buffer>): Buffer
+  get established(): boolean
+  get serverStatic(): Buffer | null
+}
+
+/**
+ * The server side of WhatsApp's Noise session, for test servers: answers a client's
+ * ClientHello with its certificate chain, checks the ClientFinish and exposes the
+ * ClientPayload.
+ */
+export declare class NoiseResponder {
+  constructor(options: NoiseResponderOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
+  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
+  takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
+  send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
+  sendMany(plaintexts: Array<Buffer>): Buffer
+  get established(): boolean
+  get clientStatic(): Buffer | null
+  /** The decrypted ClientPayload, exactly as the client encoded it. */
+  get clientPayload(): Buffer | null
+  get routingInfo(): Buffer | null
+}
+
+/** A Curve25519 key pair as Baileys holds it: 32-byte private and public keys. */
+export interface CurveKeyPair {
+  private: Buffer
+  public: Buffer
+}
+
+/** Decrypts `ciphertext || mac`, checking the MAC first (code `ERR_WA_CRYPTO_BAD_MAC`). */
+export declare function decryptMedia(data: Buffer, mediaKey: Buffer, mediaTypeName: string): Buffer
+
+/**
  * Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
  * Used by the demo to show the wire types without a connection.
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
+
+/**
+ * An encrypted media file (`data` = ciphertext followed by the 10-byte `mac`) and the
+ * digests an upload needs.
+ */
+export interface EncryptedMedia {
+  data: Buffer
+  mac: Buffer
+  fileSha256: Buffer
+  fileEncSha256: Buffer
+  fileLength: number
+}
+
+/**
+ * Encrypts a whole media file held in memory under `mediaKey` for `mediaType` (a Baileys
+ * media type name such as `image`, `ptt`, `md-app-state`).
+ */
+export declare function encryptMedia(plain: Buffer, mediaKey: Buffer, mediaTypeName: string): EncryptedMedia
 
 /** A request from Rust to a JavaScript engine's dispatcher. */
 export interface EngineCall {
@@ -324,6 +477,14 @@ export interface ListedEntry {
   json: string
 }
 
+/** The expansion of a media key: `iv`, `cipherKey`, `macKey` (as Baileys' `getMediaKeys`) and `refKey`. */
+export interface MediaKeys {
+  iv: Buffer
+  cipherKey: Buffer
+  macKey: Buffer
+  refKey: Buffer
+}
+
 /** What a migration moved. */
 export interface MigrationSummary {
   creds: boolean
@@ -334,3 +495,60 @@ export interface MigrationSummary {
   /** Files of the folder that were neither creds nor keys. */
   skipped: Array<string>
 }
+
+/** What `mintNoiseCertChain` signs. */
+export interface MintCertChainOptions {
+  rootPrivateKey: Buffer
+  serverPublicKey: Buffer
+  intermediatePrivateKey?: Buffer
+  intermediateSerial?: number
+  leafSerial?: number
+  notBefore?: number
+  notAfter?: number
+}
+
+/**
+ * Mints a certificate chain for a test server: an intermediate certificate signed by the
+ * root key, and a leaf for `serverPublicKey` signed by the intermediate. Returns the encoded
+ * CertChain. Issuer serials are always written, also when 0.
+ */
+export declare function mintNoiseCertChain(options: MintCertChainOptions): Buffer
+
+/** Options of a `NoiseClient`. */
+export interface NoiseClientOptions {
+  /** The long-term Noise private key (Baileys' `creds.noiseKey.private`). */
+  noisePrivateKey: Buffer
+  /** The encoded ClientPayload sent in ClientFinish. */
+  payload: Buffer
+  /** The root the server's certificate chain must lead to; WhatsApp's key by default. */
+  trustRoot?: Buffer
+  /** Edge routing info (`creds.routingInfo`), sent before the header. */
+  routingInfo?: Buffer
+  /** Largest frame accepted or sent (default and maximum 16 MiB - 1). */
+  maxFrameLen?: number
+}
+
+/** Options of a `NoiseResponder`. */
+export interface NoiseResponderOptions {
+  /** The server's static private key; the chain's leaf must carry its public key. */
+  staticPrivateKey: Buffer
+  /** The encoded CertChain (see `mintNoiseCertChain`). */
+  certChain: Buffer
+  maxFrameLen?: number
+}
+
+/** WhatsApp's certificate root public key (32 bytes). */
+export declare function noiseWaCertRoot(): Buffer
+
+/** A verified chain's serials and intermediate key. */
+export interface VerifiedNoiseCertChain {
+  intermediateSerial: number
+  leafSerial: number
+  intermediateKey: Buffer
+}
+
+/**
+ * Verifies an encoded CertChain for `serverPublicKey` exactly as the client does (against
+ * WhatsApp's root unless `trustRoot` is given, at `now` Unix seconds or the system time).
+ */
+export declare function verifyNoiseCertChain(chain: Buffer, serverPublicKey: Buffer, trustRoot?: Buffer | undefined | null, now?: number | undefined | null): VerifiedNoiseCertChain

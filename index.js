@@ -7,4 +7,6 @@ module.exports = {
   ...require('./lib/binary.js'),
   ...require('./lib/jid.js'),
   ...require('./lib/store.js'),
+  ...require('./lib/crypto.js'),
+  ...require('./lib/noise.js'),
 }

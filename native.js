@@ -835,10 +835,19 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.MediaDecryptor = nativeBinding.MediaDecryptor
+module.exports.MediaEncryptor = nativeBinding.MediaEncryptor
 module.exports.NativeAuthFolder = nativeBinding.NativeAuthFolder
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.NativeKeys = nativeBinding.NativeKeys
 module.exports.NativeKeyTransaction = nativeBinding.NativeKeyTransaction
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.NoiseClient = nativeBinding.NoiseClient
+module.exports.NoiseResponder = nativeBinding.NoiseResponder
+module.exports.decryptMedia = nativeBinding.decryptMedia
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
+module.exports.encryptMedia = nativeBinding.encryptMedia
 module.exports.initAuthCredsJson = nativeBinding.initAuthCredsJson
+module.exports.mintNoiseCertChain = nativeBinding.mintNoiseCertChain
+module.exports.noiseWaCertRoot = nativeBinding.noiseWaCertRoot
+module.exports.verifyNoiseCertChain = nativeBinding.verifyNoiseCertChain

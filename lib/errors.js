@@ -27,4 +27,26 @@ function coded(fn) {
   }
 }
 
-module.exports = { withCode, coded }
+// Gives a native class's methods and constructor the same treatment: returns a subclass of
+// the same name whose constructor and prototype methods rethrow with codes.
+function codedClass(NativeClass) {
+  for (const name of Object.getOwnPropertyNames(NativeClass.prototype)) {
+    const d = Object.getOwnPropertyDescriptor(NativeClass.prototype, name)
+    if (name !== 'constructor' && typeof d.value === 'function') {
+      Object.defineProperty(NativeClass.prototype, name, { ...d, value: coded(d.value) })
+    }
+  }
+  const Coded = class extends NativeClass {
+    constructor(...args) {
+      try {
+        super(...args)
+      } catch (err) {
+        throw withCode(err)
+      }
+    }
+  }
+  Object.defineProperty(Coded, 'name', { value: NativeClass.name })
+  return Coded
+}
+
+module.exports = { withCode, coded, codedClass }

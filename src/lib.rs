@@ -3,6 +3,9 @@
 #![deny(clippy::all)]
 
 mod binary;
+mod bytes;
+mod crypto;
 mod errors;
+mod noise;
 mod proto;
 mod store;

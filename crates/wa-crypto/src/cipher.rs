@@ -1,7 +1,7 @@
 //! AES-256 in the three modes WhatsApp uses: GCM (Noise transport, pairing), CBC with
 //! PKCS#7 (Signal messages, media, app state) and CTR (pairing-code key bundle).
 use aes::Aes256;
-use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, Payload, inout::InOutBuf};
 use aes_gcm::{Aes256Gcm, KeyInit as _};
 use cbc::cipher::{
     BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher, block_padding::Pkcs7,
@@ -78,6 +78,51 @@ impl GcmKey {
     }
 }
 
+impl GcmKey {
+    /// Appends `plain` sealed (ciphertext || tag) to `out`, without an intermediate buffer.
+    pub fn seal_append(&self, iv: &[u8; 12], aad: &[u8], plain: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .0
+            .encrypt_inout_detached(iv.into(), aad, (&mut out[start..]).into())
+            .expect("AES-GCM sealing cannot fail for in-range lengths");
+        out.extend_from_slice(&tag);
+    }
+
+    /// Opens `sealed` (ciphertext || tag) and appends the plaintext to `out`. The tag is
+    /// checked before anything is decrypted; on failure `out` is left as it was.
+    pub fn open_append(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let Some(body_len) = sealed.len().checked_sub(16) else {
+            return Err(CryptoError::Truncated(sealed.len()));
+        };
+        let (body, tag) = sealed.split_at(body_len);
+        let start = out.len();
+        out.resize(start + body_len, 0);
+        let buf = InOutBuf::new(body, &mut out[start..]).expect("equal lengths");
+        let tag = tag.try_into().expect("16-byte tag");
+        match self.0.decrypt_inout_detached(iv.into(), aad, buf, tag) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                out.truncate(start);
+                Err(CryptoError::GcmAuth)
+            }
+        }
+    }
+
+    /// Whether `sealed` carries a valid tag under `iv`, without producing plaintext.
+    pub fn verifies(&self, iv: &[u8; 12], aad: &[u8], sealed: &[u8]) -> bool {
+        let mut scratch = Vec::with_capacity(sealed.len());
+        self.open_append(iv, aad, sealed, &mut scratch).is_ok()
+    }
+}
+
 impl std::fmt::Debug for GcmKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("GcmKey(..)")
@@ -138,6 +183,19 @@ mod tests {
         let k = GcmKey::new(&KEY).unwrap();
         assert_eq!(k.seal(&iv, b"aad", b"hello"), sealed);
         assert_eq!(k.open(&iv, b"aad", &sealed).unwrap(), b"hello");
+        let mut out = b"prefix".to_vec();
+        k.seal_append(&iv, b"aad", b"hello", &mut out);
+        assert_eq!(&out[6..], &sealed[..]);
+        let mut plain = b"x".to_vec();
+        k.open_append(&iv, b"aad", &sealed, &mut plain).unwrap();
+        assert_eq!(plain, b"xhello");
+        assert_eq!(
+            k.open_append(&iv, b"aad", &t, &mut plain),
+            Err(CryptoError::GcmAuth)
+        );
+        assert_eq!(plain, b"xhello");
+        assert!(k.verifies(&iv, b"aad", &sealed));
+        assert!(!k.verifies(&iv, b"aad", &t));
     }
 
     #[test]

@@ -10,10 +10,15 @@ pub mod curve;
 mod error;
 pub mod hash;
 pub mod kdf;
+pub mod lthash;
 pub mod mac;
+pub mod media;
+pub mod pairing;
 
 pub use curve::KeyPair;
 pub use error::CryptoError;
+pub use lthash::LtHash;
+pub use media::{MediaKeys, MediaType};
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///
