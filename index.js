@@ -4,4 +4,5 @@
 
 module.exports = {
   ...require('./lib/proto.js'),
+  ...require('./lib/signal.js'),
 }

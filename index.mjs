@@ -3,6 +3,11 @@ import cjs from './index.js'
 
 export const {
   describeHandshakeMessage,
+  makeLibSignalRepository,
+  senderKeyRecordToBinary,
+  senderKeyRecordToJson,
+  sessionRecordToBinary,
+  sessionRecordToJson,
 } = cjs
 
 // Baileys' default export is makeWASocket.

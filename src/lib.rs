@@ -4,3 +4,5 @@
 
 mod errors;
 mod proto;
+mod signal;
+mod signal_store;

@@ -3,7 +3,7 @@ use thiserror::Error;
 /// What went wrong, without the address (the pure record operations do not know it).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ErrorKind {
-    #[error("no session: {0}")]
+    #[error("{0}")]
     NoSession(&'static str),
     #[error("invalid message: {0}")]
     InvalidMessage(&'static str),

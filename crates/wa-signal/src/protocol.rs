@@ -95,7 +95,7 @@ where
         .load_session(address)
         .await
         .map_err(&err)?
-        .ok_or_else(|| ErrorKind::NoSession("no session record").at(address))?;
+        .ok_or_else(|| ErrorKind::NoSession("No session record").at(address))?;
     let out = session::encrypt(&mut record, &local, plaintext).map_err(|k| k.at(address))?;
     let batch = Batch {
         sessions: vec![(address.clone(), Some(record))],
@@ -126,7 +126,7 @@ where
                 .load_session(address)
                 .await
                 .map_err(&err)?
-                .ok_or_else(|| ErrorKind::NoSession("no session record").at(address))?;
+                .ok_or_else(|| ErrorKind::NoSession("No session record").at(address))?;
             let plaintext = session::decrypt_whisper(&mut record, &local, ciphertext, now)
                 .map_err(|k| k.at(address))?;
             batch.sessions.push((address.clone(), Some(record)));

@@ -267,15 +267,19 @@ fn an_older_session_that_decrypts_is_promoted() {
     let p = pair(false);
     let m = encrypt(&p.alice, &p.b, b"x");
     decrypt_ok(&p.bob, &p.a, &m, b"x");
+    let r = encrypt(&p.bob, &p.a, b"y");
+    decrypt_ok(&p.alice, &p.b, &r, b"y");
     let late = encrypt(&p.alice, &p.b, b"late");
-    // Bob rebuilds from a new Alice bundle: his first session is closed.
+    // Alice starts over from Bob's bundle; her pkmsg gives Bob a second, open session.
     now(protocol::process_bundle(
-        &p.bob.store,
-        &p.a,
-        &p.alice.bundle(None),
+        &p.alice.store,
+        &p.b,
+        &p.bob.bundle(Some(1)),
         NOW + 5,
     ))
     .unwrap();
+    let fresh = encrypt(&p.alice, &p.b, b"fresh");
+    decrypt_ok(&p.bob, &p.a, &fresh, b"fresh");
     let rec = p.bob.store.session(&p.a).unwrap();
     let old = rec.sessions.iter().position(|s| !s.is_open()).unwrap();
     // A late message on the old session decrypts and makes it the open one again.
@@ -283,9 +287,39 @@ fn an_older_session_that_decrypts_is_promoted() {
     let rec = p.bob.store.session(&p.a).unwrap();
     assert!(rec.sessions[old].is_open());
     assert_eq!(rec.sessions.iter().filter(|s| s.is_open()).count(), 1);
-    // So Bob's answer goes out on it and Alice reads it.
+    // Bob answers on it, and Alice (who holds it closed) reads it.
     let r = encrypt(&p.bob, &p.a, b"r");
-    kind_is(&r, MessageKind::Whisper);
+    decrypt_ok(&p.alice, &p.b, &r, b"r");
+}
+
+#[test]
+fn our_unanswered_session_is_not_demoted_by_a_late_message() {
+    let p = pair(false);
+    let m = encrypt(&p.alice, &p.b, b"x");
+    decrypt_ok(&p.bob, &p.a, &m, b"x");
+    let late = encrypt(&p.bob, &p.a, b"late");
+    // Alice starts over and sends on the new session before the late message arrives.
+    now(protocol::process_bundle(
+        &p.alice.store,
+        &p.b,
+        &p.bob.bundle(Some(1)),
+        NOW + 5,
+    ))
+    .unwrap();
+    let fresh = encrypt(&p.alice, &p.b, b"fresh");
+    decrypt_ok(&p.alice, &p.b, &late, b"late");
+    let rec = p.alice.store.session(&p.b).unwrap();
+    let open = rec.open_session().unwrap();
+    assert!(
+        open.pending_pre_key.is_some(),
+        "still the new, pending session"
+    );
+    // Her next message is still a pkmsg on the new session, which Bob adopts.
+    let next = encrypt(&p.alice, &p.b, b"next");
+    kind_is(&next, MessageKind::PreKey);
+    decrypt_ok(&p.bob, &p.a, &fresh, b"fresh");
+    decrypt_ok(&p.bob, &p.a, &next, b"next");
+    let r = encrypt(&p.bob, &p.a, b"r");
     decrypt_ok(&p.alice, &p.b, &r, b"r");
 }
 

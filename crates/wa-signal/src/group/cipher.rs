@@ -70,7 +70,7 @@ pub fn encrypt(record: &mut SenderKeyRecord, plaintext: &[u8]) -> Fault<Vec<u8>>
     let s = record
         .states
         .last_mut()
-        .ok_or(ErrorKind::NoSession("no sender key to encrypt with"))?;
+        .ok_or(ErrorKind::NoSession("No sender key to encrypt with"))?;
     let signing = private_key(&s.signing_private, "signing key")
         .map_err(|_| ErrorKind::BadRecord("sender key has no signing private key".into()))?;
     let next_iteration = s

@@ -2,12 +2,11 @@
 //! last), with its JSON and binary forms.
 //!
 //! Baileys stores the record as the UTF-8 bytes of `JSON.stringify(states)`, where every byte
-//! string is a Node Buffer's `toJSON()`: `{"type":"Buffer","data":[1,2,3]}`. Reading it back,
-//! Baileys' reviver leaves those objects as objects, and rc14 then fails on the first skipped
-//! message key ("Expected Buffer instead of: Object"). We read every byte-string spelling a
-//! store may hand us, and write Baileys' own spelling, except for skipped message-key seeds,
-//! which we write as `{"0":12,"1":34,...}`: Baileys' reviver turns exactly that shape into a
-//! Buffer, so a user who switches back to Baileys can still read out-of-order group messages.
+//! string is a Node Buffer's `toJSON()`: `{"type":"Buffer","data":[1,2,3]}`. We write exactly
+//! that, so a record goes Baileys -> ours -> Baileys byte for byte, and read every spelling a
+//! store may hand back. (Baileys' reviver leaves those objects as objects, which is why rc14
+//! fails on the first skipped message key it tries to use: "Expected Buffer instead of:
+//! Object". We read them as the bytes they are.)
 
 use std::fmt::{self, Write as _};
 
@@ -108,7 +107,7 @@ impl SenderKeyRecord {
                     s.push(',');
                 }
                 let _ = write!(s, r#"{{"iteration":{},"seed":"#, k.iteration);
-                revivable_bytes(&mut s, &k.seed);
+                node_buffer(&mut s, &k.seed);
                 s.push('}');
             }
             s.push_str("]}");
@@ -199,23 +198,6 @@ fn node_buffer(s: &mut String, bytes: &[u8]) {
         let _ = write!(s, "{b}");
     }
     s.push_str("]}");
-}
-
-/// `{"0":b0,"1":b1,...}`: the shape Baileys' `BufferJSON.reviver` turns into a Buffer.
-fn revivable_bytes(s: &mut String, bytes: &[u8]) {
-    if bytes.is_empty() {
-        // The reviver needs at least one key; an empty Buffer stays in Node's own spelling.
-        node_buffer(s, bytes);
-        return;
-    }
-    s.push('{');
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, r#""{i}":{b}"#);
-    }
-    s.push('}');
 }
 
 fn err(what: &str) -> RecordFormatError {
@@ -339,14 +321,7 @@ mod tests {
         assert!(s.signing_private.is_empty());
         assert_eq!(s.message_keys[0].seed, [7, 7]);
         let out = String::from_utf8(r.to_json()).unwrap();
-        // Identical except the skipped key's seed, written in the revivable spelling.
-        assert_eq!(
-            out,
-            BAILEYS.replace(
-                r#""seed":{"type":"Buffer","data":[7,7]}}]"#,
-                r#""seed":{"0":7,"1":7}}]"#
-            )
-        );
+        assert_eq!(out, BAILEYS);
         assert_eq!(SenderKeyRecord::from_json(out.as_bytes()).unwrap(), r);
         assert_eq!(SenderKeyRecord::from_stored(&r.to_binary()).unwrap(), r);
     }

@@ -4,7 +4,8 @@
 //!
 //! - a failed decryption leaves the record untouched: each session is tried on a copy (libsignal-
 //!   node mutates the sessions it tries and then stores them when a later one succeeds);
-//! - the session that decrypts becomes the open one (libsignal promotes it too);
+//! - the session that decrypts becomes the open one (libsignal promotes it too), unless the
+//!   open one is our own still unanswered session (see [`commit_session`]);
 //! - receiving chains, skipped keys and closed sessions are bounded (see [`super::record`]).
 
 use wa_crypto::cipher::{cbc_decrypt, cbc_encrypt};
@@ -332,12 +333,27 @@ fn try_session(
     Ok((copy, plaintext))
 }
 
-/// Stores a session that just decrypted: marks it used, prunes it, makes it the open one.
+/// Stores a session that just decrypted: marks it used, prunes it, and makes it the open one,
+/// unless the open one is a session we started that the other side has not answered yet.
+///
+/// That exception: the other side adopts our pending session as soon as it reads our prekey
+/// message, so a message on an older session only says it had not read it yet when sending.
+/// Switching back would make us send on a session the other side has just closed, and
+/// libsignal-node (Baileys) then corrupts its new session: it tries that one first, and a
+/// failed attempt's ratchet step is stored once an older session succeeds.
 fn commit_session(record: &mut SessionRecord, i: usize, mut entry: SessionEntry, now: i64) {
     entry.index.used = Some(now);
     entry.prune_chains();
     record.sessions[i] = entry;
-    record.promote(i, now);
+    let keep_pending = record.open_index().is_some_and(|o| {
+        o != i && {
+            let open = &record.sessions[o];
+            open.index.base_key_type == BASE_KEY_OURS && open.pending_pre_key.is_some()
+        }
+    });
+    if !keep_pending {
+        record.promote(i, now);
+    }
     record.prune_sessions();
 }
 
@@ -350,7 +366,7 @@ pub fn decrypt_whisper(
 ) -> Fault<Vec<u8>> {
     let frame = parse_whisper(message)?;
     if record.sessions.is_empty() {
-        return Err(ErrorKind::NoSession("no session to decrypt with"));
+        return Err(ErrorKind::NoSession("No session record"));
     }
     // Report the failure of the session that knows the message's ratchet key, if any: that
     // one is the message's own session; the others only fail for not being it.
@@ -433,7 +449,7 @@ pub fn encrypt(
 ) -> Fault<Encrypted> {
     let i = record
         .open_index()
-        .ok_or(ErrorKind::NoSession("no open session"))?;
+        .ok_or(ErrorKind::NoSession("No open session"))?;
     let our_identity = local.public_prefixed();
     let entry = &mut record.sessions[i];
     let ratchet_key = entry.ratchet.ephemeral_public.clone();
