@@ -3,10 +3,12 @@
 // order, so it is fed in order), records read and written in Baileys' format.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { party, repoOf, rng, shuffle, ours, canonical, libsignal } from './signal-util.mjs'
+import { createCipheriv } from 'node:crypto'
+import { party, repoOf, rng, shuffle, ours, canonical, libsignal, baileys } from './signal-util.mjs'
 import { SenderKeyRecord } from '@whiskeysockets/baileys/lib/Signal/Group/sender-key-record.js'
 
 const GROUP = '120363040000000001@g.us'
+const { proto } = baileys
 
 async function groupSend(from, text) {
   return from.repo.encryptGroupMessage({ group: GROUP, meId: from.jid, data: Buffer.from(text) })
@@ -90,11 +92,9 @@ test('sender-key records: Baileys reads what we write, we read what Baileys writ
   // The sender switches to us over its Baileys-written record and keeps its chain.
   a.repo = repoOf('ours', a.auth)
   const m7 = await groupSend(a, 'm7')
-  assert.deepEqual(
-    Buffer.from(m7.senderKeyDistributionMessage).subarray(0, 8),
-    Buffer.from(first.senderKeyDistributionMessage).subarray(0, 8),
-    'same key id',
-  )
+  const skdm = (bytes) => proto.SenderKeyDistributionMessage.decode(Buffer.from(bytes).subarray(1))
+  assert.equal(skdm(m7.senderKeyDistributionMessage).id, skdm(first.senderKeyDistributionMessage).id, 'same chain')
+  assert.equal(skdm(m7.senderKeyDistributionMessage).iteration, 13, "Baileys' 7 messages used 13 chain steps")
   // The reader (Baileys) gets them in order.
   for (const [i, m] of msgs.entries()) assert.equal(await groupRead(b, a, m.ciphertext), `m${i + 1}`)
   assert.equal(await groupRead(b, a, m7.ciphertext), 'm7')
@@ -168,14 +168,20 @@ test('forged, truncated and unknown group messages: typed errors, record untouch
   for (const [bad, code] of cases) {
     await assert.rejects(groupRead(b, a, bad), (e) => e.code === code && e.address === name)
   }
-  // A validly signed message whose plaintext padding is broken: only the sender's own record
-  // holds the signing key, so forge it from there with libsignal-node's signing.
+  // A validly signed message whose plaintext padding is broken. Only the sender's record holds
+  // the signing key and the reader's the chain key, so forge it from both with libsignal-node's
+  // primitives: the message key of iteration 0, one AES block ending in 0x00 (no valid PKCS#7).
   const own = JSON.parse(Buffer.from(a.auth.store.raw('sender-key', name)).toString())[0]
+  const reader = JSON.parse(Buffer.from(before).toString())[0]
+  const seed = libsignal.crypto.calculateMAC(Buffer.from(reader.senderChainKey.seed.data), Buffer.from([1]))
+  const [d0, d1] = libsignal.crypto.deriveSecrets(seed, Buffer.alloc(32), Buffer.from('WhisperGroup'))
+  const aes = createCipheriv('aes-256-cbc', Buffer.concat([d0.subarray(16), d1.subarray(0, 16)]), d0.subarray(0, 16))
+  aes.setAutoPadding(false)
+  const badPadding = Buffer.concat([aes.update(Buffer.alloc(16, 0)), aes.final()])
+  const body = proto.SenderKeyMessage.encode({ id: own.senderKeyId, iteration: 0, ciphertext: badPadding }).finish()
+  const unsigned = Buffer.concat([Buffer.from([0x33]), Buffer.from(body)])
   const priv = Buffer.from(own.senderSigningKey.private.data)
-  const body = Buffer.from(ct.subarray(1, ct.length - 64))
-  // Replace the ciphertext's last block: the same key id and iteration, garbage padding.
-  const forged = Buffer.concat([Buffer.from([0x33]), body.subarray(0, body.length - 16), Buffer.alloc(16, 0xab)])
-  const signed = Buffer.concat([forged, libsignal.curve.calculateSignature(priv, forged)])
+  const signed = Buffer.concat([unsigned, libsignal.curve.calculateSignature(priv, unsigned)])
   await assert.rejects(groupRead(b, a, signed), { code: 'ERR_WA_SIGNAL_DECRYPT' })
   assert.deepEqual(b.auth.store.raw('sender-key', name), before)
   assert.equal(await groupRead(b, a, good.ciphertext), 'good')
