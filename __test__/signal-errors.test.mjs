@@ -245,3 +245,28 @@ test('a key store that throws or rejects: the error surfaces, nothing half-writt
   assert.equal(Buffer.from(plain2).toString(), 'sync')
   assert.equal(typeof libsignal.SessionCipher, 'function')
 })
+
+test("inside a caller's transaction (as Baileys' relayMessage runs) concurrent calls do not deadlock", async () => {
+  const { a, b } = await established()
+  const m = await send(b, a, 'concurrent')
+  let timer
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('deadlock: the calls never finished')), 5000)
+  })
+  // The caller holds the transaction for b's JID and encrypts inside it, while a decryption
+  // for the same address arrives from outside.
+  const outer = a.auth.keys.transaction(async () => {
+    await new Promise((r) => setTimeout(r, 30))
+    return a.repo.encryptMessage({ jid: b.jid, data: Buffer.from('inside') })
+  }, b.jid)
+  await new Promise((r) => setTimeout(r, 5))
+  const inner = a.repo.decryptMessage({ jid: b.jid, type: m.type, ciphertext: m.ciphertext })
+  try {
+    const [sent, plain] = await Promise.race([Promise.all([outer, inner]), deadline])
+    assert.equal(Buffer.from(plain).toString(), 'concurrent')
+    const back = await b.repo.decryptMessage({ jid: a.jid, type: sent.type, ciphertext: sent.ciphertext })
+    assert.equal(Buffer.from(back).toString(), 'inside')
+  } finally {
+    clearTimeout(timer)
+  }
+})

@@ -6,7 +6,9 @@
 // that changed with one `keys.set`. Records stay in libsignal-node's formats, so the same
 // auth state works with Baileys' own repository before and after. Operations on one address
 // (or one sender key) run one at a time; with a transaction-capable store (Baileys'
-// addTransactionCapability) each runs in a transaction under the same key Baileys uses.
+// addTransactionCapability) each runs in a transaction under the same key Baileys uses, and the
+// per-address queue inside it, in Baileys' order (the transaction's mutex outside, the queue
+// inside), so a caller already inside a transaction cannot deadlock with us.
 const native = require('../native.js')
 const { coded, withCode } = require('./errors.js')
 const {
@@ -169,8 +171,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
   const repository = {
     async decryptMessage({ jid, type, ciphertext }) {
       const address = await resolve(toAddress(jid))
-      return queue.run(address, () =>
-        transaction(jid, async () => {
+      return transaction(jid, () =>
+        queue.run(address, async () => {
           const preKeyId =
             type === 'pkmsg' ? call((c) => native.signalPreKeyId(address, c), address, ciphertext) : null
           const [session, remoteIdentity, preKey] = await Promise.all([
@@ -218,8 +220,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
 
     async encryptMessage({ jid, data }) {
       const address = await resolve(toAddress(jid))
-      return queue.run(address, () =>
-        transaction(jid, async () => {
+      return transaction(jid, () =>
+        queue.run(address, async () => {
           const session = await getOne('session', address)
           const { identity, registrationId } = local()
           const out = call(native.signalEncrypt, address, {
@@ -237,8 +239,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
 
     async injectE2ESession({ jid, session: bundle }) {
       const address = await resolve(toAddress(jid))
-      return queue.run(address, () =>
-        transaction(jid, async () => {
+      return transaction(jid, () =>
+        queue.run(address, async () => {
           const [session, remoteIdentity] = await Promise.all([
             getOne('session', address),
             getOne('identity-key', address),
@@ -274,8 +276,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
 
     async encryptGroupMessage({ group, meId, data }) {
       const name = senderKeyName(group, meId)
-      return queue.run(name, () =>
-        transaction(group, async () => {
+      return transaction(group, () =>
+        queue.run(name, async () => {
           const record = await getOne('sender-key', name)
           const out = call(native.signalGroupEncrypt, name, { name, record: senderKeyIn(record), data })
           await keys.set({ 'sender-key': { [name]: out.record } })
@@ -286,8 +288,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
 
     async decryptGroupMessage({ group, authorJid, msg }) {
       const name = senderKeyName(group, authorJid)
-      return queue.run(name, () =>
-        transaction(group, async () => {
+      return transaction(group, () =>
+        queue.run(name, async () => {
           const record = await getOne('sender-key', name)
           const out = call(native.signalGroupDecrypt, name, { name, record: senderKeyIn(record), data: msg })
           await keys.set({ 'sender-key': { [name]: out.record } })
@@ -301,8 +303,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
         throw withCode(new Error('[ERR_WA_SIGNAL_ARGUMENT] Group ID is required for sender key distribution message'))
       }
       const name = senderKeyName(item.groupId, authorJid)
-      return queue.run(name, () =>
-        transaction(item.groupId, async () => {
+      return transaction(item.groupId, () =>
+        queue.run(name, async () => {
           const record = await getOne('sender-key', name)
           const out = call(native.signalGroupProcessDistribution, name, {
             name,
@@ -316,8 +318,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
 
     async getSenderKeyDistributionMessage({ group, meId }) {
       const name = senderKeyName(group, meId)
-      return queue.run(name, () =>
-        transaction(group, async () => {
+      return transaction(group, () =>
+        queue.run(name, async () => {
           const record = await getOne('sender-key', name)
           const out = call(native.signalGroupDistribution, name, { name, record: senderKeyIn(record) })
           if (out.record) await keys.set({ 'sender-key': { [name]: out.record } })
@@ -354,8 +356,8 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
       if (!jids.length) return
       const updates = {}
       for (const jid of jids) updates[toAddress(jid)] = null
-      return queue.runAll(Object.keys(updates), () =>
-        transaction(`delete-${jids.length}-sessions`, () => keys.set({ session: updates })),
+      return transaction(`delete-${jids.length}-sessions`, () =>
+        queue.runAll(Object.keys(updates), () => keys.set({ session: updates })),
       )
     },
 
@@ -393,10 +395,10 @@ function makeLibSignalRepository(auth, logger, pnToLIDFunc) {
         }
       })
       const lidUser = jidDecode(toJid)?.user
-      return queue.runAll(
-        ops.flatMap((o) => [o.from, o.to]),
-        () =>
-          transaction(`migrate-${deviceJids.length}-sessions-${lidUser}`, async () => {
+      return transaction(`migrate-${deviceJids.length}-sessions-${lidUser}`, () =>
+        queue.runAll(
+          ops.flatMap((o) => [o.from, o.to]),
+          async () => {
             const sessions = (await keys.get('session', [...new Set(ops.map((o) => o.from))])) || {}
             const updates = {}
             let count = 0
