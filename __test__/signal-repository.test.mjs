@@ -9,6 +9,13 @@ test('jidToSignalProtocolAddress and sender key names match Baileys', async () =
   const auth = await makeAuth({ preKeys: 0 })
   const mine = repoOf('ours', auth)
   const theirs = repoOf('baileys', auth)
+  // The same surface as Baileys' repository (a drop-in for makeWASocket's makeSignalRepository).
+  assert.deepEqual(Object.keys(mine).sort(), Object.keys(theirs).sort())
+  for (const k of Object.keys(theirs)) assert.equal(typeof mine[k], typeof theirs[k], k)
+  assert.deepEqual(
+    Object.getOwnPropertyNames(Object.getPrototypeOf(mine.lidMapping)).filter((n) => !n.startsWith('_') && n !== 'constructor' && !['remember', 'inTransaction', 'lookupLIDs', 'lookupPNs'].includes(n)).sort(),
+    Object.getOwnPropertyNames(Object.getPrototypeOf(theirs.lidMapping)).filter((n) => !n.startsWith('_') && n !== 'constructor').sort(),
+  )
   const jids = [
     '5511987654321@s.whatsapp.net',
     '5511987654321:0@s.whatsapp.net',
