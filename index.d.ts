@@ -2,254 +2,103 @@
  * from the Rust binding (src/); this header declares the JavaScript layer (lib/). */
 /* eslint-disable */
 
-/* ---- Storage (lib/store.js) ---------------------------------------------------------- */
 
-/** Baileys' encoding of bytes inside JSON: `{"type":"Buffer","data":"<base64>"}`. */
-export declare const BufferJSON: {
-  replacer: (key: string, value: any) => any
-  reviver: (key: string, value: any) => any
+/* ---- Signal (lib/signal.js): Baileys 7's SignalRepository on the Rust Signal layer ---- */
+
+/** Baileys' key store: `get(type, ids)` / `set({ type: { id: value | null } })`, sync or async. */
+export interface SignalKeyStoreLike {
+  get(type: string, ids: string[]): Record<string, any> | Promise<Record<string, any>>
+  set(data: Record<string, Record<string, any>>): void | Promise<void>
+  /** Baileys' addTransactionCapability: when present, each operation runs inside it. */
+  transaction?<T>(exec: () => Promise<T>, key: string): Promise<T>
+  isInTransaction?(): boolean
 }
 
-/**
- * The storage contract. Paths: `session/creds`, `session/signal/{type}/{id}`,
- * `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`, `chat/{jid}/message/{id}/content`.
- * `list` returns the full paths directly below `prefix`, newest created first.
- * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips.
- */
-export declare class Engine {
-  get(path: string): Promise<Buffer | Uint8Array | string | null | undefined>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  list(prefix: string, offset: number, limit: number): Promise<string[]>
-  getMany?(paths: string[]): Promise<Array<Buffer | Uint8Array | string | null | undefined>>
-  setMany?(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
-}
-
-declare class NativeBackedEngine extends Engine {
-  get(path: string): Promise<Buffer | null>
-  getMany(paths: string[]): Promise<Array<Buffer | null>>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  setMany(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
-  list(prefix?: string, offset?: number, limit?: number): Promise<string[]>
-}
-
-/** Everything in memory. */
-export declare class MemoryEngine extends NativeBackedEngine {
-  constructor()
-}
-/** One directory per entry (default base `.baileys/default`); atomic writes, files 0600. */
-export declare class FileEngine extends NativeBackedEngine {
-  constructor(base?: string)
-}
-/** One SQLite file: WAL, one transaction per batch, schema migrations. */
-export declare class SqliteEngine extends NativeBackedEngine {
-  constructor(path?: string)
-}
-
-export interface BridgeOptions {
-  /** How long Rust waits for a JavaScript engine or auth state (default 30000 ms). */
-  timeoutMs?: number
-}
-
-/** Runs any engine through Rust (a JavaScript engine is then called back with a timeout and batch rollback). */
-export declare function bridgeEngine(engine: Engine, options?: BridgeOptions): NativeBackedEngine
-
-export interface Page {
-  offset?: number
-  limit?: number
-}
-
-/** Typed access: `contact(jid)` reads, `contact(jid, value)` writes, `contact(jid, null)` deletes. */
-export declare class Store {
-  constructor(engine?: Engine, options?: BridgeOptions)
-  readonly engine: Engine
-  creds(): Promise<any | null>
-  creds(value: any): Promise<void>
-  contact(jid: string): Promise<any | null>
-  contact(jid: string, value: any | null): Promise<void>
-  chat(jid: string): Promise<any | null>
-  chat(jid: string, value: any | null): Promise<void>
-  message(jid: string, id: string): Promise<any | null>
-  message(jid: string, id: string, value: any | null): Promise<void>
-  content(jid: string, id: string): Promise<Buffer | null>
-  content(jid: string, id: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  contacts(page?: Page): Promise<Array<{ id: string; value: any }>>
-  chats(page?: Page): Promise<Array<{ id: string; value: any }>>
-  messages(jid: string, page?: Page): Promise<Array<{ id: string; value: any }>>
-  keys(): KeyStore
-}
-
-export type SignalDataType =
-  | 'pre-key' | 'session' | 'sender-key' | 'sender-key-memory' | 'app-state-sync-key'
-  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key'
-export type SignalDataSet = { [T in SignalDataType]?: { [id: string]: any | null } }
-
-/** One unit of key work: `prefetch` reads once, `commit` writes once. */
-export declare class KeyTransaction {
-  prefetch(wanted: { [T in SignalDataType]?: string[] }): Promise<void>
-  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
-  set(data: SignalDataSet): Promise<void>
-  commit(): Promise<void>
-}
-
-/** Baileys' SignalKeyStore kept by Rust (cached, pre-keys bounded, atomic set). */
-export declare class KeyStore {
-  static fromEngine(engine: Engine, options?: BridgeOptions): KeyStore
-  static fromAuthState(keys: { get(type: string, ids: string[]): any; set(data: any): any }, options?: BridgeOptions): KeyStore
-  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
-  set(data: SignalDataSet): Promise<void>
-  transaction(): KeyTransaction
-}
-
-export interface AuthState {
-  state: {
-    creds: any
-    keys: {
-      get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
-      set(data: SignalDataSet): Promise<void>
-      transaction(): KeyTransaction
-    }
+/** Baileys' `{ creds, keys }` auth state (the creds fields the Signal layer reads). */
+export interface SignalAuthStateLike {
+  creds: {
+    signedIdentityKey: { public: Uint8Array; private: Uint8Array }
+    signedPreKey?: { keyId: number; keyPair: { public: Uint8Array; private: Uint8Array }; signature: Uint8Array }
+    registrationId: number
+    [k: string]: any
   }
-  saveCreds(): Promise<void>
+  keys: SignalKeyStoreLike
 }
 
-/** Fresh credentials with every field of Baileys' `AuthenticationCreds`. */
-export declare function initAuthCreds(): any
-/** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
-export declare function useMultiFileAuthState(folder: string): Promise<AuthState>
-/** An auth state kept in any engine or Store. */
-export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
-
-export interface MigrationResult {
-  creds: boolean
-  keys: number
-  byType: { [type: string]: number }
-  skipped: string[]
-}
-/** Copies a Baileys auth folder into an engine in one atomic batch. */
-export declare function migrateAuthFolderToEngine(folder: string, engine: Engine, options?: BridgeOptions): Promise<MigrationResult>
-/** Writes the account in an engine out as a Baileys auth folder. */
-export declare function migrateEngineToAuthFolder(engine: Engine, folder: string, options?: BridgeOptions): Promise<MigrationResult>
-
-
-/** A WhatsApp binary node, as Baileys models it. */
-export interface BinaryNode {
-  tag: string
-  attrs: { [key: string]: string }
-  content?: BinaryNode[] | string | Uint8Array
+/** A pino-like logger; any missing level is ignored. */
+export interface SignalLogger {
+  trace?(...args: any[]): void
+  debug?(...args: any[]): void
+  info?(...args: any[]): void
+  warn?(...args: any[]): void
+  error?(...args: any[]): void
 }
 
-/** Encodes a node as a frame: flag byte 0, then the node (Baileys' `encodeBinaryNode`). Throws an
- * Error with `code` `ERR_WA_BINARY_*` for a node that cannot be encoded. */
-export declare function encodeBinaryNode(node: BinaryNode): Buffer
-/** Decodes a frame (flag byte; zlib when bit 2 is set). Rejects with an Error whose `code` is
- * `ERR_WA_BINARY_*` on malformed input. */
-export declare function decodeBinaryNode(buffer: Uint8Array): Promise<BinaryNode>
-/** Synchronous {@link decodeBinaryNode}; throws instead of rejecting. */
-export declare function decodeBinaryNodeSync(buffer: Uint8Array): BinaryNode
-export declare function binaryNodeToString(node: BinaryNode | BinaryNode['content'], i?: number): string | undefined
-export declare function getBinaryNodeChild(node: BinaryNode | undefined, childTag: string): BinaryNode | undefined
-export declare function getBinaryNodeChildren(node: BinaryNode | undefined, childTag: string): BinaryNode[]
-export declare function getAllBinaryNodeChildren(node: BinaryNode): BinaryNode[]
-export declare function getBinaryNodeChildString(node: BinaryNode | undefined, childTag: string): string | undefined
-export declare function getBinaryNodeChildBuffer(node: BinaryNode | undefined, childTag: string): Uint8Array | undefined
-export declare function getBinaryNodeChildUInt(node: BinaryNode, childTag: string, length: number): number | undefined
-export declare function reduceBinaryNodeToDictionary(node: BinaryNode, tag: string): { [_: string]: string }
-/** Throws a Boom-shaped Error (`output.statusCode`, `data` = the error code) if the node has an
- * `<error>` child. */
-export declare function assertNodeErrorFree(node: BinaryNode): void
-
-export type JidServer = 'c.us' | 'g.us' | 'broadcast' | 's.whatsapp.net' | 'call' | 'lid' | 'newsletter' | 'bot' | 'hosted' | 'hosted.lid'
-export declare enum WAJIDDomains {
-  WHATSAPP = 0,
-  LID = 1,
-  HOSTED = 128,
-  HOSTED_LID = 129,
+export interface LIDMapping {
+  lid: string
+  pn: string
 }
-export interface FullJid {
-  server: JidServer
-  user: string
-  domainType?: number
-  device?: number
+
+/** Baileys 7's LIDMappingStore, kept in the same `lid-mapping` entries. */
+export interface LIDMappingStoreLike {
+  storeLIDPNMappings(pairs: LIDMapping[]): Promise<void>
+  getLIDForPN(pn: string): Promise<string | null>
+  getLIDsForPNs(pns: string[]): Promise<LIDMapping[] | null>
+  getPNForLID(lid: string): Promise<string | null>
+  getPNsForLIDs(lids: string[]): Promise<LIDMapping[] | null>
+  close(): void
 }
-export declare const S_WHATSAPP_NET: '@s.whatsapp.net'
-export declare const OFFICIAL_BIZ_JID: '16505361212@c.us'
-export declare const SERVER_JID: 'server@c.us'
-export declare const PSA_WID: '0@c.us'
-export declare const STORIES_JID: 'status@broadcast'
-export declare const META_AI_JID: '13135550002@c.us'
-export declare function getServerFromDomainType(initialServer: string, domainType?: WAJIDDomains): JidServer
-export declare function jidEncode(user: string | number | null, server: JidServer, device?: number, agent?: number): string
-export declare function jidDecode(jid: string | undefined): FullJid | undefined
-export declare function areJidsSameUser(jid1: string | undefined, jid2: string | undefined): boolean
-export declare function isJidMetaAI(jid: string | undefined): boolean | undefined
-export declare function isPnUser(jid: string | undefined): boolean | undefined
-export declare function isLidUser(jid: string | undefined): boolean | undefined
-export declare function isJidBroadcast(jid: string | undefined): boolean | undefined
-export declare function isJidGroup(jid: string | undefined): boolean | undefined
-export declare function isJidStatusBroadcast(jid: string): boolean
-export declare function isJidNewsletter(jid: string | undefined): boolean | undefined
-export declare function isHostedPnUser(jid: string | undefined): boolean | undefined
-export declare function isHostedLidUser(jid: string | undefined): boolean | undefined
-export declare function isJidBot(jid: string | undefined): boolean | '' | undefined
-export declare function jidNormalizedUser(jid: string | undefined): string
-export declare function transferDevice(fromJid: string, toJid: string): string
 
-
-/* ---- crypto (lib/crypto.js): Baileys' names and shapes over wa-crypto ---- */
-
-/** Bytes accepted by the crypto helpers. */
-export type Bytes = Buffer | Uint8Array
-
-/** Curve25519 keys and libsignal-style (XEdDSA) signatures, as Baileys' `Curve`. */
-export declare const Curve: {
-  generateKeyPair(): CurveKeyPair
-  /** X25519 agreement; the public key may carry the 0x05 prefix. */
-  sharedKey(privateKey: Bytes, publicKey: Bytes): Buffer
-  /** A 64-byte signature, byte-equal to libsignal-node's for the same key and message. */
-  sign(privateKey: Bytes, message: Bytes): Buffer
-  /** Really verifies (unlike Baileys 7.0.0-rc14); false for a malformed key or signature. */
-  verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean
+/** Baileys' `E2ESession`: a device's prekey bundle. */
+export interface E2ESession {
+  registrationId: number
+  identityKey: Uint8Array
+  signedPreKey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }
+  preKey?: { keyId: number; publicKey: Uint8Array }
 }
-export declare function signedKeyPair(
-  identityKeyPair: CurveKeyPair,
-  keyId: number,
-): { keyPair: CurveKeyPair; signature: Buffer; keyId: number }
-/** Prefixes the 0x05 key type to a 32-byte public key (33-byte keys pass through). */
-export declare function generateSignalPubKey(pubKey: Bytes): Bytes
-/** HKDF-SHA256; no salt means the all-zero salt. */
-export declare function hkdf(
-  buffer: Bytes,
-  expandedLength: number,
-  info?: { salt?: Bytes; info?: string | Bytes },
-): Buffer
-/** AES-256-GCM; the 16-byte tag follows the ciphertext. */
-export declare function aesEncryptGCM(plaintext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
-export declare function aesDecryptGCM(ciphertext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
-export declare function aesEncryptCTR(plaintext: Bytes, key: Bytes, iv: Bytes): Buffer
-export declare function aesDecryptCTR(ciphertext: Bytes, key: Bytes, iv: Bytes): Buffer
-/** AES-256-CBC (PKCS#7) with a random IV prefixed to the result. */
-export declare function aesEncrypt(buffer: Bytes, key: Bytes): Buffer
-/** AES-256-CBC with the given IV (Baileys' spelling of the name). */
-export declare function aesEncrypWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
-/** AES-256-CBC decryption of `iv || ciphertext`. */
-export declare function aesDecrypt(buffer: Bytes, key: Bytes): Buffer
-export declare function aesDecryptWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
-export declare function hmacSign(buffer: Bytes, key: Bytes, variant?: 'sha256' | 'sha512'): Buffer
-export declare function sha256(buffer: Bytes): Buffer
-export declare function sha512(buffer: Bytes): Buffer
-export declare function md5(buffer: Bytes): Buffer
-/** The pairing-code key: PBKDF2-SHA256(code, salt, 131072 rounds, 32 bytes), off the main thread. */
-export declare function derivePairingCodeKey(pairingCode: string, salt: Bytes): Promise<Buffer>
-/** The pairing-code alphabet encoding (5 bytes -> 8 characters). */
-export declare function bytesToCrockford(buffer: Bytes): string
-/** The HKDF info string of a Baileys media type, e.g. `WhatsApp Image Keys`. */
-export declare function hkdfInfoKey(mediaType: string): string
-/** Expands a media key (bytes or base64) for a Baileys media type name. */
-export declare function getMediaKeys(buffer: Bytes | string, mediaType: string): Promise<MediaKeys>
-/** App-state LTHash (128 bytes, u16 LE lanes), as Baileys' `LT_HASH_ANTI_TAMPERING`. */
-export declare const LT_HASH_ANTI_TAMPERING: {
-  subtractThenAdd(base: Bytes, subtract: Bytes[], add: Bytes[]): Buffer
+
+/** Baileys 7's `SignalRepositoryWithLIDStore`. Errors carry `code` (`ERR_WA_SIGNAL_*`) and
+ * `address` (the Signal address or sender key name). */
+export interface SignalRepository {
+  decryptGroupMessage(opts: { group: string; authorJid: string; msg: Uint8Array }): Promise<Uint8Array>
+  processSenderKeyDistributionMessage(opts: {
+    item: { groupId?: string | null; axolotlSenderKeyDistributionMessage?: Uint8Array | null }
+    authorJid: string
+  }): Promise<void>
+  decryptMessage(opts: { jid: string; type: 'pkmsg' | 'msg'; ciphertext: Uint8Array }): Promise<Uint8Array>
+  encryptMessage(opts: { jid: string; data: Uint8Array }): Promise<{ type: 'pkmsg' | 'msg'; ciphertext: Uint8Array }>
+  encryptGroupMessage(opts: { group: string; data: Uint8Array; meId: string }): Promise<{
+    senderKeyDistributionMessage: Uint8Array
+    ciphertext: Uint8Array
+  }>
+  getSenderKeyDistributionMessage(opts: { group: string; meId: string }): Promise<Uint8Array>
+  hasSenderKey(opts: { group: string; meId: string }): Promise<boolean>
+  getSessionInfo(jid: string): Promise<{ baseKey: Uint8Array; registrationId: number } | null>
+  injectE2ESession(opts: { jid: string; session: E2ESession }): Promise<void>
+  validateSession(jid: string): Promise<{ exists: boolean; reason?: string }>
+  jidToSignalProtocolAddress(jid: string): string
+  migrateSession(fromJid: string, toJid: string): Promise<{ migrated: number; skipped: number; total: number }>
+  deleteSession(jids: string[]): Promise<void>
+  lidMapping: LIDMappingStoreLike
+  close(): void
 }
+
+/** Baileys 7's `makeLibSignalRepository`, on the Rust Signal layer; records stay in
+ * libsignal-node's formats in `auth.keys`. */
+export declare function makeLibSignalRepository(
+  auth: SignalAuthStateLike,
+  logger?: SignalLogger,
+  pnToLIDFunc?: (jids: string[]) => Promise<LIDMapping[] | undefined>,
+): SignalRepository
+
+/** A session record (libsignal-node's object, its JSON text, or binary) as libsignal-node's object. */
+export declare function sessionRecordToJson(record: object | string | Uint8Array): object
+/** A session record in the compact binary form. */
+export declare function sessionRecordToBinary(record: object | string | Uint8Array): Buffer
+/** A sender-key record (Baileys' JSON bytes or binary) as Baileys' JSON bytes. */
+export declare function senderKeyRecordToJson(record: Uint8Array | string): Buffer
+/** A sender-key record in the compact binary form. */
+export declare function senderKeyRecordToBinary(record: Uint8Array | string): Buffer
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -260,295 +109,115 @@ export declare const LT_HASH_ANTI_TAMPERING: {
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * Streaming media decryption. Plaintext from `update` is released before the MAC at the end
- * of the file is checked: discard it all if `finish()` throws.
- */
-export declare class MediaDecryptor {
-  constructor(mediaKey: Buffer, mediaTypeName: string)
-  update(chunk: Buffer): Buffer
-  /** Checks the MAC and returns the last plaintext bytes. */
-  finish(): Buffer
-}
-
-/**
- * Streaming media encryption with constant memory: `update(chunk)` returns ciphertext,
- * `finish()` the last block with the MAC and the file's digests.
- */
-export declare class MediaEncryptor {
-  constructor(mediaKey: Buffer, mediaTypeName: string)
-  update(chunk: Buffer): Buffer
-  /** The last block and the MAC, and the digests of the whole file. */
-  finish(): EncryptedMedia
-}
-
-/** A Baileys `useMultiFileAuthState` folder. */
-export declare class NativeAuthFolder {
-  constructor(dir: string)
-  /** The text of `creds.json`, `null` when there is none. */
-  readCreds(): Promise<string | null>
-  /** Replaces `creds.json` atomically. */
-  writeCreds(json: string): Promise<void>
-  keys(): NativeKeys
-}
-
-/**
- * A storage engine backed by Rust: memory, files, SQLite, or a JavaScript object adapted
- * to the same contract. Wrapped by the `Engine` classes of lib/store.js.
- */
-export declare class NativeEngine {
-  static memory(): NativeEngine
-  static file(base: string): NativeEngine
-  static sqlite(path: string): NativeEngine
-  /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
-  static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
-  get(path: string): Promise<Buffer | null>
-  getMany(paths: Array<string>): Promise<Array<Buffer | undefined | null>>
-  set(path: string, value?: Buffer | undefined | null): Promise<void>
-  setMany(paths: Array<string>, values: Array<Buffer | undefined | null>): Promise<void>
-  list(prefix: string, offset: number, limit: number): Promise<Array<string>>
-  /** Copies a Baileys auth folder into this engine (one atomic batch). */
-  importAuthFolder(folder: string): Promise<MigrationSummary>
-  /** Writes the account in this engine out as a Baileys auth folder. */
-  exportAuthFolder(folder: string): Promise<MigrationSummary>
-}
-
-/**
- * The Signal key store of an account: over an engine, a Baileys folder or a JavaScript
- * auth state, always behind a read cache and the pre-key bound.
- */
-export declare class NativeKeys {
-  static fromEngine(engine: NativeEngine): NativeKeys
-  /** Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). */
-  static fromJs(dispatch: (arg: KeysCall) => Promise<KeysReply>, timeoutMs: number): NativeKeys
-  /** `get(type, ids)`: a JSON object of the ids found. */
-  get(keyType: string, ids: Array<string>): Promise<string>
-  /** `set(data)` with a `SignalDataSet` as JSON text: all or nothing. */
-  set(json: string): Promise<void>
-  transaction(): NativeKeyTransaction
-}
-
-/** One unit of key work: reads fetched once (`prefetch`), writes committed once. */
-export declare class NativeKeyTransaction {
-  /** Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store. */
-  prefetch(json: string): Promise<void>
-  get(keyType: string, ids: Array<string>): Promise<string>
-  set(json: string): Promise<void>
-  /** Writes everything staged in one atomic `set`. */
-  commit(): Promise<void>
-}
-
-/** The typed store (contacts, chats, messages, content, creds) over an engine. */
-export declare class NativeStore {
-  constructor(engine: NativeEngine)
-  /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
-  getJson(kind: string, jid: string, id?: string | undefined | null): Promise<string | null>
-  /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
-  setJson(kind: string, jid: string, id?: string | undefined | null, json?: string | undefined | null): Promise<void>
-  content(jid: string, id: string): Promise<Buffer | null>
-  setContent(jid: string, id: string, content?: Buffer | undefined | null): Promise<void>
-  /** Lists `contact`, `chat` or (with `jid`) `message` entries, newest first. */
-  listJson(kind: string, jid: string | undefined | null, offset: number, limit: number): Promise<Array<ListedEntry>>
-}
-
-/**
- * The client side of WhatsApp's Noise session. The first message to send (intro and
- * ClientHello) is ready in `takeTransmit()` at once; feed every websocket message to
- * `receive()`, which returns decrypted frames; `send()` returns the bytes of one frame.
- */
-export declare class NoiseClient {
-  constructor(options: NoiseClientOptions)
-  /**
-   * Feeds one received websocket message; returns the frames it completed, decrypted.
-   * `now` (Unix seconds) defaults to the system clock.
-   */
-  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
-  /** What to send next (handshake messages), or null. */
-  takeTransmit(): Buffer | null
-  /** Encrypts one frame; returns the bytes of one websocket message. */
-  send(plaintext: Buffer): Buffer
-  /** Encrypts several frames into one websocket message. */
-  sendMany(plaintexts: Array<Buffer>): Buffer
-  get established(): boolean
-  get serverStatic(): Buffer | null
-}
-
-/**
- * The server side of WhatsApp's Noise session, for test servers: answers a client's
- * ClientHello with its certificate chain, checks the ClientFinish and exposes the
- * ClientPayload.
- */
-export declare class NoiseResponder {
-  constructor(options: NoiseResponderOptions)
-  /**
-   * Feeds one received websocket message; returns the frames it completed, decrypted.
-   * `now` (Unix seconds) defaults to the system clock.
-   */
-  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
-  /** What to send next (handshake messages), or null. */
-  takeTransmit(): Buffer | null
-  /** Encrypts one frame; returns the bytes of one websocket message. */
-  send(plaintext: Buffer): Buffer
-  /** Encrypts several frames into one websocket message. */
-  sendMany(plaintexts: Array<Buffer>): Buffer
-  get established(): boolean
-  get clientStatic(): Buffer | null
-  /** The decrypted ClientPayload, exactly as the client encoded it. */
-  get clientPayload(): Buffer | null
-  get routingInfo(): Buffer | null
-}
-
-/** A Curve25519 key pair as Baileys holds it: 32-byte private and public keys. */
-export interface CurveKeyPair {
-  private: Buffer
-  public: Buffer
-}
-
-/** Decrypts `ciphertext || mac`, checking the MAC first (code `ERR_WA_CRYPTO_BAD_MAC`). */
-export declare function decryptMedia(data: Buffer, mediaKey: Buffer, mediaTypeName: string): Buffer
-
-/**
  * Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
  * Used by the demo to show the wire types without a connection.
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
 
-/**
- * An encrypted media file (`data` = ciphertext followed by the 10-byte `mac`) and the
- * digests an upload needs.
- */
-export interface EncryptedMedia {
-  data: Buffer
-  mac: Buffer
-  fileSha256: Buffer
-  fileEncSha256: Buffer
-  fileLength: number
+/** Baileys' `E2ESession`: a device's prekey bundle. */
+export interface SignalBundle {
+  registrationId: number
+  identityKey: Uint8Array
+  signedPreKey: SignalSignedPreKey
+  preKey?: SignalPreKey
 }
 
-/**
- * Encrypts a whole media file held in memory under `mediaKey` for `mediaType` (a Baileys
- * media type name such as `image`, `ptt`, `md-app-state`).
- */
-export declare function encryptMedia(plain: Buffer, mediaKey: Buffer, mediaTypeName: string): EncryptedMedia
-
-/** A request from Rust to a JavaScript engine's dispatcher. */
-export interface EngineCall {
-  /** `get`, `set` or `list`. */
-  op: string
-  paths: Array<string>
-  /** For `set`: one value per path, `null` deletes. */
-  values: Array<Buffer | undefined | null>
-  prefix: string
-  offset: number
-  limit: number
-  /** Epoch milliseconds after which the dispatcher undoes a batch instead of finishing it. */
-  deadline: number
+export interface SignalDecryptRequest {
+  address: string
+  /** `pkmsg` or `msg`. */
+  type: string
+  ciphertext: Uint8Array
+  session?: string | Uint8Array
+  /** The identity key stored for the address. */
+  remoteIdentity?: Uint8Array
+  /** The one-time prekey the message names, if the store has it. */
+  preKeyId?: number
+  preKey?: SignalKeyPair
+  signedPreKey?: SignalKeyPair
+  identity: SignalKeyPair
+  registrationId: number
+  now: number
 }
 
-/** The dispatcher's answer: the result, or the error the user's code raised. */
-export interface EngineReply {
-  values?: Array<Buffer | undefined | null>
-  paths?: Array<string>
-  error?: string
-  errorCode?: string
+export interface SignalDecryptResult {
+  plaintext: Buffer
+  session: string
+  /** The identity key to store for the address, when it is new or changed. */
+  identity?: Buffer
+  identityChanged: boolean
+  /** The one-time prekey consumed (to delete). */
+  removedPreKey?: number
 }
 
-/** Fresh credentials as JSON text (BufferJSON), like Baileys' `initAuthCreds()`. */
-export declare function initAuthCredsJson(): string
-
-/**
- * A request from Rust to a Baileys-style `keys` object's dispatcher; `json` holds
- * `[[type, ids], ...]` for `get` and the `SignalDataSet` for `set`, in BufferJSON.
- */
-export interface KeysCall {
-  op: string
-  json: string
-  deadline: number
+export interface SignalEncryptRequest {
+  address: string
+  session?: string | Uint8Array
+  identity: SignalKeyPair
+  registrationId: number
+  plaintext: Uint8Array
 }
 
-export interface KeysReply {
-  json?: string
-  error?: string
-  errorCode?: string
+export interface SignalEncryptResult {
+  /** `pkmsg` or `msg`. */
+  type: string
+  ciphertext: Buffer
+  /** The updated record, libsignal-node's JSON text. */
+  session: string
 }
 
-/** An entry of a typed listing: the last path segment (JID or message id) and its JSON. */
-export interface ListedEntry {
-  id: string
-  json: string
+export interface SignalGroupRequest {
+  /** The sender key name (`group::user::device`). */
+  name: string
+  /** The stored sender-key record (Baileys' JSON bytes, or our binary form). */
+  record?: Uint8Array
+  /** Plaintext, ciphertext or distribution message, by operation. */
+  data?: Uint8Array
 }
 
-/** The expansion of a media key: `iv`, `cipherKey`, `macKey` (as Baileys' `getMediaKeys`) and `refKey`. */
-export interface MediaKeys {
-  iv: Buffer
-  cipherKey: Buffer
-  macKey: Buffer
-  refKey: Buffer
+export interface SignalGroupResult {
+  /** Plaintext or ciphertext, by operation. */
+  data?: Buffer
+  distribution?: Buffer
+  /** The record to store (Baileys' sender-key JSON bytes), when it changed. */
+  record?: Buffer
 }
 
-/** What a migration moved. */
-export interface MigrationSummary {
-  creds: boolean
-  /** Number of keys moved. */
-  keys: number
-  /** Keys moved per Baileys type, as a JSON object text. */
-  byType: string
-  /** Files of the folder that were neither creds nor keys. */
-  skipped: Array<string>
+export interface SignalInjectRequest {
+  address: string
+  session?: string | Uint8Array
+  remoteIdentity?: Uint8Array
+  bundle: SignalBundle
+  identity: SignalKeyPair
+  registrationId: number
+  now: number
 }
 
-/** What `mintNoiseCertChain` signs. */
-export interface MintCertChainOptions {
-  rootPrivateKey: Buffer
-  serverPublicKey: Buffer
-  intermediatePrivateKey?: Buffer
-  intermediateSerial?: number
-  leafSerial?: number
-  notBefore?: number
-  notAfter?: number
+export interface SignalInjectResult {
+  session: string
+  identity?: Buffer
 }
 
-/**
- * Mints a certificate chain for a test server: an intermediate certificate signed by the
- * root key, and a leaf for `serverPublicKey` signed by the intermediate. Returns the encoded
- * CertChain. Issuer serials are always written, also when 0.
- */
-export declare function mintNoiseCertChain(options: MintCertChainOptions): Buffer
-
-/** Options of a `NoiseClient`. */
-export interface NoiseClientOptions {
-  /** The long-term Noise private key (Baileys' `creds.noiseKey.private`). */
-  noisePrivateKey: Buffer
-  /** The encoded ClientPayload sent in ClientFinish. */
-  payload: Buffer
-  /** The root the server's certificate chain must lead to; WhatsApp's key by default. */
-  trustRoot?: Buffer
-  /** Edge routing info (`creds.routingInfo`), sent before the header. */
-  routingInfo?: Buffer
-  /** Largest frame accepted or sent (default and maximum 16 MiB - 1). */
-  maxFrameLen?: number
+/** A Curve25519 key pair in Baileys' shape (`{ public, private }`; public 32 or 33 bytes). */
+export interface SignalKeyPair {
+  public: Uint8Array
+  private: Uint8Array
 }
 
-/** Options of a `NoiseResponder`. */
-export interface NoiseResponderOptions {
-  /** The server's static private key; the chain's leaf must carry its public key. */
-  staticPrivateKey: Buffer
-  /** The encoded CertChain (see `mintNoiseCertChain`). */
-  certChain: Buffer
-  maxFrameLen?: number
+export interface SignalPreKey {
+  keyId: number
+  publicKey: Uint8Array
 }
 
-/** WhatsApp's certificate root public key (32 bytes). */
-export declare function noiseWaCertRoot(): Buffer
-
-/** A verified chain's serials and intermediate key. */
-export interface VerifiedNoiseCertChain {
-  intermediateSerial: number
-  leafSerial: number
-  intermediateKey: Buffer
+export interface SignalSessionInfo {
+  /** libsignal-node's `haveOpenSession()`. */
+  hasOpenSession: boolean
+  /** Base key and registration id of the open session. */
+  baseKey?: Buffer
+  registrationId?: number
 }
 
-/**
- * Verifies an encoded CertChain for `serverPublicKey` exactly as the client does (against
- * WhatsApp's root unless `trustRoot` is given, at `now` Unix seconds or the system time).
- */
-export declare function verifyNoiseCertChain(chain: Buffer, serverPublicKey: Buffer, trustRoot?: Buffer | undefined | null, now?: number | undefined | null): VerifiedNoiseCertChain
+export interface SignalSignedPreKey {
+  keyId: number
+  publicKey: Uint8Array
+  signature: Uint8Array
+}

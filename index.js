@@ -9,4 +9,5 @@ module.exports = {
   ...require('./lib/store.js'),
   ...require('./lib/crypto.js'),
   ...require('./lib/noise.js'),
+  ...require('./lib/signal.js'),
 }

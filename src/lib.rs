@@ -9,3 +9,5 @@ mod errors;
 mod noise;
 mod proto;
 mod store;
+mod signal;
+mod signal_store;

@@ -14,6 +14,12 @@ mod generated {
 pub use generated::*;
 pub use prost::Message as ProtoMessage;
 
+/// Signal protocol wire messages and record forms (`proto/signal.proto`, package `wa.signal`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod signal {
+    include!(concat!(env!("OUT_DIR"), "/wa.signal.rs"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,331 @@
+//! libsignal-node's `SessionRecord.serialize()` JSON, read and written exactly: same keys, same
+//! order, same optional parts, base64 byte strings. A record libsignal-node wrote comes back
+//! byte for byte.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{
+    Chain, IndexInfo, PendingPreKey, RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
+};
+use crate::b64;
+use crate::serde_util::{B64, Ordered};
+
+#[derive(Serialize, Deserialize)]
+struct JsonRecord {
+    #[serde(rename = "_sessions", default)]
+    sessions: Ordered<JsonEntry>,
+    #[serde(default)]
+    version: Option<String>,
+    /// Records from before `v1` kept the registration id here.
+    #[serde(rename = "registrationId", default, skip_serializing)]
+    registration_id: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonEntry {
+    #[serde(
+        rename = "registrationId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    registration_id: Option<u32>,
+    #[serde(rename = "currentRatchet")]
+    current_ratchet: JsonRatchet,
+    #[serde(rename = "indexInfo")]
+    index_info: JsonIndex,
+    #[serde(rename = "_chains", default)]
+    chains: Ordered<JsonChain>,
+    #[serde(
+        rename = "pendingPreKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pending_pre_key: Option<JsonPending>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonKeyPair {
+    #[serde(rename = "pubKey")]
+    pub_key: B64,
+    #[serde(rename = "privKey")]
+    priv_key: B64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonRatchet {
+    #[serde(rename = "ephemeralKeyPair")]
+    ephemeral_key_pair: JsonKeyPair,
+    #[serde(rename = "lastRemoteEphemeralKey")]
+    last_remote_ephemeral_key: B64,
+    #[serde(rename = "previousCounter")]
+    previous_counter: i64,
+    #[serde(rename = "rootKey")]
+    root_key: B64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonIndex {
+    #[serde(rename = "baseKey")]
+    base_key: B64,
+    #[serde(rename = "baseKeyType")]
+    base_key_type: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    closed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    used: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<i64>,
+    #[serde(rename = "remoteIdentityKey")]
+    remote_identity_key: B64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonChainKey {
+    counter: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<B64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonChain {
+    #[serde(rename = "chainKey")]
+    chain_key: JsonChainKey,
+    #[serde(rename = "chainType")]
+    chain_type: u32,
+    #[serde(rename = "messageKeys", default)]
+    message_keys: BTreeMap<u32, B64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonPending {
+    #[serde(
+        rename = "signedKeyId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    signed_key_id: Option<u32>,
+    #[serde(rename = "baseKey")]
+    base_key: B64,
+    #[serde(rename = "preKeyId", default, skip_serializing_if = "Option::is_none")]
+    pre_key_id: Option<u32>,
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFormatError(pub String);
+
+impl std::fmt::Display for RecordFormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RecordFormatError {}
+
+fn key_of(s: &str, what: &str) -> Result<Vec<u8>, RecordFormatError> {
+    b64::decode(s).ok_or_else(|| RecordFormatError(format!("{what} key is not base64")))
+}
+
+impl SessionRecord {
+    /// Reads libsignal-node's JSON (`SessionRecord.serialize()`, as stored by Baileys).
+    pub fn from_json(text: &str) -> Result<Self, RecordFormatError> {
+        let j: JsonRecord = serde_json::from_str(text)
+            .map_err(|e| RecordFormatError(format!("session record JSON: {e}")))?;
+        let mut record = SessionRecord::new();
+        match j.version.as_deref() {
+            Some(RECORD_VERSION) => {}
+            // libsignal-node's one migration: pre-v1 records kept the registration id on top.
+            None => {}
+            Some(v) => {
+                return Err(RecordFormatError(format!(
+                    "unknown session record version {v:?}"
+                )));
+            }
+        }
+        let legacy_registration = if j.version.is_none() {
+            j.registration_id
+        } else {
+            None
+        };
+        for (id, e) in j.sessions.0 {
+            let mut chains = Vec::with_capacity(e.chains.0.len());
+            for (key, c) in e.chains.0 {
+                chains.push(Chain {
+                    ratchet_key: key_of(&key, "chain")?,
+                    counter: c.chain_key.counter,
+                    key: c.chain_key.key.map(|k| k.0),
+                    chain_type: c.chain_type,
+                    message_keys: c.message_keys.into_iter().map(|(i, k)| (i, k.0)).collect(),
+                });
+            }
+            record.sessions.push(SessionEntry {
+                id: key_of(&id, "session")?,
+                registration_id: e.registration_id.or(legacy_registration),
+                ratchet: Ratchet {
+                    ephemeral_public: e.current_ratchet.ephemeral_key_pair.pub_key.0,
+                    ephemeral_private: e.current_ratchet.ephemeral_key_pair.priv_key.0,
+                    last_remote_ephemeral: e.current_ratchet.last_remote_ephemeral_key.0,
+                    previous_counter: e.current_ratchet.previous_counter,
+                    root_key: e.current_ratchet.root_key.0,
+                },
+                index: IndexInfo {
+                    base_key: e.index_info.base_key.0,
+                    base_key_type: e.index_info.base_key_type,
+                    closed: e.index_info.closed,
+                    used: e.index_info.used,
+                    created: e.index_info.created,
+                    remote_identity_key: e.index_info.remote_identity_key.0,
+                },
+                chains,
+                pending_pre_key: e.pending_pre_key.map(|p| PendingPreKey {
+                    signed_key_id: p.signed_key_id,
+                    base_key: p.base_key.0,
+                    pre_key_id: p.pre_key_id,
+                }),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Writes libsignal-node's JSON: what `SessionRecord.serialize()` would give.
+    pub fn to_json(&self) -> String {
+        let j = JsonRecord {
+            sessions: Ordered(
+                self.sessions
+                    .iter()
+                    .map(|s| (b64::encode(&s.id), entry_json(s)))
+                    .collect(),
+            ),
+            version: Some(RECORD_VERSION.to_owned()),
+            registration_id: None,
+        };
+        serde_json::to_string(&j).expect("records serialise to JSON")
+    }
+}
+
+fn entry_json(s: &SessionEntry) -> JsonEntry {
+    JsonEntry {
+        registration_id: s.registration_id,
+        current_ratchet: JsonRatchet {
+            ephemeral_key_pair: JsonKeyPair {
+                pub_key: B64(s.ratchet.ephemeral_public.clone()),
+                priv_key: B64(s.ratchet.ephemeral_private.clone()),
+            },
+            last_remote_ephemeral_key: B64(s.ratchet.last_remote_ephemeral.clone()),
+            previous_counter: s.ratchet.previous_counter,
+            root_key: B64(s.ratchet.root_key.clone()),
+        },
+        index_info: JsonIndex {
+            base_key: B64(s.index.base_key.clone()),
+            base_key_type: s.index.base_key_type,
+            closed: s.index.closed,
+            used: s.index.used,
+            created: s.index.created,
+            remote_identity_key: B64(s.index.remote_identity_key.clone()),
+        },
+        chains: Ordered(
+            s.chains
+                .iter()
+                .map(|c| {
+                    (
+                        b64::encode(&c.ratchet_key),
+                        JsonChain {
+                            chain_key: JsonChainKey {
+                                counter: c.counter,
+                                key: c.key.clone().map(B64),
+                            },
+                            chain_type: c.chain_type,
+                            message_keys: c
+                                .message_keys
+                                .iter()
+                                .map(|(i, k)| (*i, B64(k.clone())))
+                                .collect(),
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        pending_pre_key: s.pending_pre_key.as_ref().map(|p| JsonPending {
+            signed_key_id: p.signed_key_id,
+            base_key: B64(p.base_key.clone()),
+            pre_key_id: p.pre_key_id,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A record as libsignal-node 6 writes it: an open session we initiated (pending prekey, a
+    // sending chain), and a closed one with a receiving chain holding two skipped keys.
+    const NODE_RECORD: &str = concat!(
+        r#"{"_sessions":{"BWdBMVBc1Jw5O5yHqEZC8aHdm6IK8eHdIXUb3NRn2xxJ":{"registrationId":4521,"#,
+        r#""currentRatchet":{"ephemeralKeyPair":{"pubKey":"BQ9Q9VPc0ww8X2+bVJYj1IfEJr+4cAuM8F1QyI8bRIon","#,
+        r#""privKey":"sGxJ3pVw8hDa3S2u0Zb8P3WcvvcZr8gC2oJrN6I1g2E="},"#,
+        r#""lastRemoteEphemeralKey":"BSu6/pWkEUBjU1yAo2tVY3k7p7LrWmBw4TnXo0GtZv1A","previousCounter":0,"#,
+        r#""rootKey":"yN7q9k9Vb0yYzW5V7FqR4G8d2YB6l0WzX9mY3cV6U2E="},"#,
+        r#""indexInfo":{"baseKey":"BWdBMVBc1Jw5O5yHqEZC8aHdm6IK8eHdIXUb3NRn2xxJ","baseKeyType":1,"#,
+        r#""closed":-1,"used":1718000000000,"created":1718000000000,"#,
+        r#""remoteIdentityKey":"BU5f8m1X2nE0kTq+q8pY2G5yqgZ3uR5K2rJ7c6m1h9Bz"},"#,
+        r#""_chains":{"BQ9Q9VPc0ww8X2+bVJYj1IfEJr+4cAuM8F1QyI8bRIon":{"chainKey":{"counter":-1,"#,
+        r#""key":"p6q3o1c8Vb0yYzW5V7FqR4G8d2YB6l0WzX9mY3cV6U0="},"chainType":1,"messageKeys":{}}},"#,
+        r#""pendingPreKey":{"signedKeyId":1,"baseKey":"BWdBMVBc1Jw5O5yHqEZC8aHdm6IK8eHdIXUb3NRn2xxJ","preKeyId":17}},"#,
+        r#""BRFyq6hH9rB1Cq0Kq3H0fN3sZbB0Q8m4V6m0u9j2Q1B7":{"registrationId":4521,"#,
+        r#""currentRatchet":{"ephemeralKeyPair":{"pubKey":"BT8a0m2a8vX0mQ+0b8J9y5J7dM2e0T5h3Q9v1gG7v3y2","#,
+        r#""privKey":"wD2r1fP9kZ3yW7n6T8u5Q1s4E0o2L9i7K3j6H5g8F1E="},"#,
+        r#""lastRemoteEphemeralKey":"BXl5cGm0fV7nq2k3S1t0R9o8P7u6Y5w4E3r2T1q0Z9x8","previousCounter":3,"#,
+        r#""rootKey":"aA1bB2cC3dD4eE5fF6gG7hH8iI9jJ0kK1lL2mM3nN4o="},"#,
+        r#""indexInfo":{"baseKey":"BRFyq6hH9rB1Cq0Kq3H0fN3sZbB0Q8m4V6m0u9j2Q1B7","baseKeyType":2,"#,
+        r#""closed":1718000000500,"used":1717000000000,"created":1716000000000,"#,
+        r#""remoteIdentityKey":"BU5f8m1X2nE0kTq+q8pY2G5yqgZ3uR5K2rJ7c6m1h9Bz"},"#,
+        r#""_chains":{"BXl5cGm0fV7nq2k3S1t0R9o8P7u6Y5w4E3r2T1q0Z9x8":{"chainKey":{"counter":5},"#,
+        r#""chainType":2,"messageKeys":{"2":"kK1lL2mM3nN4oO5pP6qQ7rR8sS9tT0uU1vV2wW3xX4w=","#,
+        r#""10":"zZ1yY2xX3wW4vV5uU6tT7sS8rR9qQ0pP1oO2nN3mM4k="}}}}},"version":"v1"}"#
+    );
+
+    #[test]
+    fn node_json_round_trips_byte_for_byte() {
+        let r = SessionRecord::from_json(NODE_RECORD).unwrap();
+        assert_eq!(r.sessions.len(), 2);
+        assert!(r.has_open_session());
+        let closed = &r.sessions[1];
+        assert!(!closed.is_open());
+        let chain = &closed.chains[0];
+        assert!(chain.key.is_none());
+        // messageKeys keep JavaScript's integer-key order: 2 before 10.
+        assert_eq!(
+            chain.message_keys.keys().copied().collect::<Vec<_>>(),
+            [2, 10]
+        );
+        assert_eq!(r.to_json(), NODE_RECORD);
+    }
+
+    #[test]
+    fn pre_v1_records_migrate_like_libsignal_node() {
+        let old = NODE_RECORD
+            .replace(r#","version":"v1""#, r#","registrationId":99"#)
+            .replacen(r#""registrationId":4521,"#, "", 1);
+        let r = SessionRecord::from_json(&old).unwrap();
+        assert_eq!(r.sessions[0].registration_id, Some(99));
+        assert_eq!(r.sessions[1].registration_id, Some(4521));
+        assert!(r.to_json().ends_with(r#""version":"v1"}"#));
+    }
+
+    #[test]
+    fn bad_records_are_errors() {
+        for bad in [
+            "",
+            "7",
+            "{\"version\":\"v2\"}",
+            "{\"_sessions\":{\"!!\":{}}}",
+            &NODE_RECORD.replace("\"previousCounter\":0", "\"previousCounter\":\"x\""),
+            &NODE_RECORD.replace("\"rootKey\":\"yN7", "\"rootKey\":\"*N7"),
+        ] {
+            assert!(SessionRecord::from_json(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SessionRecord::from_json("{}").unwrap().sessions.len(), 0);
+    }
+}
