@@ -2,6 +2,255 @@
  * from the Rust binding (src/); this header declares the JavaScript layer (lib/). */
 /* eslint-disable */
 
+/* ---- Storage (lib/store.js) ---------------------------------------------------------- */
+
+/** Baileys' encoding of bytes inside JSON: `{"type":"Buffer","data":"<base64>"}`. */
+export declare const BufferJSON: {
+  replacer: (key: string, value: any) => any
+  reviver: (key: string, value: any) => any
+}
+
+/**
+ * The storage contract. Paths: `session/creds`, `session/signal/{type}/{id}`,
+ * `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`, `chat/{jid}/message/{id}/content`.
+ * `list` returns the full paths directly below `prefix`, newest created first.
+ * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips.
+ */
+export declare class Engine {
+  get(path: string): Promise<Buffer | Uint8Array | string | null | undefined>
+  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  list(prefix: string, offset: number, limit: number): Promise<string[]>
+  getMany?(paths: string[]): Promise<Array<Buffer | Uint8Array | string | null | undefined>>
+  setMany?(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+}
+
+declare class NativeBackedEngine extends Engine {
+  get(path: string): Promise<Buffer | null>
+  getMany(paths: string[]): Promise<Array<Buffer | null>>
+  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  setMany(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  list(prefix?: string, offset?: number, limit?: number): Promise<string[]>
+}
+
+/** Everything in memory. */
+export declare class MemoryEngine extends NativeBackedEngine {
+  constructor()
+}
+/** One directory per entry (default base `.baileys/default`); atomic writes, files 0600. */
+export declare class FileEngine extends NativeBackedEngine {
+  constructor(base?: string)
+}
+/** One SQLite file: WAL, one transaction per batch, schema migrations. */
+export declare class SqliteEngine extends NativeBackedEngine {
+  constructor(path?: string)
+}
+
+export interface BridgeOptions {
+  /** How long Rust waits for a JavaScript engine or auth state (default 30000 ms). */
+  timeoutMs?: number
+}
+
+/** Runs any engine through Rust (a JavaScript engine is then called back with a timeout and batch rollback). */
+export declare function bridgeEngine(engine: Engine, options?: BridgeOptions): NativeBackedEngine
+
+export interface Page {
+  offset?: number
+  limit?: number
+}
+
+/** Typed access: `contact(jid)` reads, `contact(jid, value)` writes, `contact(jid, null)` deletes. */
+export declare class Store {
+  constructor(engine?: Engine, options?: BridgeOptions)
+  readonly engine: Engine
+  creds(): Promise<any | null>
+  creds(value: any): Promise<void>
+  contact(jid: string): Promise<any | null>
+  contact(jid: string, value: any | null): Promise<void>
+  chat(jid: string): Promise<any | null>
+  chat(jid: string, value: any | null): Promise<void>
+  message(jid: string, id: string): Promise<any | null>
+  message(jid: string, id: string, value: any | null): Promise<void>
+  content(jid: string, id: string): Promise<Buffer | null>
+  content(jid: string, id: string, value: Buffer | Uint8Array | string | null): Promise<void>
+  contacts(page?: Page): Promise<Array<{ id: string; value: any }>>
+  chats(page?: Page): Promise<Array<{ id: string; value: any }>>
+  messages(jid: string, page?: Page): Promise<Array<{ id: string; value: any }>>
+  keys(): KeyStore
+}
+
+export type SignalDataType =
+  | 'pre-key' | 'session' | 'sender-key' | 'sender-key-memory' | 'app-state-sync-key'
+  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key'
+export type SignalDataSet = { [T in SignalDataType]?: { [id: string]: any | null } }
+
+/** One unit of key work: `prefetch` reads once, `commit` writes once. */
+export declare class KeyTransaction {
+  prefetch(wanted: { [T in SignalDataType]?: string[] }): Promise<void>
+  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+  set(data: SignalDataSet): Promise<void>
+  commit(): Promise<void>
+}
+
+/** Baileys' SignalKeyStore kept by Rust (cached, pre-keys bounded, atomic set). */
+export declare class KeyStore {
+  static fromEngine(engine: Engine, options?: BridgeOptions): KeyStore
+  static fromAuthState(keys: { get(type: string, ids: string[]): any; set(data: any): any }, options?: BridgeOptions): KeyStore
+  get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+  set(data: SignalDataSet): Promise<void>
+  transaction(): KeyTransaction
+}
+
+export interface AuthState {
+  state: {
+    creds: any
+    keys: {
+      get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
+      set(data: SignalDataSet): Promise<void>
+      transaction(): KeyTransaction
+    }
+  }
+  saveCreds(): Promise<void>
+}
+
+/** Fresh credentials with every field of Baileys' `AuthenticationCreds`. */
+export declare function initAuthCreds(): any
+/** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
+export declare function useMultiFileAuthState(folder: string): Promise<AuthState>
+/** An auth state kept in any engine or Store. */
+export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
+
+export interface MigrationResult {
+  creds: boolean
+  keys: number
+  byType: { [type: string]: number }
+  skipped: string[]
+}
+/** Copies a Baileys auth folder into an engine in one atomic batch. */
+export declare function migrateAuthFolderToEngine(folder: string, engine: Engine, options?: BridgeOptions): Promise<MigrationResult>
+/** Writes the account in an engine out as a Baileys auth folder. */
+export declare function migrateEngineToAuthFolder(engine: Engine, folder: string, options?: BridgeOptions): Promise<MigrationResult>
+
+
+/** A WhatsApp binary node, as Baileys models it. */
+export interface BinaryNode {
+  tag: string
+  attrs: { [key: string]: string }
+  content?: BinaryNode[] | string | Uint8Array
+}
+
+/** Encodes a node as a frame: flag byte 0, then the node (Baileys' `encodeBinaryNode`). Throws an
+ * Error with `code` `ERR_WA_BINARY_*` for a node that cannot be encoded. */
+export declare function encodeBinaryNode(node: BinaryNode): Buffer
+/** Decodes a frame (flag byte; zlib when bit 2 is set). Rejects with an Error whose `code` is
+ * `ERR_WA_BINARY_*` on malformed input. */
+export declare function decodeBinaryNode(buffer: Uint8Array): Promise<BinaryNode>
+/** Synchronous {@link decodeBinaryNode}; throws instead of rejecting. */
+export declare function decodeBinaryNodeSync(buffer: Uint8Array): BinaryNode
+export declare function binaryNodeToString(node: BinaryNode | BinaryNode['content'], i?: number): string | undefined
+export declare function getBinaryNodeChild(node: BinaryNode | undefined, childTag: string): BinaryNode | undefined
+export declare function getBinaryNodeChildren(node: BinaryNode | undefined, childTag: string): BinaryNode[]
+export declare function getAllBinaryNodeChildren(node: BinaryNode): BinaryNode[]
+export declare function getBinaryNodeChildString(node: BinaryNode | undefined, childTag: string): string | undefined
+export declare function getBinaryNodeChildBuffer(node: BinaryNode | undefined, childTag: string): Uint8Array | undefined
+export declare function getBinaryNodeChildUInt(node: BinaryNode, childTag: string, length: number): number | undefined
+export declare function reduceBinaryNodeToDictionary(node: BinaryNode, tag: string): { [_: string]: string }
+/** Throws a Boom-shaped Error (`output.statusCode`, `data` = the error code) if the node has an
+ * `<error>` child. */
+export declare function assertNodeErrorFree(node: BinaryNode): void
+
+export type JidServer = 'c.us' | 'g.us' | 'broadcast' | 's.whatsapp.net' | 'call' | 'lid' | 'newsletter' | 'bot' | 'hosted' | 'hosted.lid'
+export declare enum WAJIDDomains {
+  WHATSAPP = 0,
+  LID = 1,
+  HOSTED = 128,
+  HOSTED_LID = 129,
+}
+export interface FullJid {
+  server: JidServer
+  user: string
+  domainType?: number
+  device?: number
+}
+export declare const S_WHATSAPP_NET: '@s.whatsapp.net'
+export declare const OFFICIAL_BIZ_JID: '16505361212@c.us'
+export declare const SERVER_JID: 'server@c.us'
+export declare const PSA_WID: '0@c.us'
+export declare const STORIES_JID: 'status@broadcast'
+export declare const META_AI_JID: '13135550002@c.us'
+export declare function getServerFromDomainType(initialServer: string, domainType?: WAJIDDomains): JidServer
+export declare function jidEncode(user: string | number | null, server: JidServer, device?: number, agent?: number): string
+export declare function jidDecode(jid: string | undefined): FullJid | undefined
+export declare function areJidsSameUser(jid1: string | undefined, jid2: string | undefined): boolean
+export declare function isJidMetaAI(jid: string | undefined): boolean | undefined
+export declare function isPnUser(jid: string | undefined): boolean | undefined
+export declare function isLidUser(jid: string | undefined): boolean | undefined
+export declare function isJidBroadcast(jid: string | undefined): boolean | undefined
+export declare function isJidGroup(jid: string | undefined): boolean | undefined
+export declare function isJidStatusBroadcast(jid: string): boolean
+export declare function isJidNewsletter(jid: string | undefined): boolean | undefined
+export declare function isHostedPnUser(jid: string | undefined): boolean | undefined
+export declare function isHostedLidUser(jid: string | undefined): boolean | undefined
+export declare function isJidBot(jid: string | undefined): boolean | '' | undefined
+export declare function jidNormalizedUser(jid: string | undefined): string
+export declare function transferDevice(fromJid: string, toJid: string): string
+
+
+/* ---- crypto (lib/crypto.js): Baileys' names and shapes over wa-crypto ---- */
+
+/** Bytes accepted by the crypto helpers. */
+export type Bytes = Buffer | Uint8Array
+
+/** Curve25519 keys and libsignal-style (XEdDSA) signatures, as Baileys' `Curve`. */
+export declare const Curve: {
+  generateKeyPair(): CurveKeyPair
+  /** X25519 agreement; the public key may carry the 0x05 prefix. */
+  sharedKey(privateKey: Bytes, publicKey: Bytes): Buffer
+  /** A 64-byte signature, byte-equal to libsignal-node's for the same key and message. */
+  sign(privateKey: Bytes, message: Bytes): Buffer
+  /** Really verifies (unlike Baileys 7.0.0-rc14); false for a malformed key or signature. */
+  verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean
+}
+export declare function signedKeyPair(
+  identityKeyPair: CurveKeyPair,
+  keyId: number,
+): { keyPair: CurveKeyPair; signature: Buffer; keyId: number }
+/** Prefixes the 0x05 key type to a 32-byte public key (33-byte keys pass through). */
+export declare function generateSignalPubKey(pubKey: Bytes): Bytes
+/** HKDF-SHA256; no salt means the all-zero salt. */
+export declare function hkdf(
+  buffer: Bytes,
+  expandedLength: number,
+  info?: { salt?: Bytes; info?: string | Bytes },
+): Buffer
+/** AES-256-GCM; the 16-byte tag follows the ciphertext. */
+export declare function aesEncryptGCM(plaintext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
+export declare function aesDecryptGCM(ciphertext: Bytes, key: Bytes, iv: Bytes, additionalData: Bytes): Buffer
+export declare function aesEncryptCTR(plaintext: Bytes, key: Bytes, iv: Bytes): Buffer
+export declare function aesDecryptCTR(ciphertext: Bytes, key: Bytes, iv: Bytes): Buffer
+/** AES-256-CBC (PKCS#7) with a random IV prefixed to the result. */
+export declare function aesEncrypt(buffer: Bytes, key: Bytes): Buffer
+/** AES-256-CBC with the given IV (Baileys' spelling of the name). */
+export declare function aesEncrypWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
+/** AES-256-CBC decryption of `iv || ciphertext`. */
+export declare function aesDecrypt(buffer: Bytes, key: Bytes): Buffer
+export declare function aesDecryptWithIV(buffer: Bytes, key: Bytes, iv: Bytes): Buffer
+export declare function hmacSign(buffer: Bytes, key: Bytes, variant?: 'sha256' | 'sha512'): Buffer
+export declare function sha256(buffer: Bytes): Buffer
+export declare function sha512(buffer: Bytes): Buffer
+export declare function md5(buffer: Bytes): Buffer
+/** The pairing-code key: PBKDF2-SHA256(code, salt, 131072 rounds, 32 bytes), off the main thread. */
+export declare function derivePairingCodeKey(pairingCode: string, salt: Bytes): Promise<Buffer>
+/** The pairing-code alphabet encoding (5 bytes -> 8 characters). */
+export declare function bytesToCrockford(buffer: Bytes): string
+/** The HKDF info string of a Baileys media type, e.g. `WhatsApp Image Keys`. */
+export declare function hkdfInfoKey(mediaType: string): string
+/** Expands a media key (bytes or base64) for a Baileys media type name. */
+export declare function getMediaKeys(buffer: Bytes | string, mediaType: string): Promise<MediaKeys>
+/** App-state LTHash (128 bytes, u16 LE lanes), as Baileys' `LT_HASH_ANTI_TAMPERING`. */
+export declare const LT_HASH_ANTI_TAMPERING: {
+  subtractThenAdd(base: Bytes, subtract: Bytes[], add: Bytes[]): Buffer
+}
+
 
 /* ---- Signal (lib/signal.js): Baileys 7's SignalRepository on the Rust Signal layer ---- */
 
@@ -109,10 +358,285 @@ export declare function senderKeyRecordToBinary(record: Uint8Array | string): Bu
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Streaming media decryption. Plaintext from `update` is released before the MAC at the end
+ * of the file is checked: discard it all if `finish()` throws.
+ */
+export declare class MediaDecryptor {
+  constructor(mediaKey: Buffer, mediaTypeName: string)
+  update(chunk: Buffer): Buffer
+  /** Checks the MAC and returns the last plaintext bytes. */
+  finish(): Buffer
+}
+
+/**
+ * Streaming media encryption with constant memory: `update(chunk)` returns ciphertext,
+ * `finish()` the last block with the MAC and the file's digests.
+ */
+export declare class MediaEncryptor {
+  constructor(mediaKey: Buffer, mediaTypeName: string)
+  update(chunk: Buffer): Buffer
+  /** The last block and the MAC, and the digests of the whole file. */
+  finish(): EncryptedMedia
+}
+
+/** A Baileys `useMultiFileAuthState` folder. */
+export declare class NativeAuthFolder {
+  constructor(dir: string)
+  /** The text of `creds.json`, `null` when there is none. */
+  readCreds(): Promise<string | null>
+  /** Replaces `creds.json` atomically. */
+  writeCreds(json: string): Promise<void>
+  keys(): NativeKeys
+}
+
+/**
+ * A storage engine backed by Rust: memory, files, SQLite, or a JavaScript object adapted
+ * to the same contract. Wrapped by the `Engine` classes of lib/store.js.
+ */
+export declare class NativeEngine {
+  static memory(): NativeEngine
+  static file(base: string): NativeEngine
+  static sqlite(path: string): NativeEngine
+  /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
+  static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
+  get(path: string): Promise<Buffer | null>
+  getMany(paths: Array<string>): Promise<Array<Buffer | undefined | null>>
+  set(path: string, value?: Buffer | undefined | null): Promise<void>
+  setMany(paths: Array<string>, values: Array<Buffer | undefined | null>): Promise<void>
+  list(prefix: string, offset: number, limit: number): Promise<Array<string>>
+  /** Copies a Baileys auth folder into this engine (one atomic batch). */
+  importAuthFolder(folder: string): Promise<MigrationSummary>
+  /** Writes the account in this engine out as a Baileys auth folder. */
+  exportAuthFolder(folder: string): Promise<MigrationSummary>
+}
+
+/**
+ * The Signal key store of an account: over an engine, a Baileys folder or a JavaScript
+ * auth state, always behind a read cache and the pre-key bound.
+ */
+export declare class NativeKeys {
+  static fromEngine(engine: NativeEngine): NativeKeys
+  /** Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). */
+  static fromJs(dispatch: (arg: KeysCall) => Promise<KeysReply>, timeoutMs: number): NativeKeys
+  /** `get(type, ids)`: a JSON object of the ids found. */
+  get(keyType: string, ids: Array<string>): Promise<string>
+  /** `set(data)` with a `SignalDataSet` as JSON text: all or nothing. */
+  set(json: string): Promise<void>
+  transaction(): NativeKeyTransaction
+}
+
+/** One unit of key work: reads fetched once (`prefetch`), writes committed once. */
+export declare class NativeKeyTransaction {
+  /** Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store. */
+  prefetch(json: string): Promise<void>
+  get(keyType: string, ids: Array<string>): Promise<string>
+  set(json: string): Promise<void>
+  /** Writes everything staged in one atomic `set`. */
+  commit(): Promise<void>
+}
+
+/** The typed store (contacts, chats, messages, content, creds) over an engine. */
+export declare class NativeStore {
+  constructor(engine: NativeEngine)
+  /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
+  getJson(kind: string, jid: string, id?: string | undefined | null): Promise<string | null>
+  /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
+  setJson(kind: string, jid: string, id?: string | undefined | null, json?: string | undefined | null): Promise<void>
+  content(jid: string, id: string): Promise<Buffer | null>
+  setContent(jid: string, id: string, content?: Buffer | undefined | null): Promise<void>
+  /** Lists `contact`, `chat` or (with `jid`) `message` entries, newest first. */
+  listJson(kind: string, jid: string | undefined | null, offset: number, limit: number): Promise<Array<ListedEntry>>
+}
+
+/**
+ * The client side of WhatsApp's Noise session. The first message to send (intro and
+ * ClientHello) is ready in `takeTransmit()` at once; feed every websocket message to
+ * `receive()`, which returns decrypted frames; `send()` returns the bytes of one frame.
+ */
+export declare class NoiseClient {
+  constructor(options: NoiseClientOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
+  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
+  takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
+  send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
+  sendMany(plaintexts: Array<Buffer>): Buffer
+  get established(): boolean
+  get serverStatic(): Buffer | null
+}
+
+/**
+ * The server side of WhatsApp's Noise session, for test servers: answers a client's
+ * ClientHello with its certificate chain, checks the ClientFinish and exposes the
+ * ClientPayload.
+ */
+export declare class NoiseResponder {
+  constructor(options: NoiseResponderOptions)
+  /**
+   * Feeds one received websocket message; returns the frames it completed, decrypted.
+   * `now` (Unix seconds) defaults to the system clock.
+   */
+  receive(data: Buffer, now?: number | undefined | null): Array<Buffer>
+  /** What to send next (handshake messages), or null. */
+  takeTransmit(): Buffer | null
+  /** Encrypts one frame; returns the bytes of one websocket message. */
+  send(plaintext: Buffer): Buffer
+  /** Encrypts several frames into one websocket message. */
+  sendMany(plaintexts: Array<Buffer>): Buffer
+  get established(): boolean
+  get clientStatic(): Buffer | null
+  /** The decrypted ClientPayload, exactly as the client encoded it. */
+  get clientPayload(): Buffer | null
+  get routingInfo(): Buffer | null
+}
+
+/** A Curve25519 key pair as Baileys holds it: 32-byte private and public keys. */
+export interface CurveKeyPair {
+  private: Buffer
+  public: Buffer
+}
+
+/** Decrypts `ciphertext || mac`, checking the MAC first (code `ERR_WA_CRYPTO_BAD_MAC`). */
+export declare function decryptMedia(data: Buffer, mediaKey: Buffer, mediaTypeName: string): Buffer
+
+/**
  * Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
  * Used by the demo to show the wire types without a connection.
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
+
+/**
+ * An encrypted media file (`data` = ciphertext followed by the 10-byte `mac`) and the
+ * digests an upload needs.
+ */
+export interface EncryptedMedia {
+  data: Buffer
+  mac: Buffer
+  fileSha256: Buffer
+  fileEncSha256: Buffer
+  fileLength: number
+}
+
+/**
+ * Encrypts a whole media file held in memory under `mediaKey` for `mediaType` (a Baileys
+ * media type name such as `image`, `ptt`, `md-app-state`).
+ */
+export declare function encryptMedia(plain: Buffer, mediaKey: Buffer, mediaTypeName: string): EncryptedMedia
+
+/** A request from Rust to a JavaScript engine's dispatcher. */
+export interface EngineCall {
+  /** `get`, `set` or `list`. */
+  op: string
+  paths: Array<string>
+  /** For `set`: one value per path, `null` deletes. */
+  values: Array<Buffer | undefined | null>
+  prefix: string
+  offset: number
+  limit: number
+  /** Epoch milliseconds after which the dispatcher undoes a batch instead of finishing it. */
+  deadline: number
+}
+
+/** The dispatcher's answer: the result, or the error the user's code raised. */
+export interface EngineReply {
+  values?: Array<Buffer | undefined | null>
+  paths?: Array<string>
+  error?: string
+  errorCode?: string
+}
+
+/** Fresh credentials as JSON text (BufferJSON), like Baileys' `initAuthCreds()`. */
+export declare function initAuthCredsJson(): string
+
+/**
+ * A request from Rust to a Baileys-style `keys` object's dispatcher; `json` holds
+ * `[[type, ids], ...]` for `get` and the `SignalDataSet` for `set`, in BufferJSON.
+ */
+export interface KeysCall {
+  op: string
+  json: string
+  deadline: number
+}
+
+export interface KeysReply {
+  json?: string
+  error?: string
+  errorCode?: string
+}
+
+/** An entry of a typed listing: the last path segment (JID or message id) and its JSON. */
+export interface ListedEntry {
+  id: string
+  json: string
+}
+
+/** The expansion of a media key: `iv`, `cipherKey`, `macKey` (as Baileys' `getMediaKeys`) and `refKey`. */
+export interface MediaKeys {
+  iv: Buffer
+  cipherKey: Buffer
+  macKey: Buffer
+  refKey: Buffer
+}
+
+/** What a migration moved. */
+export interface MigrationSummary {
+  creds: boolean
+  /** Number of keys moved. */
+  keys: number
+  /** Keys moved per Baileys type, as a JSON object text. */
+  byType: string
+  /** Files of the folder that were neither creds nor keys. */
+  skipped: Array<string>
+}
+
+/** What `mintNoiseCertChain` signs. */
+export interface MintCertChainOptions {
+  rootPrivateKey: Buffer
+  serverPublicKey: Buffer
+  intermediatePrivateKey?: Buffer
+  intermediateSerial?: number
+  leafSerial?: number
+  notBefore?: number
+  notAfter?: number
+}
+
+/**
+ * Mints a certificate chain for a test server: an intermediate certificate signed by the
+ * root key, and a leaf for `serverPublicKey` signed by the intermediate. Returns the encoded
+ * CertChain. Issuer serials are always written, also when 0.
+ */
+export declare function mintNoiseCertChain(options: MintCertChainOptions): Buffer
+
+/** Options of a `NoiseClient`. */
+export interface NoiseClientOptions {
+  /** The long-term Noise private key (Baileys' `creds.noiseKey.private`). */
+  noisePrivateKey: Buffer
+  /** The encoded ClientPayload sent in ClientFinish. */
+  payload: Buffer
+  /** The root the server's certificate chain must lead to; WhatsApp's key by default. */
+  trustRoot?: Buffer
+  /** Edge routing info (`creds.routingInfo`), sent before the header. */
+  routingInfo?: Buffer
+  /** Largest frame accepted or sent (default and maximum 16 MiB - 1). */
+  maxFrameLen?: number
+}
+
+/** Options of a `NoiseResponder`. */
+export interface NoiseResponderOptions {
+  /** The server's static private key; the chain's leaf must carry its public key. */
+  staticPrivateKey: Buffer
+  /** The encoded CertChain (see `mintNoiseCertChain`). */
+  certChain: Buffer
+  maxFrameLen?: number
+}
+
+/** WhatsApp's certificate root public key (32 bytes). */
+export declare function noiseWaCertRoot(): Buffer
 
 /** Baileys' `E2ESession`: a device's prekey bundle. */
 export interface SignalBundle {
@@ -221,3 +745,16 @@ export interface SignalSignedPreKey {
   publicKey: Uint8Array
   signature: Uint8Array
 }
+
+/** A verified chain's serials and intermediate key. */
+export interface VerifiedNoiseCertChain {
+  intermediateSerial: number
+  leafSerial: number
+  intermediateKey: Buffer
+}
+
+/**
+ * Verifies an encoded CertChain for `serverPublicKey` exactly as the client does (against
+ * WhatsApp's root unless `trustRoot` is given, at `now` Unix seconds or the system time).
+ */
+export declare function verifyNoiseCertChain(chain: Buffer, serverPublicKey: Buffer, trustRoot?: Buffer | undefined | null, now?: number | undefined | null): VerifiedNoiseCertChain

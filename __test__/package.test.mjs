@@ -22,3 +22,17 @@ test('native errors carry a stable code', () => {
     return true
   })
 })
+
+test('no layer module silently overrides another one\'s export', async () => {
+  const { readFileSync } = await import('node:fs')
+  const src = readFileSync(new URL('../index.js', import.meta.url), 'utf8')
+  const mods = [...src.matchAll(/\.\.\.require\('(\.\/lib\/[^']+)'\)/g)].map((m) => m[1])
+  assert.ok(mods.length >= 5, 'index.js spreads the layer modules')
+  const owner = new Map()
+  for (const m of mods) {
+    for (const name of Object.keys(require(`../${m.slice(2)}`))) {
+      assert.ok(!owner.has(name), `${name} is exported by both ${owner.get(name)} and ${m}`)
+      owner.set(name, m)
+    }
+  }
+})
