@@ -8,6 +8,6 @@ mod crypto;
 mod errors;
 mod noise;
 mod proto;
-mod store;
 mod signal;
 mod signal_store;
+mod store;
