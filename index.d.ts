@@ -106,7 +106,6 @@ export interface AuthState {
     keys: {
       get(type: SignalDataType, ids: string[]): Promise<{ [id: string]: any }>
       set(data: SignalDataSet): Promise<void>
-      transaction(): KeyTransaction
     }
   }
   saveCreds(): Promise<void>

@@ -419,12 +419,13 @@ async function useStoreAuthState(engine, options) {
   }
 }
 
-// The plain { get, set } object Baileys expects, still recognisable as ours.
+// The plain { get, set } object Baileys expects, still recognisable as ours. No
+// `transaction` here: Baileys' callers treat `keys.transaction(work, key)` as "run work in a
+// transaction"; ours is KeyStore#transaction() and stays on the KeyStore.
 function authKeys(keyStore) {
   const keys = {
     get: (type, ids) => keyStore.get(type, ids),
     set: (data) => keyStore.set(data),
-    transaction: () => keyStore.transaction(),
   }
   Object.defineProperty(keys, kNative, { value: keyStore[kNative] })
   return keys
