@@ -11,7 +11,8 @@
 //! A **checkpoint** syncs every file and directory changed since the last one, then starts
 //! a new log epoch (dropping the records). It runs when the log holds `checkpoint_bytes`,
 //! when `checkpoint_files` files changed, when the store has been idle `checkpoint_idle`,
-//! and when the store closes; never on a writer's path to its answer.
+//! when the oldest record is [`MAX_RECORD_AGE`] old, and when the store closes; never on a
+//! writer's path to its answer.
 //!
 //! On open, and after any failure that may have left the files and the log disagreeing
 //! (the store is then *poisoned* until it heals), the log's records are replayed and a
@@ -36,9 +37,10 @@ use crate::wal::Wal;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Durability {
     /// Survives process crashes only: the batch is in the operating system's cache when
-    /// the write resolves and reaches the disk at the next checkpoint (at most
-    /// `checkpoint_idle` after the store goes quiet). A power loss or OS crash can lose
-    /// recent batches, and may leave a batch partly applied, as with Baileys' own folder.
+    /// the write resolves and reaches the disk at the next checkpoint (`checkpoint_idle`
+    /// after the store goes quiet, at most [`MAX_RECORD_AGE`] under steady load). A power
+    /// loss or OS crash can lose the batches since, and may leave one partly applied, as
+    /// with Baileys' own folder.
     Process = 0,
     /// Survives process crashes and power loss: the write resolves once its batch is on
     /// disk (`fdatasync` of the log). The default.
@@ -258,6 +260,9 @@ struct Shared {
 
 /// Most bytes of values one group takes in, so one record stays a sane size.
 const GROUP_BYTES: usize = 64 << 20;
+/// A store that never goes idle still checkpoints this often (which bounds what a power
+/// loss can take with durability `process`, and how much a reopen replays).
+pub(crate) const MAX_RECORD_AGE: Duration = Duration::from_secs(5);
 
 /// The handle of a store's writer thread. Dropping it closes the store: a final
 /// checkpoint, the spares and the log removed, the lock released.
@@ -309,6 +314,7 @@ impl Committer {
             shared: shared.clone(),
             opts: opts.clone(),
             poison: None,
+            oldest: None,
             _lock: lock,
         };
         if !records.is_empty() {
@@ -413,6 +419,8 @@ struct Writer<T> {
     shared: Arc<Shared>,
     opts: FileOptions,
     poison: Option<String>,
+    /// When the first record of the current epoch was written.
+    oldest: Option<std::time::Instant>,
     _lock: File,
 }
 
@@ -500,7 +508,8 @@ impl<T: Target> Writer<T> {
         }
         if res.is_ok()
             && (self.wal.used() >= self.opts.checkpoint_bytes
-                || self.dirty.files.len() >= self.opts.checkpoint_files)
+                || self.dirty.files.len() >= self.opts.checkpoint_files
+                || self.oldest.is_some_and(|t| t.elapsed() >= MAX_RECORD_AGE))
             && let Err(e) = self.checkpoint()
         {
             tracing::warn!(error = %e, "storage checkpoint failed; it is retried");
@@ -515,6 +524,7 @@ impl<T: Target> Writer<T> {
         if let Err(e) = self.wal.append(&payload) {
             return Err(self.poisoned(e));
         }
+        self.oldest.get_or_insert_with(std::time::Instant::now);
         if Durability::from_u8(self.shared.durability.load(Ordering::Acquire)) == Durability::Full {
             if let Err(e) = self.wal.sync() {
                 return Err(self.poisoned(e));
@@ -591,6 +601,7 @@ impl<T: Target> Writer<T> {
         let dirs: Vec<PathBuf> = self.dirty.dirs.iter().cloned().collect();
         fsio::sync_all_parallel(&dirs, true)?;
         self.wal.reset()?;
+        self.oldest = None;
         self.dirty = Dirty::default();
         self.shared
             .stats
