@@ -177,9 +177,16 @@ const CRC_TABLE: [u32; 256] = {
 
 /// CRC-32 (IEEE), to tell a whole journal from a torn one.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
+    crc32_parts(&[data])
+}
+
+/// CRC-32 of the concatenation of `parts`, without concatenating them.
+pub(crate) fn crc32_parts(parts: &[&[u8]]) -> u32 {
     let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    for part in parts {
+        for &b in *part {
+            c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+        }
     }
     !c
 }
