@@ -36,9 +36,18 @@ declare class NativeBackedEngine extends Engine {
 export declare class MemoryEngine extends NativeBackedEngine {
   constructor()
 }
+/**
+ * When a write to a file-backed store resolves. `'full'` (default): once its batch is on
+ * disk (survives power loss). `'process'`: once it is in the OS cache (survives a crash of
+ * the process, not of the machine; synced at the next checkpoint). See docs/storage.md.
+ */
+export type Durability = 'full' | 'process'
+export interface FileStoreOptions {
+  durability?: Durability
+}
 /** One directory per entry (default base `.baileys/default`); atomic writes, files 0600. */
 export declare class FileEngine extends NativeBackedEngine {
-  constructor(base?: string)
+  constructor(base?: string, options?: FileStoreOptions)
 }
 /** One SQLite file: WAL, one transaction per batch, schema migrations. */
 export declare class SqliteEngine extends NativeBackedEngine {
@@ -114,7 +123,7 @@ export interface AuthState {
 /** Fresh credentials with every field of Baileys' `AuthenticationCreds`. */
 export declare function initAuthCreds(): any
 /** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
-export declare function useMultiFileAuthState(folder: string): Promise<AuthState>
+export declare function useMultiFileAuthState(folder: string, options?: FileStoreOptions): Promise<AuthState>
 /** An auth state kept in any engine or Store. */
 export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
 
@@ -380,7 +389,8 @@ export declare class MediaEncryptor {
 
 /** A Baileys `useMultiFileAuthState` folder. */
 export declare class NativeAuthFolder {
-  constructor(dir: string)
+  /** `durability`: `"full"` (default) or `"process"` (see docs/storage.md). */
+  constructor(dir: string, durability?: string | undefined | null)
   /** The text of `creds.json`, `null` when there is none. */
   readCreds(): Promise<string | null>
   /** Replaces `creds.json` atomically. */
@@ -394,7 +404,8 @@ export declare class NativeAuthFolder {
  */
 export declare class NativeEngine {
   static memory(): NativeEngine
-  static file(base: string): NativeEngine
+  /** `durability`: `"full"` (default) or `"process"` (see docs/storage.md). */
+  static file(base: string, durability?: string | undefined | null): NativeEngine
   static sqlite(path: string): NativeEngine
   /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
   static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine

@@ -55,6 +55,7 @@ class WrappingEngine extends Engine {
 const engines = {
   memory: () => new MemoryEngine(),
   file: () => new FileEngine(join(tmp, `f${n++}`)),
+  'file, process durability': () => new FileEngine(join(tmp, `f${n++}`), { durability: 'process' }),
   sqlite: () => new SqliteEngine(join(tmp, `s${n++}.db`)),
   'js (written in the test)': () => bridgeEngine(new MapEngine()),
   'js wrapping native': () => bridgeEngine(new WrappingEngine(new SqliteEngine(join(tmp, `w${n++}.db`)))),

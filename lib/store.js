@@ -63,6 +63,16 @@ function failure(err) {
   return { error: String(err?.message ?? err), errorCode: typeof err?.code === 'string' ? err.code : undefined }
 }
 
+// The `durability` option of the file-backed stores: 'full' (default) or 'process'.
+function durabilityOf(options) {
+  const d = options?.durability
+  if (d === undefined || d === null) return undefined
+  if (d !== 'full' && d !== 'process') {
+    throw storeError('ERR_WA_STORE_BAD_VALUE', `durability must be 'full' or 'process', not ${JSON.stringify(d)}`)
+  }
+  return d
+}
+
 // ---------------------------------------------------------------------------- Engines
 
 /**
@@ -121,12 +131,15 @@ class MemoryEngine extends NativeBackedEngine {
   }
 }
 
-/** One directory per entry under `base` (default `.baileys/default`); atomic writes, 0600 files. */
+/**
+ * One directory per entry under `base` (default `.baileys/default`); atomic writes, 0600
+ * files. options.durability: 'full' (default) or 'process' (see docs/storage.md).
+ */
 class FileEngine extends NativeBackedEngine {
-  constructor(base = '.baileys/default') {
+  constructor(base = '.baileys/default', options = {}) {
     let handle
     try {
-      handle = native.NativeEngine.file(base)
+      handle = native.NativeEngine.file(base, durabilityOf(options))
     } catch (err) {
       throw withCode(err)
     }
@@ -392,11 +405,12 @@ function initAuthCreds() {
 /**
  * Baileys' useMultiFileAuthState, same files and encoding (a folder from Baileys opens
  * here and the other way round), with atomic writes and all-or-nothing key batches.
+ * options.durability: 'full' (default) or 'process' (see docs/storage.md).
  */
-async function useMultiFileAuthState(folder) {
+async function useMultiFileAuthState(folder, options = {}) {
   let handle
   try {
-    handle = new native.NativeAuthFolder(folder)
+    handle = new native.NativeAuthFolder(folder, durabilityOf(options))
   } catch (err) {
     throw withCode(err)
   }

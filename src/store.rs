@@ -16,9 +16,10 @@ use napi::{Result, Status};
 use napi_derive::napi;
 use serde_json::Value;
 use wa_store::{
-    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Engine, EngineKeyStore,
-    FileEngine, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites, MemoryEngine,
-    SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS, migrate,
+    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Durability, Engine,
+    EngineKeyStore, FileEngine, FileOptions, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType,
+    KeyWrites, MemoryEngine, SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS,
+    migrate,
 };
 
 use crate::errors::coded;
@@ -36,6 +37,14 @@ fn js_err(e: StoreError) -> napi::Error {
 fn parse_json(what: &str, s: &str) -> Result<Value> {
     serde_json::from_str(s)
         .map_err(|e| coded("ERR_WA_STORE_BAD_VALUE", format!("{what} is not JSON: {e}")))
+}
+
+fn file_options(durability: Option<String>) -> Result<FileOptions> {
+    let mut opts = FileOptions::default();
+    if let Some(d) = durability {
+        opts = opts.with_durability(Durability::parse(&d).map_err(js_err)?);
+    }
+    Ok(opts)
 }
 
 fn deadline_ms(timeout: Duration) -> f64 {
@@ -265,10 +274,12 @@ impl NativeEngine {
         }
     }
 
+    /// `durability`: `"full"` (default) or `"process"` (see docs/storage.md).
     #[napi(factory, catch_unwind)]
-    pub fn file(base: String) -> Result<Self> {
+    pub fn file(base: String, durability: Option<String>) -> Result<Self> {
+        let opts = file_options(durability)?;
         Ok(Self {
-            inner: Arc::new(FileEngine::open(base).map_err(js_err)?),
+            inner: Arc::new(FileEngine::open_with(base, opts).map_err(js_err)?),
         })
     }
 
@@ -819,10 +830,12 @@ pub struct NativeAuthFolder {
 
 #[napi]
 impl NativeAuthFolder {
+    /// `durability`: `"full"` (default) or `"process"` (see docs/storage.md).
     #[napi(constructor, catch_unwind)]
-    pub fn new(dir: String) -> Result<Self> {
+    pub fn new(dir: String, durability: Option<String>) -> Result<Self> {
+        let opts = file_options(durability)?;
         Ok(Self {
-            folder: BaileysFolder::open(dir).map_err(js_err)?,
+            folder: BaileysFolder::open_with(dir, opts).map_err(js_err)?,
         })
     }
 

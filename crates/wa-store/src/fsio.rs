@@ -1,6 +1,6 @@
-//! File-system primitives that keep data whole: write to a temporary file, fsync, rename
-//! over the target, fsync the directory; and a write-ahead journal that makes a batch of
-//! file writes all-or-nothing across a crash.
+//! File-system primitives: atomic whole-file writes, syncing files and directories, and the
+//! reader of the batch journal an earlier version of the file stores kept (so a store it
+//! left after a crash still opens whole).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
@@ -74,25 +74,36 @@ pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8], sync: boo
     res
 }
 
-/// Writes `data` to a new temporary file (not synced) and returns its path.
-pub(crate) fn write_tmp(tmp_dir: &Path, data: &[u8]) -> Result<PathBuf> {
-    let tmp = tmp_name(tmp_dir);
-    let mut f = open_new(&tmp)?;
+/// Creates `path` (0600, must not exist) holding `data`, not synced.
+pub(crate) fn write_new(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = open_new(path)?;
     if let Err(e) = f.write_all(data) {
         drop(f);
-        let _ = fs::remove_file(&tmp);
-        return Err(StoreError::io("write", &tmp, e));
+        let _ = fs::remove_file(path);
+        return Err(StoreError::io("write", path, e));
     }
-    Ok(tmp)
+    Ok(())
 }
 
+/// Syncs a file; one that is gone (replaced or removed since) has nothing left to sync.
 pub(crate) fn sync_file(path: &Path) -> Result<()> {
-    let f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(StoreError::io("open", path, e)),
+    };
     f.sync_all().map_err(|e| StoreError::io("fsync", path, e))
 }
 
 /// Syncs many files (or directories) at once from several threads: the file system merges
-/// concurrent syncs into few journal commits, so a batch waits for the disk about once.
+/// concurrent syncs into few journal commits, so a checkpoint waits for the disk about once.
 pub(crate) fn sync_all_parallel(paths: &[PathBuf], dirs: bool) -> Result<()> {
     let one = |p: &PathBuf| if dirs { sync_dir(p) } else { sync_file(p) };
     if paths.len() <= 1 {
@@ -166,11 +177,28 @@ const CRC_TABLE: [u32; 256] = {
 
 /// CRC-32 (IEEE), to tell a whole journal from a torn one.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
+    crc32_parts(&[data])
+}
+
+/// CRC-32 of the concatenation of `parts`, without concatenating them.
+pub(crate) fn crc32_parts(parts: &[&[u8]]) -> u32 {
     let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    for part in parts {
+        for &b in *part {
+            c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+        }
     }
     !c
+}
+
+/// FNV-1a, 64 bits: a cheap fingerprint of file contents (not a defence against anyone).
+pub(crate) fn fnv64(data: &[u8]) -> u64 {
+    let mut h = 0xCBF2_9CE4_8422_2325u64;
+    for &b in data {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
 }
 
 const MAGIC: &[u8; 4] = b"WAJ1";
@@ -178,20 +206,33 @@ const MAGIC: &[u8; 4] = b"WAJ1";
 /// One journaled write: a key (engine path or file name) and the bytes, `None` to delete.
 pub(crate) type JournalOp = (String, Option<Vec<u8>>);
 
-/// A directory of committed-but-maybe-unapplied batches. A batch file appears (by rename)
-/// only once it is complete and synced, and carries a CRC, so recovery either replays a
-/// whole batch or ignores a torn one that was never acknowledged.
+/// The batches an earlier version of the file stores left in `dir` (one file per batch,
+/// renamed into place once complete and synced, with a CRC), oldest first; torn ones were
+/// never acknowledged and are removed. Nothing when there is no such directory.
+pub(crate) fn legacy_pending(dir: &Path) -> Result<Vec<(PathBuf, Vec<JournalOp>)>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    Journal {
+        dir: dir.to_owned(),
+    }
+    .pending()
+}
+
+/// The earlier version's journal directory (written here only by tests, as a fixture).
 pub(crate) struct Journal {
     dir: PathBuf,
 }
 
 impl Journal {
+    #[cfg(test)]
     pub(crate) fn open(dir: PathBuf) -> Result<Self> {
         create_dirs(&dir)?;
         Ok(Self { dir })
     }
 
-    /// Writes `ops` durably and returns the journal file to remove once they are applied.
+    /// Writes `ops` durably and returns the journal file.
+    #[cfg(test)]
     pub(crate) fn commit(&self, ops: &[JournalOp]) -> Result<PathBuf> {
         let mut buf = Vec::with_capacity(
             64 + ops
@@ -236,7 +277,7 @@ impl Journal {
             let name = ent.file_name().to_string_lossy().into_owned();
             if name.ends_with(".batch") {
                 names.push(name);
-            } else {
+            } else if name.ends_with(".tmp") {
                 // A temporary file of a batch that never committed.
                 let _ = fs::remove_file(ent.path());
             }
@@ -255,10 +296,6 @@ impl Journal {
             }
         }
         Ok(out)
-    }
-
-    pub(crate) fn done(&self, file: &Path) -> Result<()> {
-        remove_opt(file).map(|_| ())
     }
 }
 

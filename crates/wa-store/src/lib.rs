@@ -11,6 +11,7 @@
 
 pub mod baileys;
 pub mod bufferjson;
+mod commit;
 pub mod creds;
 mod engine;
 mod error;
@@ -20,10 +21,15 @@ pub mod keys;
 mod memory;
 pub mod migrate;
 pub mod path;
+mod spares;
 mod sqlite;
 mod store;
+#[cfg(test)]
+mod testkit;
+mod wal;
 
 pub use baileys::{BaileysFolder, FolderEntry};
+pub use commit::{Durability, FileOptions};
 pub use creds::AuthenticationCreds;
 pub use engine::{BoxFuture, Engine, Write};
 pub use error::{Result, StoreError};

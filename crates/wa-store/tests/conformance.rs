@@ -98,9 +98,22 @@ async fn file_engine_layout_matches_the_design() {
             0o700
         );
     }
-    // Nothing left behind in the temporary or journal directories.
+    // While open: the write-ahead log, and spare files only in the temporary directory.
+    let names = |d: &str| -> Vec<String> {
+        std::fs::read_dir(b.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(".journal"), vec!["wal"]);
+    assert!(names(".tmp").iter().all(|n| n.ends_with(".spare")));
+    // A clean close leaves nothing behind in the temporary or journal directories.
+    drop(e);
     assert_eq!(std::fs::read_dir(b.join(".tmp")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(b.join(".journal")).unwrap().count(), 0);
+    // And the data is all there on the next open.
+    let e = FileEngine::open(b).unwrap();
+    assert_eq!(e.get("session/creds").await.unwrap().unwrap(), b"{}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
