@@ -40,7 +40,9 @@ pub(crate) fn on_iq(server: &mut Server, conn: ConnId, addr: &DeviceAddr, node: 
         }
         ("encrypt", "get", "count") => count(server, addr, &id),
         ("encrypt", "set", _) if node.child("list").is_some() || node.child("skey").is_some() => {
-            upload(server, addr, &id, node)
+            let (reply, uploaded) = upload(server, addr, &id, node);
+            server.stats.pre_keys_uploaded += uploaded;
+            reply
         }
         ("encrypt", "set", "rotate") => rotate(server, addr, &id, node),
         ("encrypt", "get", "key") => match first {
@@ -97,13 +99,13 @@ fn parse_signed_key(skey: &Node) -> Option<SignedKey> {
 }
 
 /// `<iq xmlns=encrypt type=set>`: registration, type, identity, list of keys, signed key.
-fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node {
+fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> (Node, u64) {
     let Some(c) = server
         .accounts
         .get_mut(&addr.number)
         .and_then(|a| a.companions.get_mut(&addr.device))
     else {
-        return nodes::iq_error(id, 404, "item-not-found");
+        return (nodes::iq_error(id, 404, "item-not-found"), 0);
     };
     let identity = child_array::<32>(node, "identity");
     let registration = child_bytes(node, "registration").and_then(read_be);
@@ -116,30 +118,31 @@ fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node
                 child_array::<32>(k, "value"),
             ) {
                 (Some(kid), Some(v)) => keys.push((kid, v)),
-                _ => return nodes::iq_error(id, 400, "bad-request"),
+                _ => return (nodes::iq_error(id, 400, "bad-request"), 0),
             }
         }
     }
     // The identity must be the one the device paired with, and the signed prekey must be
     // signed by it.
     if identity != Some(c.identity) || child_bytes(node, "type") != Some(&[5u8][..]) {
-        return nodes::iq_error(id, 406, "not-acceptable");
+        return (nodes::iq_error(id, 406, "not-acceptable"), 0);
     }
     let Some(skey) = skey else {
-        return nodes::iq_error(id, 400, "bad-request");
+        return (nodes::iq_error(id, 400, "bad-request"), 0);
     };
     if !curve::verify(
         &c.identity,
         &curve::prefix_public(&skey.public),
         &skey.signature,
     ) {
-        return nodes::iq_error(id, 406, "not-acceptable");
+        return (nodes::iq_error(id, 406, "not-acceptable"), 0);
     }
     if let Some(r) = registration {
         c.registration_id = r;
     }
     c.signed_pre_key = skey;
-    c.uploaded_total += keys.len() as u64;
+    let uploaded = keys.len() as u64;
+    c.uploaded_total += uploaded;
     for (kid, v) in keys {
         c.pre_keys.insert(kid, v);
     }
@@ -149,7 +152,7 @@ fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node
         };
         c.pre_keys.remove(&first);
     }
-    nodes::iq_result(id)
+    (nodes::iq_result(id), uploaded)
 }
 
 fn rotate(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node {

@@ -75,6 +75,7 @@ pub struct Stats {
     pub pairings: u64,
     pub logins: u64,
     pub logins_refused: u64,
+    pub pre_keys_uploaded: u64,
     pub messages_received: u64,
     pub messages_routed: u64,
     pub duplicates: u64,
