@@ -40,6 +40,14 @@ enum Cmd {
 
 type Check = Box<dyn Fn(&Server) -> bool + Send>;
 
+/// Pairing requests: who waits, and outcomes that arrived before anyone waited (a fast
+/// companion can sign before the control call starts waiting).
+#[derive(Default)]
+struct Pairings {
+    waiting: HashMap<RequestId, oneshot::Sender<Result<String>>>,
+    finished: HashMap<RequestId, Result<String>>,
+}
+
 struct Waiter {
     check: Check,
     done: oneshot::Sender<()>,
@@ -48,7 +56,7 @@ struct Waiter {
 struct Shared {
     core: Mutex<Server>,
     conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Cmd>>>,
-    pairings: Mutex<HashMap<RequestId, oneshot::Sender<Result<String>>>>,
+    pairings: Mutex<Pairings>,
     waiters: Mutex<Vec<Waiter>>,
     timer: Notify,
     shutdown: watch::Sender<bool>,
@@ -105,8 +113,13 @@ impl Shared {
                     ServerEvent::Paired { request, jid } => (request, Ok(jid)),
                     ServerEvent::PairingFailed { request, error } => (request, Err(error)),
                 };
-                if let Some(tx) = pairings.remove(&request) {
-                    let _ = tx.send(result);
+                match pairings.waiting.remove(&request) {
+                    Some(tx) => {
+                        let _ = tx.send(result);
+                    }
+                    None => {
+                        pairings.finished.insert(request, result);
+                    }
                 }
             }
         }
@@ -156,14 +169,20 @@ impl Shared {
 
     async fn await_pairing(&self, request: RequestId, timeout_ms: u64) -> Result<String> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pairings).insert(request, tx);
-        // The outcome may already be queued.
+        {
+            let mut p = lock(&self.pairings);
+            if let Some(done) = p.finished.remove(&request) {
+                return done;
+            }
+            p.waiting.insert(request, tx);
+        }
+        // The outcome may still be queued in the core.
         self.pump();
         match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(TestServerError::Stopped),
             Err(_) => {
-                lock(&self.pairings).remove(&request);
+                lock(&self.pairings).waiting.remove(&request);
                 Err(TestServerError::PairingTimeout)
             }
         }
@@ -199,7 +218,7 @@ impl TestServer {
         let shared = Arc::new(Shared {
             core: Mutex::new(Server::new(config)),
             conns: Mutex::new(HashMap::new()),
-            pairings: Mutex::new(HashMap::new()),
+            pairings: Mutex::new(Pairings::default()),
             waiters: Mutex::new(Vec::new()),
             timer: Notify::new(),
             shutdown: watch::Sender::new(false),
@@ -380,7 +399,11 @@ impl TestServer {
                 tasks.shutdown().await;
             }
         }
-        lock(&self.shared.pairings).clear();
+        {
+            let mut p = lock(&self.shared.pairings);
+            p.waiting.clear();
+            p.finished.clear();
+        }
         lock(&self.shared.waiters).clear();
     }
 }

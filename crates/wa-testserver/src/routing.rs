@@ -181,6 +181,12 @@ pub(crate) fn on_message(
         server.send(conn, &message_ack(&id, &to, t, None), now);
         return;
     }
+    // Recorded before the fan-out: a phone answers with its receipt at once.
+    server.sent.entry(key).or_insert(SentRecord {
+        sender: sender.clone(),
+        t,
+    });
+    server.send(conn, &message_ack(&id, &to, t, None), now);
     let lid_mode = to_jid.is_lid();
     let device_identity = node.child("device-identity").cloned();
     let sender_account = server.accounts.get(&sender.number);
@@ -255,11 +261,6 @@ pub(crate) fn on_message(
         }
         deliver(server, &device, "message", m.children(children), now);
     }
-    server.sent.entry(key).or_insert(SentRecord {
-        sender: sender.clone(),
-        t,
-    });
-    server.send(conn, &message_ack(&id, &to, t, None), now);
 }
 
 /// A client's `<receipt>`: it acknowledges what was delivered to it, and travels on to the
