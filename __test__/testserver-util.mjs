@@ -180,6 +180,29 @@ export class BaileysClient {
     })
   }
 
+  /** Resolves once a `messages.update` for message `id` carries `status` (recorded or later). */
+  waitStatus(id, status, timeoutMs = 15_000) {
+    const match = (u) => u.key.id === id && u.update?.status === status
+    const found = this.updates.find(match)
+    if (found) return Promise.resolve(found)
+    const sock = this.sock
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        sock.ev.off('messages.update', on)
+        reject(new Error(`${this.name}: no status ${status} for ${id}`))
+      }, timeoutMs)
+      const on = (list) => {
+        const u = list.find(match)
+        if (u) {
+          clearTimeout(t)
+          sock.ev.off('messages.update', on)
+          resolve(u)
+        }
+      }
+      sock.ev.on('messages.update', on)
+    })
+  }
+
   /** Pairs through a QR scan by the simulated phone, then logs in after the 515 restart. */
   async pairByQR(phoneNumber, pushName) {
     this.connect()

@@ -78,14 +78,6 @@ async function testServer(argv) {
   }
   const { startTestServer } = require('../lib/testing.js')
   const server = await startTestServer({ port: opts.port, seed: opts.seed })
-  const root = Buffer.from(server.rootPublicKey)
-  if (opts.json) {
-    console.log(JSON.stringify({ url: server.url, rootPublicKey: root.toString('base64'), rootPublicKeyHex: root.toString('hex') }))
-  } else {
-    console.log(`url: ${server.url}`)
-    console.log(`rootPublicKey (hex): ${root.toString('hex')}`)
-    console.log(`rootPublicKey (base64): ${root.toString('base64')}`)
-  }
   // The server runs on native threads; this timer keeps Node (and so the process) alive.
   const keepAlive = setInterval(() => {}, 1 << 30)
   let stopping = false
@@ -98,6 +90,14 @@ async function testServer(argv) {
   }
   process.on('SIGINT', () => stop(0))
   process.on('SIGTERM', () => stop(0))
+  const root = Buffer.from(server.rootPublicKey)
+  if (opts.json) {
+    console.log(JSON.stringify({ url: server.url, rootPublicKey: root.toString('base64'), rootPublicKeyHex: root.toString('hex') }))
+  } else {
+    console.log(`url: ${server.url}`)
+    console.log(`rootPublicKey (hex): ${root.toString('hex')}`)
+    console.log(`rootPublicKey (base64): ${root.toString('base64')}`)
+  }
   if (opts.control) {
     const rl = require('node:readline').createInterface({ input: process.stdin })
     rl.on('line', async (line) => {
