@@ -815,3 +815,51 @@ mod tests {
         assert_ne!(other.1, ja.1);
     }
 }
+
+/// Entry points for the fuzz targets (`cargo fuzz` builds with `--cfg fuzzing`): stanzas
+/// reach the handlers without a Noise session in front.
+#[cfg(fuzzing)]
+impl Server {
+    /// A connection logged in as a new companion of `number`, without a handshake.
+    pub fn fuzz_logged_in(&mut self, conn: ConnId, number: &str, now: u64) {
+        self.connect(conn, now);
+        let Ok(account) = self.ensure_account(number, None) else {
+            return;
+        };
+        let (device, key_index) = account.allocate_device();
+        let identity = wa_crypto::KeyPair::from_private([device as u8; 32]);
+        account.companions.insert(
+            device,
+            crate::account::Companion {
+                device,
+                key_index,
+                noise_key: [0; 32],
+                identity: identity.public,
+                registration_id: 1,
+                signed_pre_key: crate::account::SignedKey {
+                    id: 1,
+                    public: [9; 32],
+                    signature: vec![0; 64],
+                },
+                pre_keys: [(1, [5u8; 32]), (2, [6u8; 32])].into_iter().collect(),
+                adv: Vec::new(),
+                platform: "fuzz".into(),
+                paired_at: now,
+                uploaded_total: 0,
+            },
+        );
+        let addr = DeviceAddr {
+            number: number.to_owned(),
+            device,
+        };
+        self.online.insert(addr.clone(), conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::LoggedIn(Session { addr, active: true });
+        }
+    }
+
+    /// A frame (flag byte + node) from `conn`, as if it had been decrypted.
+    pub fn fuzz_frame(&mut self, conn: ConnId, frame: &[u8], now: u64) {
+        self.on_frame(conn, frame, now);
+    }
+}
