@@ -11,3 +11,4 @@ mod proto;
 mod signal;
 mod signal_store;
 mod store;
+mod testserver;
