@@ -212,7 +212,11 @@ test('QR pairing, 515 restart, login with the stored auth, prekeys, open, logout
     const { state, saveCreds } = await useMultiFileAuthState(dir)
     const sock = makeWASocket({ auth: state, waWebSocketUrl: server.url, waCertPublicKey: server.root.public, logger, printQRInTerminal: true })
     assert.ok(logs.some(([l, m]) => l === 'warn' && /printQRInTerminal/.test(m)))
-    sock.ev.on('creds.update', saveCreds)
+    // Saves in order; the restart below waits for the last one, as a bot's reconnect should.
+    let saving = Promise.resolve()
+    sock.ev.on('creds.update', () => {
+      saving = saving.then(saveCreds)
+    })
     const seen = []
     sock.ev.on('connection.update', (u) => seen.push(u))
     const qr = (await nextUpdate(sock, (u) => !!u.qr)).qr
@@ -253,6 +257,7 @@ test('QR pairing, 515 restart, login with the stored auth, prekeys, open, logout
     assert.ok(Buffer.isBuffer(state.creds.account.accountSignatureKey))
 
     // Baileys-style restart: a new socket over the same (saved) auth state.
+    await saving
     const again = await useMultiFileAuthState(dir)
     assert.equal(again.state.creds.me.id, '15550001111:5@s.whatsapp.net', 'creds.update was saved')
     const sock2 = makeWASocket({ auth: again.state, waWebSocketUrl: server.url, waCertPublicKey: server.root.public, logger })
