@@ -1091,6 +1091,29 @@ fn closed_event(d: &Disconnect) -> Event {
     }))
 }
 
+/// TLS for `wss://` (WhatsApp's servers): rustls with the ring provider and Mozilla's roots,
+/// built once per process.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+            // The ring provider supports the default versions; should a future rustls refuse,
+            // fall back to its own default builder rather than fail every connection.
+            Arc::new(config.unwrap_or_else(|_| {
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }))
+        })
+        .clone()
+}
+
 fn ws_error_status(e: &tokio_tungstenite::tungstenite::Error) -> u16 {
     use tokio_tungstenite::tungstenite::Error as E;
     match e {
@@ -1129,9 +1152,14 @@ async fn drive(
             .map_err(|e| Disconnect::new(400, "ERR_WA_CLIENT_WEBSOCKET", e.to_string()))?;
         req.headers_mut()
             .insert("Origin", HeaderValue::from_static(ORIGIN));
+        let connector = if inner.config.url.starts_with("wss:") {
+            Some(tokio_tungstenite::Connector::Rustls(tls_config()))
+        } else {
+            None
+        };
         match tokio::time::timeout(
             inner.config.connect_timeout,
-            tokio_tungstenite::connect_async(req),
+            tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector),
         )
         .await
         {

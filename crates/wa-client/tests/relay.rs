@@ -528,3 +528,31 @@ async fn undecryptable_messages_get_a_retry_receipt_and_a_stub() {
         (Some("message"), Some("500"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_urls_speak_tls() {
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (c, mut ev) = Client::connect(
+        Config {
+            url: format!("wss://localhost:{port}/ws/chat"),
+            ..Config::default()
+        },
+        AuthenticationCreds::generate(),
+        account("1", "2").1,
+    );
+    let (mut tcp, _) = listener.accept().await.unwrap();
+    let mut first = [0u8; 3];
+    tcp.read_exact(&mut first).await.unwrap();
+    // A TLS handshake record (ClientHello), not an HTTP upgrade request.
+    assert_eq!(first[0], 0x16, "TLS handshake record");
+    assert_eq!(first[1], 0x03);
+    drop(tcp);
+    let closed = next(&mut ev, "connection.update", |d| d["connection"] == "close").await;
+    assert_eq!(
+        closed["lastDisconnect"]["error"]["code"],
+        "ERR_WA_CLIENT_WEBSOCKET"
+    );
+    assert!(c.is_closed());
+}
