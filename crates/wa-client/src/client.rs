@@ -32,6 +32,28 @@ use crate::signal_store::{self, KeyStoreSignal};
 const DEVICE_TTL: Duration = Duration::from_secs(300);
 /// Retry receipts per message before giving up (Baileys' `maxMsgRetryCount`).
 const MAX_RETRIES: u32 = 5;
+/// Sent messages kept for resending on a retry receipt.
+const RECENT_CAP: usize = 512;
+
+/// A bounded map of the messages we sent lately, oldest evicted first.
+#[derive(Default)]
+struct Recent {
+    map: HashMap<String, (String, wa_proto::Message)>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Recent {
+    fn put(&mut self, id: String, chat: String, msg: wa_proto::Message) {
+        if self.map.insert(id.clone(), (chat, msg)).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > RECENT_CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+}
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -65,6 +87,8 @@ struct Inner {
     events: mpsc::UnboundedSender<Event>,
     devices: std::sync::Mutex<HashMap<String, (Instant, Vec<String>)>>,
     retries: std::sync::Mutex<HashMap<String, u32>>,
+    /// Messages we sent lately, for resending on a retry receipt: id -> (chat, message).
+    recent: std::sync::Mutex<Recent>,
     prekeys: tokio::sync::Mutex<()>,
     closed: AtomicBool,
 }
@@ -99,6 +123,7 @@ impl Client {
             events: ev_tx,
             devices: std::sync::Mutex::new(HashMap::new()),
             retries: std::sync::Mutex::new(HashMap::new()),
+            recent: std::sync::Mutex::new(Recent::default()),
             prekeys: tokio::sync::Mutex::new(()),
             closed: AtomicBool::new(false),
         });
@@ -109,6 +134,11 @@ impl Client {
     }
 
     /// A copy of the current credentials.
+    /// The key store this connection uses.
+    pub fn key_store(&self) -> &Arc<dyn KeyStore> {
+        &self.inner.keys
+    }
+
     pub fn creds(&self) -> AuthenticationCreds {
         lock(&self.inner.creds).clone()
     }
@@ -356,6 +386,11 @@ impl Client {
                 text: format!("message refused by the server ({e})"),
             });
         }
+        self.inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put(id.clone(), dest.to_string(), message.clone());
         let msg = json!({
             "key": { "remoteJid": dest.to_string(), "fromMe": true, "id": id },
             "message": proto_json::to_json("wa.Message", &message)?,
@@ -480,7 +515,12 @@ impl Client {
         if need.is_empty() {
             return Ok(());
         }
-        let result = self.query(nodes::bundle_query(&need), None).await?;
+        self.fetch_sessions(&need).await
+    }
+
+    /// Fetches bundles for devices (one query) and starts a session with each.
+    async fn fetch_sessions(&self, need: &[String]) -> Result<(), ClientError> {
+        let result = self.query(nodes::bundle_query(need), None).await?;
         let now = now_ms() as i64;
         for (jid, bundle) in nodes::parse_bundles(&result) {
             match bundle {
@@ -672,13 +712,105 @@ impl Client {
                 .collect();
             self.emit(Event::new("messages.update", Value::Array(updates)));
         }
-        if node.get_attr("type") == Some("retry") {
-            self.log(
-                "info",
-                "received a retry receipt; resending is not implemented yet",
-            );
+        if node.get_attr("type") == Some("retry")
+            && let Err(e) = self.resend(node).await
+        {
+            self.log("warn", format!("could not resend on a retry receipt: {e}"));
         }
         self.send_ack(node, None).await
+    }
+
+    /// Answers a retry receipt: a fresh session for the device that failed (from the bundle in
+    /// the receipt, or fetched), then the message again, for that device only.
+    async fn resend(&self, receipt: &Node) -> Result<(), ClientError> {
+        let id = receipt.get_attr("id").unwrap_or_default().to_owned();
+        let device = receipt
+            .get_attr("participant")
+            .or(receipt.get_attr("from"))
+            .unwrap_or_default()
+            .to_owned();
+        let count: u32 = receipt
+            .child("retry")
+            .and_then(|r| r.get_attr("count"))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let Some((chat, message)) = self
+            .inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map
+            .get(&id)
+            .cloned()
+        else {
+            self.log("debug", "retry receipt for a message no longer cached");
+            return Ok(());
+        };
+        if count > MAX_RETRIES {
+            return Ok(());
+        }
+        let address = self.address(&device).await?;
+        let bundle = receipt
+            .child("keys")
+            .map(|k| nodes::bundle_from_retry(receipt, k))
+            .transpose()?;
+        match bundle {
+            Some(b) => {
+                self.inner
+                    .signal
+                    .process_bundle(&address, &b, now_ms() as i64)
+                    .await?
+            }
+            None => self.fetch_sessions(std::slice::from_ref(&device)).await?,
+        }
+        let (me, me_lid) = self.me()?;
+        let dj = Jid::parse(&device).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mine = dj.user == me.user || me_lid.as_ref().is_some_and(|l| l.user == dj.user);
+        let plain = if mine {
+            wa_proto::Message {
+                device_sent_message: Some(Box::new(wa_proto::message::DeviceSentMessage {
+                    destination_jid: Some(chat.clone()),
+                    message: Some(Box::new(message)),
+                    phash: None,
+                })),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        } else {
+            message.encode_to_vec()
+        };
+        let enc = self
+            .inner
+            .signal
+            .encrypt(&address, &nodes::pad(plain))
+            .await?;
+        let mut content = vec![
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc.kind.as_str())
+                .attr("count", count.to_string())
+                .bytes(enc.body),
+        ];
+        if enc.kind == MessageKind::PreKey
+            && let Some(acc) = lock(&self.inner.creds).account.clone()
+        {
+            content.push(Node::new("device-identity").bytes(pair::encode_account(&acc)));
+        }
+        let mut stanza = Node::new("message")
+            .attr("id", id)
+            .attr("type", "text")
+            .attr("to", device.clone());
+        if mine {
+            stanza = stanza.attr("recipient", chat);
+        } else {
+            stanza = stanza.attr("device_fanout", "false");
+        }
+        self.log("debug", format!("resending a message on retry {count}"));
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::SendAwaitAck(stanza.children(content), tx))?;
+        rx.await
+            .unwrap_or_else(|_| Err(ClientError::Closed(Disconnect::closed())))?;
+        Ok(())
     }
 
     async fn handle_notification(&self, node: &Node) -> Result<(), ClientError> {

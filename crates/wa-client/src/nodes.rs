@@ -173,6 +173,15 @@ pub fn parse_bundles(result: &Node) -> Vec<(String, Result<PreKeyBundle, ClientE
         .collect()
 }
 
+/// The bundle a retry receipt carries in `<keys>` (registration id from the receipt).
+pub fn bundle_from_retry(receipt: &Node, keys: &Node) -> Result<PreKeyBundle, ClientError> {
+    let mut children = keys.child_nodes().to_vec();
+    if let Some(r) = receipt.child("registration") {
+        children.push(r.clone());
+    }
+    parse_bundle(&Node::new("user").children(children))
+}
+
 fn parse_bundle(u: &Node) -> Result<PreKeyBundle, ClientError> {
     let bad = |what: &str| ClientError::Protocol(format!("prekey bundle without {what}"));
     if let Some(e) = u.child("error") {

@@ -242,9 +242,26 @@ fn handle(state: &Mutex<State>, me: &str, tx: &mpsc::UnboundedSender<Node>, n: N
             let from = format!("{user}:{dev}@s.whatsapp.net");
             let lid = s.lids.get(user).cloned().unwrap();
             let identity = n.child("device-identity").cloned();
-            for to in n.child("participants").unwrap().child_nodes() {
-                let target = device_key(&s, to.get_attr("jid").unwrap());
-                let mut c = to.child_nodes().to_vec();
+            // A fan-out (`<participants>`) or a resend to one device (`<enc>` directly).
+            let targets: Vec<(String, Vec<Node>)> = match n.child("participants") {
+                Some(p) => p
+                    .child_nodes()
+                    .iter()
+                    .map(|to| {
+                        (
+                            to.get_attr("jid").unwrap().to_owned(),
+                            to.child_nodes().to_vec(),
+                        )
+                    })
+                    .collect(),
+                None => vec![(
+                    n.get_attr("to").unwrap().to_owned(),
+                    n.children_by_tag("enc").cloned().collect(),
+                )],
+            };
+            for (to, children) in targets {
+                let target = device_key(&s, &to);
+                let mut c = children;
                 if let Some(i) = &identity {
                     c.push(i.clone());
                 }
@@ -287,7 +304,7 @@ fn handle(state: &Mutex<State>, me: &str, tx: &mpsc::UnboundedSender<Node>, n: N
                 if let Some(t) = n.get_attr("type") {
                     r = r.attr("type", t.to_owned());
                 }
-                o.send(r).unwrap();
+                o.send(r.children(n.child_nodes().to_vec())).unwrap();
             }
             tx.send(Node::new("ack").attr("class", "receipt").attr("id", id))
                 .unwrap();
