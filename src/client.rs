@@ -55,12 +55,10 @@ fn config(o: &SocketOptions) -> Result<Config> {
         ..Config::default()
     };
     if let Some(k) = &o.wa_cert_public_key {
-        c.trust_root = k.as_ref().try_into().map_err(|_| {
-            coded(
-                "ERR_WA_CLIENT_ARGUMENT",
-                "waCertPublicKey must be 32 bytes",
-            )
-        })?;
+        c.trust_root = k
+            .as_ref()
+            .try_into()
+            .map_err(|_| coded("ERR_WA_CLIENT_ARGUMENT", "waCertPublicKey must be 32 bytes"))?;
     }
     if let [os, name, version] = o.browser.as_slice() {
         c.browser = Browser::new(os, name, version);
@@ -108,9 +106,9 @@ impl NativeSocket {
                             Err(_) => break,
                         }
                     }
-                    let closed = batch.iter().any(|e| {
-                        e.name == "connection.update" && e.data["connection"] == "close"
-                    });
+                    let closed = batch
+                        .iter()
+                        .any(|e| e.name == "connection.update" && e.data["connection"] == "close");
                     let json = serde_json::Value::Array(
                         batch
                             .drain(..)
@@ -134,7 +132,11 @@ impl NativeSocket {
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
     #[napi(catch_unwind)]
     pub async fn send_text(&self, jid: String, text: String) -> Result<String> {
-        let msg = self.client.send_text(&jid, &text).await.map_err(client_err)?;
+        let msg = self
+            .client
+            .send_text(&jid, &text)
+            .await
+            .map_err(client_err)?;
         Ok(msg.to_string())
     }
 

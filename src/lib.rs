@@ -12,3 +12,4 @@ mod proto;
 mod signal;
 mod signal_store;
 mod store;
+mod testserver;

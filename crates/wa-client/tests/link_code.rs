@@ -188,14 +188,12 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
             .attr("from", "s.whatsapp.net")
             .attr("id", "n1")
             .attr("type", "link_code_companion_reg")
-            .children(vec![
-                Node::new("link_code_companion_reg").children(vec![
+            .children(vec![Node::new("link_code_companion_reg").children(vec![
                     Node::new("link_code_pairing_ref").bytes(b"REF-1".to_vec()),
                     Node::new("primary_identity_pub").bytes(primary_identity.public.to_vec()),
                     Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
                         .bytes(wrapped_primary.to_vec()),
-                ]),
-            ]),
+                ])]),
     )
     .unwrap();
     let finish = recv_where(&mut s.rx, |n| {
@@ -269,8 +267,7 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
         Node::new("iq")
             .attr("id", "ps")
             .attr("type", "result")
-            .children(vec![
-                Node::new("pair-success").children(vec![
+            .children(vec![Node::new("pair-success").children(vec![
                     Node::new("device-identity").bytes(
                         AdvSignedDeviceIdentityHmac {
                             details: Some(signed),
@@ -282,8 +279,7 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
                     Node::new("device")
                         .attr("jid", "15550009999:2@s.whatsapp.net")
                         .attr("lid", "4242:2@lid"),
-                ]),
-            ]),
+                ])]),
     )
     .unwrap();
     recv_where(&mut s.rx, |n| n.child("pair-device-sign").is_some()).await;

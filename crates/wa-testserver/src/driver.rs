@@ -1,0 +1,581 @@
+//! The tokio driver: a listener on `127.0.0.1`, one task per websocket at `/ws/chat`, and a
+//! timer task, all feeding one [`Server`] core and routing what it outputs. Control calls
+//! lock the core, act, and pump.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::config::ServerConfig;
+use crate::control::{FaultTarget, StreamErrorKind};
+use crate::error::{Result, TestServerError};
+use crate::inbox::InboxMessage;
+use crate::phone::PhoneReceipt;
+use crate::server::{ConnId, LoginRefusal, Output, RequestId, Server, ServerEvent, Stats};
+
+/// The websocket path clients connect to.
+pub const WS_PATH: &str = "/ws/chat";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+enum Cmd {
+    Send(Vec<u8>),
+    Close { abort: bool },
+}
+
+type Check = Box<dyn Fn(&Server) -> bool + Send>;
+
+struct Waiter {
+    check: Check,
+    done: oneshot::Sender<()>,
+}
+
+struct Shared {
+    core: Mutex<Server>,
+    conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Cmd>>>,
+    pairings: Mutex<HashMap<RequestId, oneshot::Sender<Result<String>>>>,
+    waiters: Mutex<Vec<Waiter>>,
+    timer: Notify,
+    shutdown: watch::Sender<bool>,
+    stopped: AtomicBool,
+    next_conn: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave these maps half-changed in a way that
+    // matters more than stopping the server would.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn core(&self) -> MutexGuard<'_, Server> {
+        lock(&self.core)
+    }
+
+    /// Routes everything the core produced, completes requests and waiters, re-arms the timer.
+    fn pump(&self) {
+        let (outputs, events) = {
+            let mut core = self.core();
+            let mut outputs = Vec::new();
+            while let Some(o) = core.poll_output() {
+                outputs.push(o);
+            }
+            let mut events = Vec::new();
+            while let Some(e) = core.poll_event() {
+                events.push(e);
+            }
+            (outputs, events)
+        };
+        if !outputs.is_empty() {
+            let conns = lock(&self.conns);
+            for o in outputs {
+                match o {
+                    Output::Transmit { conn, data } => {
+                        if let Some(tx) = conns.get(&conn) {
+                            let _ = tx.send(Cmd::Send(data));
+                        }
+                    }
+                    Output::Close { conn, abort } => {
+                        if let Some(tx) = conns.get(&conn) {
+                            let _ = tx.send(Cmd::Close { abort });
+                        }
+                    }
+                }
+            }
+        }
+        if !events.is_empty() {
+            let mut pairings = lock(&self.pairings);
+            for e in events {
+                let (request, result) = match e {
+                    ServerEvent::Paired { request, jid } => (request, Ok(jid)),
+                    ServerEvent::PairingFailed { request, error } => (request, Err(error)),
+                };
+                if let Some(tx) = pairings.remove(&request) {
+                    let _ = tx.send(result);
+                }
+            }
+        }
+        self.check_waiters();
+        self.timer.notify_one();
+    }
+
+    fn check_waiters(&self) {
+        let mut waiters = lock(&self.waiters);
+        if waiters.is_empty() {
+            return;
+        }
+        let core = self.core();
+        let pending = std::mem::take(&mut *waiters);
+        for w in pending {
+            if w.done.is_closed() {
+                continue;
+            }
+            if (w.check)(&core) {
+                let _ = w.done.send(());
+            } else {
+                waiters.push(w);
+            }
+        }
+    }
+
+    /// Runs `f` on the core at the current time, then pumps.
+    fn with_core<T>(&self, f: impl FnOnce(&mut Server, u64) -> T) -> T {
+        let out = {
+            let mut core = self.core();
+            f(&mut core, now_ms())
+        };
+        self.pump();
+        out
+    }
+
+    async fn wait_until(&self, what: &str, timeout_ms: u64, check: Check) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters).push(Waiter { check, done: tx });
+        self.check_waiters();
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(TestServerError::Stopped),
+            Err(_) => Err(TestServerError::Timeout(what.to_owned())),
+        }
+    }
+
+    async fn await_pairing(&self, request: RequestId, timeout_ms: u64) -> Result<String> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pairings).insert(request, tx);
+        // The outcome may already be queued.
+        self.pump();
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(TestServerError::Stopped),
+            Err(_) => {
+                lock(&self.pairings).remove(&request);
+                Err(TestServerError::PairingTimeout)
+            }
+        }
+    }
+}
+
+/// A running test server. Cheap to clone; every clone controls the same server.
+#[derive(Clone)]
+pub struct TestServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    tasks: Arc<Mutex<Option<JoinSet<()>>>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// Starts a server on `127.0.0.1:port` (0 picks a free port) on the current tokio
+    /// runtime.
+    pub async fn start(config: ServerConfig, port: u16) -> Result<TestServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| TestServerError::Io(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| TestServerError::Io(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Server::new(config)),
+            conns: Mutex::new(HashMap::new()),
+            pairings: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(Vec::new()),
+            timer: Notify::new(),
+            shutdown: watch::Sender::new(false),
+            stopped: AtomicBool::new(false),
+            next_conn: AtomicU64::new(1),
+        });
+        let mut tasks = JoinSet::new();
+        tasks.spawn(accept_loop(shared.clone(), listener));
+        tasks.spawn(timer_loop(shared.clone()));
+        Ok(TestServer {
+            shared,
+            addr,
+            tasks: Arc::new(Mutex::new(Some(tasks))),
+        })
+    }
+
+    /// `ws://127.0.0.1:PORT/ws/chat`.
+    pub fn url(&self) -> String {
+        format!("ws://{}{WS_PATH}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key clients must trust in place of WhatsApp's root.
+    pub fn root_public_key(&self) -> [u8; 32] {
+        self.shared.core().root_public_key()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.core().stats()
+    }
+
+    /// Runs a closure on the core (tests reach internals this way) and pumps.
+    pub fn with_core<T>(&self, f: impl FnOnce(&mut Server, u64) -> T) -> T {
+        self.shared.with_core(f)
+    }
+
+    /// The phone of `number` scans `qr`; resolves to the new companion's JID once it has
+    /// signed its identity (before it reconnects to log in).
+    pub async fn scan_qr(&self, qr: &str, number: &str, push_name: Option<&str>) -> Result<String> {
+        let request = self
+            .shared
+            .with_core(|s, now| s.scan_qr(now, qr, number, push_name))?;
+        let timeout = self.shared.core().config().pairing_timeout_ms + 5_000;
+        self.shared.await_pairing(request, timeout).await
+    }
+
+    /// The user types `code` on the phone of `number`; resolves to the companion's JID once
+    /// it is paired.
+    pub async fn enter_pairing_code(&self, number: &str, code: &str) -> Result<String> {
+        let wrapped = self.shared.core().pairing_code_request(number)?;
+        let code_owned = code.to_owned();
+        let hello = tokio::task::spawn_blocking(move || {
+            crate::linkcode::primary_hello(&code_owned, &wrapped)
+        })
+        .await
+        .map_err(|e| TestServerError::PairingFailed(e.to_string()))?;
+        let request = self
+            .shared
+            .with_core(|s, now| s.enter_pairing_code_prepared(now, number, hello))?;
+        let timeout = self.shared.core().config().pairing_timeout_ms + 5_000;
+        self.shared.await_pairing(request, timeout).await
+    }
+
+    /// The simulated phone of `number` (its account is created on first use).
+    pub fn phone(&self, number: &str) -> Result<PhoneHandle> {
+        let (jid, lid) = self.shared.with_core(|s, _| s.account_jids(number))?;
+        Ok(PhoneHandle {
+            shared: self.shared.clone(),
+            number: crate::server::normalize_number(number)?,
+            jid,
+            lid,
+        })
+    }
+
+    /// The phone unlinks a companion (`401 device_removed`).
+    pub fn remove_device(&self, device_jid: &str) -> Result<()> {
+        self.shared
+            .with_core(|s, now| s.remove_device(now, device_jid))
+    }
+
+    /// Companion JIDs linked to `number`.
+    pub fn devices(&self, number: &str) -> Result<Vec<String>> {
+        self.shared.core().devices(number)
+    }
+
+    /// Stanzas waiting for a device.
+    pub fn queued(&self, device_jid: &str) -> usize {
+        self.shared.core().queued(device_jid)
+    }
+
+    /// Waits until at least `n` stanzas wait for a device.
+    pub async fn wait_for_queued(&self, device_jid: &str, n: usize, timeout_ms: u64) -> Result<()> {
+        let jid = device_jid.to_owned();
+        self.shared
+            .wait_until(
+                "queued stanzas",
+                timeout_ms,
+                Box::new(move |s| s.queued(&jid) >= n),
+            )
+            .await
+    }
+
+    /// Whether a companion is logged in.
+    pub fn is_online(&self, device_jid: &str) -> bool {
+        self.shared.core().is_online(device_jid)
+    }
+
+    /// Waits until a companion is logged in (`online = true`) or not.
+    pub async fn wait_for_online(
+        &self,
+        device_jid: &str,
+        online: bool,
+        timeout_ms: u64,
+    ) -> Result<()> {
+        let jid = device_jid.to_owned();
+        self.shared
+            .wait_until(
+                "device online state",
+                timeout_ms,
+                Box::new(move |s| s.is_online(&jid) == online),
+            )
+            .await
+    }
+
+    // ---- faults ----
+
+    pub fn drop_connections(&self, target: &FaultTarget) -> usize {
+        self.shared
+            .with_core(|s, now| s.drop_connections(now, target))
+    }
+
+    pub fn delay_frames(&self, target: &FaultTarget, ms: u64) -> usize {
+        self.shared.with_core(|s, _| s.delay_frames(target, ms))
+    }
+
+    pub fn stall(&self, target: &FaultTarget, ms: u64) -> usize {
+        self.shared.with_core(|s, now| s.stall(now, target, ms))
+    }
+
+    pub fn corrupt_frame(&self, target: &FaultTarget) -> usize {
+        self.shared.with_core(|s, now| s.corrupt_frame(now, target))
+    }
+
+    pub fn drop_frames(&self, target: &FaultTarget, n: u32) -> usize {
+        self.shared.with_core(|s, _| s.drop_frames(target, n))
+    }
+
+    pub fn send_stream_error(&self, target: &FaultTarget, kind: StreamErrorKind) -> usize {
+        self.shared
+            .with_core(|s, now| s.send_stream_error(now, target, kind))
+    }
+
+    pub fn refuse_logins(&self, ms: u64, refusal: LoginRefusal) {
+        self.shared
+            .with_core(|s, now| s.refuse_logins(now, ms, refusal));
+    }
+
+    /// Stops accepting, closes every connection and ends every task.
+    pub async fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.shutdown.send_replace(true);
+        self.shared.timer.notify_one();
+        let conns: Vec<_> = lock(&self.shared.conns).drain().collect();
+        for (_, tx) in conns {
+            let _ = tx.send(Cmd::Close { abort: false });
+        }
+        let tasks = lock(&self.tasks).take();
+        if let Some(mut tasks) = tasks {
+            // Connections get a moment to send their close frames.
+            let drain = async { while tasks.join_next().await.is_some() {} };
+            if tokio::time::timeout(Duration::from_secs(2), drain)
+                .await
+                .is_err()
+            {
+                tasks.shutdown().await;
+            }
+        }
+        lock(&self.shared.pairings).clear();
+        lock(&self.shared.waiters).clear();
+    }
+}
+
+/// The simulated phone of one account.
+#[derive(Clone)]
+pub struct PhoneHandle {
+    shared: Arc<Shared>,
+    number: String,
+    jid: String,
+    lid: String,
+}
+
+impl PhoneHandle {
+    /// `number@s.whatsapp.net`.
+    pub fn jid(&self) -> &str {
+        &self.jid
+    }
+
+    /// `lid@lid`.
+    pub fn lid(&self) -> &str {
+        &self.lid
+    }
+
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+
+    /// Sends a text message to `to` (a user JID by number or LID, or a number). Returns the
+    /// message id.
+    pub fn send_text(&self, to: &str, text: &str) -> Result<String> {
+        self.shared
+            .with_core(|s, now| s.phone_send_text(now, &self.number, to, text))
+    }
+
+    /// Sends any message.
+    pub fn send_message(&self, to: &str, message: wa_proto::Message) -> Result<String> {
+        self.shared
+            .with_core(|s, now| s.phone_send_message(now, &self.number, to, message))
+    }
+
+    /// What the phone has received.
+    pub fn inbox(&self) -> Vec<InboxMessage> {
+        self.shared.core().inbox(&self.number).unwrap_or_default()
+    }
+
+    /// Receipts for what the phone sent.
+    pub fn receipts(&self) -> Vec<PhoneReceipt> {
+        self.shared
+            .core()
+            .phone_receipts(&self.number)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the inbox holds at least `n` messages, and returns it.
+    pub async fn wait_for_inbox(&self, n: usize, timeout_ms: u64) -> Result<Vec<InboxMessage>> {
+        let number = self.number.clone();
+        self.shared
+            .wait_until(
+                "phone inbox",
+                timeout_ms,
+                Box::new(move |s| s.inbox(&number).map_or(0, |i| i.len()) >= n),
+            )
+            .await?;
+        Ok(self.inbox())
+    }
+
+    /// Waits until the phone holds at least `n` receipts.
+    pub async fn wait_for_receipts(&self, n: usize, timeout_ms: u64) -> Result<Vec<PhoneReceipt>> {
+        let number = self.number.clone();
+        self.shared
+            .wait_until(
+                "phone receipts",
+                timeout_ms,
+                Box::new(move |s| s.phone_receipts(&number).map_or(0, |r| r.len()) >= n),
+            )
+            .await?;
+        Ok(self.receipts())
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut conns = JoinSet::new();
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+                conns.spawn(serve(shared.clone(), stream, id));
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_millis(1500), drain)
+        .await
+        .is_err()
+    {
+        conns.shutdown().await;
+    }
+}
+
+async fn timer_loop(shared: Arc<Shared>) {
+    loop {
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        let next = shared.core().poll_timeout();
+        let notified = shared.timer.notified();
+        match next {
+            Some(t) => {
+                let wait = t.saturating_sub(now_ms());
+                if wait > 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                        () = notified => continue,
+                    }
+                }
+            }
+            None => {
+                notified.await;
+                continue;
+            }
+        }
+        {
+            shared.core().handle_timeout(now_ms());
+        }
+        shared.pump();
+    }
+}
+
+// The signature is tungstenite's callback type.
+#[allow(clippy::result_large_err)]
+fn check_path(req: &Request, resp: Response) -> std::result::Result<Response, ErrorResponse> {
+    if req.uri().path() == WS_PATH {
+        Ok(resp)
+    } else {
+        let mut r = ErrorResponse::new(Some("not found".to_owned()));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        Err(r)
+    }
+}
+
+async fn serve(shared: Arc<Shared>, stream: TcpStream, id: ConnId) {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(32 << 20))
+        .max_frame_size(Some(32 << 20));
+    let accepted = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(config)),
+    )
+    .await;
+    let Ok(Ok(ws)) = accepted else {
+        return;
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    lock(&shared.conns).insert(id, tx);
+    shared.with_core(|s, now| s.connect(id, now));
+    let (mut sink, mut stream) = ws.split();
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    shared.with_core(|s, now| s.handle_data(id, now, &b));
+                }
+                Some(Ok(Message::Text(t))) => {
+                    // WhatsApp speaks binary only; text is bytes the Noise layer will refuse.
+                    shared.with_core(|s, now| s.handle_data(id, now, t.as_bytes()));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            cmd = rx.recv() => match cmd {
+                Some(Cmd::Send(data)) => {
+                    if sink.send(Message::Binary(data.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Cmd::Close { abort }) => {
+                    if !abort {
+                        let _ = sink.send(Message::Close(None)).await;
+                    }
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+    lock(&shared.conns).remove(&id);
+    shared.with_core(|s, now| s.disconnect(id, now));
+}

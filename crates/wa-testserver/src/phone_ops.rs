@@ -1,0 +1,486 @@
+//! What the simulated phones do on the wire: decrypt what is routed to them (and answer with
+//! a delivery receipt, or a retry receipt carrying fresh keys when they cannot decrypt), send
+//! encrypted messages to every device of a chat and to their own companions, and encrypt again
+//! for a device that asks with a retry receipt.
+
+use prost::Message as _;
+use wa_binary::{Jid, Node};
+use wa_signal::{MessageKind, ProtocolAddress};
+
+use crate::error::{Result, TestServerError};
+use crate::inbox::InboxMessage;
+use crate::nodes::{attr, be_bytes, child_array, child_bytes, read_be};
+use crate::phone::{Bundle, PhoneReceipt, PhoneSent, pad, unpad};
+use crate::routing::{deliver, relay_receipt};
+use crate::server::{DeviceAddr, SentRecord, Server};
+
+/// Retry receipts the phone answers per message and device before giving up.
+const MAX_RETRIES: u32 = 5;
+
+fn signal_address(addr: &DeviceAddr) -> Option<ProtocolAddress> {
+    ProtocolAddress::new(addr.number.clone(), u32::from(addr.device)).ok()
+}
+
+/// A stanza routed to the phone `to` (device 0 of its account).
+pub(crate) fn phone_receive(
+    server: &mut Server,
+    to: &DeviceAddr,
+    class: &str,
+    node: &Node,
+    now: u64,
+) {
+    match class {
+        "message" => receive_message(server, to, node, now),
+        "receipt" => receive_receipt(server, to, node, now),
+        _ => {}
+    }
+}
+
+fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) {
+    let (Some(from), Some(id)) = (attr(node, "from"), attr(node, "id")) else {
+        return;
+    };
+    let Some(sender) = server.device_of(&from) else {
+        return;
+    };
+    let Some(enc) = node.child("enc") else {
+        return;
+    };
+    let kind = match enc.get_attr("type") {
+        Some("pkmsg") => MessageKind::PreKey,
+        Some("msg") => MessageKind::Whisper,
+        // Sender-key (group) messages are not routed by the test server.
+        _ => return,
+    };
+    let (Some(body), Some(address), Some(account)) = (
+        enc.content_bytes(),
+        signal_address(&sender),
+        server.accounts.get_mut(&to.number),
+    ) else {
+        return;
+    };
+    let lid_mode = from.ends_with("@lid");
+    let decoded = account
+        .phone
+        .decrypt(&address, kind, body, now)
+        .ok()
+        .and_then(|plain| unpad(&plain).and_then(|p| wa_proto::Message::decode(p).ok()));
+    let Some(mut message) = decoded else {
+        account.phone.decrypt_failures += 1;
+        server.stats.phone_decrypt_failures += 1;
+        send_retry_receipt(server, to, &sender, node, &id, lid_mode, now);
+        return;
+    };
+    let from_me = sender.number == to.number;
+    let mut remote_jid = Jid::parse(&from)
+        .map(|j| Jid::new(j.user, j.server).to_string())
+        .unwrap_or_else(|_| from.clone());
+    if let Some(dsm) = message.device_sent_message.take() {
+        if let Some(dest) = dsm.destination_jid {
+            remote_jid = dest;
+        }
+        if let Some(inner) = dsm.message {
+            message = *inner;
+        }
+    } else if from_me && let Some(r) = attr(node, "recipient") {
+        remote_jid = r;
+    }
+    account.phone.inbox.push(InboxMessage {
+        id: id.clone(),
+        remote_jid,
+        from_me,
+        participant: from.clone(),
+        timestamp: node
+            .get_attr("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(now / 1000),
+        push_name: attr(node, "notify"),
+        message,
+    });
+    server.stats.phone_received += 1;
+    // The phone is always online: it confirms delivery at once.
+    let (kind, to_attr) = if from_me {
+        (Some("sender"), None)
+    } else {
+        (None, Some(from.clone()))
+    };
+    let mut receipt = Node::new("receipt").attr("id", id.clone());
+    if let Some(k) = kind {
+        receipt = receipt.attr("type", k);
+    }
+    if let Some(r) = node.get_attr("recipient") {
+        receipt = receipt.attr("recipient", r.to_owned());
+    }
+    relay_receipt(server, to, &receipt, &id, kind, to_attr.as_deref(), now);
+}
+
+/// "I could not decrypt this; here are fresh keys": registration id and a bundle with a new
+/// one-time prekey, as WhatsApp clients send from the second try on.
+fn send_retry_receipt(
+    server: &mut Server,
+    phone: &DeviceAddr,
+    sender: &DeviceAddr,
+    node: &Node,
+    id: &str,
+    lid_mode: bool,
+    now: u64,
+) {
+    let count = node
+        .child("enc")
+        .and_then(|e| e.get_attr("count"))
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    if count > MAX_RETRIES {
+        return;
+    }
+    let Some(account) = server.accounts.get_mut(&phone.number) else {
+        return;
+    };
+    let identity = account.identity.public;
+    let registration_id = account.phone.registration_id;
+    let pre_key = account.phone.take_pre_key();
+    let spk = account.phone.signed_pre_key().clone();
+    let mut keys = vec![
+        Node::new("type").bytes(vec![5u8]),
+        Node::new("identity").bytes(identity.to_vec()),
+    ];
+    if let Some((kid, k)) = pre_key {
+        keys.push(Node::new("key").children(vec![
+            Node::new("id").bytes(be_bytes(kid, 3)),
+            Node::new("value").bytes(k.to_vec()),
+        ]));
+    }
+    keys.push(Node::new("skey").children(vec![
+        Node::new("id").bytes(be_bytes(spk.id, 3)),
+        Node::new("value").bytes(spk.key_pair.public.to_vec()),
+        Node::new("signature").bytes(spk.signature.to_vec()),
+    ]));
+    let receipt = Node::new("receipt")
+        .attr("id", id.to_owned())
+        .attr("type", "retry")
+        .children(vec![
+            Node::new("retry")
+                .attr("count", count.to_string())
+                .attr("id", id.to_owned())
+                .attr("t", node.get_attr("t").unwrap_or("0").to_owned())
+                .attr("v", "1"),
+            Node::new("registration").bytes(be_bytes(registration_id, 4)),
+            Node::new("keys").children(keys),
+        ]);
+    let to = server.jid_of(sender, lid_mode);
+    relay_receipt(server, phone, &receipt, id, Some("retry"), Some(&to), now);
+}
+
+fn receive_receipt(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) {
+    let (Some(id), Some(from)) = (attr(node, "id"), attr(node, "from")) else {
+        return;
+    };
+    let kind = attr(node, "type").unwrap_or_else(|| "delivery".to_owned());
+    if let Some(a) = server.accounts.get_mut(&to.number) {
+        a.phone.receipts.push(PhoneReceipt {
+            id: id.clone(),
+            from: from.clone(),
+            kind: kind.clone(),
+        });
+    }
+    if kind == "retry"
+        && let Some(device) = server.device_of(&from)
+    {
+        resend(server, to, &device, &id, node, now);
+    }
+}
+
+/// Encrypts `plaintext` for `device` (starting a session from its bundle when there is none)
+/// and routes it from the phone.
+#[allow(clippy::too_many_arguments)]
+fn send_encrypted(
+    server: &mut Server,
+    phone: &DeviceAddr,
+    device: &DeviceAddr,
+    stanza: Node,
+    plaintext: &[u8],
+    count: Option<u32>,
+    fresh_bundle: Option<Bundle>,
+    now: u64,
+) -> Result<()> {
+    let address =
+        signal_address(device).ok_or_else(|| TestServerError::BadJid(device.number.clone()))?;
+    let needs_bundle =
+        fresh_bundle.is_some() || !server.accounts[&phone.number].phone.has_session(&address);
+    if needs_bundle {
+        let bundle = match fresh_bundle {
+            Some(b) => b,
+            None => take_bundle(server, device)?,
+        };
+        server.accounts[&phone.number]
+            .phone
+            .install_bundle(&address, &bundle.to_signal(), now)
+            .map_err(TestServerError::PhoneCrypto)?;
+    }
+    let e = server.accounts[&phone.number]
+        .phone
+        .encrypt(&address, plaintext)
+        .map_err(TestServerError::PhoneCrypto)?;
+    let mut enc = Node::new("enc")
+        .attr("v", "2")
+        .attr("type", e.kind.as_str());
+    if let Some(c) = count {
+        enc = enc.attr("count", c.to_string());
+    }
+    deliver(
+        server,
+        device,
+        "message",
+        stanza.children(vec![enc.bytes(e.body)]),
+        now,
+    );
+    Ok(())
+}
+
+/// A device's bundle as a key fetch would return it (consumes a one-time prekey).
+pub(crate) fn take_bundle(server: &mut Server, device: &DeviceAddr) -> Result<Bundle> {
+    let account = server
+        .accounts
+        .get_mut(&device.number)
+        .ok_or_else(|| TestServerError::UnknownAccount(device.number.clone()))?;
+    if device.device == 0 {
+        let identity = account.identity.public;
+        Ok(account.phone.take_bundle(&identity))
+    } else {
+        account
+            .companions
+            .get_mut(&device.device)
+            .map(crate::account::Companion::take_bundle)
+            .ok_or_else(|| {
+                TestServerError::UnknownDevice(format!("{}:{}", device.number, device.device))
+            })
+    }
+}
+
+/// A new message id in the shape phones use.
+fn new_message_id() -> String {
+    let r: [u8; 8] = wa_crypto::random_bytes();
+    let mut s = String::from("3EB0");
+    for b in r {
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}
+
+/// The phone of `number` sends `message` to `to` (a user JID by phone number or LID, or a
+/// bare number): encrypted for every device of the chat and, as a DeviceSentMessage, for its
+/// own companions. Returns the message id.
+pub(crate) fn phone_send(
+    server: &mut Server,
+    now: u64,
+    number: &str,
+    to: &str,
+    message: wa_proto::Message,
+) -> Result<String> {
+    let number = crate::server::normalize_number(number)?;
+    server.ensure_account(&number, None)?;
+    let to_jid = if to.contains('@') {
+        Jid::parse(to).map_err(|_| TestServerError::BadJid(to.to_owned()))?
+    } else {
+        Jid::new(crate::server::normalize_number(to)?, wa_binary::Server::Pn)
+    };
+    if !(to_jid.is_pn() || to_jid.is_lid()) {
+        return Err(TestServerError::BadJid(to.to_owned()));
+    }
+    let chat = server
+        .account_of(&to_jid)
+        .map(|a| a.number.clone())
+        .ok_or_else(|| TestServerError::UnknownAccount(to.to_owned()))?;
+    let lid_mode = to_jid.is_lid();
+    let chat_user = Jid::new(to_jid.user.clone(), to_jid.server.clone()).to_string();
+    let phone = DeviceAddr {
+        number: number.clone(),
+        device: 0,
+    };
+    let id = new_message_id();
+    let t = now / 1000;
+    let plaintext = pad(message.encode_to_vec());
+    let dsm = wa_proto::Message {
+        device_sent_message: Some(Box::new(wa_proto::message::DeviceSentMessage {
+            destination_jid: Some(chat_user.clone()),
+            message: Some(Box::new(message)),
+            phash: None,
+        })),
+        ..Default::default()
+    };
+    let dsm_plaintext = pad(dsm.encode_to_vec());
+    let mut targets: Vec<DeviceAddr> = server.accounts[&chat]
+        .device_ids()
+        .into_iter()
+        .map(|device| DeviceAddr {
+            number: chat.clone(),
+            device,
+        })
+        .collect();
+    if chat != number {
+        targets.extend(
+            server.accounts[&number]
+                .companions
+                .keys()
+                .map(|d| DeviceAddr {
+                    number: number.clone(),
+                    device: *d,
+                }),
+        );
+    }
+    targets.retain(|d| *d != phone);
+    if let Some(a) = server.accounts.get_mut(&number) {
+        a.phone.sent.insert(
+            id.clone(),
+            PhoneSent {
+                chat: chat_user.clone(),
+                plaintext: plaintext.clone(),
+                dsm_plaintext: dsm_plaintext.clone(),
+                timestamp: t,
+                retries: Default::default(),
+            },
+        );
+    }
+    server.sent.insert(
+        (number.clone(), id.clone()),
+        SentRecord {
+            sender: phone.clone(),
+            t,
+        },
+    );
+    for device in targets {
+        let stanza = phone_stanza(server, &phone, &device, &id, &chat, &chat_user, lid_mode, t);
+        let own = device.number == number && chat != number;
+        let body = if own { &dsm_plaintext } else { &plaintext };
+        send_encrypted(server, &phone, &device, stanza, body, None, None, now)?;
+    }
+    server.stats.phone_sent += 1;
+    Ok(id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn phone_stanza(
+    server: &Server,
+    phone: &DeviceAddr,
+    device: &DeviceAddr,
+    id: &str,
+    chat: &str,
+    chat_user: &str,
+    lid_mode: bool,
+    t: u64,
+) -> Node {
+    let account = &server.accounts[&phone.number];
+    let mut m = Node::new("message")
+        .attr("from", server.jid_of(phone, lid_mode))
+        .attr("id", id.to_owned())
+        .attr("type", "text")
+        .attr("t", t.to_string());
+    if device.number == phone.number && chat != phone.number {
+        m = m.attr("recipient", chat_user.to_owned());
+        if let Some(c) = server.accounts.get(chat) {
+            m = if lid_mode {
+                m.attr("peer_recipient_pn", c.pn_jid())
+            } else {
+                m.attr("peer_recipient_lid", c.lid_jid())
+            };
+        }
+    } else {
+        m = m.attr("notify", account.push_name.clone());
+        m = if lid_mode {
+            m.attr("sender_pn", account.pn_jid())
+        } else {
+            m.attr("sender_lid", account.lid_jid())
+        };
+    }
+    m
+}
+
+/// A device could not decrypt what the phone sent: encrypt it again for that device, with the
+/// keys the retry receipt carries (a new session) or the session the phone has.
+fn resend(
+    server: &mut Server,
+    phone: &DeviceAddr,
+    device: &DeviceAddr,
+    id: &str,
+    receipt: &Node,
+    now: u64,
+) {
+    let Some(account) = server.accounts.get_mut(&phone.number) else {
+        return;
+    };
+    let dev_key = format!("{}:{}", device.number, device.device);
+    let Some(sent) = account.phone.sent.get_mut(id) else {
+        return;
+    };
+    let n = sent.retries.entry(dev_key).or_insert(0);
+    *n += 1;
+    if *n > MAX_RETRIES {
+        return;
+    }
+    let sent = sent.clone();
+    let count = receipt
+        .child("retry")
+        .and_then(|r| r.get_attr("count"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let bundle = bundle_from_retry(receipt);
+    let lid_mode = sent.chat.ends_with("@lid");
+    let chat = Jid::parse(&sent.chat)
+        .ok()
+        .and_then(|j| server.account_of(&j).map(|a| a.number.clone()))
+        .unwrap_or_default();
+    let stanza = phone_stanza(
+        server,
+        phone,
+        device,
+        id,
+        &chat,
+        &sent.chat,
+        lid_mode,
+        sent.timestamp,
+    );
+    let own = device.number == phone.number;
+    let body = if own {
+        &sent.dsm_plaintext
+    } else {
+        &sent.plaintext
+    };
+    if let Err(e) = send_encrypted(
+        server,
+        phone,
+        device,
+        stanza,
+        body,
+        Some(count),
+        bundle,
+        now,
+    ) {
+        tracing::debug!(error = %e, "phone could not answer a retry receipt");
+    }
+}
+
+/// The bundle in a retry receipt's `<keys>` (with its `<registration>`), if complete.
+pub(crate) fn bundle_from_retry(receipt: &Node) -> Option<Bundle> {
+    let keys = receipt.child("keys")?;
+    if child_bytes(keys, "type") != Some(&[5u8][..]) {
+        return None;
+    }
+    let identity = child_array::<32>(keys, "identity")?;
+    let registration_id = read_be(child_bytes(receipt, "registration")?)?;
+    let skey = keys.child("skey")?;
+    let pre_key = keys.child("key").and_then(|k| {
+        Some((
+            read_be(child_bytes(k, "id")?)?,
+            child_array::<32>(k, "value")?,
+        ))
+    });
+    Some(Bundle {
+        registration_id,
+        identity,
+        signed_pre_key_id: read_be(child_bytes(skey, "id")?)?,
+        signed_pre_key: child_array::<32>(skey, "value")?,
+        signed_pre_key_signature: child_bytes(skey, "signature")?.to_vec(),
+        pre_key,
+    })
+}

@@ -1,0 +1,5 @@
+// ESM entry of baileys-native/testing.
+import testing from './testing.js'
+
+export const { startTestServer } = testing
+export default testing

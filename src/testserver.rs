@@ -1,0 +1,334 @@
+//! Binding of `wa-testserver`: the native half of `baileys-native/testing` (`lib/testing.js`).
+//! The server runs on the addon's tokio runtime and holds no JS handle, so it never keeps
+//! Node alive. Structured results cross as JSON text; `lib/types/testing/` types the JS API.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use serde_json::json;
+use wa_testserver::{
+    FaultTarget, LoginRefusal, ServerConfig, Stats, StreamErrorKind, TestServer, TestServerError,
+};
+
+use crate::errors::coded;
+
+/// Running servers by handle: JS holds a number, not a native object, so the typings stay
+/// those of `lib/types/testing/` and a forgotten handle costs nothing on the JS heap.
+static SERVERS: Mutex<BTreeMap<u32, TestServer>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+fn server(handle: u32) -> napi::Result<TestServer> {
+    SERVERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&handle)
+        .cloned()
+        .ok_or_else(|| err(TestServerError::Stopped))
+}
+
+fn err(e: TestServerError) -> napi::Error {
+    coded(e.code(), e)
+}
+
+fn target(jid: Option<String>) -> FaultTarget {
+    jid.map_or(FaultTarget::All, FaultTarget::Device)
+}
+
+fn stats_json(s: &Stats) -> String {
+    json!({
+        "connectionsOpened": s.connections_opened,
+        "connectionsOpen": s.connections_open,
+        "handshakesCompleted": s.handshakes_completed,
+        "handshakeFailures": s.handshake_failures,
+        "badFrames": s.bad_frames,
+        "registrations": s.registrations,
+        "pairings": s.pairings,
+        "logins": s.logins,
+        "loginsRefused": s.logins_refused,
+        "preKeysUploaded": s.pre_keys_uploaded,
+        "messagesReceived": s.messages_received,
+        "messagesRouted": s.messages_routed,
+        "duplicates": s.duplicates,
+        "offlineDelivered": s.offline_delivered,
+        "queuedNow": s.queued_now,
+        "receiptsRelayed": s.receipts_relayed,
+        "unknownIqs": s.unknown_iqs,
+        "phoneReceived": s.phone_received,
+        "phoneSent": s.phone_sent,
+        "phoneDecryptFailures": s.phone_decrypt_failures,
+        "faultsInjected": s.faults_injected,
+        "framesDropped": s.frames_dropped,
+        "framesCorrupted": s.frames_corrupted,
+    })
+    .to_string()
+}
+
+/// Starts a server on 127.0.0.1. `seed` fixes every key; timers in ms override WhatsApp's.
+#[napi(js_name = "testServerStart", skip_typescript, catch_unwind)]
+pub async fn start(
+    port: Option<u32>,
+    seed: Option<Buffer>,
+    handshake_timeout_ms: Option<u32>,
+    qr_first_ttl_ms: Option<u32>,
+    qr_next_ttl_ms: Option<u32>,
+    pairing_timeout_ms: Option<u32>,
+) -> napi::Result<u32> {
+    let mut config = match &seed {
+        Some(s) => ServerConfig::seeded(s.as_ref()),
+        None => ServerConfig::default(),
+    };
+    if let Some(v) = handshake_timeout_ms {
+        config.handshake_timeout_ms = u64::from(v);
+    }
+    if let Some(v) = qr_first_ttl_ms {
+        config.qr_first_ttl_ms = u64::from(v);
+    }
+    if let Some(v) = qr_next_ttl_ms {
+        config.qr_next_ttl_ms = u64::from(v);
+    }
+    if let Some(v) = pairing_timeout_ms {
+        config.pairing_timeout_ms = u64::from(v);
+    }
+    let port = u16::try_from(port.unwrap_or(0))
+        .map_err(|_| coded("ERR_WA_TESTSERVER_IO", "port must be 0..65535"))?;
+    let inner = TestServer::start(config, port).await.map_err(err)?;
+    let handle = NEXT.fetch_add(1, Ordering::Relaxed);
+    SERVERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(handle, inner);
+    Ok(handle)
+}
+
+#[napi(js_name = "testServerUrl", skip_typescript, catch_unwind)]
+pub fn url(handle: u32) -> napi::Result<String> {
+    Ok(server(handle)?.url())
+}
+
+#[napi(js_name = "testServerPort", skip_typescript, catch_unwind)]
+pub fn port(handle: u32) -> napi::Result<u32> {
+    Ok(u32::from(server(handle)?.addr().port()))
+}
+
+#[napi(js_name = "testServerRootPublicKey", skip_typescript, catch_unwind)]
+pub fn root_public_key(handle: u32) -> napi::Result<Buffer> {
+    Ok(server(handle)?.root_public_key().to_vec().into())
+}
+
+#[napi(js_name = "testServerStats", skip_typescript, catch_unwind)]
+pub fn stats(handle: u32) -> napi::Result<String> {
+    Ok(stats_json(&server(handle)?.stats()))
+}
+
+#[napi(js_name = "testServerScanQr", skip_typescript, catch_unwind)]
+pub async fn scan_qr(
+    handle: u32,
+    qr: String,
+    phone: String,
+    push_name: Option<String>,
+) -> napi::Result<String> {
+    server(handle)?
+        .scan_qr(&qr, &phone, push_name.as_deref())
+        .await
+        .map_err(err)
+}
+
+#[napi(js_name = "testServerEnterPairingCode", skip_typescript, catch_unwind)]
+pub async fn enter_pairing_code(handle: u32, phone: String, code: String) -> napi::Result<String> {
+    server(handle)?
+        .enter_pairing_code(&phone, &code)
+        .await
+        .map_err(err)
+}
+
+/// `{"jid": .., "lid": ..}` of the phone's account (created on first use).
+#[napi(js_name = "testServerPhoneInfo", skip_typescript, catch_unwind)]
+pub fn phone_info(handle: u32, phone: String) -> napi::Result<String> {
+    let p = server(handle)?.phone(&phone).map_err(err)?;
+    Ok(json!({ "jid": p.jid(), "lid": p.lid(), "number": p.number() }).to_string())
+}
+
+#[napi(js_name = "testServerPhoneSendText", skip_typescript, catch_unwind)]
+pub fn phone_send_text(
+    handle: u32,
+    phone: String,
+    to: String,
+    text: String,
+) -> napi::Result<String> {
+    server(handle)?
+        .phone(&phone)
+        .and_then(|p| p.send_text(&to, &text))
+        .map_err(err)
+}
+
+/// The inbox as a JSON array of WAMessage-shaped objects.
+#[napi(js_name = "testServerPhoneInbox", skip_typescript, catch_unwind)]
+pub fn phone_inbox(handle: u32, phone: String) -> napi::Result<String> {
+    let p = server(handle)?.phone(&phone).map_err(err)?;
+    Ok(inbox_json(&p.inbox()))
+}
+
+#[napi(js_name = "testServerPhoneWaitForInbox", skip_typescript, catch_unwind)]
+pub async fn phone_wait_for_inbox(
+    handle: u32,
+    phone: String,
+    count: u32,
+    timeout_ms: u32,
+) -> napi::Result<String> {
+    let p = server(handle)?.phone(&phone).map_err(err)?;
+    let inbox = p
+        .wait_for_inbox(count as usize, u64::from(timeout_ms))
+        .await
+        .map_err(err)?;
+    Ok(inbox_json(&inbox))
+}
+
+/// Receipts for the phone's own messages: `[{id, from, type}]`.
+#[napi(js_name = "testServerPhoneReceipts", skip_typescript, catch_unwind)]
+pub fn phone_receipts(handle: u32, phone: String) -> napi::Result<String> {
+    let p = server(handle)?.phone(&phone).map_err(err)?;
+    Ok(receipts_json(&p.receipts()))
+}
+
+#[napi(
+    js_name = "testServerPhoneWaitForReceipts",
+    skip_typescript,
+    catch_unwind
+)]
+pub async fn phone_wait_for_receipts(
+    handle: u32,
+    phone: String,
+    count: u32,
+    timeout_ms: u32,
+) -> napi::Result<String> {
+    let p = server(handle)?.phone(&phone).map_err(err)?;
+    let r = p
+        .wait_for_receipts(count as usize, u64::from(timeout_ms))
+        .await
+        .map_err(err)?;
+    Ok(receipts_json(&r))
+}
+
+#[napi(js_name = "testServerDevices", skip_typescript, catch_unwind)]
+pub fn devices(handle: u32, phone: String) -> napi::Result<Vec<String>> {
+    server(handle)?.devices(&phone).map_err(err)
+}
+
+#[napi(js_name = "testServerQueued", skip_typescript, catch_unwind)]
+pub fn queued(handle: u32, jid: String) -> napi::Result<u32> {
+    Ok(server(handle)?.queued(&jid) as u32)
+}
+
+#[napi(js_name = "testServerWaitForQueued", skip_typescript, catch_unwind)]
+pub async fn wait_for_queued(
+    handle: u32,
+    jid: String,
+    count: u32,
+    timeout_ms: u32,
+) -> napi::Result<()> {
+    server(handle)?
+        .wait_for_queued(&jid, count as usize, u64::from(timeout_ms))
+        .await
+        .map_err(err)
+}
+
+#[napi(js_name = "testServerIsOnline", skip_typescript, catch_unwind)]
+pub fn is_online(handle: u32, jid: String) -> napi::Result<bool> {
+    Ok(server(handle)?.is_online(&jid))
+}
+
+#[napi(js_name = "testServerWaitForOnline", skip_typescript, catch_unwind)]
+pub async fn wait_for_online(
+    handle: u32,
+    jid: String,
+    online: bool,
+    timeout_ms: u32,
+) -> napi::Result<()> {
+    server(handle)?
+        .wait_for_online(&jid, online, u64::from(timeout_ms))
+        .await
+        .map_err(err)
+}
+
+#[napi(js_name = "testServerDropConnections", skip_typescript, catch_unwind)]
+pub fn drop_connections(handle: u32, jid: Option<String>) -> napi::Result<u32> {
+    Ok(server(handle)?.drop_connections(&target(jid)) as u32)
+}
+
+#[napi(js_name = "testServerDelayFrames", skip_typescript, catch_unwind)]
+pub fn delay_frames(handle: u32, jid: Option<String>, ms: u32) -> napi::Result<u32> {
+    Ok(server(handle)?.delay_frames(&target(jid), u64::from(ms)) as u32)
+}
+
+#[napi(js_name = "testServerStall", skip_typescript, catch_unwind)]
+pub fn stall(handle: u32, jid: Option<String>, ms: u32) -> napi::Result<u32> {
+    Ok(server(handle)?.stall(&target(jid), u64::from(ms)) as u32)
+}
+
+#[napi(js_name = "testServerCorruptFrame", skip_typescript, catch_unwind)]
+pub fn corrupt_frame(handle: u32, jid: Option<String>) -> napi::Result<u32> {
+    Ok(server(handle)?.corrupt_frame(&target(jid)) as u32)
+}
+
+#[napi(js_name = "testServerDropFrames", skip_typescript, catch_unwind)]
+pub fn drop_frames(handle: u32, jid: Option<String>, count: u32) -> napi::Result<u32> {
+    Ok(server(handle)?.drop_frames(&target(jid), count) as u32)
+}
+
+#[napi(js_name = "testServerStreamError", skip_typescript, catch_unwind)]
+pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> napi::Result<u32> {
+    let code = u16::try_from(code).unwrap_or(500);
+    Ok(server(handle)?.send_stream_error(&target(jid), StreamErrorKind::from_code(code)) as u32)
+}
+
+/// Refuses logins for `ms`: with `<failure reason=code>` when `failure`, else a stream
+/// error with `code` (503 by default).
+#[napi(js_name = "testServerRefuseLogins", skip_typescript, catch_unwind)]
+pub fn refuse_logins(
+    handle: u32,
+    ms: u32,
+    code: Option<u32>,
+    failure: Option<bool>,
+) -> napi::Result<()> {
+    let code = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(503);
+    let refusal = if failure.unwrap_or(false) {
+        LoginRefusal::Failure(code)
+    } else {
+        LoginRefusal::StreamError(code)
+    };
+    server(handle)?.refuse_logins(u64::from(ms), refusal);
+    Ok(())
+}
+
+#[napi(js_name = "testServerRemoveDevice", skip_typescript, catch_unwind)]
+pub fn remove_device(handle: u32, jid: String) -> napi::Result<()> {
+    server(handle)?.remove_device(&jid).map_err(err)
+}
+
+#[napi(js_name = "testServerStop", skip_typescript, catch_unwind)]
+pub async fn stop(handle: u32) -> napi::Result<()> {
+    let server = SERVERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&handle);
+    if let Some(s) = server {
+        s.stop().await;
+    }
+    Ok(())
+}
+
+fn inbox_json(inbox: &[wa_testserver::InboxMessage]) -> String {
+    serde_json::Value::Array(inbox.iter().map(|m| m.to_json()).collect()).to_string()
+}
+
+fn receipts_json(r: &[wa_testserver::PhoneReceipt]) -> String {
+    serde_json::Value::Array(
+        r.iter()
+            .map(|r| json!({ "id": r.id, "from": r.from, "type": r.kind }))
+            .collect(),
+    )
+    .to_string()
+}
