@@ -213,15 +213,16 @@ impl Client {
             let node = Node::new("iq")
                 .attr("to", S_WHATSAPP_NET)
                 .attr("type", "set")
+                .attr("id", nodes::message_id(None, now_ms() / 1000))
                 .attr("xmlns", "md")
                 .children(vec![
                     Node::new("remove-companion-device")
                         .attr("jid", me.to_string())
                         .attr("reason", "user_initiated"),
                 ]);
-            // Baileys sends without waiting for the answer; we wait briefly so the server
-            // has it before the socket closes, but a missing answer does not stop the logout.
-            let _ = self.query(node, Some(Duration::from_secs(5))).await;
+            // As Baileys: written, not awaited (the server may end the stream at once). The
+            // driver flushes it before it handles the close below.
+            let _ = self.send_node(node).await;
         }
         self.end(Some(Disconnect::new(
             reason::LOGGED_OUT,
@@ -272,13 +273,9 @@ impl Client {
             attrs: node.attrs.into_iter().filter(|(k, _)| k != "id").collect(),
             ..node
         };
-        // Baileys sends this without waiting; so do we (the server answers, and the pairing
-        // continues with a notification).
-        let (tx, rx) = oneshot::channel();
-        self.command(Command::Query(node, None, tx))?;
-        tokio::spawn(async move {
-            let _ = rx.await;
-        });
+        // Baileys only writes this IQ; we wait for the server's answer, so the code we return
+        // is known to the server before anyone types it (and a refusal is an error here).
+        self.query(node, None).await?;
         Ok(code)
     }
 
