@@ -286,6 +286,8 @@ test('QR pairing, 515 restart, login with the stored auth, prekeys, open, logout
     await sock2.logout()
     const out = await loggedOut
     assert.equal(out.lastDisconnect.error.output.statusCode, DisconnectReason.loggedOut)
+    // Written before the close, as Baileys does (the server decodes it asynchronously).
+    await until(() => server.removed)
     assert.deepEqual(server.removed, { jid: '15550001111:5@s.whatsapp.net', reason: 'user_initiated' })
   } finally {
     await server.stop()

@@ -159,9 +159,16 @@ test('a message sent while our socket is offline arrives when it reconnects', as
   await ours.end()
   await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'while offline' })
   await server.waitForQueued(ourJid, 1)
-  ours.connect()
+  const sock = ours.connect()
+  // A logged-in socket holds message events until the offline queue is drained (Baileys'
+  // buffer); `ev.process` gets them as one map.
+  assert.equal(sock.ev.isBuffering(), true)
+  const maps = []
+  sock.ev.process((events) => maps.push(events))
   const got = await ours.waitMessage((m) => text(m) === 'while offline')
   assert.equal(got.upsertType, 'append')
+  assert.equal(sock.ev.isBuffering(), false)
+  assert.ok(maps.some((m) => m['messages.upsert']?.messages.some((x) => text(x) === 'while offline')))
 })
 
 test('pairing by code, then logout', async () => {

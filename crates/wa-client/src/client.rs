@@ -155,6 +155,21 @@ impl Client {
         self.emit(Event::log(level, msg, json!({})));
     }
 
+    /// Logs a failure: the stable code at `level`, the details (which may name JIDs or Signal
+    /// addresses) only at debug.
+    fn log_err(&self, level: &'static str, what: &str, e: &ClientError) {
+        self.emit(Event::log(
+            level,
+            what.to_owned(),
+            json!({ "code": e.code() }),
+        ));
+        self.emit(Event::log(
+            "debug",
+            format!("{what}: {e}"),
+            json!({ "code": e.code() }),
+        ));
+    }
+
     fn creds_update(&self, keys: &[&str]) {
         let patch = creds_patch(&lock(&self.inner.creds), keys);
         self.emit(Event::creds(patch));
@@ -525,7 +540,7 @@ impl Client {
                     let addr = self.address(&jid).await?;
                     self.inner.signal.process_bundle(&addr, &b, now).await?;
                 }
-                Err(e) => self.log("warn", format!("no prekey bundle for a device: {e}")),
+                Err(e) => self.log_err("warn", "no prekey bundle for a device", &e),
             }
         }
         Ok(())
@@ -623,7 +638,7 @@ impl Client {
         }
         .await;
         if let Err(e) = r {
-            self.log("warn", format!("post-login steps failed: {e}"));
+            self.log_err("warn", "post-login steps failed", &e);
         }
         // Baileys validates the key bundle after login; a failure only logs.
         if self
@@ -658,7 +673,7 @@ impl Client {
             _ => Ok(()),
         };
         if let Err(e) = r {
-            self.log("warn", format!("handling <{}> failed: {e}", node.tag));
+            self.log_err("warn", &format!("handling <{}> failed", node.tag), &e);
         }
     }
 
@@ -712,7 +727,7 @@ impl Client {
         if node.get_attr("type") == Some("retry")
             && let Err(e) = self.resend(node).await
         {
-            self.log("warn", format!("could not resend on a retry receipt: {e}"));
+            self.log_err("warn", "could not resend on a retry receipt", &e);
         }
         self.send_ack(node, None).await
     }
@@ -830,7 +845,7 @@ impl Client {
                         lock(&self.inner.creds).registered = true;
                         self.creds_update(&["advSecretKey", "registered"]);
                     }
-                    Err(e) => self.log("warn", format!("pairing by code failed: {e}")),
+                    Err(e) => self.log_err("warn", "pairing by code failed", &e),
                 }
             }
             Some("encrypt") => {
@@ -843,7 +858,7 @@ impl Client {
                     let me = self.clone();
                     tokio::spawn(async move {
                         if let Err(e) = me.upload_prekeys(MIN_PREKEY_COUNT).await {
-                            me.log("warn", format!("prekey refill failed: {e}"));
+                            me.log_err("warn", "prekey refill failed", &e);
                         }
                     });
                 }
@@ -931,7 +946,11 @@ impl Client {
                     && let Ok(name) = SenderKeyName::from_jids(g, &parsed.author)
                     && let Err(e) = self.inner.signal.group_process_distribution(&name, d).await
                 {
-                    self.log("warn", format!("sender key distribution failed: {e}"));
+                    self.log_err(
+                        "warn",
+                        "sender key distribution failed",
+                        &ClientError::from(e),
+                    );
                 }
                 Ok(m)
             }

@@ -140,17 +140,14 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
             .await
             .is_err()
     );
-    let code = client
-        .request_pairing_code("+1 555 000 9999", None)
-        .await
-        .unwrap();
-    assert_eq!(code.len(), 8);
-    assert!(
-        code.bytes()
-            .all(|b| wa_crypto::pairing::PAIRING_CODE_ALPHABET.contains(&b))
-    );
+    // The code is returned once the server has answered the companion_hello IQ.
+    let requester = client.clone();
+    let pending = tokio::spawn(async move {
+        requester
+            .request_pairing_code("+1 555 000 9999", None)
+            .await
+    });
     let patch = event(&mut ev, "creds.update", |d| d.get("pairingCode").is_some()).await;
-    assert_eq!(patch["pairingCode"], code.as_str());
     assert_eq!(patch["me"]["id"], "15550009999@s.whatsapp.net");
 
     let hello = recv_where(&mut s.rx, |n| n.child("link_code_companion_reg").is_some()).await;
@@ -164,12 +161,23 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
     );
     let wrapped = bytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub");
     assert_eq!(wrapped.len(), 80);
+    assert!(
+        !pending.is_finished(),
+        "the code waits for the server's answer"
+    );
     s.tx.send(
         Node::new("iq")
             .attr("id", hello.get_attr("id").unwrap().to_owned())
             .attr("type", "result"),
     )
     .unwrap();
+    let code = pending.await.unwrap().unwrap();
+    assert_eq!(code.len(), 8);
+    assert!(
+        code.bytes()
+            .all(|b| wa_crypto::pairing::PAIRING_CODE_ALPHABET.contains(&b))
+    );
+    assert_eq!(patch["pairingCode"], code.as_str());
 
     // The phone: the user typed the code.
     let companion_eph = wa_crypto::pairing::unwrap_with_pairing_code(&code, &wrapped).unwrap();
