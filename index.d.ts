@@ -357,6 +357,140 @@ export declare function senderKeyRecordToJson(record: Uint8Array | string): Buff
 /** A sender-key record in the compact binary form. */
 export declare function senderKeyRecordToBinary(record: Uint8Array | string): Buffer
 
+
+/* ---- Socket (lib/socket.js): Baileys 7's makeWASocket on the Rust client ---- */
+
+/** Baileys' DisconnectReason (status codes in `lastDisconnect.error.output.statusCode`). */
+export declare const DisconnectReason: {
+  readonly connectionClosed: 428
+  readonly connectionLost: 408
+  readonly connectionReplaced: 440
+  readonly timedOut: 408
+  readonly loggedOut: 401
+  readonly badSession: 500
+  readonly restartRequired: 515
+  readonly multideviceMismatch: 411
+  readonly forbidden: 403
+  readonly unavailableService: 503
+  readonly [code: number]: string
+}
+
+/** `[os, browser, version]`. */
+export type WABrowserDescription = [string, string, string]
+
+/** Baileys' Browsers helpers. */
+export declare const Browsers: {
+  ubuntu(browser: string): WABrowserDescription
+  macOS(browser: string): WABrowserDescription
+  baileys(browser: string): WABrowserDescription
+  windows(browser: string): WABrowserDescription
+  android(browser: string): WABrowserDescription
+  appropriate(browser: string): WABrowserDescription
+}
+
+/** A pino-like logger. */
+export interface WALogger {
+  level?: string
+  trace?(obj: unknown, msg?: string): void
+  debug?(obj: unknown, msg?: string): void
+  info?(obj: unknown, msg?: string): void
+  warn?(obj: unknown, msg?: string): void
+  error?(obj: unknown, msg?: string): void
+  child?(bindings: Record<string, unknown>): WALogger
+}
+
+/** Baileys' `SocketConfig`, the fields this socket reads. */
+export interface WASocketConfig {
+  /** `{ creds, keys }` from `useMultiFileAuthState`, `useStoreAuthState` or any Baileys store. */
+  auth: { creds: Record<string, any>; keys: SignalKeyStoreLike }
+  waWebSocketUrl?: string | URL
+  /** The root key the server's intermediate certificate must be signed by (WhatsApp's by default). */
+  waCertPublicKey?: Uint8Array
+  logger?: WALogger
+  browser?: WABrowserDescription
+  version?: [number, number, number]
+  countryCode?: string
+  syncFullHistory?: boolean
+  connectTimeoutMs?: number
+  keepAliveIntervalMs?: number
+  defaultQueryTimeoutMs?: number
+  qrTimeout?: number
+  emitOwnEvents?: boolean
+  /** Ignored with a warning, as in Baileys. */
+  printQRInTerminal?: boolean
+  shouldSyncHistoryMessage?: (msg: { syncType?: number | null }) => boolean
+  [key: string]: unknown
+}
+
+/** A Baileys-style error (`output.statusCode`, `data`, `isBoom`) with our `code`. */
+export interface WABoomError extends Error {
+  isBoom: true
+  output: { statusCode: number; payload: Record<string, unknown>; headers: Record<string, unknown> }
+  data: any
+  code?: string
+}
+
+export interface WAConnectionUpdate {
+  connection?: 'connecting' | 'open' | 'close'
+  lastDisconnect?: { error: WABoomError; date: Date }
+  qr?: string
+  isNewLogin?: boolean
+  receivedPendingNotifications?: boolean
+}
+
+/** A WAMessage as Baileys emits it (protobufjs field names). */
+export interface WAMessageLike {
+  key: { remoteJid?: string; fromMe?: boolean; id?: string; participant?: string; remoteJidAlt?: string; participantAlt?: string; addressingMode?: string }
+  message?: Record<string, any>
+  messageTimestamp?: number
+  status?: number
+  pushName?: string
+  messageStubType?: number
+  messageStubParameters?: string[]
+  [key: string]: any
+}
+
+export interface WAEventMap {
+  'connection.update': WAConnectionUpdate
+  'creds.update': Record<string, any>
+  'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
+  'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
+  [event: string]: any
+}
+
+export interface WAEventEmitter {
+  on<K extends keyof WAEventMap>(event: K, listener: (data: WAEventMap[K]) => void): this
+  off<K extends keyof WAEventMap>(event: K, listener: (data: WAEventMap[K]) => void): this
+  once<K extends keyof WAEventMap>(event: K, listener: (data: WAEventMap[K]) => void): this
+  removeAllListeners(event?: keyof WAEventMap): this
+  emit<K extends keyof WAEventMap>(event: K, data: WAEventMap[K]): boolean
+  /** Receives each batch of events as one `{ [event]: data }` map. Returns an unsubscribe function. */
+  process(handler: (events: Partial<WAEventMap>) => void | Promise<void>): () => void
+  buffer(): void
+  flush(): boolean
+  isBuffering(): boolean
+}
+
+export interface WASocket {
+  type: 'md'
+  ev: WAEventEmitter
+  ws: { readonly isOpen: boolean; readonly isClosed: boolean; close(): Promise<void>; on(event: 'close', l: () => void): unknown }
+  authState: WASocketConfig['auth']
+  readonly user: { id: string; lid?: string; name?: string } | undefined
+  sendMessage(jid: string, content: { text: string }, options?: Record<string, unknown>): Promise<WAMessageLike>
+  requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
+  logout(msg?: string): Promise<void>
+  end(error?: Error | WABoomError): void
+  sendNode(node: BinaryNode): Promise<void>
+  query(node: BinaryNode, timeoutMs?: number): Promise<BinaryNode>
+  waitForConnectionUpdate(check: (u: WAConnectionUpdate) => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>
+}
+
+
+/** Baileys' `makeWASocket(config)`. */
+export declare function makeWASocket(config: WASocketConfig): WASocket
+export default makeWASocket
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -443,6 +577,26 @@ export declare class NativeKeyTransaction {
   set(json: string): Promise<void>
   /** Writes everything staged in one atomic `set`. */
   commit(): Promise<void>
+}
+
+/** A connection to WhatsApp (or a test server) with Baileys' socket behaviour. */
+export declare class NativeSocket {
+  /**
+   * Starts connecting with the given credentials (`creds.json` text) and key store;
+   * `onEvents` receives every batch of events as JSON text.
+   */
+  static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void): NativeSocket
+  /** `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked. */
+  sendText(jid: string, text: string): Promise<string>
+  requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<string>
+  logout(): Promise<void>
+  /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */
+  end(statusCode?: number | undefined | null, message?: string | undefined | null): void
+  get isClosed(): boolean
+  /** Sends an encoded node (a frame from `encodeBinaryNode`). */
+  sendNode(frame: Buffer): Promise<void>
+  /** Sends an encoded IQ and resolves with the encoded answer. */
+  query(frame: Buffer, timeoutMs?: number | undefined | null): Promise<Buffer>
 }
 
 /** The typed store (contacts, chats, messages, content, creds) over an engine. */
@@ -754,6 +908,23 @@ export interface SignalSignedPreKey {
   keyId: number
   publicKey: Uint8Array
   signature: Uint8Array
+}
+
+/** The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults). */
+export interface SocketOptions {
+  url: string
+  /** The root key the server's intermediate certificate must be signed by (32 bytes). */
+  waCertPublicKey?: Buffer
+  /** `[os, browser, version]`. */
+  browser: Array<string>
+  version: Array<number>
+  countryCode: string
+  syncFullHistory: boolean
+  connectTimeoutMs: number
+  keepAliveIntervalMs: number
+  defaultQueryTimeoutMs: number
+  qrTimeoutMs?: number
+  emitOwnEvents: boolean
 }
 
 /** A verified chain's serials and intermediate key. */

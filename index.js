@@ -10,4 +10,5 @@ module.exports = {
   ...require('./lib/crypto.js'),
   ...require('./lib/noise.js'),
   ...require('./lib/signal.js'),
+  ...require('./lib/socket.js'),
 }

@@ -2,8 +2,11 @@
 import cjs from './index.js'
 
 export const {
+  Browsers,
   BufferJSON,
   Curve,
+  DEFAULT_CONNECTION_CONFIG,
+  DisconnectReason,
   Engine,
   FileEngine,
   KeyStore,
@@ -69,6 +72,7 @@ export const {
   jidEncode,
   jidNormalizedUser,
   makeLibSignalRepository,
+  makeWASocket,
   md5,
   migrateAuthFolderToEngine,
   migrateEngineToAuthFolder,

@@ -4,6 +4,7 @@
 
 mod binary;
 mod bytes;
+mod client;
 mod crypto;
 mod errors;
 mod noise;

@@ -700,7 +700,7 @@ impl KeyStore for JsKeyStore {
 /// auth state, always behind a read cache and the pre-key bound.
 #[napi]
 pub struct NativeKeys {
-    store: Arc<dyn KeyStore>,
+    pub(crate) store: Arc<dyn KeyStore>,
 }
 
 fn cached(inner: Arc<dyn KeyStore>) -> Arc<dyn KeyStore> {

@@ -19,6 +19,14 @@ fn main() {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let fds = protox::compile(&files, [&root]).expect("proto schemas compile");
+    // The descriptor set is kept for reflection (wa-client turns `Message` into the JSON
+    // objects Baileys' users read, field names and all, from it).
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));
+    std::fs::write(
+        out.join("wa_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )
+    .expect("OUT_DIR is writable");
     prost_build::Config::new()
         .btree_map(["."])
         .compile_fds(fds)

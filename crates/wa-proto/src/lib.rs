@@ -14,6 +14,10 @@ mod generated {
 pub use generated::*;
 pub use prost::Message as ProtoMessage;
 
+/// The encoded `FileDescriptorSet` of every schema in `proto/`, for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/wa_descriptor.bin"));
+
 /// Signal protocol wire messages and record forms (`proto/signal.proto`, package `wa.signal`).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod signal {

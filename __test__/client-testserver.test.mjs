@@ -1,0 +1,193 @@
+// Our makeWASocket against the local test server (wa-testserver) and, through it, against the
+// real Baileys 7 (the independent oracle): QR and code pairing, the 515 restart, reconnecting
+// with the stored auth, texts with the simulated phone and with a Baileys socket both ways,
+// offline delivery, logout.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestServer } from '../lib/testing.mjs'
+import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, DisconnectReason } from '../index.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+
+const server = await startTestServer({ seed: 'client e2e' })
+const restore = trustServer(server)
+after(async () => {
+  restore()
+  await server.stop()
+  exitWhenDone()
+})
+
+/** One of our accounts: an auth state kept across sockets, like a bot's folder. */
+class OurClient {
+  constructor(name) {
+    this.name = name
+    this.auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
+    this.upserts = []
+    this.updates = []
+    this.sock = null
+  }
+
+  connect() {
+    const sock = makeWASocket({
+      auth: this.auth,
+      waWebSocketUrl: server.url,
+      waCertPublicKey: server.rootPublicKey,
+      connectTimeoutMs: 10_000,
+      defaultQueryTimeoutMs: 10_000,
+    })
+    this.sock = sock
+    sock.ev.on('messages.upsert', ({ messages, type }) => {
+      for (const m of messages) this.upserts.push({ ...m, upsertType: type })
+    })
+    sock.ev.on('messages.update', (u) => this.updates.push(...u))
+    return sock
+  }
+
+  waitUpdate(pred, ms = 15_000) {
+    const sock = this.sock
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.name}: connection.update timed out`)), ms)
+      const on = (u) => {
+        if (pred(u)) {
+          clearTimeout(t)
+          sock.ev.off('connection.update', on)
+          resolve(u)
+        }
+      }
+      sock.ev.on('connection.update', on)
+    })
+  }
+
+  waitMessage(pred, ms = 15_000) {
+    const found = this.upserts.find(pred)
+    if (found) return Promise.resolve(found)
+    return new Promise((resolve, reject) => {
+      const started = Date.now()
+      const tick = setInterval(() => {
+        const m = this.upserts.find(pred)
+        if (m) {
+          clearInterval(tick)
+          resolve(m)
+        } else if (Date.now() - started > ms) {
+          clearInterval(tick)
+          reject(new Error(`${this.name}: no matching message`))
+        }
+      }, 5)
+    })
+  }
+
+  async restartAfter(closeUpdate) {
+    assert.equal(closeUpdate.lastDisconnect.error.output.statusCode, DisconnectReason.restartRequired)
+    this.connect()
+    await this.waitUpdate((u) => u.connection === 'open')
+  }
+
+  async end() {
+    if (!this.sock || this.sock.ws.isClosed) return
+    const closed = this.waitUpdate((u) => u.connection === 'close')
+    this.sock.end()
+    await closed
+  }
+}
+
+const ours = new OurClient('ours')
+const baileys = new BaileysClient(server, 'baileys')
+const OUR_NUMBER = '15550200'
+const BAILEYS_NUMBER = '15550300'
+let ourJid
+let baileysJid
+
+test('our socket pairs by QR, restarts on 515, and opens with the stored auth', async () => {
+  const started = Date.now()
+  ours.connect()
+  const { qr } = await ours.waitUpdate((u) => !!u.qr)
+  assert.match(qr, /^https:\/\/wa\.me\/settings\/linked_devices#/)
+  const closed = ours.waitUpdate((u) => u.connection === 'close')
+  ourJid = await server.scanQR(qr, { phoneNumber: OUR_NUMBER, pushName: 'Ours' })
+  assert.equal(ourJid.split(':')[0], OUR_NUMBER)
+  await ours.restartAfter(await closed)
+  console.log(`# ours: QR shown -> paired -> open in ${Date.now() - started} ms`)
+  assert.equal(ours.sock.user.id, ourJid)
+  assert.ok(ours.sock.user.lid?.endsWith('@lid'))
+  assert.equal(ours.auth.creds.nextPreKeyId, 813)
+  await server.waitForOnline(ourJid)
+  assert.ok(server.isOnline(ourJid))
+})
+
+test('the phone and our socket exchange texts', async () => {
+  const phone = server.phone(OUR_NUMBER)
+  const other = server.phone('15550999')
+  const id = await other.sendText(`${OUR_NUMBER}@s.whatsapp.net`, 'hello from a phone')
+  const got = await ours.waitMessage((m) => text(m) === 'hello from a phone')
+  assert.equal(got.key.id, id)
+  assert.equal(got.key.fromMe, false)
+  assert.equal(got.upsertType, 'notify')
+  const sent = await ours.sock.sendMessage('15550999@s.whatsapp.net', { text: 'hi phone' })
+  assert.equal(sent.key.fromMe, true)
+  assert.equal(sent.message.extendedTextMessage.text, 'hi phone')
+  const inbox = await other.waitForInbox(1)
+  assert.ok(inbox.some((m) => text(m) === 'hi phone'), JSON.stringify(inbox.map(text)))
+  // Our own phone sees what its companion sent (a DeviceSentMessage).
+  const own = await phone.waitForInbox(1)
+  assert.ok(own.some((m) => text(m) === 'hi phone'), JSON.stringify(own.map(text)))
+})
+
+test('our socket and the real Baileys 7 exchange texts both ways', async () => {
+  ;({ jid: baileysJid } = await baileys.pairByQR(BAILEYS_NUMBER, 'Baileys'))
+  const toBaileys = await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: 'from native' })
+  const atBaileys = await baileys.waitMessage((m) => text(m) === 'from native')
+  assert.equal(atBaileys.key.id, toBaileys.key.id)
+  await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'from baileys' })
+  const atOurs = await ours.waitMessage((m) => text(m) === 'from baileys')
+  assert.equal(atOurs.key.fromMe, false)
+  // A few more rounds each way (ratchet steps).
+  for (let i = 0; i < 5; i++) {
+    await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: `n${i}` })
+    await baileys.waitMessage((m) => text(m) === `n${i}`)
+    await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: `b${i}` })
+    await ours.waitMessage((m) => text(m) === `b${i}`)
+  }
+  // Throughput: a burst from ours to Baileys, each send resolving on the server's ack.
+  const n = 50
+  const t0 = Date.now()
+  for (let i = 0; i < n; i++) await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: `burst ${i}` })
+  await baileys.waitMessage((m) => text(m) === `burst ${n - 1}`, 30_000)
+  const ms = Date.now() - t0
+  console.log(`# ours -> server -> Baileys: ${n} texts in ${ms} ms (${Math.round((n * 1000) / ms)} msg/s)`)
+})
+
+test('a message sent while our socket is offline arrives when it reconnects', async () => {
+  await ours.end()
+  await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'while offline' })
+  await server.waitForQueued(ourJid, 1)
+  const sock = ours.connect()
+  // A logged-in socket holds message events until the offline queue is drained (Baileys'
+  // buffer); `ev.process` gets them as one map.
+  assert.equal(sock.ev.isBuffering(), true)
+  const maps = []
+  sock.ev.process((events) => maps.push(events))
+  const got = await ours.waitMessage((m) => text(m) === 'while offline')
+  assert.equal(got.upsertType, 'append')
+  assert.equal(sock.ev.isBuffering(), false)
+  assert.ok(maps.some((m) => m['messages.upsert']?.messages.some((x) => text(x) === 'while offline')))
+})
+
+test('pairing by code, then logout', async () => {
+  const byCode = new OurClient('by-code')
+  byCode.connect()
+  await byCode.waitUpdate((u) => !!u.qr)
+  const code = await byCode.sock.requestPairingCode('15550400')
+  assert.equal(code.length, 8)
+  const closed = byCode.waitUpdate((u) => u.connection === 'close')
+  const jid = await server.enterPairingCode('15550400', code)
+  assert.equal(jid.split(':')[0], '15550400')
+  await byCode.restartAfter(await closed)
+  assert.equal(byCode.sock.user.id, jid)
+
+  const out = byCode.waitUpdate((u) => u.connection === 'close')
+  await byCode.sock.logout()
+  const close = await out
+  assert.equal(close.lastDisconnect.error.output.statusCode, DisconnectReason.loggedOut)
+  assert.ok(!server.devices('15550400').includes(jid), 'the server removed the companion')
+  await ours.end()
+  await baileys.end()
+})

@@ -1,0 +1,232 @@
+//! The Signal store traits over the account's key store.
+//!
+//! Why here and not in `wa-store` or `wa-signal`: the client is the one place that has both
+//! layers and decides what belongs to one unit of work; keeping the adapter here leaves
+//! `wa-store` and `wa-signal` independent of each other (neither imports the other), and the
+//! JS binding's own adapter (`src/signal_store.rs`, values prefetched by JS) stays a separate,
+//! simpler thing. Reads go through the key store handed in (normally a `CachedKeyStore`, so a
+//! record read or written once costs nothing the next time); each Signal operation commits its
+//! [`Batch`] as **one** atomic `set`, in Baileys' value formats, so the same auth state keeps
+//! working with Baileys' own repository.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use wa_signal::store::{
+    Batch, IdentityKeyStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    StoreCommit,
+};
+use wa_signal::{
+    KeyPair, LocalIdentity, ProtocolAddress, SenderKeyName, SenderKeyRecord, SessionRecord,
+    StoreError,
+};
+use wa_store::bufferjson;
+use wa_store::{KeyStore, KeyType, KeyWrites};
+
+use crate::core::{SharedCreds, lock};
+
+/// The wa-signal store traits over a [`KeyStore`] and the account's credentials.
+#[derive(Clone)]
+pub struct KeyStoreSignal {
+    keys: Arc<dyn KeyStore>,
+    creds: SharedCreds,
+}
+
+fn backend(e: wa_store::StoreError) -> StoreError {
+    StoreError::Backend(format!("{}: {e}", e.code()))
+}
+
+fn key32(v: &[u8]) -> Option<[u8; 32]> {
+    match v.len() {
+        32 => v.try_into().ok(),
+        33 if v[0] == 5 => v[1..].try_into().ok(),
+        _ => None,
+    }
+}
+
+/// A Baileys key pair value (`{ public, private }`, BufferJSON).
+fn key_pair(v: &Value) -> Option<KeyPair> {
+    let public = key32(&bufferjson::bytes(v.get("public")?)?)?;
+    let private: [u8; 32] = bufferjson::bytes(v.get("private")?)?.try_into().ok()?;
+    Some(KeyPair { private, public })
+}
+
+impl KeyStoreSignal {
+    pub fn new(keys: Arc<dyn KeyStore>, creds: SharedCreds) -> Self {
+        Self { keys, creds }
+    }
+
+    pub fn keys(&self) -> &Arc<dyn KeyStore> {
+        &self.keys
+    }
+
+    async fn one(&self, ty: KeyType, id: &str) -> Result<Option<Value>, StoreError> {
+        let ids = [id.to_owned()];
+        let mut m = self.keys.get(ty, &ids).await.map_err(backend)?;
+        Ok(m.remove(id).filter(|v| !v.is_null()))
+    }
+}
+
+impl IdentityKeyStore for KeyStoreSignal {
+    async fn local_identity(&self) -> Result<LocalIdentity, StoreError> {
+        let c = lock(&self.creds);
+        let private: [u8; 32] = c
+            .signed_identity_key
+            .private
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Backend("creds.signedIdentityKey is not 32 bytes".into()))?;
+        Ok(LocalIdentity {
+            key_pair: KeyPair::from_private(private),
+            registration_id: c.registration_id,
+        })
+    }
+
+    async fn remote_identity(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .one(KeyType::IdentityKey, &address.to_string())
+            .await?
+            .and_then(|v| bufferjson::bytes(&v)))
+    }
+}
+
+impl SessionStore for KeyStoreSignal {
+    async fn load_session(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        match self.one(KeyType::Session, &address.to_string()).await? {
+            None => Ok(None),
+            Some(Value::String(s)) => SessionRecord::from_json(&s)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            Some(v) => match bufferjson::bytes(&v) {
+                Some(b) => SessionRecord::from_stored(&b)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(e.to_string())),
+                None => SessionRecord::from_json(&v.to_string())
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(e.to_string())),
+            },
+        }
+    }
+}
+
+impl PreKeyStore for KeyStoreSignal {
+    async fn load_pre_key(&self, id: u32) -> Result<Option<KeyPair>, StoreError> {
+        Ok(self
+            .one(KeyType::PreKey, &id.to_string())
+            .await?
+            .and_then(|v| key_pair(&v)))
+    }
+}
+
+impl SignedPreKeyStore for KeyStoreSignal {
+    // Baileys keeps one signed prekey and hands it out whatever id a message names.
+    async fn load_signed_pre_key(&self, _: Option<u32>) -> Result<Option<KeyPair>, StoreError> {
+        let c = lock(&self.creds);
+        let kp = &c.signed_pre_key.key_pair;
+        let private: Option<[u8; 32]> = kp.private.as_slice().try_into().ok();
+        Ok(private.and_then(|private| {
+            Some(KeyPair {
+                private,
+                public: key32(&kp.public)?,
+            })
+        }))
+    }
+}
+
+impl SenderKeyStore for KeyStoreSignal {
+    async fn load_sender_key(
+        &self,
+        name: &SenderKeyName,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        let Some(v) = self.one(KeyType::SenderKey, &name.to_string()).await? else {
+            return Ok(None);
+        };
+        let bytes = match &v {
+            Value::String(s) => s.as_bytes().to_vec(),
+            other => bufferjson::bytes(other)
+                .ok_or_else(|| StoreError::Corrupt("sender key is not bytes".into()))?,
+        };
+        SenderKeyRecord::from_stored(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// A Signal batch as Baileys' `SignalDataSet`.
+pub fn batch_writes(batch: Batch) -> Result<KeyWrites, StoreError> {
+    let mut w = KeyWrites::new();
+    for (addr, rec) in batch.sessions {
+        let v = match rec {
+            Some(r) => Some(
+                serde_json::from_str(&r.to_json())
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            ),
+            None => None,
+        };
+        w.entry(KeyType::Session)
+            .or_default()
+            .insert(addr.to_string(), v);
+    }
+    for (addr, key) in batch.identities {
+        w.entry(KeyType::IdentityKey)
+            .or_default()
+            .insert(addr.to_string(), Some(bufferjson::buffer(&key)));
+    }
+    for id in batch.removed_pre_keys {
+        w.entry(KeyType::PreKey)
+            .or_default()
+            .insert(id.to_string(), None);
+    }
+    for (name, rec) in batch.sender_keys {
+        w.entry(KeyType::SenderKey).or_default().insert(
+            name.to_string(),
+            rec.map(|r| bufferjson::buffer(&r.to_json())),
+        );
+    }
+    Ok(w)
+}
+
+impl StoreCommit for KeyStoreSignal {
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let w = batch_writes(batch)?;
+        self.keys.set(&w).await.map_err(backend)
+    }
+}
+
+/// LID <-> phone-number mappings in Baileys' `lid-mapping` keys (`pnUser -> lidUser`,
+/// `lidUser_reverse -> pnUser`).
+pub async fn lid_for_pn_user(
+    keys: &Arc<dyn KeyStore>,
+    pn_user: &str,
+) -> Result<Option<String>, wa_store::StoreError> {
+    let ids = [pn_user.to_owned()];
+    let m = keys.get(KeyType::LidMapping, &ids).await?;
+    Ok(m.get(pn_user).and_then(Value::as_str).map(str::to_owned))
+}
+
+pub async fn store_lid_mapping(
+    keys: &Arc<dyn KeyStore>,
+    lid_user: &str,
+    pn_user: &str,
+) -> Result<(), wa_store::StoreError> {
+    if lid_for_pn_user(keys, pn_user).await?.as_deref() == Some(lid_user) {
+        return Ok(());
+    }
+    let mut w = KeyWrites::new();
+    let m = w.entry(KeyType::LidMapping).or_default();
+    m.insert(pn_user.to_owned(), Some(Value::String(lid_user.to_owned())));
+    m.insert(
+        format!("{lid_user}_reverse"),
+        Some(Value::String(pn_user.to_owned())),
+    );
+    keys.set(&w).await
+}

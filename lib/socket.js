@@ -1,0 +1,384 @@
+'use strict'
+// makeWASocket: Baileys 7's socket over the Rust client (crates/wa-client). Same config
+// names, same `sock.ev` events and payloads, same auth state; see docs/client.md.
+const { EventEmitter } = require('node:events')
+const native = require('../native.js')
+const { withCode } = require('./errors.js')
+const { makeBoom } = require('./boom.js')
+const { BufferJSON, KeyStore } = require('./store.js')
+const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
+
+const kNative = Symbol.for('baileys-native.store.native')
+
+/** Baileys' DisconnectReason. */
+const DisconnectReason = Object.freeze({
+  connectionClosed: 428,
+  connectionLost: 408,
+  connectionReplaced: 440,
+  timedOut: 408,
+  loggedOut: 401,
+  badSession: 500,
+  restartRequired: 515,
+  multideviceMismatch: 411,
+  forbidden: 403,
+  unavailableService: 503,
+  428: 'connectionClosed',
+  408: 'timedOut',
+  440: 'connectionReplaced',
+  401: 'loggedOut',
+  500: 'badSession',
+  515: 'restartRequired',
+  411: 'multideviceMismatch',
+  403: 'forbidden',
+  503: 'unavailableService',
+})
+
+/** Baileys' Browsers: [os, browser, version]. */
+const Browsers = {
+  ubuntu: (browser) => ['Ubuntu', browser, '22.04.4'],
+  macOS: (browser) => ['Mac OS', browser, '14.4.1'],
+  baileys: (browser) => ['Baileys', browser, '6.5.0'],
+  windows: (browser) => ['Windows', browser, '10.0.22631'],
+  android: (browser) => [browser, 'Android', ''],
+  appropriate: (browser) => {
+    const os = { darwin: 'Mac OS', win32: 'Windows', android: 'Android' }[process.platform] || 'Ubuntu'
+    return [os, browser, require('node:os').release()]
+  },
+}
+
+const DEFAULT_CONNECTION_CONFIG = {
+  version: [2, 3000, 1043857760],
+  browser: Browsers.macOS('Chrome'),
+  waWebSocketUrl: 'wss://web.whatsapp.com/ws/chat',
+  connectTimeoutMs: 20_000,
+  keepAliveIntervalMs: 30_000,
+  defaultQueryTimeoutMs: 60_000,
+  emitOwnEvents: true,
+  syncFullHistory: true,
+  countryCode: 'US',
+  qrTimeout: undefined,
+  shouldSyncHistoryMessage: ({ syncType }) => syncType !== 2,
+}
+
+// The events Baileys holds while buffering; connection and creds updates always go at once.
+const BUFFERABLE = new Set([
+  'messaging-history.set',
+  'chats.upsert',
+  'chats.update',
+  'chats.delete',
+  'contacts.upsert',
+  'contacts.update',
+  'messages.upsert',
+  'messages.update',
+  'messages.delete',
+  'messages.reaction',
+  'message-receipt.update',
+  'groups.update',
+])
+// Baileys gives up holding events after this long without the offline notification.
+const BUFFER_TIMEOUT_MS = 30_000
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal']
+const silentLogger = {
+  level: 'silent',
+  child() {
+    return silentLogger
+  },
+}
+for (const l of LEVELS) silentLogger[l] = () => {}
+
+function logAt(logger, level, fields, msg) {
+  const fn = logger && typeof logger[level] === 'function' ? logger[level] : null
+  if (fn) fn.call(logger, fields || {}, msg)
+}
+
+/**
+ * Baileys' event emitter with its buffering: `buffer()` holds events until `flush()`,
+ * `process(handler)` receives each batch as one `{ [event]: data }` map.
+ */
+function makeEventBuffer(logger) {
+  const emitter = new EventEmitter()
+  emitter.setMaxListeners(0)
+  let buffering = 0
+  let held = []
+  let timer = null
+
+  const deliver = (events) => {
+    // One map per run of distinct names; a repeated name starts the next map (so order and
+    // every payload survive).
+    let map = {}
+    const flushMap = () => {
+      if (Object.keys(map).length) emitter.emit('event', map)
+      map = {}
+    }
+    for (const { name, data } of events) {
+      if (name in map) flushMap()
+      map[name] = data
+      emitter.emit(name, data)
+    }
+    flushMap()
+  }
+
+  const ev = {
+    on: (event, listener) => (emitter.on(event, listener), ev),
+    off: (event, listener) => (emitter.off(event, listener), ev),
+    once: (event, listener) => (emitter.once(event, listener), ev),
+    removeAllListeners: (event) => (emitter.removeAllListeners(event), ev),
+    listenerCount: (event) => emitter.listenerCount(event),
+    emit(event, data) {
+      ev.emitBatch([{ name: event, data }])
+      return true
+    },
+    /** Emits a batch from the native side (kept together for `process`). */
+    emitBatch(events) {
+      if (!buffering) return deliver(events)
+      const now = []
+      for (const e of events) (BUFFERABLE.has(e.name) ? held : now).push(e)
+      if (now.length) deliver(now)
+    },
+    process(handler) {
+      const listener = async (map) => {
+        try {
+          await handler(map)
+        } catch (err) {
+          logAt(logger, 'error', { err }, 'unexpected error in ev.process handler')
+        }
+      }
+      emitter.on('event', listener)
+      return () => emitter.off('event', listener)
+    },
+    buffer() {
+      buffering++
+      if (!timer) {
+        timer = setTimeout(() => ev.flush(), BUFFER_TIMEOUT_MS)
+        timer.unref?.()
+      }
+    },
+    flush() {
+      if (!buffering) return false
+      buffering = 0
+      clearTimeout(timer)
+      timer = null
+      const events = held
+      held = []
+      deliver(events)
+      return true
+    },
+    isBuffering: () => buffering > 0,
+    createBufferedFunction(work) {
+      return async (...args) => {
+        ev.buffer()
+        try {
+          return await work(...args)
+        } finally {
+          ev.flush()
+        }
+      }
+    },
+    destroy() {
+      clearTimeout(timer)
+      emitter.removeAllListeners()
+    },
+  }
+  return ev
+}
+
+function keysHandle(keys) {
+  if (keys?.[kNative]) return keys[kNative]
+  return KeyStore.fromAuthState(keys)[kNative]
+}
+
+function closeError(err) {
+  if (!err) return makeBoom('Connection Closed', { statusCode: DisconnectReason.connectionClosed })
+  const boom = makeBoom(err.message, { statusCode: err.statusCode, data: err.data })
+  boom.code = err.code
+  return boom
+}
+
+/**
+ * Baileys' `makeWASocket(config)`: the same config (`auth`, `waWebSocketUrl`, `browser`,
+ * `logger`, timeouts, ...), plus `waCertPublicKey` (the root key the server's certificate
+ * chain must be signed by; WhatsApp's by default). Returns `sock` with `ev`, `user`,
+ * `authState`, `sendMessage`, `requestPairingCode`, `logout`, `end`, `sendNode`, `query`.
+ */
+function makeWASocket(userConfig = {}) {
+  const config = { ...DEFAULT_CONNECTION_CONFIG, ...userConfig }
+  const logger = config.logger || silentLogger
+  if (config.printQRInTerminal) {
+    logger.warn?.(
+      {},
+      '⚠️ The printQRInTerminal option has been deprecated. You will no longer receive QR codes in the terminal automatically. Please listen to the connection.update event yourself and handle the QR your way.',
+    )
+  }
+  if (!config.auth || !config.auth.creds || !config.auth.keys) {
+    throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] config.auth must be { creds, keys }'))
+  }
+  if (config.mobile) {
+    throw makeBoom('Mobile API is not supported anymore', { statusCode: DisconnectReason.loggedOut })
+  }
+  const { creds, keys } = config.auth
+  const ev = makeEventBuffer(logger)
+  let closed = false
+  let open = false
+  const wsEvents = new EventEmitter()
+
+  const url = config.waWebSocketUrl instanceof URL ? config.waWebSocketUrl.toString() : String(config.waWebSocketUrl)
+  const options = {
+    url,
+    waCertPublicKey: config.waCertPublicKey ? Buffer.from(config.waCertPublicKey) : undefined,
+    browser: config.browser.map(String),
+    version: config.version.map(Number),
+    countryCode: config.countryCode,
+    syncFullHistory: !!config.syncFullHistory,
+    connectTimeoutMs: config.connectTimeoutMs,
+    keepAliveIntervalMs: config.keepAliveIntervalMs,
+    defaultQueryTimeoutMs: config.defaultQueryTimeoutMs,
+    qrTimeoutMs: config.qrTimeout,
+    emitOwnEvents: config.emitOwnEvents !== false,
+  }
+
+  const onEvents = (err, json) => {
+    // napi passes (err, value) only for callee-handled functions; ours passes the value.
+    const text = typeof err === 'string' ? err : json
+    let batch
+    try {
+      batch = JSON.parse(text, BufferJSON.reviver)
+    } catch (e) {
+      logAt(logger, 'error', { err: e }, 'unreadable event batch')
+      return
+    }
+    const out = []
+    for (const { name, data } of batch) {
+      if (name === 'log') {
+        logAt(logger, data.level, data.fields, data.msg)
+        continue
+      }
+      if (name === 'creds.update') {
+        Object.assign(creds, data)
+      }
+      if (name === 'connection.update') {
+        if (data.connection === 'open') open = true
+        if (data.connection === 'close') {
+          open = false
+          closed = true
+          data.lastDisconnect = {
+            error: closeError(data.lastDisconnect?.error),
+            date: new Date(data.lastDisconnect?.date ?? Date.now()),
+          }
+        }
+        if ('qr' in data && data.qr === null) data.qr = undefined
+      }
+      out.push({ name, data })
+    }
+    // Baileys delivers the close last and then stops emitting; buffered events go first.
+    const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
+    if (closing) ev.flush()
+    ev.emitBatch(out)
+    if (closing) {
+      wsEvents.emit('close')
+      ev.removeAllListeners('connection.update')
+    }
+  }
+
+  let handle
+  try {
+    handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents)
+  } catch (err) {
+    throw withCode(err)
+  }
+
+  const call = async (promise) => {
+    try {
+      return await promise
+    } catch (err) {
+      throw withCode(err)
+    }
+  }
+
+  const ws = Object.assign(wsEvents, {
+    get isOpen() {
+      return !closed
+    },
+    get isClosed() {
+      return closed
+    },
+    get isClosing() {
+      return false
+    },
+    get isConnecting() {
+      return !open && !closed
+    },
+    close: async () => handle.end(DisconnectReason.connectionClosed, 'Connection Closed'),
+  })
+
+  const sock = {
+    type: 'md',
+    ws,
+    ev,
+    authState: { creds, keys },
+    get user() {
+      return creds.me
+    },
+    async sendMessage(jid, content, _options = {}) {
+      if (!content || typeof content !== 'object') {
+        throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] content must be an object'))
+      }
+      if (typeof content.text === 'string') {
+        return JSON.parse(await call(handle.sendText(jid, content.text)), BufferJSON.reviver)
+      }
+      throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] only { text } messages are supported so far'))
+    },
+    requestPairingCode: (phoneNumber, customPairingCode) =>
+      call(handle.requestPairingCode(String(phoneNumber), customPairingCode ?? undefined)),
+    logout: async (_msg) => call(handle.logout()),
+    end(error) {
+      const status = error?.output?.statusCode
+      handle.end(status ?? undefined, error?.message ?? undefined)
+    },
+    sendNode: (node) => call(handle.sendNode(encodeBinaryNode(node))),
+    async query(node, timeoutMs) {
+      const frame = await call(handle.query(encodeBinaryNode(node), timeoutMs ?? undefined))
+      return decodeBinaryNodeSync(frame)
+    },
+    waitForConnectionUpdate(check, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        let timer
+        const listener = async (update) => {
+          if (update.connection === 'close' && !(await check(update))) {
+            done()
+            reject(update.lastDisconnect?.error || makeBoom('Connection Closed', { statusCode: 428 }))
+          } else if (await check(update)) {
+            done()
+            resolve()
+          }
+        }
+        const done = () => {
+          clearTimeout(timer)
+          ev.off('connection.update', listener)
+        }
+        if (timeoutMs) {
+          timer = setTimeout(() => {
+            done()
+            reject(makeBoom('Timed Out', { statusCode: DisconnectReason.timedOut }))
+          }, timeoutMs)
+        }
+        ev.on('connection.update', listener)
+      })
+    },
+  }
+
+  // Baileys buffers events of a logged-in account until the offline queue is drained.
+  if (creds.me?.id) ev.buffer()
+  ev.on('connection.update', (u) => {
+    if (u.receivedPendingNotifications) ev.flush()
+  })
+  return sock
+}
+
+module.exports = {
+  default: makeWASocket,
+  makeWASocket,
+  DisconnectReason,
+  Browsers,
+  DEFAULT_CONNECTION_CONFIG,
+}

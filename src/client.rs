@@ -1,0 +1,197 @@
+//! The socket for JavaScript: one `wa_client::Client` per `makeWASocket` (lib/socket.js).
+//!
+//! Events cross as batches: a task drains the client's event channel and hands each batch
+//! (a JSON array of `{ name, data }`, bytes in BufferJSON) to one ThreadsafeFunction per
+//! socket, called NonBlocking. That function keeps Node alive while the socket is connected
+//! and is released right after the `connection: 'close'` update, so a closed socket never
+//! holds the process open. Nodes for `sendNode`/`query` cross as encoded frames.
+
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Result, Status};
+use napi_derive::napi;
+use wa_client::{Browser, Client, ClientError, Config, Disconnect};
+use wa_store::AuthenticationCreds;
+
+use crate::errors::coded;
+use crate::store::NativeKeys;
+
+/// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
+#[napi(object)]
+pub struct SocketOptions {
+    pub url: String,
+    /// The root key the server's intermediate certificate must be signed by (32 bytes).
+    pub wa_cert_public_key: Option<Buffer>,
+    /// `[os, browser, version]`.
+    pub browser: Vec<String>,
+    pub version: Vec<u32>,
+    pub country_code: String,
+    pub sync_full_history: bool,
+    pub connect_timeout_ms: u32,
+    pub keep_alive_interval_ms: u32,
+    pub default_query_timeout_ms: u32,
+    pub qr_timeout_ms: Option<u32>,
+    pub emit_own_events: bool,
+}
+
+type EventsTsfn = ThreadsafeFunction<String, (), String, Status, false>;
+
+fn client_err(e: ClientError) -> napi::Error {
+    coded(e.code(), e)
+}
+
+fn config(o: &SocketOptions) -> Result<Config> {
+    let mut c = Config {
+        url: o.url.clone(),
+        country_code: o.country_code.clone(),
+        sync_full_history: o.sync_full_history,
+        connect_timeout: Duration::from_millis(o.connect_timeout_ms.max(1).into()),
+        keep_alive_interval: Duration::from_millis(o.keep_alive_interval_ms.max(1000).into()),
+        default_query_timeout: Duration::from_millis(o.default_query_timeout_ms.max(1).into()),
+        qr_timeout: o.qr_timeout_ms.map(|m| Duration::from_millis(m.into())),
+        emit_own_events: o.emit_own_events,
+        ..Config::default()
+    };
+    if let Some(k) = &o.wa_cert_public_key {
+        c.trust_root = k
+            .as_ref()
+            .try_into()
+            .map_err(|_| coded("ERR_WA_CLIENT_ARGUMENT", "waCertPublicKey must be 32 bytes"))?;
+    }
+    if let [os, name, version] = o.browser.as_slice() {
+        c.browser = Browser::new(os, name, version);
+    }
+    if let [a, b, d] = o.version.as_slice() {
+        c.version = [*a, *b, *d];
+    }
+    Ok(c)
+}
+
+/// A connection to WhatsApp (or a test server) with Baileys' socket behaviour.
+#[napi]
+pub struct NativeSocket {
+    client: Client,
+}
+
+#[napi]
+impl NativeSocket {
+    /// Starts connecting with the given credentials (`creds.json` text) and key store;
+    /// `onEvents` receives every batch of events as JSON text.
+    #[napi(factory, catch_unwind)]
+    pub fn connect(
+        options: SocketOptions,
+        creds_json: String,
+        keys: &NativeKeys,
+        on_events: Function<String, ()>,
+    ) -> Result<Self> {
+        let cfg = config(&options)?;
+        let creds = AuthenticationCreds::from_json(creds_json.as_bytes())
+            .map_err(|e| coded(e.code(), e))?;
+        let tsfn: EventsTsfn = on_events
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .build()?;
+        let store = keys.store.clone();
+        let client = napi::bindgen_prelude::within_runtime_if_available(move || {
+            let (client, mut events) = Client::connect(cfg, creds, store);
+            tokio::spawn(async move {
+                let mut batch = Vec::new();
+                while let Some(first) = events.recv().await {
+                    batch.push(first);
+                    while batch.len() < 256 {
+                        match events.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    let closed = batch
+                        .iter()
+                        .any(|e| e.name == "connection.update" && e.data["connection"] == "close");
+                    let json = serde_json::Value::Array(
+                        batch
+                            .drain(..)
+                            .map(|e| serde_json::json!({ "name": e.name, "data": e.data }))
+                            .collect(),
+                    )
+                    .to_string();
+                    tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                    if closed {
+                        break;
+                    }
+                }
+                // Dropping the function releases it: Node may exit once the socket closed.
+                drop(tsfn);
+            });
+            client
+        });
+        Ok(Self { client })
+    }
+
+    /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
+    #[napi(catch_unwind)]
+    pub async fn send_text(&self, jid: String, text: String) -> Result<String> {
+        let msg = self
+            .client
+            .send_text(&jid, &text)
+            .await
+            .map_err(client_err)?;
+        Ok(msg.to_string())
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn request_pairing_code(
+        &self,
+        phone_number: String,
+        custom_code: Option<String>,
+    ) -> Result<String> {
+        self.client
+            .request_pairing_code(&phone_number, custom_code.as_deref())
+            .await
+            .map_err(client_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn logout(&self) -> Result<()> {
+        self.client.logout().await.map_err(client_err)
+    }
+
+    /// Closes the connection; `statusCode`/`message` become `lastDisconnect.error`.
+    #[napi(catch_unwind)]
+    pub fn end(&self, status_code: Option<u32>, message: Option<String>) {
+        let why = status_code.map(|s| {
+            Disconnect::new(
+                u16::try_from(s).unwrap_or(500),
+                "ERR_WA_CLIENT_CLOSED",
+                message.unwrap_or_else(|| "Connection Closed".into()),
+            )
+        });
+        self.client.end(why);
+    }
+
+    #[napi(getter)]
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Sends an encoded node (a frame from `encodeBinaryNode`).
+    #[napi(catch_unwind)]
+    pub async fn send_node(&self, frame: Buffer) -> Result<()> {
+        let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
+        self.client.send_node(node).await.map_err(client_err)
+    }
+
+    /// Sends an encoded IQ and resolves with the encoded answer.
+    #[napi(catch_unwind)]
+    pub async fn query(&self, frame: Buffer, timeout_ms: Option<u32>) -> Result<Buffer> {
+        let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
+        let reply = self
+            .client
+            .query(node, timeout_ms.map(|t| Duration::from_millis(t.into())))
+            .await
+            .map_err(client_err)?;
+        let bytes = wa_binary::encode_frame(&reply).map_err(|e| coded(e.code(), e))?;
+        Ok(bytes.into())
+    }
+}
