@@ -70,7 +70,9 @@ enum Command {
     ),
     /// Sends a node whose id the server acks (a message) and waits for that ack.
     SendAwaitAck(Node, oneshot::Sender<Result<Node, ClientError>>),
-    Close(Disconnect),
+    /// Closes, after writing a last node if given. One command, so that the server ending the
+    /// stream in answer to that node cannot be seen before the close that explains it.
+    Close(Disconnect, Option<Node>),
 }
 
 enum Work {
@@ -204,7 +206,10 @@ impl Client {
 
     /// Closes the connection (Baileys' `end`).
     pub fn end(&self, why: Option<Disconnect>) {
-        let _ = self.command(Command::Close(why.unwrap_or_else(Disconnect::intentional)));
+        let _ = self.command(Command::Close(
+            why.unwrap_or_else(Disconnect::intentional),
+            None,
+        ));
     }
 
     fn me(&self) -> Result<(Jid, Option<Jid>), ClientError> {
@@ -224,8 +229,9 @@ impl Client {
 
     /// Logs out: tells the server to remove this companion, then closes with 401.
     pub async fn logout(&self) -> Result<(), ClientError> {
-        if let Ok((me, _)) = self.me() {
-            let node = Node::new("iq")
+        // As Baileys: the request is written, not awaited (the server ends the stream at once).
+        let farewell = self.me().ok().map(|(me, _)| {
+            Node::new("iq")
                 .attr("to", S_WHATSAPP_NET)
                 .attr("type", "set")
                 .attr("id", nodes::message_id(None, now_ms() / 1000))
@@ -234,16 +240,16 @@ impl Client {
                     Node::new("remove-companion-device")
                         .attr("jid", me.to_string())
                         .attr("reason", "user_initiated"),
-                ]);
-            // As Baileys: written, not awaited (the server may end the stream at once). The
-            // driver flushes it before it handles the close below.
-            let _ = self.send_node(node).await;
-        }
-        self.end(Some(Disconnect::new(
-            reason::LOGGED_OUT,
-            "ERR_WA_CLIENT_LOGGED_OUT",
-            "Intentional Logout",
-        )));
+                ])
+        });
+        let _ = self.command(Command::Close(
+            Disconnect::new(
+                reason::LOGGED_OUT,
+                "ERR_WA_CLIENT_LOGGED_OUT",
+                "Intentional Logout",
+            ),
+            farewell,
+        ));
         Ok(())
     }
 
@@ -1326,7 +1332,7 @@ async fn drive(
     };
     let ws = tokio::select! {
         r = connect => r,
-        Some(Command::Close(d)) = cmd_rx.recv() => Err(d),
+        Some(Command::Close(d, _)) = cmd_rx.recv() => Err(d),
     };
     let mut ws = match ws {
         Ok(ws) => ws,
@@ -1395,7 +1401,12 @@ async fn drive(
                         Err(e) => { let _ = tx.send(Err(e)); }
                     }
                 }
-                Some(Command::Close(d)) => core.close(d),
+                Some(Command::Close(d, farewell)) => {
+                    if let Some(node) = farewell {
+                        let _ = core.send_node(&node);
+                    }
+                    core.close(d);
+                }
                 // Every handle is gone: nobody can use this connection any more.
                 None => core.close(Disconnect::intentional()),
             },
