@@ -14,21 +14,26 @@ test('a Baileys-style bot file type-checks against index.d.ts', () => {
   assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
 })
 
-test('the checker really checks: a wrong use is refused', async () => {
-  const { mkdtempSync, writeFileSync, rmSync, copyFileSync } = await import('node:fs')
-  const dir = mkdtempSync(join(root, '__test__/fixtures/typings/.neg-'))
-  try {
-    writeFileSync(join(dir, 'bad.mts'), "import { jidNormalizedUser } from 'baileys-native'\nconst n: number = jidNormalizedUser('1@s.whatsapp.net')\nconsole.log(n)\n")
-    copyFileSync(join(root, '__test__/fixtures/typings/tsconfig.json'), join(dir, 'tsconfig.json'))
-    const cfg = join(dir, 'tsconfig.json')
-    writeFileSync(cfg, readJson(cfg).replace('"bot.mts"', '"bad.mts"').replace('../../../node_modules', '../../../../node_modules'))
-    const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
-    assert.notEqual(r.status, 0)
-    assert.match(r.stdout + r.stderr, /TS2322/)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-  function readJson(p) {
-    return createRequire(import.meta.url)('node:fs').readFileSync(p, 'utf8')
-  }
-})
+// Each case must be refused with the given TypeScript error.
+const WRONG = [
+  ['a string is not a number', "import { jidNormalizedUser } from 'baileys-native'\nconst n: number = jidNormalizedUser('1@s.whatsapp.net')\nconsole.log(n)\n", /TS2322/],
+  ['makeWASocket needs auth', "import makeWASocket from 'baileys-native'\nmakeWASocket({ browser: ['a', 'b', 'c'] })\n", /TS2741/],
+  ['sendMessage takes a jid first', "import makeWASocket, { initAuthCreds } from 'baileys-native'\nconst s = makeWASocket({ auth: { creds: initAuthCreds(), keys: { get: async () => ({}), set: async () => {} } } })\nvoid s.sendMessage({ text: 'x' })\n", /TS2554|TS2345/],
+]
+
+for (const [name, source, code] of WRONG) {
+  test(`the checker really checks: ${name}`, async () => {
+    const { mkdtempSync, writeFileSync, rmSync, readFileSync } = await import('node:fs')
+    const dir = mkdtempSync(join(root, '__test__/fixtures/typings/.neg-'))
+    try {
+      writeFileSync(join(dir, 'bad.mts'), source)
+      const cfg = readFileSync(join(root, '__test__/fixtures/typings/tsconfig.json'), 'utf8')
+      writeFileSync(join(dir, 'tsconfig.json'), cfg.replace('"bot.mts"', '"bad.mts"').replace('../../../node_modules', '../../../../node_modules'))
+      const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
+      assert.notEqual(r.status, 0, 'tsc accepted a wrong use')
+      assert.match(r.stdout + r.stderr, code)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+}

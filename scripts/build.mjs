@@ -6,7 +6,7 @@
 //
 // With the napi CLI present (a development checkout) the build also regenerates the loader
 // `native.js`, the typings `index.d.ts` (napi's output under our header, lib/types/*.d.ts)
-// and `index.mjs` (the ESM entry, derived from the CommonJS exports so the two never drift).
+// (and its ESM twin `index.d.mts`) and `index.mjs` (the ESM entry, derived from the CommonJS exports so the two never drift).
 // Without it (a user installing from source) plain cargo builds the binary.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs'
@@ -70,12 +70,21 @@ if (napiCli) {
     '--js', 'native.js', '--dts', 'index.d.ts', '--dts-header', header,
   ])
   writeEsmEntry()
+  writeEsmTypes()
 } else {
   console.log('[baileys-native] no prebuilt binary fits this platform; building from source with cargo')
   run('cargo', ['build', '--release', '--lib', '-p', binaryName])
   const ext = process.platform === 'darwin' ? 'dylib' : process.platform === 'win32' ? 'dll' : 'so'
   const lib = process.platform === 'win32' ? 'baileys_native' : 'libbaileys_native'
   copyFileSync(join(root, 'target', 'release', `${lib}.${ext}`), localBinary)
+}
+
+// TypeScript reads a `.d.ts` beside a CommonJS entry as CommonJS, where a default import is the
+// whole exports object; ESM importers need the same declarations as a `.d.mts` so that
+// `import makeWASocket from 'baileys-native'` is the function.
+function writeEsmTypes() {
+  const dts = readFileSync(join(root, 'index.d.ts'), 'utf8')
+  writeFileSync(join(root, 'index.d.mts'), dts)
 }
 
 // ESM named exports must be static, so the ESM entry lists every CommonJS export by name.
