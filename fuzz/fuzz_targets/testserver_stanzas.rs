@@ -24,7 +24,7 @@ const VALUES: &[&str] = &[
     "privacy", "message", "receipt", "retry", "sender", "read", "inactive", "pkmsg", "msg", "skmsg",
     "15550001@s.whatsapp.net", "15550001:1@s.whatsapp.net", "15550002@s.whatsapp.net",
     "15550002:1@s.whatsapp.net", "100000000000001@lid", "x@g.us", "status@broadcast", "",
-    "a:b:c@d", "1", "0", "99999999999999999999",
+    "a:b:c@d", "1", "0", "99999999999999999999", "4294967295",
 ];
 
 struct Input<'a>(&'a [u8]);

@@ -193,7 +193,7 @@ impl Server {
         let conns = self.targets(target);
         for c in &conns {
             if let Some(conn) = self.conns.get_mut(c) {
-                conn.stalled_until = now + ms;
+                conn.stalled_until = now.saturating_add(ms);
             }
         }
         self.stats.faults_injected += conns.len() as u64;
@@ -206,7 +206,7 @@ impl Server {
         let conns = self.targets(target);
         for c in &conns {
             if let Some(conn) = self.conns.get_mut(c) {
-                conn.corrupt_next += 1;
+                conn.corrupt_next = conn.corrupt_next.saturating_add(1);
             }
             let id = self.next_stanza_id();
             let ping = Node::new("iq")
@@ -226,7 +226,7 @@ impl Server {
         let conns = self.targets(target);
         for c in &conns {
             if let Some(conn) = self.conns.get_mut(c) {
-                conn.drop_next += n;
+                conn.drop_next = conn.drop_next.saturating_add(n);
             }
         }
         self.stats.faults_injected += conns.len() as u64;
@@ -250,7 +250,7 @@ impl Server {
 
     /// Refuses every login for `ms` from `now` (0 ends it).
     pub fn refuse_logins(&mut self, now: u64, ms: u64, refusal: LoginRefusal) {
-        self.refuse_logins_until = now + ms;
+        self.refuse_logins_until = now.saturating_add(ms);
         self.refusal = refusal;
         self.stats.faults_injected += 1;
     }

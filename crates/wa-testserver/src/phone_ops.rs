@@ -130,7 +130,8 @@ fn send_retry_receipt(
         .and_then(|e| e.get_attr("count"))
         .and_then(|c| c.parse::<u32>().ok())
         .unwrap_or(0)
-        + 1;
+        // The count comes from the client: u32::MAX must stay over the limit, not wrap to 0.
+        .saturating_add(1);
     if count > MAX_RETRIES {
         return;
     }

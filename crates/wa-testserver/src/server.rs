@@ -455,7 +455,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let mut release = (now + c.delay_ms).max(c.stalled_until);
+        let mut release = now.saturating_add(c.delay_ms).max(c.stalled_until);
         if let Some((last, _)) = c.held.back() {
             release = release.max(*last);
         }

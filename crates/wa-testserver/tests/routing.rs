@@ -572,6 +572,46 @@ fn the_phone_answers_undecryptable_messages_with_a_retry_receipt_and_keys() {
 }
 
 #[test]
+fn a_hostile_retry_count_does_not_wrap_past_the_retry_limit() {
+    let mut h = Harness::new();
+    let (_a, ca) = h.online_device("15553094");
+    h.server.account_jids("15553095").unwrap();
+    for (id, count) in [("H1", "4294967295"), ("H2", "99999999999"), ("H3", "-1")] {
+        h.send(
+            ca,
+            &Node::new("message")
+                .attr("id", id)
+                .attr("to", "15553095@s.whatsapp.net")
+                .attr("type", "text")
+                .children(vec![
+                    Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", "msg")
+                        .attr("count", count)
+                        .bytes(vec![0x44; 40]),
+                ]),
+        );
+        let got = h.drain(ca);
+        let retry = got
+            .iter()
+            .find(|n| n.tag == "receipt" && n.get_attr("type") == Some("retry"));
+        match count {
+            // Past the limit: the phone gives up instead of asking again.
+            "4294967295" => assert!(retry.is_none(), "count {count} wrapped: {retry:?}"),
+            // Not a u32: read as no count, so this is the first retry.
+            _ => assert_eq!(
+                retry
+                    .expect("retry receipt")
+                    .child("retry")
+                    .unwrap()
+                    .get_attr("count"),
+                Some("1")
+            ),
+        }
+    }
+}
+
+#[test]
 fn the_phone_sends_again_when_a_device_asks_with_a_retry_receipt() {
     let mut h = Harness::new();
     let (a, ca) = h.online_device("15553100");
