@@ -171,6 +171,36 @@ test('a message sent while our socket is offline arrives when it reconnects', as
   assert.ok(maps.some((m) => m['messages.upsert']?.messages.some((x) => text(x) === 'while offline')))
 })
 
+test('a frame our socket cannot authenticate closes it with a clear reason; nothing queued is lost', async () => {
+  const ourJid = ours.auth.creds.me.id
+  const closed = ours.waitUpdate((u) => u.connection === 'close')
+  assert.equal(server.corruptFrame(ourJid), 1)
+  const err = (await closed).lastDisconnect.error
+  assert.equal(err.output.statusCode, DisconnectReason.badSession)
+  assert.match(err.code, /^ERR_WA_NOISE_/)
+  const id = await server.phone('15550211').sendText(`${OUR_NUMBER}@s.whatsapp.net`, 'after the bad frame')
+  ours.connect()
+  await ours.waitUpdate((u) => u.connection === 'open')
+  const got = await ours.waitMessage((m) => m.key.id === id)
+  assert.equal(text(got), 'after the bad frame')
+})
+
+test('delayed frames: our socket waits them out, in order', async () => {
+  const ourJid = ours.auth.creds.me.id
+  assert.equal(server.delayFrames(ourJid, 300), 1)
+  try {
+    const phone = server.phone('15550212')
+    const ids = []
+    for (const t of ['one', 'two', 'three']) ids.push(await phone.sendText(`${OUR_NUMBER}@s.whatsapp.net`, t))
+    const got = await Promise.all(ids.map((id) => ours.waitMessage((m) => m.key.id === id)))
+    assert.deepEqual(got.map(text), ['one', 'two', 'three'])
+    const order = ids.map((id) => ours.upserts.findIndex((m) => m.key.id === id))
+    assert.deepEqual([...order].sort((x, y) => x - y), order, 'upserted in the order sent')
+  } finally {
+    server.delayFrames(ourJid, 0)
+  }
+})
+
 test('pairing by code, then logout', async () => {
   const byCode = new OurClient('by-code')
   byCode.connect()
@@ -187,6 +217,8 @@ test('pairing by code, then logout', async () => {
   await byCode.sock.logout()
   const close = await out
   assert.equal(close.lastDisconnect.error.output.statusCode, DisconnectReason.loggedOut)
+  // Written before the close, as Baileys does; the server handles it on its own time.
+  for (let i = 0; i < 200 && server.devices('15550400').includes(jid); i++) await new Promise((r) => setTimeout(r, 10))
   assert.ok(!server.devices('15550400').includes(jid), 'the server removed the companion')
   await ours.end()
   await baileys.end()

@@ -114,3 +114,40 @@ test("a device that cannot decrypt the phone's message gets it again through ret
   const retries = phoneB.receipts().filter((r) => r.id === id && r.type === 'retry')
   assert.ok(retries.length >= 1, 'Baileys asked with a retry receipt')
 })
+
+test('delayed frames arrive late and in order', async () => {
+  const jid = a.auth.creds.me.id
+  const ping = { tag: 'iq', attrs: { to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] }
+  assert.equal(server.delayFrames(jid, 300), 1)
+  try {
+    const t0 = Date.now()
+    const sent = await Promise.all([1, 2, 3].map(() => a.sock.query(ping)))
+    assert.ok(sent.every((r) => r.attrs.type === 'result'))
+    assert.ok(Date.now() - t0 >= 290, 'the answers waited for the delay')
+    // From B's phone: B's Baileys socket could not answer A's retry receipts after the test
+    // above wiped A's sessions (it has no getMessage), the phone can.
+    const id = await server.phone(B).sendText(`${A}@s.whatsapp.net`, 'late but whole')
+    const got = await a.waitMessage((m) => m.key.id === id && text(m) === 'late but whole')
+    assert.equal(got.key.remoteJid.split('@')[0], B)
+  } finally {
+    server.delayFrames(jid, 0)
+  }
+})
+
+test('Baileys with an honest verifier refuses the server when it trusts another root', async () => {
+  const { WA_CERT_DETAILS } = await import('@whiskeysockets/baileys/lib/Defaults/index.js')
+  const { randomBytes } = await import('node:crypto')
+  const trusted = WA_CERT_DETAILS.PUBLIC_KEY
+  WA_CERT_DETAILS.PUBLIC_KEY = randomBytes(32)
+  const stranger = new BaileysClient(server, 'stranger')
+  const qrs = []
+  try {
+    stranger.connect()
+    stranger.sock.ev.on('connection.update', (u) => u.qr && qrs.push(u.qr))
+    await stranger.waitClose()
+    assert.deepEqual(qrs, [], 'no QR from a server whose certificate is not trusted')
+  } finally {
+    stranger.sock?.end(undefined)
+    WA_CERT_DETAILS.PUBLIC_KEY = trusted
+  }
+})
