@@ -1311,9 +1311,21 @@ async fn drive(
         } else {
             None
         };
+        // Nagle off (as Node's `ws` does): a send that waits for the server's ack would
+        // otherwise sit behind the peer's delayed ACK, ~40 ms per message.
+        let disable_nagle = true;
+        // tungstenite allocates its read buffer up front (128 KiB by default); a bot's stanzas
+        // are small and one process may hold hundreds of sockets. Larger frames still arrive.
+        let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(16 * 1024);
         match tokio::time::timeout(
             inner.config.connect_timeout,
-            tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector),
+            tokio_tungstenite::connect_async_tls_with_config(
+                req,
+                Some(ws_config),
+                disable_nagle,
+                connector,
+            ),
         )
         .await
         {
