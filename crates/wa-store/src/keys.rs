@@ -340,8 +340,11 @@ impl KeyStore for CachedKeyStore {
                 for (id, v) in ids {
                     let k = (*ty, id.clone());
                     match &res {
-                        Ok(()) => c.put(k, v.clone()),
-                        Err(_) => c.forget(&k),
+                        // Pre-keys are written hundreds at a time and each is read at most
+                        // once, when a peer uses it: caching the writes cost ~1.4 KB per key
+                        // (1.1 MB per fresh account) for nothing.
+                        Ok(()) if *ty != KeyType::PreKey => c.put(k, v.clone()),
+                        _ => c.forget(&k),
                     }
                 }
             }

@@ -258,6 +258,24 @@ async fn one_message_costs_one_read_and_one_write() {
         session(3)
     );
     assert_eq!(counting.gets.load(Ordering::SeqCst), 2);
+
+    // Pre-key writes are not kept in the cache (each is read at most once, and an upload
+    // writes hundreds): reading one asks the store, later reads are served from the cache.
+    cached
+        .set(&writes(&[(KeyType::PreKey, "9", Some(buffer(&[1; 32])))]))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            cached
+                .get(KeyType::PreKey, &ids(&["9"]))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    assert_eq!(counting.gets.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
