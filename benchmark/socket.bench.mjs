@@ -1,6 +1,7 @@
 // Our makeWASocket next to the real Baileys 7.0.0-rc14, both against the embedded test server:
 // memory per logged-in socket, pair-to-open time, and texts per second both ways with a
-// simulated phone. Each implementation runs in its own child process (its own heap); the
+// simulated phone. Each implementation runs in its own child process (its own heap), and the
+// server in a third (the CLI, driven over stdin), so a child's RSS is its sockets' alone; the
 // parent prints the table and the ratios (> 1: ours better). A measurement, never a test.
 //
 //   npm run bench socket            BENCH_SOCKETS=20 BENCH_TEXTS=200 by default
@@ -29,10 +30,13 @@ function parent() {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       env: process.env,
+      // A stuck socket must end the bench with a message, not hang it.
+      timeout: 300_000,
+      killSignal: 'SIGKILL',
     })
     const line = p.stdout.trim().split('\n').pop()
     if (p.status !== 0 || !line) {
-      console.error(`${r}: child failed (status ${p.status})`)
+      console.error(`${r}: child failed (status ${p.status}${p.signal ? `, killed after 300 s: ${p.signal}` : ''})`)
       process.exit(1)
     }
     results[r] = JSON.parse(line)
@@ -70,9 +74,8 @@ async function settle() {
 }
 
 async function child(impl) {
-  const { startTestServer } = await import('../lib/testing.mjs')
   const util = await import('../__test__/testserver-util.mjs')
-  const server = await startTestServer({ seed: `socket bench ${impl}` })
+  const server = await remoteServer(`socket bench ${impl}`)
   const restore = util.trustServer(server)
   const make = impl === 'ours' ? await ourClientFactory(server) : (name) => withWaitAll(new util.BaileysClient(server, name))
 
@@ -106,6 +109,7 @@ async function child(impl) {
   const outPerSec = M / ((performance.now() - t0) / 1000)
 
   restore()
+  server.stop()
   return {
     rssPerSocket: (after.rss - before.rss) / N,
     heapPerSocket: (after.heap - before.heap) / N,
@@ -117,6 +121,55 @@ async function child(impl) {
   async function pair(client, number) {
     client.number = number
     await client.pairByQR(number, 'Bench')
+  }
+}
+
+// The test server in its own process (`baileys-native test-server --stdin-control`), with the
+// few controls the bench needs.
+async function remoteServer(seed) {
+  const { spawn } = await import('node:child_process')
+  const { createInterface } = await import('node:readline')
+  const bin = fileURLToPath(new URL('../bin/baileys-native.js', import.meta.url))
+  const p = spawn(process.execPath, [bin, 'test-server', '--json', '--stdin-control', '--seed', seed], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: p.stdout })
+  const pending = new Map()
+  let nextId = 1
+  const first = await new Promise((resolve) => lines.once('line', resolve))
+  const info = JSON.parse(first)
+  lines.on('line', (l) => {
+    const m = JSON.parse(l)
+    const w = pending.get(m.id)
+    pending.delete(m.id)
+    if (m.ok) w?.resolve(m.result)
+    else w?.reject(new Error(`${m.error.code}: ${m.error.message}`))
+  })
+  const call = (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++
+      pending.set(id, { resolve, reject })
+      p.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
+    })
+  return {
+    url: info.url,
+    rootPublicKey: Buffer.from(info.rootPublicKey, 'base64'),
+    scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
+    phone(phoneNumber) {
+      return {
+        jid: `${phoneNumber}@s.whatsapp.net`,
+        sendText: (to, text) => call('sendText', { phoneNumber, to, text }),
+        async waitForInbox(n, { timeoutMs }) {
+          const end = Date.now() + timeoutMs
+          while (Date.now() < end) {
+            if ((await call('inbox', { phoneNumber })).length >= n) return
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          throw new Error('inbox timed out')
+        },
+      }
+    },
+    stop: () => p.kill('SIGTERM'),
   }
 }
 
