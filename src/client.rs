@@ -15,6 +15,7 @@ use napi_derive::napi;
 use wa_client::{Browser, Client, ClientError, Config, Disconnect};
 use wa_store::AuthenticationCreds;
 
+use crate::compat;
 use crate::errors::coded;
 use crate::store::NativeKeys;
 
@@ -106,14 +107,9 @@ impl NativeSocket {
                             Err(_) => break,
                         }
                     }
-                    let closed = batch
-                        .iter()
-                        .any(|e| e.name == "connection.update" && e.data["connection"] == "close");
+                    let closed = batch.iter().any(wa_client::Event::is_close);
                     let json = serde_json::Value::Array(
-                        batch
-                            .drain(..)
-                            .map(|e| serde_json::json!({ "name": e.name, "data": e.data }))
-                            .collect(),
+                        batch.drain(..).map(|e| compat::event_json(&e)).collect(),
                     )
                     .to_string();
                     tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
@@ -137,7 +133,7 @@ impl NativeSocket {
             .send_text(&jid, &text)
             .await
             .map_err(client_err)?;
-        Ok(msg.to_string())
+        Ok(compat::wa_message_json(&msg).to_string())
     }
 
     #[napi(catch_unwind)]
@@ -163,7 +159,7 @@ impl NativeSocket {
         let why = status_code.map(|s| {
             Disconnect::new(
                 u16::try_from(s).unwrap_or(500),
-                "ERR_WA_CLIENT_CLOSED",
+                wa_client::error::code::CLOSED,
                 message.unwrap_or_else(|| "Connection Closed".into()),
             )
         });

@@ -5,6 +5,7 @@
 mod binary;
 mod bytes;
 mod client;
+mod compat;
 mod crypto;
 mod errors;
 mod noise;

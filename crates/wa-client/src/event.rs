@@ -1,36 +1,258 @@
-//! What the client tells the application: Baileys' event names with Baileys' payloads, as
-//! JSON values in which bytes are Baileys' BufferJSON (`{"type":"Buffer","data":b64}`), so the
-//! JavaScript side revives them into Buffers with the same reviver Baileys' stores use.
+//! What the client tells the application, typed: connection changes, credential changes,
+//! messages and their status. Payloads are Rust types (prost messages for WhatsApp's own
+//! structures); the JavaScript binding turns them into Baileys' shapes in one place, and a
+//! Rust program uses them as they are.
 
-use serde_json::{Value, json};
+use wa_proto::WebMessageInfo;
+use wa_proto::web_message_info::Status;
+use wa_store::creds::{AdvSignedDeviceIdentity, SignalIdentity};
+use wa_store::{AuthenticationCreds, Me};
 
-/// One `sock.ev` event.
+use crate::error::Disconnect;
+
+/// One thing that happened on a connection, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// `connection.update`, `creds.update`, `messages.upsert`, ...
-    pub name: &'static str,
-    pub data: Value,
+pub enum Event {
+    /// Baileys' `connection.update`.
+    Connection(ConnectionUpdate),
+    /// Baileys' `creds.update`: fields of the credentials that changed (already applied to the
+    /// client's own copy; the app persists them).
+    Creds(CredsUpdate),
+    /// Baileys' `messages.upsert`.
+    MessagesUpsert(MessagesUpsert),
+    /// Baileys' `messages.update` (delivery, read and played receipts of messages).
+    MessagesUpdate(Vec<MessageUpdate>),
 }
 
 impl Event {
-    pub fn new(name: &'static str, data: Value) -> Self {
-        Self { name, data }
+    /// The connection ended: the last event a connection gives.
+    pub fn is_close(&self) -> bool {
+        matches!(self, Event::Connection(u) if u.connection == Some(ConnectionState::Close))
+    }
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    Connecting,
+    Open,
+    Close,
+}
+
+/// Baileys' `Partial<ConnectionState>`: only the fields that changed are set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectionUpdate {
+    pub connection: Option<ConnectionState>,
+    /// Why it closed, and when (milliseconds since the Unix epoch).
+    pub last_disconnect: Option<(Disconnect, u64)>,
+    /// `Some(Some(text))`: a QR to show; `Some(None)`: the QR is gone (paired, or a new
+    /// connection attempt); `None`: unchanged.
+    pub qr: Option<Option<String>>,
+    pub is_new_login: Option<bool>,
+    /// The server delivered everything queued while we were away (`<ib><offline/>`).
+    pub received_pending_notifications: Option<bool>,
+}
+
+impl ConnectionUpdate {
+    pub fn state(connection: ConnectionState) -> Self {
+        Self {
+            connection: Some(connection),
+            ..Self::default()
+        }
+    }
+}
+
+/// Which credential field changed (the `creds.json` key it is stored under).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredsField {
+    Me,
+    Account,
+    SignalIdentities,
+    Platform,
+    Registered,
+    PairingCode,
+    NextPreKeyId,
+    FirstUnuploadedPreKeyId,
+    AdvSecretKey,
+    RoutingInfo,
+}
+
+impl CredsField {
+    /// The field's key in `creds.json` (Baileys' `AuthenticationCreds`).
+    pub fn key(self) -> &'static str {
+        match self {
+            CredsField::Me => "me",
+            CredsField::Account => "account",
+            CredsField::SignalIdentities => "signalIdentities",
+            CredsField::Platform => "platform",
+            CredsField::Registered => "registered",
+            CredsField::PairingCode => "pairingCode",
+            CredsField::NextPreKeyId => "nextPreKeyId",
+            CredsField::FirstUnuploadedPreKeyId => "firstUnuploadedPreKeyId",
+            CredsField::AdvSecretKey => "advSecretKey",
+            CredsField::RoutingInfo => "routingInfo",
+        }
+    }
+}
+
+/// One changed credential field with its new value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredsChange {
+    Me(Option<Me>),
+    Account(Option<AdvSignedDeviceIdentity>),
+    SignalIdentities(Option<Vec<SignalIdentity>>),
+    Platform(Option<String>),
+    Registered(bool),
+    PairingCode(Option<String>),
+    NextPreKeyId(u32),
+    FirstUnuploadedPreKeyId(u32),
+    AdvSecretKey(String),
+    RoutingInfo(Option<Vec<u8>>),
+}
+
+impl CredsChange {
+    /// The current value of `field` in `creds`.
+    pub fn of(field: CredsField, creds: &AuthenticationCreds) -> Self {
+        match field {
+            CredsField::Me => CredsChange::Me(creds.me.clone()),
+            CredsField::Account => CredsChange::Account(creds.account.clone()),
+            CredsField::SignalIdentities => {
+                CredsChange::SignalIdentities(creds.signal_identities.clone())
+            }
+            CredsField::Platform => CredsChange::Platform(creds.platform.clone()),
+            CredsField::Registered => CredsChange::Registered(creds.registered),
+            CredsField::PairingCode => CredsChange::PairingCode(creds.pairing_code.clone()),
+            CredsField::NextPreKeyId => CredsChange::NextPreKeyId(creds.next_pre_key_id),
+            CredsField::FirstUnuploadedPreKeyId => {
+                CredsChange::FirstUnuploadedPreKeyId(creds.first_unuploaded_pre_key_id)
+            }
+            CredsField::AdvSecretKey => CredsChange::AdvSecretKey(creds.adv_secret_key.clone()),
+            CredsField::RoutingInfo => CredsChange::RoutingInfo(creds.routing_info.clone()),
+        }
     }
 
-    pub fn connection(data: Value) -> Self {
-        Self::new("connection.update", data)
+    pub fn field(&self) -> CredsField {
+        match self {
+            CredsChange::Me(_) => CredsField::Me,
+            CredsChange::Account(_) => CredsField::Account,
+            CredsChange::SignalIdentities(_) => CredsField::SignalIdentities,
+            CredsChange::Platform(_) => CredsField::Platform,
+            CredsChange::Registered(_) => CredsField::Registered,
+            CredsChange::PairingCode(_) => CredsField::PairingCode,
+            CredsChange::NextPreKeyId(_) => CredsField::NextPreKeyId,
+            CredsChange::FirstUnuploadedPreKeyId(_) => CredsField::FirstUnuploadedPreKeyId,
+            CredsChange::AdvSecretKey(_) => CredsField::AdvSecretKey,
+            CredsChange::RoutingInfo(_) => CredsField::RoutingInfo,
+        }
     }
 
-    pub fn creds(patch: Value) -> Self {
-        Self::new("creds.update", patch)
+    /// Applies the change to a copy of the credentials (what `saveCreds` persists).
+    pub fn apply(&self, creds: &mut AuthenticationCreds) {
+        match self.clone() {
+            CredsChange::Me(v) => creds.me = v,
+            CredsChange::Account(v) => creds.account = v,
+            CredsChange::SignalIdentities(v) => creds.signal_identities = v,
+            CredsChange::Platform(v) => creds.platform = v,
+            CredsChange::Registered(v) => creds.registered = v,
+            CredsChange::PairingCode(v) => creds.pairing_code = v,
+            CredsChange::NextPreKeyId(v) => creds.next_pre_key_id = v,
+            CredsChange::FirstUnuploadedPreKeyId(v) => creds.first_unuploaded_pre_key_id = v,
+            CredsChange::AdvSecretKey(v) => creds.adv_secret_key = v,
+            CredsChange::RoutingInfo(v) => creds.routing_info = v,
+        }
     }
+}
 
-    /// A log record for the application's logger (pino-style `logger[level](obj, msg)`).
-    /// Never carries keys or plaintext; JIDs only at debug and below.
-    pub fn log(level: &'static str, msg: impl Into<String>, fields: Value) -> Self {
-        Self::new(
-            "log",
-            json!({ "level": level, "msg": msg.into(), "fields": fields }),
-        )
+/// The changed fields of one `creds.update`.
+pub type CredsUpdate = Vec<CredsChange>;
+
+/// The snapshot of `fields` in `creds`, as one update.
+pub fn creds_update(creds: &AuthenticationCreds, fields: &[CredsField]) -> CredsUpdate {
+    fields.iter().map(|f| CredsChange::of(*f, creds)).collect()
+}
+
+/// How a message's chat is addressed (Baileys' `key.addressingMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingMode {
+    Pn,
+    Lid,
+}
+
+impl AddressingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressingMode::Pn => "pn",
+            AddressingMode::Lid => "lid",
+        }
+    }
+}
+
+/// Baileys' `WAMessageKey`: `proto.IMessageKey` plus the alternate addressing it learns from
+/// the envelope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageKey {
+    pub remote_jid: String,
+    pub from_me: bool,
+    pub id: String,
+    pub participant: Option<String>,
+    /// The chat's other address (a LID chat's phone number, or the other way round).
+    pub remote_jid_alt: Option<String>,
+    /// The group author's other address.
+    pub participant_alt: Option<String>,
+    pub addressing_mode: Option<AddressingMode>,
+}
+
+/// Baileys' `WAMessage`: the key, everything `proto.WebMessageInfo` carries (its own `key`
+/// field is left empty; [`WaMessage::key`] is the authoritative one), and the `category`
+/// Baileys copies from the envelope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WaMessage {
+    pub key: MessageKey,
+    pub info: WebMessageInfo,
+    /// `peer` for protocol messages between our own devices.
+    pub category: Option<String>,
+}
+
+/// Whether the messages of an upsert are new (`notify`) or caught up with (`append`: the
+/// offline queue, our own sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertType {
+    Notify,
+    Append,
+}
+
+impl UpsertType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpsertType::Notify => "notify",
+            UpsertType::Append => "append",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagesUpsert {
+    pub messages: Vec<WaMessage>,
+    pub kind: UpsertType,
+}
+
+/// Baileys' `WAMessageUpdate`: which message, and the fields that changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageUpdate {
+    pub key: MessageKey,
+    /// Only the changed fields are set (for receipts: `status`, `messageTimestamp`).
+    pub update: WebMessageInfo,
+}
+
+impl MessageUpdate {
+    pub fn status(key: MessageKey, status: Status, timestamp: u64) -> Self {
+        Self {
+            key,
+            update: WebMessageInfo {
+                status: Some(status as i32),
+                message_timestamp: Some(timestamp),
+                ..WebMessageInfo::default()
+            },
+        }
     }
 }

@@ -1,30 +1,51 @@
-//! baileys-native's WhatsApp Web client.
+//! baileys-native's WhatsApp Web client, as a Rust library: typed events, no JSON.
 //!
-//! - [`core::Core`]: the connection state machine, sans-IO: Noise handshake with a
-//!   configurable trust root, node framing, IQ ids and deadlines, keepalive, QR pairing and
-//!   `pair-success` (the phone's account signature is really verified), login, stream errors
-//!   and `<failure>` mapped to Baileys' `DisconnectReason` codes.
-//! - [`client::Client`]: the tokio driver around it (websocket with
-//!   `Origin: https://web.whatsapp.com`) and the work that needs the key store: prekey upload,
-//!   passive/active, the receive pipeline (decrypt under per-sender locks, then the event, then
-//!   the receipt), sending texts with device fan-out, pairing by code, logout.
-//! - [`signal_store`]: the Signal store traits over `wa-store`'s key store.
-//! - Events carry Baileys' names and payload shapes ([`event::Event`]).
+//! The crate is laid out by feature around a shared context; each feature owns both
+//! directions of its subsystem:
+//!
+//! - [`core`]: the connection state machine, sans-IO (Noise, framing, IQ ids and deadlines,
+//!   keepalive, QR refs, `pair-success`, login, stream errors).
+//! - [`ctx`]: the shared context: the [`Client`] handle, commands to the driver, events out,
+//!   IQs, our identity, the stores.
+//! - `transport`: the websocket driver, the only code touching the socket.
+//! - [`pairing`]: QR and code pairing, logout.
+//! - `login`: what runs after `<success>`.
+//! - [`prekeys`], [`devices`], [`sessions`], [`lid`]: our prekeys; users' device lists;
+//!   Signal sessions with devices; LID/PN mappings and where sessions live.
+//! - [`send`]: sending (pure fan-out planning in [`send::plan`]).
+//! - [`recv`]: the receive worker and its message, receipt and notification handlers.
+//! - [`retry`]: retry receipts, asked and answered.
+//! - [`signal_store`]: `wa-signal`'s store traits over `wa-store`'s key store.
+//! - [`event`], [`error`], [`config`]: what the app sees and sets.
+//!
+//! Later features take their obvious place beside these: `media/`, `groups/`, `appstate/`,
+//! `history/`, `presence`, `profile`, `newsletter/`, `calls` (see docs/architecture.md).
 
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod config;
 pub mod core;
+pub mod ctx;
+pub mod devices;
 pub mod error;
 pub mod event;
+pub mod lid;
+mod login;
 pub mod nodes;
-pub mod pair;
+pub mod pairing;
 pub mod payload;
-pub mod proto_json;
+pub mod prekeys;
+pub mod recv;
+pub mod retry;
+pub mod send;
+pub mod sessions;
 pub mod signal_store;
+mod transport;
 
-pub use client::{Client, Events};
 pub use config::{Browser, Config};
+pub use ctx::{Client, Events, Own};
 pub use error::{ClientError, Disconnect};
-pub use event::Event;
+pub use event::{
+    AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,
+    MessageKey, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
+};

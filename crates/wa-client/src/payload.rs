@@ -174,11 +174,11 @@ pub fn registration(creds: &AuthenticationCreds, config: &Config) -> Vec<u8> {
 /// The login payload of a paired device (`creds.me.id` = `user:device@s.whatsapp.net`).
 pub fn login(me_id: &str, config: &Config) -> Result<Vec<u8>, ClientError> {
     let jid = wa_binary::Jid::parse(me_id)
-        .map_err(|e| ClientError::Store(format!("creds.me.id {me_id:?}: {e}")))?;
+        .map_err(|e| ClientError::Creds(format!("creds.me.id {me_id:?}: {e}")))?;
     let username: u64 = jid
         .user
         .parse()
-        .map_err(|_| ClientError::Store(format!("creds.me.id {me_id:?} is not a phone number")))?;
+        .map_err(|_| ClientError::Creds(format!("creds.me.id {me_id:?} is not a phone number")))?;
     let mut payload = base(config);
     payload.passive = Some(true);
     payload.pull = Some(true);

@@ -2,9 +2,8 @@
 //!
 //! Why here and not in `wa-store` or `wa-signal`: the client is the one place that has both
 //! layers and decides what belongs to one unit of work; keeping the adapter here leaves
-//! `wa-store` and `wa-signal` independent of each other (neither imports the other), and the
-//! JS binding's own adapter (`src/signal_store.rs`, values prefetched by JS) stays a separate,
-//! simpler thing. Reads go through the key store handed in (normally a `CachedKeyStore`, so a
+//! `wa-store` and `wa-signal` independent of each other (neither imports the other). The
+//! socket and `makeLibSignalRepository` both run on this adapter. Reads go through the key store handed in (normally a `CachedKeyStore`, so a
 //! record read or written once costs nothing the next time); each Signal operation commits its
 //! [`Batch`] as **one** atomic `set`, in Baileys' value formats, so the same auth state keeps
 //! working with Baileys' own repository.
@@ -23,7 +22,7 @@ use wa_signal::{
 use wa_store::bufferjson;
 use wa_store::{KeyStore, KeyType, KeyWrites};
 
-use crate::core::{SharedCreds, lock};
+use crate::ctx::{SharedCreds, lock};
 
 /// The wa-signal store traits over a [`KeyStore`] and the account's credentials.
 #[derive(Clone)]
@@ -200,33 +199,4 @@ impl StoreCommit for KeyStoreSignal {
         let w = batch_writes(batch)?;
         self.keys.set(&w).await.map_err(backend)
     }
-}
-
-/// LID <-> phone-number mappings in Baileys' `lid-mapping` keys (`pnUser -> lidUser`,
-/// `lidUser_reverse -> pnUser`).
-pub async fn lid_for_pn_user(
-    keys: &Arc<dyn KeyStore>,
-    pn_user: &str,
-) -> Result<Option<String>, wa_store::StoreError> {
-    let ids = [pn_user.to_owned()];
-    let m = keys.get(KeyType::LidMapping, &ids).await?;
-    Ok(m.get(pn_user).and_then(Value::as_str).map(str::to_owned))
-}
-
-pub async fn store_lid_mapping(
-    keys: &Arc<dyn KeyStore>,
-    lid_user: &str,
-    pn_user: &str,
-) -> Result<(), wa_store::StoreError> {
-    if lid_for_pn_user(keys, pn_user).await?.as_deref() == Some(lid_user) {
-        return Ok(());
-    }
-    let mut w = KeyWrites::new();
-    let m = w.entry(KeyType::LidMapping).or_default();
-    m.insert(pn_user.to_owned(), Some(Value::String(lid_user.to_owned())));
-    m.insert(
-        format!("{lid_user}_reverse"),
-        Some(Value::String(pn_user.to_owned())),
-    );
-    keys.set(&w).await
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use prost::Message as _;
-use serde_json::Value;
 use wa_binary::Node;
 use wa_client::config::Config;
-use wa_client::core::{Core, Output, SharedCreds};
+use wa_client::core::{Core, Output};
+use wa_client::ctx::SharedCreds;
 use wa_client::error::ClientError;
+use wa_client::{ConnectionUpdate, CredsChange, CredsUpdate, Event};
 use wa_crypto::KeyPair;
 use wa_noise::{Event as NoiseEvent, MintOptions, NoiseSession, ResponderConfig, mint_chain};
 use wa_proto::{
@@ -146,20 +147,30 @@ impl Rig {
         self.pump();
     }
 
-    fn events(&self, name: &str) -> Vec<Value> {
+    fn connection_updates(&self) -> Vec<ConnectionUpdate> {
         self.outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Event(e) if e.name == name => Some(e.data.clone()),
+                Output::Event(Event::Connection(u)) => Some(u.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn creds_updates(&self) -> Vec<CredsUpdate> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::Creds(u)) => Some(u.clone()),
                 _ => None,
             })
             .collect()
     }
 
     fn qrs(&self) -> Vec<String> {
-        self.events("connection.update")
-            .iter()
-            .filter_map(|d| d.get("qr").and_then(Value::as_str).map(str::to_owned))
+        self.connection_updates()
+            .into_iter()
+            .filter_map(|u| u.qr.flatten())
             .collect()
     }
 
@@ -324,8 +335,11 @@ fn pair_success_is_verified_countersigned_and_stored() {
         signed.device_signature.as_ref().unwrap()
     ));
     let c = rig.creds.lock().unwrap().clone();
-    assert_eq!(c.me.as_ref().unwrap()["id"], "15551234567:4@s.whatsapp.net");
-    assert_eq!(c.me.as_ref().unwrap()["lid"], "123456789:4@lid");
+    assert_eq!(c.me.as_ref().unwrap().id, "15551234567:4@s.whatsapp.net");
+    assert_eq!(
+        c.me.as_ref().unwrap().lid.as_deref(),
+        Some("123456789:4@lid")
+    );
     assert_eq!(c.platform.as_deref(), Some("android"));
     assert_eq!(
         c.account.as_ref().unwrap().account_signature_key.as_deref(),
@@ -334,16 +348,15 @@ fn pair_success_is_verified_countersigned_and_stored() {
     let ids = c.signal_identities.unwrap();
     assert_eq!(ids[0].identifier.name, "123456789:4@lid");
     assert_eq!(ids[0].identifier_key[0], 5);
-    let updates = rig.events("creds.update");
+    let updates = rig.creds_updates();
+    assert!(updates.iter().any(|u| {
+        u.iter().any(|c| matches!(c, CredsChange::Account(Some(_))))
+            && u.iter().any(|c| matches!(c, CredsChange::Me(Some(_))))
+    }));
     assert!(
-        updates
+        rig.connection_updates()
             .iter()
-            .any(|u| u.get("account").is_some() && u.get("me").is_some())
-    );
-    assert!(
-        rig.events("connection.update")
-            .iter()
-            .any(|u| u.get("isNewLogin") == Some(&Value::Bool(true)))
+            .any(|u| u.is_new_login == Some(true))
     );
     // Then the server restarts the stream.
     rig.deliver(&Node::new("stream:error").attr("code", "515"));
@@ -408,7 +421,7 @@ fn the_default_trust_root_is_whatsapps() {
 
 fn logged_in_creds() -> AuthenticationCreds {
     let mut c = AuthenticationCreds::generate();
-    c.me = Some(serde_json::json!({ "id": "15551234567:4@s.whatsapp.net" }));
+    c.me = Some(wa_store::Me::new("15551234567:4@s.whatsapp.net"));
     c
 }
 
@@ -584,14 +597,14 @@ fn offline_and_edge_routing_notifications() {
         Some(&[1u8, 2, 3][..])
     );
     assert_eq!(
-        rig.events("creds.update").last().unwrap()["routingInfo"]["data"],
-        "AQID"
+        rig.creds_updates().last().unwrap(),
+        &vec![CredsChange::RoutingInfo(Some(vec![1, 2, 3]))]
     );
     rig.deliver(&Node::new("ib").children(vec![Node::new("offline").attr("count", "3")]));
     assert!(
-        rig.events("connection.update")
+        rig.connection_updates()
             .iter()
-            .any(|u| u["receivedPendingNotifications"] == true)
+            .any(|u| u.received_pending_notifications == Some(true))
     );
     rig.deliver(&Node::new("success").attr("lid", "1@lid"));
     assert!(

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wa_binary::Node;
-use wa_client::{Client, Config, Events};
+use wa_client::{Client, Config, CredsChange, CredsField, CredsUpdate, Event, Events};
 use wa_crypto::KeyPair;
 use wa_noise::{Event as NoiseEvent, MintOptions, NoiseSession, ResponderConfig, mint_chain};
 use wa_proto::{
@@ -91,21 +91,30 @@ async fn recv_where(rx: &mut mpsc::UnboundedReceiver<Node>, pred: impl Fn(&Node)
     .expect("expected stanza in time")
 }
 
-async fn event(
-    ev: &mut Events,
-    name: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
+async fn event(ev: &mut Events, pred: impl Fn(&Event) -> bool) -> Event {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let e = ev.recv().await.expect("events ended");
-            if e.name == name && pred(&e.data) {
-                return e.data;
+            if pred(&e) {
+                return e;
             }
         }
     })
     .await
     .expect("expected event in time")
+}
+
+/// The next `creds.update` that changes `field`.
+async fn creds_update(ev: &mut Events, field: CredsField) -> CredsUpdate {
+    match event(
+        ev,
+        |e| matches!(e, Event::Creds(u) if u.iter().any(|c| c.field() == field)),
+    )
+    .await
+    {
+        Event::Creds(u) => u,
+        _ => unreachable!("matched a creds update"),
+    }
 }
 
 fn hkdf(ikm: &[u8], salt: &[u8], info: &[u8]) -> Vec<u8> {
@@ -147,8 +156,12 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
             .request_pairing_code("+1 555 000 9999", None)
             .await
     });
-    let patch = event(&mut ev, "creds.update", |d| d.get("pairingCode").is_some()).await;
-    assert_eq!(patch["me"]["id"], "15550009999@s.whatsapp.net");
+    let patch = creds_update(&mut ev, CredsField::PairingCode).await;
+    let me = patch.iter().find_map(|c| match c {
+        CredsChange::Me(Some(m)) => Some(m.id.clone()),
+        _ => None,
+    });
+    assert_eq!(me.as_deref(), Some("15550009999@s.whatsapp.net"));
 
     let hello = recv_where(&mut s.rx, |n| n.child("link_code_companion_reg").is_some()).await;
     let reg = hello.child("link_code_companion_reg").unwrap();
@@ -177,7 +190,7 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
         code.bytes()
             .all(|b| wa_crypto::pairing::PAIRING_CODE_ALPHABET.contains(&b))
     );
-    assert_eq!(patch["pairingCode"], code.as_str());
+    assert!(patch.contains(&CredsChange::PairingCode(Some(code.clone()))));
 
     // The phone: the user typed the code.
     let companion_eph = wa_crypto::pairing::unwrap_with_pairing_code(&code, &wrapped).unwrap();
@@ -236,15 +249,13 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
             .attr("type", "result"),
     )
     .unwrap();
-    let done = event(&mut ev, "creds.update", |d| d.get("advSecretKey").is_some()).await;
-    assert_eq!(
-        done["advSecretKey"],
-        base64::engine::general_purpose::STANDARD
-            .encode(&adv)
-            .as_str(),
+    let done = creds_update(&mut ev, CredsField::AdvSecretKey).await;
+    let expected = base64::engine::general_purpose::STANDARD.encode(&adv);
+    assert!(
+        done.contains(&CredsChange::AdvSecretKey(expected)),
         "both sides derived the same ADV secret"
     );
-    assert_eq!(done["registered"], true);
+    assert!(done.contains(&CredsChange::Registered(true)));
     // An ack for the notification went back.
     recv_where(&mut s.rx, |n| {
         n.tag == "ack" && n.get_attr("id") == Some("n1")
@@ -291,8 +302,12 @@ async fn pairing_by_code_derives_the_phones_adv_secret() {
     )
     .unwrap();
     recv_where(&mut s.rx, |n| n.child("pair-device-sign").is_some()).await;
-    event(&mut ev, "connection.update", |d| d["isNewLogin"] == true).await;
+    event(
+        &mut ev,
+        |e| matches!(e, Event::Connection(u) if u.is_new_login == Some(true)),
+    )
+    .await;
     let c = client.creds();
-    assert_eq!(c.me.unwrap()["id"], "15550009999:2@s.whatsapp.net");
+    assert_eq!(c.me.unwrap().id, "15550009999:2@s.whatsapp.net");
     assert!(c.registered);
 }

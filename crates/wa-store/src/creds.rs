@@ -81,6 +81,34 @@ pub struct SignalIdentity {
     pub identifier_key: Vec<u8>,
 }
 
+/// Baileys' `Contact` of this account (`creds.me`): the device JID, its LID once known, and the
+/// push name. Fields Baileys or a fork adds are kept in `extra` and written back unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    /// The device's phone-number JID (`15551234567:12@s.whatsapp.net`).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_name: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Me {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// `creds.accountSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,7 +134,7 @@ pub struct AuthenticationCreds {
     pub adv_secret_key: String,
     /// Baileys' `Contact` of this account (`id`, `lid`, `name`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub me: Option<Value>,
+    pub me: Option<Me>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AdvSignedDeviceIdentity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

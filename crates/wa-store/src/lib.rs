@@ -30,7 +30,7 @@ mod wal;
 
 pub use baileys::{BaileysFolder, FolderEntry};
 pub use commit::{Durability, FileOptions};
-pub use creds::AuthenticationCreds;
+pub use creds::{AuthenticationCreds, Me};
 pub use engine::{BoxFuture, Engine, Write};
 pub use error::{Result, StoreError};
 pub use file::{DEFAULT_BASE, FileEngine};

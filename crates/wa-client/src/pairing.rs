@@ -1,5 +1,6 @@
-//! Pairing a companion, sans-IO: the QR string, the checks on `pair-success` and the
-//! companion's countersignature, and the companion side of pairing with a phone-number code.
+//! Linking and unlinking this companion device: the QR string, the checks on `pair-success`
+//! and our countersignature (pure, used by the sans-IO core), pairing with a phone-number code
+//! (both the request and the phone's answer), and logout.
 //!
 //! Unlike Baileys 7.0.0-rc14 (whose `Curve.verify` accepts any signature), the phone's
 //! account signature over our identity is really verified: a server that cannot produce it
@@ -13,12 +14,15 @@ use wa_proto::{AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdenti
 use wa_store::AuthenticationCreds;
 use wa_store::creds::{AdvSignedDeviceIdentity as StoredAccount, ProtocolAddress, SignalIdentity};
 
-use crate::config::Browser;
-use crate::error::ClientError;
+use wa_store::Me;
+use wa_vocab::{S_WHATSAPP_NET, adv, link_code};
 
-pub const ADV_ACCOUNT_SIG_PREFIX: [u8; 2] = [6, 0];
-pub const ADV_DEVICE_SIG_PREFIX: [u8; 2] = [6, 1];
-pub const ADV_HOSTED_ACCOUNT_SIG_PREFIX: [u8; 2] = [6, 5];
+use crate::config::Browser;
+use crate::ctx::{Client, lock};
+use crate::error::{ClientError, Disconnect};
+use crate::event::CredsField;
+use crate::nodes;
+
 /// `ADVEncryptionType.HOSTED`.
 const HOSTED: i32 = 1;
 
@@ -88,10 +92,10 @@ pub fn pair_success(stanza: &Node, creds: &AuthenticationCreds) -> Result<Paired
     let details = wrapped.details.ok_or_else(|| missing("identity details"))?;
     let hmac = wrapped.hmac.ok_or_else(|| missing("identity hmac"))?;
     let adv_secret = wa_store::bufferjson::decode_base64(&creds.adv_secret_key)
-        .ok_or_else(|| ClientError::Store("creds.advSecretKey is not base64".into()))?;
+        .ok_or_else(|| ClientError::Creds("creds.advSecretKey is not base64".into()))?;
     let hosted_account = wrapped.account_type == Some(HOSTED);
     let expected = if hosted_account {
-        wa_crypto::mac::hmac_sha256_parts(&adv_secret, &[&ADV_HOSTED_ACCOUNT_SIG_PREFIX, &details])
+        wa_crypto::mac::hmac_sha256_parts(&adv_secret, &[&adv::HOSTED_ACCOUNT_SIG_PREFIX, &details])
     } else {
         wa_crypto::mac::hmac_sha256(&adv_secret, &details)
     };
@@ -120,13 +124,12 @@ pub fn pair_success(stanza: &Node, creds: &AuthenticationCreds) -> Result<Paired
     let key_index = device_identity
         .key_index
         .ok_or_else(|| missing("keyIndex in the device identity"))?;
-    let prefix = if device_identity.device_type == Some(HOSTED) {
-        ADV_HOSTED_ACCOUNT_SIG_PREFIX
-    } else {
-        ADV_ACCOUNT_SIG_PREFIX
-    };
     let our_identity = &creds.signed_identity_key.public;
-    let signed: Vec<u8> = [&prefix[..], &device_details, our_identity].concat();
+    let signed = adv::account_signature_message(
+        &device_details,
+        our_identity,
+        device_identity.device_type == Some(HOSTED),
+    );
     let phone_key = key32(&account_key, "account signature key")?;
     if !wa_crypto::curve::verify(&phone_key, &signed, &account_sig) {
         return Err(ClientError::Pairing(
@@ -140,15 +143,9 @@ pub fn pair_success(stanza: &Node, creds: &AuthenticationCreds) -> Result<Paired
         .as_slice()
         .try_into()
         .map_err(|_| {
-            ClientError::Store("creds.signedIdentityKey.private is not 32 bytes".into())
+            ClientError::Creds("creds.signedIdentityKey.private is not 32 bytes".into())
         })?;
-    let to_sign: Vec<u8> = [
-        &ADV_DEVICE_SIG_PREFIX[..],
-        &device_details,
-        our_identity,
-        &account_key,
-    ]
-    .concat();
+    let to_sign = adv::device_signature_message(&device_details, our_identity, &account_key);
     account.device_signature = Some(wa_crypto::curve::sign(&private, &to_sign).to_vec());
 
     // The reply leaves the account key out (Baileys' encodeSignedDeviceIdentity(account, false)).
@@ -157,7 +154,7 @@ pub fn pair_success(stanza: &Node, creds: &AuthenticationCreds) -> Result<Paired
         ..account.clone()
     };
     let reply = Node::new("iq")
-        .attr("to", "s.whatsapp.net")
+        .attr("to", S_WHATSAPP_NET)
         .attr("type", "result")
         .attr("id", id)
         .children(vec![Node::new("pair-device-sign").children(vec![
@@ -219,12 +216,12 @@ pub fn link_code_hello(
         .public
         .as_slice()
         .try_into()
-        .map_err(|_| ClientError::Store("creds.pairingEphemeralKeyPair is not 32 bytes".into()))?;
+        .map_err(|_| ClientError::Creds("creds.pairingEphemeralKeyPair is not 32 bytes".into()))?;
     let salt: [u8; 32] = wa_crypto::random_bytes();
     let iv: [u8; 16] = wa_crypto::random_bytes();
     let wrapped = wa_crypto::pairing::wrap_with_pairing_code(code, &salt, &iv, &public);
     Ok(Node::new("iq")
-        .attr("to", "s.whatsapp.net")
+        .attr("to", S_WHATSAPP_NET)
         .attr("type", "set")
         .attr("id", id.to_owned())
         .attr("xmlns", "md")
@@ -280,7 +277,7 @@ pub fn link_code_finish(
         .map_err(|e| ClientError::Pairing(format!("wrapped primary key: {e}")))?;
     let priv32 = |k: &[u8], what: &str| -> Result<[u8; 32], ClientError> {
         k.try_into()
-            .map_err(|_| ClientError::Store(format!("{what} private key is not 32 bytes")))
+            .map_err(|_| ClientError::Creds(format!("{what} private key is not 32 bytes")))
     };
     let eph_priv = priv32(
         &creds.pairing_ephemeral_key_pair.private,
@@ -290,13 +287,8 @@ pub fn link_code_finish(
     let companion_shared = wa_crypto::curve::agree(&eph_priv, &primary_ephemeral);
     let random: [u8; 32] = wa_crypto::random_bytes();
     let salt: [u8; 32] = wa_crypto::random_bytes();
-    let key = wa_crypto::kdf::hkdf_sha256(
-        &companion_shared,
-        &salt,
-        b"link_code_pairing_key_bundle_encryption_key",
-        32,
-    )
-    .map_err(|e| ClientError::Pairing(e.to_string()))?;
+    let key = wa_crypto::kdf::hkdf_sha256(&companion_shared, &salt, link_code::KEY_BUNDLE_INFO, 32)
+        .map_err(|e| ClientError::Pairing(e.to_string()))?;
     let plain = [
         &creds.signed_identity_key.public[..],
         &primary_identity,
@@ -311,18 +303,17 @@ pub fn link_code_finish(
     let adv = wa_crypto::kdf::hkdf_sha256(
         &[&companion_shared[..], &identity_shared, &random].concat(),
         &[],
-        b"adv_secret",
+        link_code::ADV_SECRET_INFO,
         32,
     )
     .map_err(|e| ClientError::Pairing(e.to_string()))?;
     let me = creds
         .me
         .as_ref()
-        .and_then(|m| m.get("id"))
-        .and_then(|v| v.as_str())
+        .map(|m| m.id.as_str())
         .ok_or_else(|| ClientError::Pairing("no phone number was given".into()))?;
     let iq = Node::new("iq")
-        .attr("to", "s.whatsapp.net")
+        .attr("to", S_WHATSAPP_NET)
         .attr("type", "set")
         .attr("id", id.to_owned())
         .attr("xmlns", "md")
@@ -341,4 +332,98 @@ pub fn link_code_finish(
         iq,
         adv_secret_key: STANDARD.encode(adv),
     })
+}
+
+impl Client {
+    /// Baileys' `requestPairingCode(phoneNumber, customPairingCode?)`: returns the code to type
+    /// on the phone.
+    pub async fn request_pairing_code(
+        &self,
+        phone: &str,
+        custom: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        if digits.is_empty() {
+            return Err(ClientError::Argument(format!(
+                "{phone:?} is not a phone number"
+            )));
+        }
+        let code = match custom {
+            Some(c) if c.chars().count() != 8 => {
+                return Err(ClientError::Argument(
+                    "Custom pairing code must be exactly 8 chars".into(),
+                ));
+            }
+            Some(c) => c.to_owned(),
+            None => wa_crypto::pairing::generate_pairing_code(),
+        };
+        let jid = format!("{digits}@{S_WHATSAPP_NET}");
+        self.update_creds(&[CredsField::PairingCode, CredsField::Me], |c| {
+            c.pairing_code = Some(code.clone());
+            c.me = Some(Me {
+                name: Some("~".into()),
+                ..Me::new(jid.clone())
+            });
+        });
+        let snapshot = self.creds();
+        let browser = self.config().browser.clone();
+        let code2 = code.clone();
+        let node = tokio::task::spawn_blocking(move || {
+            link_code_hello(&snapshot, &jid, &code2, &browser, "")
+        })
+        .await
+        .map_err(|e| ClientError::Protocol(format!("pairing key task: {e}")))??;
+        // Baileys only writes this IQ; we wait for the server's answer, so the code we return
+        // is known to the server before anyone types it (and a refusal is an error here).
+        self.query(without_id(node), None).await?;
+        Ok(code)
+    }
+
+    /// The phone typed our code (`link_code_companion_reg` notification): finish the
+    /// exchange; `pair-success` follows as with a QR.
+    pub(crate) async fn on_link_code_entered(&self, node: &Node) -> Result<(), ClientError> {
+        let snapshot = self.creds();
+        let n = node.clone();
+        let done = tokio::task::spawn_blocking(move || link_code_finish(&n, &snapshot, ""))
+            .await
+            .map_err(|e| ClientError::Protocol(format!("pairing task: {e}")))?;
+        match done {
+            Ok(f) => {
+                lock(&self.inner.creds).adv_secret_key = f.adv_secret_key;
+                self.query(without_id(f.iq), None).await?;
+                self.update_creds(&[CredsField::AdvSecretKey, CredsField::Registered], |c| {
+                    c.registered = true;
+                });
+            }
+            Err(e) => tracing::warn!(code = e.code(), "pairing by code failed"),
+        }
+        Ok(())
+    }
+
+    /// Logs out: tells the server to remove this companion, then closes with 401.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        // As Baileys: the request is written, not awaited (the server ends the stream at once).
+        let farewell = self.me().ok().map(|me| {
+            Node::new("iq")
+                .attr("to", S_WHATSAPP_NET)
+                .attr("type", "set")
+                .attr("id", nodes::message_id(None, crate::ctx::now_ms() / 1000))
+                .attr("xmlns", "md")
+                .children(vec![
+                    Node::new("remove-companion-device")
+                        .attr("jid", me.pn.to_string())
+                        .attr("reason", "user_initiated"),
+                ])
+        });
+        self.close_with(Disconnect::logged_out(), farewell);
+        Ok(())
+    }
+}
+
+/// The node without its `id` (the driver gives it a fresh tag).
+fn without_id(node: Node) -> Node {
+    Node {
+        attrs: node.attrs.into_iter().filter(|(k, _)| k != "id").collect(),
+        ..node
+    }
 }

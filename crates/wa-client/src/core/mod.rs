@@ -6,28 +6,20 @@
 //! stream errors and `<failure>`. Work that needs the key store (prekeys, messages) is handed
 //! out as [`Output::LoggedIn`] and [`Output::Stanza`] to the async layer.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+mod stream;
 
-use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+
 use wa_binary::Node;
 use wa_noise::{ClientConfig, Event as NoiseEvent, NoiseSession};
-use wa_store::AuthenticationCreds;
+use wa_store::Me;
 
 use crate::config::Config;
-use crate::error::{ClientError, Disconnect, reason};
-use crate::event::Event;
-use crate::pair;
+use crate::ctx::{SharedCreds, lock};
+use crate::error::{ClientError, Disconnect, code, reason};
+use crate::event::{ConnectionState, ConnectionUpdate, CredsField, Event, creds_update};
+use crate::pairing;
 use crate::payload;
-
-/// Credentials shared by the state machine and the async layer.
-pub type SharedCreds = Arc<Mutex<AuthenticationCreds>>;
-
-pub fn lock(creds: &SharedCreds) -> MutexGuard<'_, AuthenticationCreds> {
-    creds
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// What the state machine hands out.
 #[derive(Debug)]
@@ -82,18 +74,14 @@ impl Core {
     pub fn new(config: Config, creds: SharedCreds, now: u64) -> Result<Self, ClientError> {
         let (noise_cfg, registering) = {
             let c = lock(&creds);
-            let me_id =
-                c.me.as_ref()
-                    .and_then(|m| m.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+            let me_id = c.me.as_ref().map(|m| m.id.clone());
             let (payload, registering) = match me_id {
                 Some(id) => (payload::login(&id, &config)?, false),
                 None => (payload::registration(&c, &config), true),
             };
             let private: [u8; 32] =
                 c.noise_key.private.as_slice().try_into().map_err(|_| {
-                    ClientError::Store("creds.noiseKey.private is not 32 bytes".into())
+                    ClientError::Creds("creds.noiseKey.private is not 32 bytes".into())
                 })?;
             let mut cfg = ClientConfig::new(wa_crypto::KeyPair::from_private(private), payload);
             cfg.trust_root = config.trust_root;
@@ -122,11 +110,12 @@ impl Core {
             outputs: VecDeque::new(),
         };
         core.drain_noise(now);
-        core.event(Event::connection(json!({
-            "connection": "connecting",
-            "receivedPendingNotifications": false,
-            "qr": null,
-        })));
+        core.event(Event::Connection(ConnectionUpdate {
+            connection: Some(ConnectionState::Connecting),
+            received_pending_notifications: Some(false),
+            qr: Some(None),
+            ..ConnectionUpdate::default()
+        }));
         Ok(core)
     }
 
@@ -192,10 +181,6 @@ impl Core {
         self.outputs.push_back(Output::Event(e));
     }
 
-    fn log(&mut self, level: &'static str, msg: &str) {
-        self.event(Event::log(level, msg, json!({})));
-    }
-
     /// Ends the connection (once); later calls do nothing.
     pub fn close(&mut self, why: Disconnect) {
         if self.phase == Phase::Closed {
@@ -219,8 +204,7 @@ impl Core {
         if self.phase != Phase::Open {
             return Err(ClientError::Closed(Disconnect::closed()));
         }
-        let frame = wa_binary::encode_frame(node)
-            .map_err(|e| ClientError::Argument(format!("{}: {e}", e.code())))?;
+        let frame = wa_binary::encode_frame(node).map_err(ClientError::Binary)?;
         self.noise
             .send(&frame)
             .map_err(|e| ClientError::Closed(Disconnect::new(500, e.code(), e.to_string())))?;
@@ -300,8 +284,10 @@ impl Core {
                         Err(e) => {
                             // One undecodable stanza is the server's problem, not a reason to
                             // drop the connection (Baileys would throw inside its handler).
-                            tracing::debug!(code = e.code(), "undecodable frame");
-                            self.log("warn", "received a frame that does not decode");
+                            tracing::warn!(
+                                code = e.code(),
+                                "received a frame that does not decode"
+                            );
                         }
                     }
                 }
@@ -331,60 +317,9 @@ impl Core {
             return;
         }
         match node.tag.as_ref() {
-            "stream:error" => {
-                let first = node.child_nodes().first();
-                let mut reason_tag = first.map_or("unknown".to_owned(), |c| c.tag.to_string());
-                let status = node
-                    .get_attr("code")
-                    .and_then(|c| c.parse::<u16>().ok())
-                    .unwrap_or(if reason_tag == "conflict" {
-                        reason::CONNECTION_REPLACED
-                    } else {
-                        reason::BAD_SESSION
-                    });
-                if status == reason::RESTART_REQUIRED {
-                    reason_tag = "restart required".into();
-                }
-                let code = match status {
-                    reason::RESTART_REQUIRED => "ERR_WA_CLIENT_RESTART_REQUIRED",
-                    reason::CONNECTION_REPLACED => "ERR_WA_CLIENT_REPLACED",
-                    reason::LOGGED_OUT => "ERR_WA_CLIENT_LOGGED_OUT",
-                    _ => "ERR_WA_CLIENT_STREAM_ERROR",
-                };
-                let mut d = Disconnect::new(status, code, format!("Stream Errored ({reason_tag})"));
-                if let Some(c) = first {
-                    d.data = c
-                        .attrs
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    d.data.insert(0, ("tag".into(), c.tag.to_string()));
-                }
-                self.close(d);
-            }
-            "failure" => {
-                let status = node
-                    .get_attr("reason")
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(500);
-                let code = if status == reason::LOGGED_OUT {
-                    "ERR_WA_CLIENT_LOGGED_OUT"
-                } else {
-                    "ERR_WA_CLIENT_FAILURE"
-                };
-                let mut d = Disconnect::new(status, code, "Connection Failure");
-                d.data = node
-                    .attrs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                self.close(d);
-            }
-            "xmlstreamend" => self.close(Disconnect::new(
-                reason::CONNECTION_CLOSED,
-                "ERR_WA_CLIENT_CLOSED",
-                "Connection Terminated by Server",
-            )),
+            "stream:error" => self.close(stream::stream_error(&node)),
+            "failure" => self.close(stream::failure(&node)),
+            "xmlstreamend" => self.close(stream::stream_end()),
             "success" => {
                 self.qr = None;
                 self.outputs.push_back(Output::LoggedIn(node));
@@ -416,12 +351,12 @@ impl Core {
         } else if node.child("pair-success").is_some() {
             let result = {
                 let c = lock(&self.creds);
-                pair::pair_success(&node, &c)
+                pairing::pair_success(&node, &c)
             };
             match result {
                 Ok(p) => self.paired(p),
                 Err(e) => {
-                    self.log("warn", "pairing refused");
+                    tracing::warn!(code = e.code(), "pairing refused");
                     self.close(Disconnect::new(500, e.code(), e.to_string()));
                 }
             }
@@ -449,51 +384,55 @@ impl Core {
                         d.as_millis() as u64
                     });
                 qr.next_at = now + life;
-                let text = pair::qr_string(&r, &lock(&self.creds), &self.config.browser);
-                self.event(Event::connection(json!({ "qr": text })));
+                let text = pairing::qr_string(&r, &lock(&self.creds), &self.config.browser);
+                self.event(Event::Connection(ConnectionUpdate {
+                    qr: Some(Some(text)),
+                    ..ConnectionUpdate::default()
+                }));
             }
             None => {
                 self.qr = None;
                 self.close(Disconnect::new(
                     reason::TIMED_OUT,
-                    "ERR_WA_CLIENT_QR_EXPIRED",
+                    code::QR_EXPIRED,
                     "QR refs attempts ended",
                 ));
             }
         }
     }
 
-    fn paired(&mut self, p: pair::Paired) {
+    fn paired(&mut self, p: pairing::Paired) {
         self.qr = None;
-        let patch = {
+        let update = {
             let mut c = lock(&self.creds);
-            let mut me = json!({ "id": p.me_id });
-            if let Some(n) = &p.biz_name {
-                me["name"] = json!(n);
-            }
-            if let Some(l) = &p.me_lid {
-                me["lid"] = json!(l);
-            }
-            c.me = Some(me);
+            c.me = Some(Me {
+                lid: p.me_lid.clone(),
+                name: p.biz_name.clone(),
+                ..Me::new(p.me_id.clone())
+            });
             c.account = Some(p.account.clone());
             c.signal_identities
                 .get_or_insert_with(Vec::new)
                 .push(p.identity.clone());
             c.platform = p.platform.clone();
             c.registered = true;
-            creds_patch(
+            creds_update(
                 &c,
                 &[
-                    "me",
-                    "account",
-                    "signalIdentities",
-                    "platform",
-                    "registered",
+                    CredsField::Me,
+                    CredsField::Account,
+                    CredsField::SignalIdentities,
+                    CredsField::Platform,
+                    CredsField::Registered,
                 ],
             )
         };
-        self.event(Event::creds(patch));
-        self.event(Event::connection(json!({ "isNewLogin": true, "qr": null })));
+        self.event(Event::Creds(update));
+        self.event(Event::Connection(ConnectionUpdate {
+            is_new_login: Some(true),
+            qr: Some(None),
+            ..ConnectionUpdate::default()
+        }));
         if let Err(e) = self.send_node(&p.reply) {
             self.close(Disconnect::new(500, e.code(), e.to_string()));
         }
@@ -505,22 +444,19 @@ impl Core {
                 .get_attr("count")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
-            self.event(Event::log(
-                "info",
-                format!("handled {count} offline messages/notifications"),
-                json!({}),
-            ));
-            self.event(Event::connection(
-                json!({ "receivedPendingNotifications": true }),
-            ));
+            tracing::info!(count, "handled offline messages/notifications");
+            self.event(Event::Connection(ConnectionUpdate {
+                received_pending_notifications: Some(true),
+                ..ConnectionUpdate::default()
+            }));
         } else if let Some(er) = node.child("edge_routing") {
             if let Some(info) = er.child("routing_info").and_then(Node::content_bytes) {
-                let patch = {
+                let update = {
                     let mut c = lock(&self.creds);
                     c.routing_info = Some(info.to_vec());
-                    creds_patch(&c, &["routingInfo"])
+                    creds_update(&c, &[CredsField::RoutingInfo])
                 };
-                self.event(Event::creds(patch));
+                self.event(Event::Creds(update));
             }
         } else if node.child("offline_preview").is_some() {
             let batch =
@@ -529,7 +465,7 @@ impl Core {
         } else if node.child("downgrade_webclient").is_some() {
             self.close(Disconnect::new(
                 reason::MULTIDEVICE_MISMATCH,
-                "ERR_WA_CLIENT_MULTIDEVICE_MISMATCH",
+                code::MULTIDEVICE_MISMATCH,
                 "Multi-device beta not joined",
             ));
         } else {
@@ -548,7 +484,7 @@ impl Core {
         {
             self.close(Disconnect::new(
                 reason::TIMED_OUT,
-                "ERR_WA_CLIENT_TIMEOUT",
+                code::TIMEOUT,
                 "Timed Out",
             ));
             return;
@@ -577,7 +513,7 @@ impl Core {
             if now.saturating_sub(self.last_recv) > interval + 5000 {
                 self.close(Disconnect::new(
                     reason::CONNECTION_LOST,
-                    "ERR_WA_CLIENT_CONNECTION_LOST",
+                    code::CONNECTION_LOST,
                     "Connection was lost",
                 ));
                 return;
@@ -592,17 +528,4 @@ impl Core {
             let _ = self.send_query(&mut ping, Some(interval), now);
         }
     }
-}
-
-/// The listed fields of the credentials, as they appear in `creds.json` (BufferJSON).
-pub fn creds_patch(creds: &AuthenticationCreds, keys: &[&str]) -> Value {
-    let full = serde_json::to_value(creds).unwrap_or(Value::Null);
-    let mut out = serde_json::Map::new();
-    for k in keys {
-        out.insert(
-            (*k).to_owned(),
-            full.get(*k).cloned().unwrap_or(Value::Null),
-        );
-    }
-    Value::Object(out)
 }

@@ -1,0 +1,236 @@
+//! The shared context every feature works through: the handle ([`Client`]), the commands it
+//! sends to the connection driver, events out, IQs, our own identity, and the stores. Feature
+//! modules add `impl Client` blocks of their own on top of this one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+use wa_binary::{Jid, Node};
+use wa_signal::SignalProtocol;
+use wa_store::{AuthenticationCreds, KeyStore};
+
+use crate::config::Config;
+use crate::devices::DeviceCache;
+use crate::error::{ClientError, Disconnect};
+use crate::event::{CredsField, Event, creds_update};
+use crate::retry::RetryState;
+use crate::signal_store::KeyStoreSignal;
+
+/// Credentials shared by the state machine and the features.
+pub type SharedCreds = Arc<Mutex<AuthenticationCreds>>;
+
+/// Locks the credentials; a panic elsewhere never makes them unusable.
+pub fn lock(creds: &SharedCreds) -> MutexGuard<'_, AuthenticationCreds> {
+    creds.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Milliseconds since the Unix epoch (the one clock of the runtime layer).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a handle asks of the connection driver.
+pub(crate) enum Command {
+    Send(Node, oneshot::Sender<Result<(), ClientError>>),
+    Query(
+        Node,
+        Option<u64>,
+        oneshot::Sender<Result<Node, ClientError>>,
+    ),
+    /// Sends a node whose id the server acks (a message) and waits for that ack.
+    SendAwaitAck(Node, oneshot::Sender<Result<Node, ClientError>>),
+    /// Closes, after writing a last node if given. One command, so that the server ending the
+    /// stream in answer to that node cannot be seen before the close that explains it.
+    Close(Disconnect, Option<Node>),
+}
+
+/// Our own account: the phone-number device JID and, once known, the LID device JID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Own {
+    pub pn: Jid,
+    pub lid: Option<Jid>,
+}
+
+impl Own {
+    /// Whether `jid` is one of our account's addresses (any device, PN or LID).
+    pub fn is_me(&self, jid: &Jid) -> bool {
+        jid.user == self.pn.user || self.lid.as_ref().is_some_and(|l| l.user == jid.user)
+    }
+
+    /// Our own device in the addressing space of `chat` (LID chats see our LID device).
+    pub fn device_for(&self, chat: &Jid) -> &Jid {
+        match &self.lid {
+            Some(l) if chat.is_lid() => l,
+            _ => &self.pn,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    pub creds: SharedCreds,
+    pub keys: Arc<dyn KeyStore>,
+    pub signal: SignalProtocol<KeyStoreSignal>,
+    pub devices: DeviceCache,
+    pub retry: RetryState,
+    /// Serialises prekey uploads (post-login and refills may overlap).
+    pub prekeys: tokio::sync::Mutex<()>,
+    cmd: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    closed: AtomicBool,
+    span: tracing::Span,
+}
+
+/// A handle on one connection. Cheap to clone; every clone talks to the same connection.
+/// One `Client` is one connection attempt, as one Baileys socket is: after it closes, make a
+/// new one with the same credentials and keys.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Shared>,
+}
+
+/// The events of a connection; ends after the close event.
+pub type Events = mpsc::UnboundedReceiver<Event>;
+
+impl Client {
+    /// Starts connecting. Events (starting with `connection: Connecting`) arrive on the
+    /// returned receiver. The connection's tasks run inside the caller's current `tracing`
+    /// span, so a caller can tell the logs of several connections apart.
+    pub fn connect(
+        config: Config,
+        creds: AuthenticationCreds,
+        keys: Arc<dyn KeyStore>,
+    ) -> (Client, Events) {
+        let creds: SharedCreds = Arc::new(Mutex::new(creds));
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let span = tracing::info_span!("wa_client");
+        let inner = Arc::new(Shared {
+            signal: SignalProtocol::new(KeyStoreSignal::new(keys.clone(), creds.clone())),
+            config,
+            creds,
+            keys,
+            devices: DeviceCache::default(),
+            retry: RetryState::default(),
+            prekeys: tokio::sync::Mutex::new(()),
+            cmd: cmd_tx,
+            events: ev_tx,
+            closed: AtomicBool::new(false),
+            span: span.clone(),
+        });
+        let client = Client { inner };
+        let (work_tx, work_rx) = mpsc::unbounded_channel();
+        tokio::spawn(
+            crate::transport::drive(client.clone(), cmd_rx, work_tx).instrument(span.clone()),
+        );
+        tokio::spawn(crate::recv::work(client.clone(), work_rx).instrument(span));
+        (client, ev_rx)
+    }
+
+    /// Runs `fut` as a task of this connection (inside its span).
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(fut.instrument(self.inner.span.clone()));
+    }
+
+    /// A copy of the current credentials.
+    pub fn creds(&self) -> AuthenticationCreds {
+        lock(&self.inner.creds).clone()
+    }
+
+    /// The key store this connection uses.
+    pub fn key_store(&self) -> &Arc<dyn KeyStore> {
+        &self.inner.keys
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Applies `change` to the credentials and tells the app which fields changed.
+    pub(crate) fn update_creds(
+        &self,
+        fields: &[CredsField],
+        change: impl FnOnce(&mut AuthenticationCreds),
+    ) {
+        let update = {
+            let mut c = lock(&self.inner.creds);
+            change(&mut c);
+            creds_update(&c, fields)
+        };
+        self.emit(Event::Creds(update));
+    }
+
+    fn command(&self, c: Command) -> Result<(), ClientError> {
+        self.inner.cmd.send(c).map_err(|_| ClientError::closed())
+    }
+
+    /// Sends a node without waiting for an answer (Baileys' `sendNode`).
+    pub async fn send_node(&self, node: Node) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Send(node, tx))?;
+        rx.await.unwrap_or_else(|_| Err(ClientError::closed()))
+    }
+
+    /// Sends an IQ and waits for its result (Baileys' `query`); an `<error>` answer is an error.
+    pub async fn query(&self, node: Node, timeout: Option<Duration>) -> Result<Node, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let ms = timeout.map(|d| d.as_millis() as u64);
+        self.command(Command::Query(node, ms, tx))?;
+        rx.await.unwrap_or_else(|_| Err(ClientError::closed()))
+    }
+
+    /// Sends a node the server acknowledges by id (a message) and waits for the `<ack>`; an ack
+    /// carrying an `error` is an error.
+    pub(crate) async fn send_await_ack(&self, node: Node) -> Result<Node, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::SendAwaitAck(node, tx))?;
+        let ack = rx.await.unwrap_or_else(|_| Err(ClientError::closed()))?;
+        match ack.get_attr("error") {
+            Some(e) => Err(ClientError::Server {
+                code: e.parse().unwrap_or(500),
+                text: format!("refused by the server ({e})"),
+            }),
+            None => Ok(ack),
+        }
+    }
+
+    /// Closes, writing `farewell` first if given.
+    pub(crate) fn close_with(&self, why: Disconnect, farewell: Option<Node>) {
+        let _ = self.command(Command::Close(why, farewell));
+    }
+
+    /// Closes the connection (Baileys' `end`).
+    pub fn end(&self, why: Option<Disconnect>) {
+        self.close_with(why.unwrap_or_else(Disconnect::closed), None);
+    }
+
+    /// Our own account's addresses; an error before pairing.
+    pub fn me(&self) -> Result<Own, ClientError> {
+        let c = lock(&self.inner.creds);
+        let me = c.me.as_ref().ok_or(ClientError::NotLoggedIn)?;
+        let pn =
+            Jid::parse(&me.id).map_err(|e| ClientError::Protocol(format!("creds.me.id: {e}")))?;
+        let lid = me.lid.as_deref().and_then(|l| Jid::parse(l).ok());
+        Ok(Own { pn, lid })
+    }
+}

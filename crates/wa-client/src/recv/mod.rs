@@ -1,0 +1,59 @@
+//! Receiving: one worker handles the stanzas of a connection in arrival order (as Baileys'
+//! message mutex does), dispatching by tag to the message, receipt and notification handlers.
+//! Post-login work runs beside it so offline messages are not held behind it.
+
+mod message;
+mod notification;
+pub mod parse;
+mod receipt;
+
+use tokio::sync::mpsc;
+use wa_binary::Node;
+
+use crate::ctx::Client;
+use crate::error::ClientError;
+use crate::nodes;
+
+/// Work the connection driver hands to the worker.
+pub(crate) enum Work {
+    LoggedIn(Node),
+    Stanza(Node),
+}
+
+pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Work>) {
+    while let Some(w) = rx.recv().await {
+        match w {
+            Work::LoggedIn(node) => {
+                let c = client.clone();
+                client.spawn(async move { c.post_login(node).await });
+            }
+            Work::Stanza(node) => client.handle_stanza(node).await,
+        }
+    }
+}
+
+impl Client {
+    async fn handle_stanza(&self, node: Node) {
+        let r = match node.tag.as_ref() {
+            "message" => self.handle_message(&node).await,
+            "receipt" => self.handle_receipt(&node).await,
+            "notification" => self.handle_notification(&node).await,
+            "call" => self.send_ack(&node, None).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(code = e.code(), tag = %node.tag, "handling a stanza failed");
+            tracing::debug!(error = %e, tag = %node.tag, "handling a stanza failed");
+        }
+    }
+
+    /// Acks a received stanza, with an error code when we refuse it.
+    pub(crate) async fn send_ack(
+        &self,
+        node: &Node,
+        error: Option<u16>,
+    ) -> Result<(), ClientError> {
+        let me = self.me().ok().map(|o| o.pn.to_string());
+        self.send_node(nodes::ack(node, error, me.as_deref())).await
+    }
+}

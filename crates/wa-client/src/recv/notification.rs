@@ -1,0 +1,19 @@
+//! `<notification>`s: pairing by code, prekey refills, device-list changes. Each is handed
+//! to the feature that owns it, then acked.
+
+use wa_binary::Node;
+
+use crate::ctx::Client;
+use crate::error::ClientError;
+
+impl Client {
+    pub(super) async fn handle_notification(&self, node: &Node) -> Result<(), ClientError> {
+        match node.get_attr("type") {
+            Some("link_code_companion_reg") => self.on_link_code_entered(node).await?,
+            Some("encrypt") => self.on_prekey_count(node),
+            Some("devices") => self.on_devices_changed(node),
+            _ => {}
+        }
+        self.send_ack(node, None).await
+    }
+}

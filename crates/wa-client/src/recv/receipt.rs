@@ -1,0 +1,131 @@
+//! Receipts for messages we sent: delivery, read and played become `messages.update` status
+//! changes; a `retry` receipt is answered (see `retry`). Always acked.
+
+use wa_binary::{Jid, Node};
+use wa_proto::web_message_info::Status;
+
+use crate::ctx::{Client, Own};
+use crate::error::ClientError;
+use crate::event::{Event, MessageKey, MessageUpdate};
+
+/// The status a receipt type means; `None` for receipts that change no status (`retry`,
+/// `inactive`, ...).
+pub fn receipt_status(ty: Option<&str>) -> Option<Status> {
+    match ty {
+        None => Some(Status::DeliveryAck),
+        Some("read" | "read-self") => Some(Status::Read),
+        Some("played") => Some(Status::Played),
+        Some("sender") => Some(Status::ServerAck),
+        _ => None,
+    }
+}
+
+/// The status updates a receipt stands for (its `id` and every `<list><item id>`), or none.
+pub fn receipt_updates(node: &Node, own: &Own) -> Vec<MessageUpdate> {
+    let Some(status) = receipt_status(node.get_attr("type")) else {
+        return Vec::new();
+    };
+    let from = node.get_attr("from").unwrap_or_default();
+    let from_me_node = Jid::parse(from).is_ok_and(|f| own.is_me(&f));
+    // Baileys' rule: from our own devices only read and played are news.
+    if from_me_node && (status as i32) <= (Status::DeliveryAck as i32) {
+        return Vec::new();
+    }
+    let remote = if from_me_node {
+        node.get_attr("recipient").unwrap_or(from)
+    } else {
+        from
+    };
+    let mut ids = vec![node.get_attr("id").unwrap_or_default().to_owned()];
+    if let Some(list) = node.child("list") {
+        ids.extend(
+            list.children_by_tag("item")
+                .filter_map(|i| i.get_attr("id").map(str::to_owned)),
+        );
+    }
+    let t: u64 = node.get_attr("t").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let from_me = node.get_attr("recipient").is_none() || from_me_node;
+    ids.into_iter()
+        .map(|id| {
+            let key = MessageKey {
+                remote_jid: remote.to_owned(),
+                from_me,
+                id,
+                participant: node.get_attr("participant").map(str::to_owned),
+                ..MessageKey::default()
+            };
+            MessageUpdate::status(key, status, t)
+        })
+        .collect()
+}
+
+impl Client {
+    pub(super) async fn handle_receipt(&self, node: &Node) -> Result<(), ClientError> {
+        let own = self.me()?;
+        let updates = receipt_updates(node, &own);
+        if !updates.is_empty() {
+            self.emit(Event::MessagesUpdate(updates));
+        }
+        if node.get_attr("type") == Some("retry")
+            && let Err(e) = self.resend(node).await
+        {
+            tracing::warn!(code = e.code(), "could not resend on a retry receipt");
+        }
+        self.send_ack(node, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> Own {
+        Own {
+            pn: Jid::parse("1000:3@s.whatsapp.net").unwrap(),
+            lid: None,
+        }
+    }
+
+    #[test]
+    fn read_receipts_cover_every_listed_id() {
+        let r = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "2000@s.whatsapp.net")
+            .attr("type", "read")
+            .attr("t", "9")
+            .children(vec![
+                Node::new("list").children(vec![Node::new("item").attr("id", "B")]),
+            ]);
+        let u = receipt_updates(&r, &own());
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[1].key.id, "B");
+        assert!(u[0].key.from_me);
+        assert_eq!(u[0].update.status, Some(Status::Read as i32));
+        assert_eq!(u[0].update.message_timestamp, Some(9));
+    }
+
+    #[test]
+    fn own_sender_receipts_and_retries_change_nothing() {
+        let sender = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "1000:4@s.whatsapp.net")
+            .attr("type", "sender");
+        assert!(receipt_updates(&sender, &own()).is_empty());
+        let retry = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "2@s.whatsapp.net")
+            .attr("type", "retry");
+        assert!(receipt_updates(&retry, &own()).is_empty());
+        let own_delivered = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "1000:4@s.whatsapp.net");
+        assert!(receipt_updates(&own_delivered, &own()).is_empty());
+        let delivered = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "2@s.whatsapp.net");
+        assert_eq!(
+            receipt_updates(&delivered, &own())[0].update.status,
+            Some(Status::DeliveryAck as i32)
+        );
+    }
+}

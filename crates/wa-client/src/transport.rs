@@ -1,0 +1,275 @@
+//! The websocket: the only code that touches the socket. A small driver feeds websocket
+//! messages, the timer and commands from handles into the sans-IO [`Core`], writes what it
+//! transmits, and routes its outputs (events to the app, replies to waiters, stanzas to the
+//! receive worker).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
+use wa_binary::Node;
+
+use crate::config::ORIGIN;
+use crate::core::{Core, Output};
+use crate::ctx::{Client, Command, now_ms};
+use crate::error::{ClientError, Disconnect, code, reason};
+use crate::event::{ConnectionState, ConnectionUpdate, Event};
+use crate::recv::Work;
+
+type Waiters = HashMap<String, oneshot::Sender<Result<Node, ClientError>>>;
+
+fn closed_event(d: &Disconnect) -> Event {
+    Event::Connection(ConnectionUpdate {
+        connection: Some(ConnectionState::Close),
+        last_disconnect: Some((d.clone(), now_ms())),
+        ..ConnectionUpdate::default()
+    })
+}
+
+/// TLS for `wss://` (WhatsApp's servers): rustls with the ring provider and Mozilla's roots,
+/// built once per process.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+            // The ring provider supports the default versions; should a future rustls refuse,
+            // fall back to its own default builder rather than fail every connection.
+            Arc::new(config.unwrap_or_else(|_| {
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }))
+        })
+        .clone()
+}
+
+fn ws_error_status(e: &tokio_tungstenite::tungstenite::Error) -> u16 {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::Http(resp) if resp.status().as_u16() >= 400 => resp.status().as_u16(),
+        E::Io(_) => reason::TIMED_OUT,
+        _ => 500,
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the websocket with WhatsApp Web's `Origin`, within the connect timeout.
+async fn connect(client: &Client) -> Result<Ws, Disconnect> {
+    let config = client.config();
+    let mut req = config
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Disconnect::new(400, code::WEBSOCKET, e.to_string()))?;
+    req.headers_mut()
+        .insert("Origin", HeaderValue::from_static(ORIGIN));
+    let connector = if config.url.starts_with("wss:") {
+        Some(tokio_tungstenite::Connector::Rustls(tls_config()))
+    } else {
+        None
+    };
+    // Nagle off (as Node's `ws` does): a send that waits for the server's ack would otherwise
+    // sit behind the peer's delayed ACK, ~40 ms per message.
+    let disable_nagle = true;
+    // tungstenite allocates its read buffer up front (128 KiB by default); a bot's stanzas are
+    // small and one process may hold hundreds of sockets. Larger frames still arrive.
+    let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024);
+    match tokio::time::timeout(
+        config.connect_timeout,
+        tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            Some(ws_config),
+            disable_nagle,
+            connector,
+        ),
+    )
+    .await
+    {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(Disconnect::new(
+            ws_error_status(&e),
+            code::WEBSOCKET,
+            format!("WebSocket Error ({e})"),
+        )),
+        Err(_) => Err(Disconnect::new(
+            reason::TIMED_OUT,
+            code::TIMEOUT,
+            "WebSocket Error (timed out)",
+        )),
+    }
+}
+
+/// The driver: the websocket, the timer and commands in; the state machine in between.
+pub(crate) async fn drive(
+    client: Client,
+    mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+    work_tx: mpsc::UnboundedSender<Work>,
+) {
+    let mut core = match Core::new(
+        client.config().clone(),
+        client.inner.creds.clone(),
+        now_ms(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            let d = Disconnect::new(e.status(), e.code(), e.to_string());
+            client.emit(closed_event(&d));
+            client.mark_closed();
+            return;
+        }
+    };
+    let mut waiters = Waiters::new();
+    // Outputs queued before the socket exists (the `connecting` update).
+    forward(&mut core, &client, &work_tx, &mut waiters);
+
+    let ws = tokio::select! {
+        r = connect(&client) => r,
+        Some(Command::Close(d, _)) = cmd_rx.recv() => Err(d),
+    };
+    let mut ws = match ws {
+        Ok(ws) => ws,
+        Err(d) => {
+            core.close(d);
+            forward(&mut core, &client, &work_tx, &mut waiters);
+            client.mark_closed();
+            return;
+        }
+    };
+
+    loop {
+        while let Some(t) = core.poll_transmit() {
+            if let Err(e) = ws.send(WsMessage::Binary(t.into())).await {
+                core.close(Disconnect::new(
+                    reason::CONNECTION_CLOSED,
+                    code::WEBSOCKET,
+                    format!("WebSocket Error ({e})"),
+                ));
+                break;
+            }
+        }
+        if forward(&mut core, &client, &work_tx, &mut waiters) || core.is_closed() {
+            break;
+        }
+        let deadline = core.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => {
+                    tokio::time::sleep(Duration::from_millis(d.saturating_sub(now_ms()))).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = ws.next() => match msg {
+                Some(Ok(WsMessage::Binary(b))) => core.handle_data(now_ms(), &b),
+                Some(Ok(WsMessage::Close(_))) | None => core.close(Disconnect::new(
+                    reason::CONNECTION_CLOSED,
+                    code::CLOSED,
+                    "Connection Terminated",
+                )),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => core.close(Disconnect::new(
+                    ws_error_status(&e),
+                    code::WEBSOCKET,
+                    format!("WebSocket Error ({e})"),
+                )),
+            },
+            cmd = cmd_rx.recv() => run_command(&mut core, &client, &mut waiters, cmd),
+            () = sleep => core.handle_timeout(now_ms()),
+        }
+    }
+    client.mark_closed();
+    while let Some(t) = core.poll_transmit() {
+        let _ = ws.send(WsMessage::Binary(t.into())).await;
+    }
+    let _ = ws.close(None).await;
+    forward(&mut core, &client, &work_tx, &mut waiters);
+    for (_, tx) in waiters.drain() {
+        let _ = tx.send(Err(ClientError::closed()));
+    }
+}
+
+fn run_command(core: &mut Core, client: &Client, waiters: &mut Waiters, cmd: Option<Command>) {
+    match cmd {
+        Some(Command::Send(node, tx)) => {
+            let _ = tx.send(core.send_node(&node));
+        }
+        Some(Command::Query(mut node, timeout, tx)) => {
+            match core.send_query(&mut node, timeout, now_ms()) {
+                Ok(id) => {
+                    waiters.insert(id, tx);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        }
+        Some(Command::SendAwaitAck(node, tx)) => {
+            let id = node.get_attr("id").unwrap_or_default().to_owned();
+            match core.send_node(&node) {
+                Ok(()) => {
+                    let timeout = client.config().default_query_timeout.as_millis() as u64;
+                    core.expect_reply(id.clone(), timeout, now_ms());
+                    waiters.insert(id, tx);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        }
+        Some(Command::Close(d, farewell)) => {
+            if let Some(node) = farewell {
+                let _ = core.send_node(&node);
+            }
+            core.close(d);
+        }
+        // Every handle is gone: nobody can use this connection any more.
+        None => core.close(Disconnect::closed()),
+    }
+}
+
+/// Routes the state machine's outputs; true once the connection has closed.
+fn forward(
+    core: &mut Core,
+    client: &Client,
+    work_tx: &mpsc::UnboundedSender<Work>,
+    waiters: &mut Waiters,
+) -> bool {
+    let mut closed = false;
+    while let Some(o) = core.poll_output() {
+        match o {
+            Output::Event(e) => client.emit(e),
+            Output::Reply { id, result } => {
+                if let Some(tx) = waiters.remove(&id) {
+                    let _ = tx.send(result);
+                }
+            }
+            Output::Stanza(n) => {
+                let _ = work_tx.send(Work::Stanza(n));
+            }
+            Output::LoggedIn(n) => {
+                let _ = work_tx.send(Work::LoggedIn(n));
+            }
+            Output::Closed(d) => {
+                client.mark_closed();
+                client.emit(closed_event(&d));
+                closed = true;
+            }
+        }
+    }
+    closed
+}

@@ -1,0 +1,87 @@
+//! Pairing and login of the Rust client through the test server, typed events only.
+
+mod common;
+
+use common::*;
+use wa_client::{Client, CredsChange, Event};
+use wa_store::AuthenticationCreds;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_pairing_then_login_uploads_prekeys_and_opens() {
+    let server = server("e2e-pairing-qr").await;
+    let account = pair(&server, "15551110001").await;
+    let me = account.creds.me.clone().expect("paired: creds.me");
+    assert!(me.id.starts_with("15551110001:"), "{}", me.id);
+    assert!(account.creds.account.is_some());
+    assert!(account.creds.registered);
+
+    let (client, mut ev) =
+        Client::connect(config(&server), account.creds.clone(), account.keys.clone());
+    // On the first login the server has none of our prekeys: 812 are uploaded before open.
+    let mut saw_prekeys = false;
+    next(&mut ev, |e| match e {
+        Event::Creds(u) => {
+            saw_prekeys |= u.contains(&CredsChange::NextPreKeyId(813));
+            None
+        }
+        Event::Connection(u) if u.connection == Some(wa_client::ConnectionState::Open) => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(saw_prekeys, "812 prekeys uploaded on the first login");
+    assert_eq!(client.creds().next_pre_key_id, 813);
+    // `success` carries our LID; it is stored in creds.me.
+    let lid = client
+        .creds()
+        .me
+        .unwrap()
+        .lid
+        .expect("LID learned at login");
+    assert!(lid.ends_with("@lid"));
+    assert!(server.is_online(&me.id));
+
+    // A second login with the saved credentials uploads nothing new.
+    client.end(None);
+    closed(&mut ev).await;
+    let saved = Paired {
+        creds: client.creds(),
+        keys: account.keys.clone(),
+    };
+    let (again, mut ev2) = login(&server, &saved).await;
+    assert_eq!(again.creds().next_pre_key_id, 813);
+    again.logout().await.unwrap();
+    let d = closed(&mut ev2).await;
+    assert_eq!(d.status, 401);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_by_code_through_the_phone() {
+    let server = server("e2e-pairing-code").await;
+    let (client, mut ev) = Client::connect(
+        config(&server),
+        AuthenticationCreds::generate(),
+        key_store(),
+    );
+    // Wait for the first QR: the registration stream is up.
+    next(&mut ev, |e| match e {
+        Event::Connection(u) => u.qr.clone().flatten(),
+        _ => None,
+    })
+    .await;
+    let code = client
+        .request_pairing_code("+1 555 111 0002", None)
+        .await
+        .expect("pairing code");
+    assert_eq!(code.len(), 8);
+    let jid = server
+        .enter_pairing_code("15551110002", &code)
+        .await
+        .expect("the phone accepts the code");
+    let d = closed(&mut ev).await;
+    assert_eq!(d.status, 515);
+    let creds = client.creds();
+    assert_eq!(creds.me.unwrap().id, jid);
+    assert!(creds.registered);
+    server.stop().await;
+}

@@ -1,0 +1,143 @@
+//! Baileys' JavaScript shapes, made from the client's typed values. This is the only place
+//! that knows Baileys' JSON: event names and payloads (`connection.update`, `creds.update`,
+//! `messages.upsert`, ...), the WAMessage object, credential fields in `creds.json` form, and
+//! BufferJSON for bytes (`{ type: 'Buffer', data: base64 }`, revived into Buffers by
+//! lib/socket.js with Baileys' own reviver).
+
+pub mod proto_json;
+
+use serde_json::{Map, Value, json};
+use wa_client::{
+    ConnectionState, CredsChange, Disconnect, Event, MessageKey, MessageUpdate, WaMessage,
+};
+use wa_store::bufferjson;
+
+/// `{ name, data }` of one event, as `sock.ev` emits it.
+pub fn event_json(e: &Event) -> Value {
+    let (name, data) = match e {
+        Event::Connection(u) => {
+            let mut o = Map::new();
+            if let Some(c) = u.connection {
+                let s = match c {
+                    ConnectionState::Connecting => "connecting",
+                    ConnectionState::Open => "open",
+                    ConnectionState::Close => "close",
+                };
+                o.insert("connection".into(), json!(s));
+            }
+            if let Some((d, at)) = &u.last_disconnect {
+                o.insert(
+                    "lastDisconnect".into(),
+                    json!({ "error": disconnect_json(d), "date": at }),
+                );
+            }
+            if let Some(qr) = &u.qr {
+                // `null` becomes `undefined` on the JS side (Baileys clears the QR that way).
+                o.insert("qr".into(), qr.as_ref().map_or(Value::Null, |q| json!(q)));
+            }
+            if let Some(v) = u.is_new_login {
+                o.insert("isNewLogin".into(), json!(v));
+            }
+            if let Some(v) = u.received_pending_notifications {
+                o.insert("receivedPendingNotifications".into(), json!(v));
+            }
+            ("connection.update", Value::Object(o))
+        }
+        Event::Creds(changes) => (
+            "creds.update",
+            Value::Object(
+                changes
+                    .iter()
+                    .map(|c| (c.field().key().to_owned(), creds_change_json(c)))
+                    .collect(),
+            ),
+        ),
+        Event::MessagesUpsert(u) => (
+            "messages.upsert",
+            json!({
+                "messages": u.messages.iter().map(wa_message_json).collect::<Vec<_>>(),
+                "type": u.kind.as_str(),
+            }),
+        ),
+        Event::MessagesUpdate(updates) => (
+            "messages.update",
+            Value::Array(updates.iter().map(message_update_json).collect()),
+        ),
+    };
+    json!({ "name": name, "data": data })
+}
+
+/// `lastDisconnect.error` before lib/socket.js makes it a Boom: message, status, our code and
+/// the attributes of the node that ended the stream.
+pub fn disconnect_json(d: &Disconnect) -> Value {
+    let data: Map<String, Value> = d
+        .data
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({ "message": d.message, "statusCode": d.status, "code": d.code, "data": data })
+}
+
+/// One credential field as `creds.json` holds it.
+pub fn creds_change_json(c: &CredsChange) -> Value {
+    let v = match c {
+        CredsChange::Me(v) => serde_json::to_value(v),
+        CredsChange::Account(v) => serde_json::to_value(v),
+        CredsChange::SignalIdentities(v) => serde_json::to_value(v),
+        CredsChange::Platform(v) | CredsChange::PairingCode(v) => serde_json::to_value(v),
+        CredsChange::Registered(v) => serde_json::to_value(v),
+        CredsChange::NextPreKeyId(v) | CredsChange::FirstUnuploadedPreKeyId(v) => {
+            serde_json::to_value(v)
+        }
+        CredsChange::AdvSecretKey(v) => serde_json::to_value(v),
+        CredsChange::RoutingInfo(v) => {
+            Ok(v.as_ref().map_or(Value::Null, |b| bufferjson::buffer(b)))
+        }
+    };
+    // The values are plain data (strings, numbers, byte fields already in BufferJSON form);
+    // serialising them cannot fail.
+    v.unwrap_or(Value::Null)
+}
+
+/// Baileys' `WAMessageKey`.
+pub fn key_json(k: &MessageKey) -> Value {
+    let mut o = Map::new();
+    o.insert("remoteJid".into(), json!(k.remote_jid));
+    o.insert("fromMe".into(), json!(k.from_me));
+    o.insert("id".into(), json!(k.id));
+    if let Some(p) = &k.participant {
+        o.insert("participant".into(), json!(p));
+    }
+    if let Some(a) = &k.remote_jid_alt {
+        o.insert("remoteJidAlt".into(), json!(a));
+    }
+    if let Some(a) = &k.participant_alt {
+        o.insert("participantAlt".into(), json!(a));
+    }
+    if let Some(m) = k.addressing_mode {
+        o.insert("addressingMode".into(), json!(m.as_str()));
+    }
+    Value::Object(o)
+}
+
+/// Baileys' `WAMessage`: `proto.WebMessageInfo`'s fields in protobufjs' names, with the key
+/// (Baileys' extras included) first.
+pub fn wa_message_json(m: &WaMessage) -> Value {
+    let mut o = Map::new();
+    o.insert("key".into(), key_json(&m.key));
+    if let Value::Object(info) = proto_json::to_json("wa.WebMessageInfo", &m.info) {
+        o.extend(info);
+    }
+    if let Some(c) = &m.category {
+        o.insert("category".into(), json!(c));
+    }
+    Value::Object(o)
+}
+
+/// Baileys' `WAMessageUpdate`.
+pub fn message_update_json(u: &MessageUpdate) -> Value {
+    json!({
+        "key": key_json(&u.key),
+        "update": proto_json::to_json("wa.WebMessageInfo", &u.update),
+    })
+}
