@@ -583,9 +583,10 @@ export declare class NativeKeyTransaction {
 export declare class NativeSocket {
   /**
    * Starts connecting with the given credentials (`creds.json` text) and key store;
-   * `onEvents` receives every batch of events as JSON text.
+   * `onEvents` receives every batch of events as JSON text, `onLog` every log record of
+   * this socket (`{ level, msg, target, fields }` as JSON text).
    */
-  static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void): NativeSocket
+  static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null): NativeSocket
   /** `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked. */
   sendText(jid: string, text: string): Promise<string>
   requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<string>
@@ -925,6 +926,8 @@ export interface SocketOptions {
   defaultQueryTimeoutMs: number
   qrTimeoutMs?: number
   emitOwnEvents: boolean
+  /** The app logger's level (pino's names); records below it are not even formatted. */
+  logLevel?: string
 }
 
 /** A verified chain's serials and intermediate key. */

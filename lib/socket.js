@@ -235,6 +235,19 @@ function makeWASocket(userConfig = {}) {
     defaultQueryTimeoutMs: config.defaultQueryTimeoutMs,
     qrTimeoutMs: config.qrTimeout,
     emitOwnEvents: config.emitOwnEvents !== false,
+    logLevel: typeof logger.level === 'string' || typeof logger.level === 'number' ? String(logger.level) : undefined,
+  }
+
+  // Every Rust record of this socket (client, Signal, storage), already filtered by level.
+  const onLog = (err, json) => {
+    const text = typeof err === 'string' ? err : json
+    let rec
+    try {
+      rec = JSON.parse(text)
+    } catch {
+      return
+    }
+    logAt(logger, rec.level, { ...rec.fields, target: rec.target }, rec.msg)
   }
 
   const onEvents = (err, json) => {
@@ -249,10 +262,6 @@ function makeWASocket(userConfig = {}) {
     }
     const out = []
     for (const { name, data } of batch) {
-      if (name === 'log') {
-        logAt(logger, data.level, data.fields, data.msg)
-        continue
-      }
       if (name === 'creds.update') {
         Object.assign(creds, data)
       }
@@ -282,7 +291,7 @@ function makeWASocket(userConfig = {}) {
 
   let handle
   try {
-    handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents)
+    handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents, onLog)
   } catch (err) {
     throw withCode(err)
   }

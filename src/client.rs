@@ -17,6 +17,7 @@ use wa_store::AuthenticationCreds;
 
 use crate::compat;
 use crate::errors::coded;
+use crate::logging;
 use crate::store::NativeKeys;
 
 /// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
@@ -35,6 +36,8 @@ pub struct SocketOptions {
     pub default_query_timeout_ms: u32,
     pub qr_timeout_ms: Option<u32>,
     pub emit_own_events: bool,
+    /// The app logger's level (pino's names); records below it are not even formatted.
+    pub log_level: Option<String>,
 }
 
 type EventsTsfn = ThreadsafeFunction<String, (), String, Status, false>;
@@ -74,18 +77,22 @@ fn config(o: &SocketOptions) -> Result<Config> {
 #[napi]
 pub struct NativeSocket {
     client: Client,
+    /// Routes this socket's `tracing` records to its JS logger while the socket object lives.
+    _log: Option<logging::Registration>,
 }
 
 #[napi]
 impl NativeSocket {
     /// Starts connecting with the given credentials (`creds.json` text) and key store;
-    /// `onEvents` receives every batch of events as JSON text.
+    /// `onEvents` receives every batch of events as JSON text, `onLog` every log record of
+    /// this socket (`{ level, msg, target, fields }` as JSON text).
     #[napi(factory, catch_unwind)]
     pub fn connect(
         options: SocketOptions,
         creds_json: String,
         keys: &NativeKeys,
         on_events: Function<String, ()>,
+        on_log: Option<Function<String, ()>>,
     ) -> Result<Self> {
         let cfg = config(&options)?;
         let creds = AuthenticationCreds::from_json(creds_json.as_bytes())
@@ -95,8 +102,24 @@ impl NativeSocket {
             .callee_handled::<false>()
             .build()?;
         let store = keys.store.clone();
+        logging::install();
+        let id = logging::next_socket_id();
+        let log = match on_log {
+            Some(f) => {
+                let rank = logging::rank_of_pino(options.log_level.as_deref());
+                let tsfn: logging::LogTsfn = f
+                    .build_threadsafe_function()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .max_queue_size::<{ logging::QUEUE }>()
+                    .build()?;
+                (rank > 0).then(|| logging::register(id, tsfn, rank))
+            }
+            None => None,
+        };
+        let span = tracing::info_span!(logging::SOCKET_SPAN, socket = id);
         let client = napi::bindgen_prelude::within_runtime_if_available(move || {
-            let (client, mut events) = Client::connect(cfg, creds, store);
+            let (client, mut events) = span.in_scope(|| Client::connect(cfg, creds, store));
             tokio::spawn(async move {
                 let mut batch = Vec::new();
                 while let Some(first) = events.recv().await {
@@ -122,7 +145,7 @@ impl NativeSocket {
             });
             client
         });
-        Ok(Self { client })
+        Ok(Self { client, _log: log })
     }
 
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.

@@ -8,6 +8,7 @@ mod client;
 mod compat;
 mod crypto;
 mod errors;
+mod logging;
 mod noise;
 mod proto;
 mod signal;

@@ -335,6 +335,14 @@ impl KeyStore for CachedKeyStore {
                 _ => writes,
             };
             let res = self.inner.set(writes).await;
+            if let Err(e) = &res {
+                let keys: usize = writes.values().map(BTreeMap::len).sum();
+                tracing::warn!(
+                    code = e.code(),
+                    keys,
+                    "a key store write failed; the cache forgets the keys it touched"
+                );
+            }
             let mut c = self.lock();
             for (ty, ids) in writes {
                 for (id, v) in ids {

@@ -1,0 +1,121 @@
+// One log channel: every Rust crate logs with `tracing`, and each record reaches the pino-style
+// `logger` of the socket it belongs to, with the socket's id, at the logger's level. A storage
+// warning from wa-store (a key store whose writes fail) is the probe.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestServer } from '../lib/testing.mjs'
+import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine } from '../index.mjs'
+import { trustServer, exitWhenDone } from './testserver-util.mjs'
+
+const server = await startTestServer({ seed: 'client logging' })
+const restore = trustServer(server)
+after(async () => {
+  restore()
+  await server.stop()
+  exitWhenDone()
+})
+
+/** A pino-shaped logger that keeps what it is given. */
+function recorder(level) {
+  const records = []
+  const logger = { level, child: () => logger }
+  for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
+    logger[l] = (fields, msg) => records.push({ level: l, fields, msg })
+  }
+  return { logger, records }
+}
+
+/** Baileys' `{ get, set }` key store over our memory store, whose writes can be made to fail. */
+function flakyKeys() {
+  const inner = KeyStore.fromEngine(new MemoryEngine())
+  const keys = {
+    failWrites: false,
+    get: (type, ids) => inner.get(type, ids),
+    async set(data) {
+      if (keys.failWrites) throw new Error('disk full (test)')
+      return inner.set(data)
+    },
+  }
+  return keys
+}
+
+function open(auth, logger) {
+  return makeWASocket({ auth, logger, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey, connectTimeoutMs: 10_000 })
+}
+
+function once(sock, pred, ms = 15_000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('connection.update timed out')), ms)
+    const on = (u) => {
+      if (pred(u)) {
+        clearTimeout(t)
+        sock.ev.off('connection.update', on)
+        resolve(u)
+      }
+    }
+    sock.ev.on('connection.update', on)
+  })
+}
+
+async function paired(number, keys) {
+  const auth = { creds: initAuthCreds(), keys }
+  const sock = open(auth, recorder('silent').logger)
+  const { qr } = await once(sock, (u) => !!u.qr)
+  const closed = once(sock, (u) => u.connection === 'close')
+  await server.scanQR(qr, { phoneNumber: number })
+  await closed
+  return auth
+}
+
+const waitFor = async (pred, ms = 15_000) => {
+  const started = Date.now()
+  while (!pred()) {
+    if (Date.now() - started > ms) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+test("a wa-store warning reaches the logger of the socket it happened in, with that socket's id", async () => {
+  const keysA = flakyKeys()
+  const authA = await paired('15550700', keysA)
+  const authB = await paired('15550701', KeyStore.fromEngine(new MemoryEngine()))
+  const a = recorder('info')
+  const b = recorder('info')
+  // A's store refuses every write from now on: the 812 pre-keys of the first login fail.
+  keysA.failWrites = true
+  const sockA = open(authA, a.logger)
+  const sockB = open(authB, b.logger)
+  await once(sockB, (u) => u.connection === 'open')
+  await waitFor(() => a.records.some((r) => r.fields.target === 'wa_store::keys'))
+
+  const storeWarn = a.records.find((r) => r.fields.target === 'wa_store::keys')
+  assert.equal(storeWarn.level, 'warn')
+  assert.match(storeWarn.msg, /key store write failed/)
+  assert.equal(typeof storeWarn.fields.code, 'string')
+  assert.ok(storeWarn.fields.keys >= 812, `the pre-key batch: ${storeWarn.fields.keys}`)
+  const idA = storeWarn.fields.socket
+  assert.equal(typeof idA, 'number')
+  // The client's own account of the failure went to the same logger, same socket.
+  await waitFor(() => a.records.some((r) => /post-login steps failed/.test(r.msg)))
+  assert.ok(a.records.every((r) => r.fields.socket === idA), 'every record of A names A')
+  // B heard only of B: its records carry another id, none of A's reached it.
+  assert.ok(b.records.length > 0, 'B logged too (info: pre-keys uploaded)')
+  assert.ok(b.records.every((r) => r.fields.socket !== idA))
+  assert.ok(!b.records.some((r) => r.fields.target === 'wa_store::keys'))
+  // Levels are honoured: nothing below info reached either logger.
+  assert.ok([...a.records, ...b.records].every((r) => ['info', 'warn', 'error'].includes(r.level)))
+  // No key material in any field.
+  const text = JSON.stringify([...a.records, ...b.records])
+  assert.ok(!text.includes('private'), text)
+  sockA.end()
+  sockB.end()
+})
+
+test('a silent logger gets nothing and costs nothing', async () => {
+  const quiet = recorder('silent')
+  const auth = await paired('15550702', KeyStore.fromEngine(new MemoryEngine()))
+  const sock = open(auth, quiet.logger)
+  await once(sock, (u) => u.connection === 'open')
+  sock.end()
+  assert.deepEqual(quiet.records, [])
+})
