@@ -2,6 +2,9 @@
  * from the Rust binding (src/); this header declares the JavaScript layer (lib/). */
 /* eslint-disable */
 
+/** The outcome of an asynchronous native call: the value, or a rejection whose `code` is ours. */
+type Coded<T> = T
+
 /* ---- Storage (lib/store.js) ---------------------------------------------------------- */
 
 /** Baileys' encoding of bytes inside JSON: `{"type":"Buffer","data":"<base64>"}`. */
@@ -526,9 +529,9 @@ export declare class NativeAuthFolder {
   /** `durability`: `"full"` (default) or `"process"` (see docs/storage.md). */
   constructor(dir: string, durability?: string | undefined | null)
   /** The text of `creds.json`, `null` when there is none. */
-  readCreds(): Promise<string | null>
+  readCreds(): Promise<Coded<string | undefined | null>>
   /** Replaces `creds.json` atomically. */
-  writeCreds(json: string): Promise<void>
+  writeCreds(json: string): Promise<Coded<undefined>>
   keys(): NativeKeys
 }
 
@@ -543,15 +546,15 @@ export declare class NativeEngine {
   static sqlite(path: string): NativeEngine
   /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
   static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
-  get(path: string): Promise<Buffer | null>
-  getMany(paths: Array<string>): Promise<Array<Buffer | undefined | null>>
-  set(path: string, value?: Buffer | undefined | null): Promise<void>
-  setMany(paths: Array<string>, values: Array<Buffer | undefined | null>): Promise<void>
-  list(prefix: string, offset: number, limit: number): Promise<Array<string>>
+  get(path: string): Promise<Coded<Buffer | undefined | null>>
+  getMany(paths: Array<string>): Promise<Coded<Array<Buffer | undefined | null>>>
+  set(path: string, value?: Buffer | undefined | null): Promise<Coded<undefined>>
+  setMany(paths: Array<string>, values: Array<Buffer | undefined | null>): Promise<Coded<undefined>>
+  list(prefix: string, offset: number, limit: number): Promise<Coded<Array<string>>>
   /** Copies a Baileys auth folder into this engine (one atomic batch). */
-  importAuthFolder(folder: string): Promise<MigrationSummary>
+  importAuthFolder(folder: string): Promise<Coded<MigrationSummary>>
   /** Writes the account in this engine out as a Baileys auth folder. */
-  exportAuthFolder(folder: string): Promise<MigrationSummary>
+  exportAuthFolder(folder: string): Promise<Coded<MigrationSummary>>
 }
 
 /**
@@ -560,23 +563,56 @@ export declare class NativeEngine {
  */
 export declare class NativeKeys {
   static fromEngine(engine: NativeEngine): NativeKeys
-  /** Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). */
-  static fromJs(dispatch: (arg: KeysCall) => Promise<KeysReply>, timeoutMs: number): NativeKeys
+  /**
+   * Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). `cache`
+   * (default true) puts the read cache in front: right when this process is the store's
+   * only writer (a socket's own auth state), wrong when others write to it too (a Signal
+   * repository handed to another socket).
+   */
+  static fromJs(dispatch: (arg: KeysCall) => Promise<KeysReply>, timeoutMs: number, cache?: boolean | undefined | null): NativeKeys
   /** `get(type, ids)`: a JSON object of the ids found. */
-  get(keyType: string, ids: Array<string>): Promise<string>
+  get(keyType: string, ids: Array<string>): Promise<Coded<string>>
   /** `set(data)` with a `SignalDataSet` as JSON text: all or nothing. */
-  set(json: string): Promise<void>
+  set(json: string): Promise<Coded<undefined>>
   transaction(): NativeKeyTransaction
 }
 
 /** One unit of key work: reads fetched once (`prefetch`), writes committed once. */
 export declare class NativeKeyTransaction {
   /** Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store. */
-  prefetch(json: string): Promise<void>
-  get(keyType: string, ids: Array<string>): Promise<string>
-  set(json: string): Promise<void>
+  prefetch(json: string): Promise<Coded<undefined>>
+  get(keyType: string, ids: Array<string>): Promise<Coded<string>>
+  set(json: string): Promise<Coded<undefined>>
   /** Writes everything staged in one atomic `set`. */
-  commit(): Promise<void>
+  commit(): Promise<Coded<undefined>>
+}
+
+/** Baileys' `SignalRepository` on the Rust Signal layer (wrapped by lib/signal.js). */
+export declare class NativeSignalRepository {
+  /**
+   * `keys`: the caller's key store (not cached: others may write to it too); `credsJson`:
+   * `auth.creds` as BufferJSON text; `pnToLid(jids)` resolves to JSON text of `{ lid, pn }[]`.
+   */
+  static create(keys: NativeKeys, credsJson: string, pnToLid?: ((arg: Array<string>) => Promise<string>) | undefined | null): NativeSignalRepository
+  /** Takes in `auth.creds` again (the app changed them). */
+  setCreds(credsJson: string): void
+  decryptMessage(jid: string, kind: string, ciphertext: Buffer): Promise<Coded<Buffer>>
+  encryptMessage(jid: string, data: Buffer): Promise<Coded<SignalEncrypted>>
+  injectE2ESession(jid: string, session: SignalBundleIn): Promise<Coded<undefined>>
+  encryptGroupMessage(group: string, meId: string, data: Buffer): Promise<Coded<SignalGroupEncrypted>>
+  decryptGroupMessage(group: string, authorJid: string, msg: Buffer): Promise<Coded<Buffer>>
+  processSenderKeyDistributionMessage(groupId: string, authorJid: string, message: Buffer): Promise<Coded<undefined>>
+  getSenderKeyDistributionMessage(group: string, meId: string): Promise<Coded<Buffer>>
+  hasSenderKey(group: string, meId: string): Promise<Coded<boolean>>
+  getSessionInfo(jid: string): Promise<Coded<SignalSessionInfo | undefined | null>>
+  validateSession(jid: string): Promise<SignalSessionValidation>
+  deleteSession(jids: Array<string>): Promise<Coded<undefined>>
+  migrateSession(fromJid: string, toJid: string): Promise<Coded<SignalMigration>>
+  storeLIDPNMappings(pairs: Array<SignalLidPair>): Promise<Coded<undefined>>
+  getLIDsForPNs(pns: Array<string>): Promise<Coded<Array<SignalLidPair> | undefined | null>>
+  getPNsForLIDs(lids: Array<string>): Promise<Coded<Array<SignalLidPair> | undefined | null>>
+  /** Forgets what is cached (mappings, migrated devices); the store stays. */
+  close(): void
 }
 
 /** A connection to WhatsApp (or a test server) with Baileys' socket behaviour. */
@@ -588,29 +624,29 @@ export declare class NativeSocket {
    */
   static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null): NativeSocket
   /** `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked. */
-  sendText(jid: string, text: string): Promise<string>
-  requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<string>
-  logout(): Promise<void>
+  sendText(jid: string, text: string): Promise<Coded<string>>
+  requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<Coded<string>>
+  logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */
   end(statusCode?: number | undefined | null, message?: string | undefined | null): void
   get isClosed(): boolean
   /** Sends an encoded node (a frame from `encodeBinaryNode`). */
-  sendNode(frame: Buffer): Promise<void>
+  sendNode(frame: Buffer): Promise<Coded<undefined>>
   /** Sends an encoded IQ and resolves with the encoded answer. */
-  query(frame: Buffer, timeoutMs?: number | undefined | null): Promise<Buffer>
+  query(frame: Buffer, timeoutMs?: number | undefined | null): Promise<Coded<Buffer>>
 }
 
 /** The typed store (contacts, chats, messages, content, creds) over an engine. */
 export declare class NativeStore {
   constructor(engine: NativeEngine)
   /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
-  getJson(kind: string, jid: string, id?: string | undefined | null): Promise<string | null>
+  getJson(kind: string, jid: string, id?: string | undefined | null): Promise<Coded<string | undefined | null>>
   /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
-  setJson(kind: string, jid: string, id?: string | undefined | null, json?: string | undefined | null): Promise<void>
-  content(jid: string, id: string): Promise<Buffer | null>
-  setContent(jid: string, id: string, content?: Buffer | undefined | null): Promise<void>
+  setJson(kind: string, jid: string, id?: string | undefined | null, json?: string | undefined | null): Promise<Coded<undefined>>
+  content(jid: string, id: string): Promise<Coded<Buffer | undefined | null>>
+  setContent(jid: string, id: string, content?: Buffer | undefined | null): Promise<Coded<undefined>>
   /** Lists `contact`, `chat` or (with `jid`) `message` entries, newest first. */
-  listJson(kind: string, jid: string | undefined | null, offset: number, limit: number): Promise<Array<ListedEntry>>
+  listJson(kind: string, jid: string | undefined | null, offset: number, limit: number): Promise<Coded<Array<ListedEntry>>>
 }
 
 /**
@@ -803,112 +839,58 @@ export interface NoiseResponderOptions {
 /** WhatsApp's certificate root public key (32 bytes). */
 export declare function noiseWaCertRoot(): Buffer
 
-/** Baileys' `E2ESession`: a device's prekey bundle. */
-export interface SignalBundle {
+/** Baileys' `SignalBundleIn`: a device's prekey bundle. */
+export interface SignalBundleIn {
   registrationId: number
-  identityKey: Uint8Array
-  signedPreKey: SignalSignedPreKey
-  preKey?: SignalPreKey
+  identityKey: Buffer
+  signedPreKey: SignalSignedPreKeyIn
+  preKey?: SignalPreKeyIn
 }
 
-export interface SignalDecryptRequest {
-  address: string
-  /** `pkmsg` or `msg`. */
-  type: string
-  ciphertext: Uint8Array
-  session?: string | Uint8Array
-  /** The identity key stored for the address. */
-  remoteIdentity?: Uint8Array
-  /** The one-time prekey the message names, if the store has it. */
-  preKeyId?: number
-  preKey?: SignalKeyPair
-  signedPreKey?: SignalKeyPair
-  identity: SignalKeyPair
-  registrationId: number
-  now: number
-}
-
-export interface SignalDecryptResult {
-  plaintext: Buffer
-  session: string
-  /** The identity key to store for the address, when it is new or changed. */
-  identity?: Buffer
-  identityChanged: boolean
-  /** The one-time prekey consumed (to delete). */
-  removedPreKey?: number
-}
-
-export interface SignalEncryptRequest {
-  address: string
-  session?: string | Uint8Array
-  identity: SignalKeyPair
-  registrationId: number
-  plaintext: Uint8Array
-}
-
-export interface SignalEncryptResult {
+/** `encryptMessage`'s result. */
+export interface SignalEncrypted {
   /** `pkmsg` or `msg`. */
   type: string
   ciphertext: Buffer
-  /** The updated record, libsignal-node's JSON text. */
-  session: string
 }
 
-export interface SignalGroupRequest {
-  /** The sender key name (`group::user::device`). */
-  name: string
-  /** The stored sender-key record (Baileys' JSON bytes, or our binary form). */
-  record?: Uint8Array
-  /** Plaintext, ciphertext or distribution message, by operation. */
-  data?: Uint8Array
+/** `encryptGroupMessage`'s result. */
+export interface SignalGroupEncrypted {
+  ciphertext: Buffer
+  senderKeyDistributionMessage: Buffer
 }
 
-export interface SignalGroupResult {
-  /** Plaintext or ciphertext, by operation. */
-  data?: Buffer
-  distribution?: Buffer
-  /** The record to store (Baileys' sender-key JSON bytes), when it changed. */
-  record?: Buffer
+/** A LID and the phone number it stands for (Baileys' `LIDMapping`). */
+export interface SignalLidPair {
+  lid: string
+  pn: string
 }
 
-export interface SignalInjectRequest {
-  address: string
-  session?: string | Uint8Array
-  remoteIdentity?: Uint8Array
-  bundle: SignalBundle
-  identity: SignalKeyPair
-  registrationId: number
-  now: number
+export interface SignalMigration {
+  migrated: number
+  skipped: number
+  total: number
 }
 
-export interface SignalInjectResult {
-  session: string
-  identity?: Buffer
-}
-
-/** A Curve25519 key pair in Baileys' shape (`{ public, private }`; public 32 or 33 bytes). */
-export interface SignalKeyPair {
-  public: Uint8Array
-  private: Uint8Array
-}
-
-export interface SignalPreKey {
+export interface SignalPreKeyIn {
   keyId: number
-  publicKey: Uint8Array
+  publicKey: Buffer
 }
 
 export interface SignalSessionInfo {
-  /** libsignal-node's `haveOpenSession()`. */
-  hasOpenSession: boolean
-  /** Base key and registration id of the open session. */
-  baseKey?: Buffer
-  registrationId?: number
+  baseKey: Buffer
+  registrationId: number
 }
 
-export interface SignalSignedPreKey {
+export interface SignalSessionValidation {
+  exists: boolean
+  reason?: string
+}
+
+export interface SignalSignedPreKeyIn {
   keyId: number
-  publicKey: Uint8Array
-  signature: Uint8Array
+  publicKey: Buffer
+  signature: Buffer
 }
 
 /** The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults). */

@@ -841,6 +841,7 @@ module.exports.NativeAuthFolder = nativeBinding.NativeAuthFolder
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.NativeKeys = nativeBinding.NativeKeys
 module.exports.NativeKeyTransaction = nativeBinding.NativeKeyTransaction
+module.exports.NativeSignalRepository = nativeBinding.NativeSignalRepository
 module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.NoiseClient = nativeBinding.NoiseClient

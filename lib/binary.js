@@ -6,7 +6,6 @@
 // node objects (getBinaryNodeChild, binaryNodeToString, ...) are plain JS: calling into Rust
 // would cost more than the work. docs/binary.md has the measurements.
 const native = require('../native.js')
-const { withCode } = require('./errors.js')
 const { makeBoom } = require('./boom.js')
 
 const TOKENS = native.binaryTokens()
@@ -85,15 +84,10 @@ function payloadOf(frame) {
 }
 
 function decodePayload(payload) {
-  let pool
-  try {
+  let pool = native.decodeBinaryPayload(payload, decodeTape)
+  if (decodeTape[0] >= decodeTape.length) {
+    decodeTape = new Uint32Array(decodeTape[0] + 1)
     pool = native.decodeBinaryPayload(payload, decodeTape)
-    if (decodeTape[0] >= decodeTape.length) {
-      decodeTape = new Uint32Array(decodeTape[0] + 1)
-      pool = native.decodeBinaryPayload(payload, decodeTape)
-    }
-  } catch (err) {
-    throw withCode(err)
   }
   T = decodeTape
   P = pool
@@ -115,11 +109,7 @@ function decodePayload(payload) {
 function decodeBinaryNodeSync(buf) {
   const frame = asBuffer(buf)
   let payload
-  try {
-    payload = payloadOf(frame)
-  } catch (err) {
-    throw withCode(err)
-  }
+  payload = payloadOf(frame)
   return decodePayload(payload)
 }
 
@@ -128,11 +118,7 @@ async function decodeBinaryNode(buf) {
   const frame = asBuffer(buf)
   if (frame.length > INFLATE_OFF_THREAD && frame[0] & 2) {
     let payload
-    try {
-      payload = await native.inflateBinaryPayloadAsync(frame.subarray(1))
-    } catch (err) {
-      throw withCode(err)
-    }
+    payload = await native.inflateBinaryPayloadAsync(frame.subarray(1))
     return decodePayload(payload)
   }
   return decodeBinaryNodeSync(frame)
@@ -223,8 +209,6 @@ function encodeBinaryNode(node) {
   try {
     writeNode(node, 0)
     return native.encodeBinaryFrame(tape, tn, pool, bins)
-  } catch (err) {
-    throw withCode(err)
   } finally {
     pool = ''
     bins = []

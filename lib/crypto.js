@@ -5,7 +5,7 @@
 // 64-byte signature).
 const { randomBytes } = require('node:crypto')
 const native = require('../native.js')
-const { coded, codedClass, withCode } = require('./errors.js')
+const { codedError } = require('./errors.js')
 
 const KEY_BUNDLE_TYPE = Buffer.from([5])
 
@@ -15,24 +15,24 @@ function buf(b) {
   if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
   if (typeof b === 'string') return Buffer.from(b, 'utf8')
   if (b instanceof ArrayBuffer) return Buffer.from(b)
-  throw withCode(new TypeError(`[ERR_WA_CRYPTO_INPUT] expected bytes, got ${b === null ? 'null' : typeof b}`))
+  throw codedError('ERR_WA_CRYPTO_INPUT', `expected bytes, got ${b === null ? 'null' : typeof b}`, TypeError)
 }
 
-const sharedKey = coded(native.cryptoSharedKey)
-const sign = coded(native.cryptoSign)
-const verify = coded(native.cryptoVerify)
-const hkdfNative = coded(native.cryptoHkdf)
-const gcmEncrypt = coded(native.cryptoGcmEncrypt)
-const gcmDecrypt = coded(native.cryptoGcmDecrypt)
-const ctr = coded(native.cryptoCtr)
-const cbcEncrypt = coded(native.cryptoCbcEncrypt)
-const cbcDecrypt = coded(native.cryptoCbcDecrypt)
-const hmac = coded(native.cryptoHmac)
-const mediaKeys = coded(native.cryptoMediaKeys)
-const mediaInfo = coded(native.cryptoMediaInfo)
-const ltHash = coded(native.cryptoLtHashSubtractThenAdd)
-const encryptMediaNative = coded(native.encryptMedia)
-const decryptMediaNative = coded(native.decryptMedia)
+const sharedKey = native.cryptoSharedKey
+const sign = native.cryptoSign
+const verify = native.cryptoVerify
+const hkdfNative = native.cryptoHkdf
+const gcmEncrypt = native.cryptoGcmEncrypt
+const gcmDecrypt = native.cryptoGcmDecrypt
+const ctr = native.cryptoCtr
+const cbcEncrypt = native.cryptoCbcEncrypt
+const cbcDecrypt = native.cryptoCbcDecrypt
+const hmac = native.cryptoHmac
+const mediaKeys = native.cryptoMediaKeys
+const mediaInfo = native.cryptoMediaInfo
+const ltHash = native.cryptoLtHashSubtractThenAdd
+const encryptMediaNative = native.encryptMedia
+const decryptMediaNative = native.decryptMedia
 
 /** prefixes the 0x05 type byte to a 32-byte public key */
 const generateSignalPubKey = (pubKey) =>
@@ -82,11 +82,7 @@ const md5 = (buffer) => native.cryptoMd5(buf(buffer))
 
 /** PBKDF2-SHA256(code, salt, 2^17 rounds) -> 32 bytes, off the main thread */
 const derivePairingCodeKey = async (pairingCode, salt) => {
-  try {
-    return await native.cryptoDerivePairingCodeKey(String(pairingCode), buf(salt))
-  } catch (err) {
-    throw withCode(err)
-  }
+  return await native.cryptoDerivePairingCodeKey(String(pairingCode), buf(salt))
 }
 
 const bytesToCrockford = (buffer) => native.cryptoPairingCode(buf(buffer))
@@ -96,7 +92,7 @@ const hkdfInfoKey = (type) => mediaInfo(type)
 /** expands a media key into iv, cipherKey, macKey (and refKey) */
 const getMediaKeys = async (buffer, mediaType) => {
   if (!buffer) {
-    throw withCode(new Error('[ERR_WA_CRYPTO_MEDIA_KEY] Cannot derive from empty media key'))
+    throw codedError('ERR_WA_CRYPTO_MEDIA_KEY', 'Cannot derive from empty media key')
   }
   if (typeof buffer === 'string') {
     buffer = Buffer.from(buffer.replace('data:;base64,', ''), 'base64')
@@ -135,7 +131,7 @@ module.exports = {
   getMediaKeys,
   encryptMedia,
   decryptMedia,
-  MediaEncryptor: codedClass(native.MediaEncryptor),
-  MediaDecryptor: codedClass(native.MediaDecryptor),
+  MediaEncryptor: native.MediaEncryptor,
+  MediaDecryptor: native.MediaDecryptor,
   LT_HASH_ANTI_TAMPERING,
 }

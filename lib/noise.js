@@ -2,12 +2,11 @@
 // WhatsApp's Noise session (wa-noise): client, responder, and the certificate helpers of a
 // test server.
 const native = require('../native.js')
-const { coded, codedClass } = require('./errors.js')
 
 module.exports = {
-  NoiseClient: codedClass(native.NoiseClient),
-  NoiseResponder: codedClass(native.NoiseResponder),
-  mintNoiseCertChain: coded(native.mintNoiseCertChain),
-  verifyNoiseCertChain: coded(native.verifyNoiseCertChain),
+  NoiseClient: native.NoiseClient,
+  NoiseResponder: native.NoiseResponder,
+  mintNoiseCertChain: native.mintNoiseCertChain,
+  verifyNoiseCertChain: native.verifyNoiseCertChain,
   noiseWaCertRoot: native.noiseWaCertRoot,
 }

@@ -1,8 +1,7 @@
 'use strict'
 // Protobuf helpers exposed for tests and tooling.
 const native = require('../native.js')
-const { coded } = require('./errors.js')
 
 module.exports = {
-  describeHandshakeMessage: coded(native.describeHandshakeMessage),
+  describeHandshakeMessage: native.describeHandshakeMessage,
 }

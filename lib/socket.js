@@ -3,7 +3,7 @@
 // names, same `sock.ev` events and payloads, same auth state; see docs/client.md.
 const { EventEmitter } = require('node:events')
 const native = require('../native.js')
-const { withCode } = require('./errors.js')
+const { codedError } = require('./errors.js')
 const { makeBoom } = require('./boom.js')
 const { BufferJSON, KeyStore } = require('./store.js')
 const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
@@ -211,7 +211,7 @@ function makeWASocket(userConfig = {}) {
     )
   }
   if (!config.auth || !config.auth.creds || !config.auth.keys) {
-    throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] config.auth must be { creds, keys }'))
+    throw codedError('ERR_WA_CLIENT_ARGUMENT', 'config.auth must be { creds, keys }')
   }
   if (config.mobile) {
     throw makeBoom('Mobile API is not supported anymore', { statusCode: DisconnectReason.loggedOut })
@@ -290,19 +290,7 @@ function makeWASocket(userConfig = {}) {
   }
 
   let handle
-  try {
-    handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents, onLog)
-  } catch (err) {
-    throw withCode(err)
-  }
-
-  const call = async (promise) => {
-    try {
-      return await promise
-    } catch (err) {
-      throw withCode(err)
-    }
-  }
+  handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents, onLog)
 
   const ws = Object.assign(wsEvents, {
     get isOpen() {
@@ -330,23 +318,23 @@ function makeWASocket(userConfig = {}) {
     },
     async sendMessage(jid, content, _options = {}) {
       if (!content || typeof content !== 'object') {
-        throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] content must be an object'))
+        throw codedError('ERR_WA_CLIENT_ARGUMENT', 'content must be an object')
       }
       if (typeof content.text === 'string') {
-        return JSON.parse(await call(handle.sendText(jid, content.text)), BufferJSON.reviver)
+        return JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver)
       }
-      throw withCode(new Error('[ERR_WA_CLIENT_ARGUMENT] only { text } messages are supported so far'))
+      throw codedError('ERR_WA_CLIENT_ARGUMENT', 'only { text } messages are supported so far')
     },
     requestPairingCode: (phoneNumber, customPairingCode) =>
-      call(handle.requestPairingCode(String(phoneNumber), customPairingCode ?? undefined)),
-    logout: async (_msg) => call(handle.logout()),
+      handle.requestPairingCode(String(phoneNumber), customPairingCode ?? undefined),
+    logout: async (_msg) => handle.logout(),
     end(error) {
       const status = error?.output?.statusCode
       handle.end(status ?? undefined, error?.message ?? undefined)
     },
-    sendNode: (node) => call(handle.sendNode(encodeBinaryNode(node))),
+    sendNode: (node) => handle.sendNode(encodeBinaryNode(node)),
     async query(node, timeoutMs) {
-      const frame = await call(handle.query(encodeBinaryNode(node), timeoutMs ?? undefined))
+      const frame = await handle.query(encodeBinaryNode(node), timeoutMs ?? undefined)
       return decodeBinaryNodeSync(frame)
     },
     waitForConnectionUpdate(check, timeoutMs) {

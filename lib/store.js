@@ -3,7 +3,6 @@
 // auth folders (useMultiFileAuthState), BufferJSON, initAuthCreds and migrations.
 // The design and the path convention are in docs/storage.md.
 const native = require('../native.js')
-const { withCode } = require('./errors.js')
 
 const kNative = Symbol.for('baileys-native.store.native')
 const kEngine = Symbol('engine')
@@ -40,15 +39,6 @@ function storeError(code, message) {
   const err = new Error(message)
   err.code = code
   return err
-}
-
-// Runs a native async call so its rejection carries our code.
-async function call(promise) {
-  try {
-    return await promise
-  } catch (err) {
-    throw withCode(err)
-  }
 }
 
 function toBuffer(value, what) {
@@ -104,23 +94,23 @@ class NativeBackedEngine extends Engine {
   }
 
   get(path) {
-    return call(this[kNative].get(path))
+    return this[kNative].get(path)
   }
 
   getMany(paths) {
-    return call(this[kNative].getMany(paths))
+    return this[kNative].getMany(paths)
   }
 
   set(path, value) {
-    return call(this[kNative].set(path, toBuffer(value, 'set')))
+    return this[kNative].set(path, toBuffer(value, 'set'))
   }
 
   setMany(writes) {
-    return call(this[kNative].setMany(writes.map((w) => w.path), writes.map((w) => toBuffer(w.value, 'setMany'))))
+    return this[kNative].setMany(writes.map((w) => w.path), writes.map((w) => toBuffer(w.value, 'setMany')))
   }
 
   list(prefix = '', offset = 0, limit = 100) {
-    return call(this[kNative].list(prefix, offset, limit))
+    return this[kNative].list(prefix, offset, limit)
   }
 }
 
@@ -138,11 +128,7 @@ class MemoryEngine extends NativeBackedEngine {
 class FileEngine extends NativeBackedEngine {
   constructor(base = '.baileys/default', options = {}) {
     let handle
-    try {
-      handle = native.NativeEngine.file(base, durabilityOf(options))
-    } catch (err) {
-      throw withCode(err)
-    }
+    handle = native.NativeEngine.file(base, durabilityOf(options))
     super(handle)
   }
 }
@@ -151,11 +137,7 @@ class FileEngine extends NativeBackedEngine {
 class SqliteEngine extends NativeBackedEngine {
   constructor(path = '.baileys/default.db') {
     let handle
-    try {
-      handle = native.NativeEngine.sqlite(path)
-    } catch (err) {
-      throw withCode(err)
-    }
+    handle = native.NativeEngine.sqlite(path)
     super(handle)
   }
 }
@@ -259,15 +241,15 @@ class Store {
   }
 
   async #get(kind, jid, id) {
-    return decode(await call(this[kNative].getJson(kind, jid, id)))
+    return decode(await this[kNative].getJson(kind, jid, id))
   }
 
   async #set(kind, jid, id, value) {
-    await call(this[kNative].setJson(kind, jid, id, value == null ? null : encode(value)))
+    await this[kNative].setJson(kind, jid, id, value == null ? null : encode(value))
   }
 
   async #list(kind, jid, { offset = 0, limit = 100 } = {}) {
-    const rows = await call(this[kNative].listJson(kind, jid, offset, limit))
+    const rows = await this[kNative].listJson(kind, jid, offset, limit)
     return rows.map((r) => ({ id: r.id, value: decode(r.json) }))
   }
 
@@ -288,8 +270,8 @@ class Store {
   }
 
   content(jid, id, ...value) {
-    if (!value.length) return call(this[kNative].content(jid, id))
-    return call(this[kNative].setContent(jid, id, toBuffer(value[0], 'content')))
+    if (!value.length) return this[kNative].content(jid, id)
+    return this[kNative].setContent(jid, id, toBuffer(value[0], 'content'))
   }
 
   contacts(page) {
@@ -326,23 +308,26 @@ class KeyStore {
     return new KeyStore(native.NativeKeys.fromEngine(nativeEngine(engine, options)))
   }
 
-  /** A Baileys-style `keys` object ({ get(type, ids), set(data) }) as a Rust key store. */
-  static fromAuthState(keys, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  /**
+   * A Baileys-style `keys` object ({ get(type, ids), set(data) }) as a Rust key store.
+   * `cache: false` leaves out the read cache, for a store that others write to as well.
+   */
+  static fromAuthState(keys, { timeoutMs = DEFAULT_TIMEOUT_MS, cache = true } = {}) {
     if (keys?.[kNative]) return new KeyStore(keys[kNative])
     if (typeof keys?.get !== 'function' || typeof keys?.set !== 'function') {
       throw storeError('ERR_WA_STORE_BAD_ENGINE', 'an auth state needs keys.get(type, ids) and keys.set(data)')
     }
-    return new KeyStore(native.NativeKeys.fromJs(keysDispatcher(keys), timeoutMs))
+    return new KeyStore(native.NativeKeys.fromJs(keysDispatcher(keys), timeoutMs, cache))
   }
 
   async get(type, ids) {
-    const found = decode(await call(this[kNative].get(type, ids)))
+    const found = decode(await this[kNative].get(type, ids))
     if (this.nullForMissing) for (const id of ids) if (!(id in found)) found[id] = null
     return found
   }
 
   async set(data) {
-    await call(this[kNative].set(encode(data)))
+    await this[kNative].set(encode(data))
   }
 
   transaction() {
@@ -357,19 +342,19 @@ class KeyTransaction {
 
   /** Fetches { type: ids } in one read of the underlying store. */
   prefetch(wanted) {
-    return call(this.handle.prefetch(JSON.stringify(Object.entries(wanted))))
+    return this.handle.prefetch(JSON.stringify(Object.entries(wanted)))
   }
 
   async get(type, ids) {
-    return decode(await call(this.handle.get(type, ids)))
+    return decode(await this.handle.get(type, ids))
   }
 
   set(data) {
-    return call(this.handle.set(encode(data)))
+    return this.handle.set(encode(data))
   }
 
   commit() {
-    return call(this.handle.commit())
+    return this.handle.commit()
   }
 }
 
@@ -409,16 +394,12 @@ function initAuthCreds() {
  */
 async function useMultiFileAuthState(folder, options = {}) {
   let handle
-  try {
-    handle = new native.NativeAuthFolder(folder, durabilityOf(options))
-  } catch (err) {
-    throw withCode(err)
-  }
-  const creds = decode(await call(handle.readCreds())) || initAuthCreds()
+  handle = new native.NativeAuthFolder(folder, durabilityOf(options))
+  const creds = decode(await handle.readCreds()) || initAuthCreds()
   const keys = new KeyStore(handle.keys(), { nullForMissing: true })
   return {
     state: { creds, keys: authKeys(keys) },
-    saveCreds: () => call(handle.writeCreds(encode(creds))),
+    saveCreds: () => handle.writeCreds(encode(creds)),
   }
 }
 
@@ -449,13 +430,13 @@ function authKeys(keyStore) {
 
 /** Copies a Baileys auth folder into an engine (one atomic batch; a corrupt file fails it). */
 async function migrateAuthFolderToEngine(folder, engine, options) {
-  const r = await call(nativeEngine(engine, options).importAuthFolder(folder))
+  const r = await nativeEngine(engine, options).importAuthFolder(folder)
   return { ...r, byType: JSON.parse(r.byType) }
 }
 
 /** Writes the account kept in an engine out as a Baileys auth folder. */
 async function migrateEngineToAuthFolder(engine, folder, options) {
-  const r = await call(nativeEngine(engine, options).exportAuthFolder(folder))
+  const r = await nativeEngine(engine, options).exportAuthFolder(folder)
   return { ...r, byType: JSON.parse(r.byType) }
 }
 

@@ -2,22 +2,13 @@
 // baileys-native/testing: a local WhatsApp-protocol server (wa-testserver) for tests and bot
 // CI. Everything runs in Rust on the addon's tokio runtime; this file shapes the JS API.
 const native = require('../native.js')
-const { withCode } = require('./errors.js')
 
 async function call(promise) {
-  try {
-    return await promise
-  } catch (err) {
-    throw withCode(err)
-  }
+  return await promise
 }
 
 function sync(fn) {
-  try {
-    return fn()
-  } catch (err) {
-    throw withCode(err)
-  }
+  return fn()
 }
 
 const DEFAULT_WAIT_MS = 10_000

@@ -25,9 +25,9 @@ use wa_binary::decode::{DEFAULT_MAX_DEPTH, DecodeLimits, Sink, Str, decode_into}
 use wa_binary::dictionary::dictionary;
 use wa_binary::{BinaryError, Encoder};
 
-use crate::errors::coded;
+use crate::errors::{self, JsFail, Result, coded};
 
-fn to_napi(e: BinaryError) -> napi::Error {
+fn to_napi(e: BinaryError) -> JsFail {
     coded(e.code(), e)
 }
 
@@ -105,10 +105,7 @@ impl<'a> Sink<'a> for TapeSink<'_> {
 /// goes to `tape[1..]` and its length to `tape[0]`; the string pool is returned. When the
 /// tape is too short, `tape[0]` says how long it must be and the caller decodes again.
 #[napi(js_name = "decodeBinaryPayload", catch_unwind, skip_typescript)]
-pub fn decode_binary_payload(
-    payload: &[u8],
-    mut tape: Uint32ArraySlice<'_>,
-) -> napi::Result<String> {
+pub fn decode_binary_payload(payload: &[u8], mut tape: Uint32ArraySlice<'_>) -> Result<String> {
     // Tape entries hold offsets and lengths in 31 bits.
     if payload.len() >= 1 << 31 {
         return Err(to_napi(BinaryError::TooLarge {
@@ -135,7 +132,7 @@ pub fn decode_binary_payload(
 
 /// Inflates the payload of a compressed frame (flag bit 2), at most 32 MiB.
 #[napi(js_name = "inflateBinaryPayload", catch_unwind, skip_typescript)]
-pub fn inflate_binary_payload(compressed: &[u8]) -> napi::Result<Buffer> {
+pub fn inflate_binary_payload(compressed: &[u8]) -> Result<Buffer> {
     let limits = DecodeLimits::default();
     let out = wa_binary::inflate(compressed, limits.max_inflated).map_err(to_napi)?;
     Ok(Buffer::from(out))
@@ -148,21 +145,25 @@ pub struct InflateTask {
 }
 
 impl Task for InflateTask {
-    type Output = Vec<u8>;
+    type Output = Result<Vec<u8>>;
     type JsValue = Buffer;
 
-    fn compute(&mut self) -> napi::Result<Vec<u8>> {
+    fn compute(&mut self) -> napi::Result<Self::Output> {
         let limit = DecodeLimits::default().max_inflated;
         let data = std::mem::take(&mut self.compressed);
         // This runs outside the JS call, beyond `catch_unwind` on the export: catch here too.
-        match std::panic::catch_unwind(move || wa_binary::inflate(&data, limit)) {
-            Ok(result) => result.map_err(to_napi),
-            Err(_) => Err(coded("ERR_WA_BINARY_INFLATE", "inflate panicked")),
-        }
+        Ok(
+            match std::panic::catch_unwind(move || wa_binary::inflate(&data, limit)) {
+                Ok(result) => result.map_err(to_napi),
+                Err(_) => Err(coded("ERR_WA_BINARY_INFLATE", "inflate panicked")),
+            },
+        )
     }
 
-    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<Buffer> {
-        Ok(Buffer::from(output))
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
+        output
+            .map(Buffer::from)
+            .map_err(|f| errors::rejection(env, f))
     }
 }
 
@@ -266,7 +267,7 @@ pub fn encode_binary_frame<'e>(
     tape_len: u32,
     pool: Utf16String,
     bins: Vec<&[u8]>,
-) -> napi::Result<BufferSlice<'e>> {
+) -> Result<BufferSlice<'e>> {
     let tape = tape
         .get(..tape_len as usize)
         .ok_or_else(|| to_napi(malformed()))?;
@@ -281,18 +282,18 @@ pub fn encode_binary_frame<'e>(
     let mut e = Encoder::with_frame_flag();
     reader.node(&mut e, 0).map_err(to_napi)?;
     // A copy into a V8-owned buffer costs less than an external buffer and its finalizer.
-    BufferSlice::copy_from(env, e.into_bytes())
+    Ok(BufferSlice::copy_from(env, e.into_bytes())?)
 }
 
 /// Decodes a frame straight into JS objects through napi, one property at a time. Not used by
 /// the library: the benchmark compares it with the compact form to justify the latter.
 #[napi(js_name = "decodeBinaryFrameObjects", catch_unwind, skip_typescript)]
-pub fn decode_binary_frame_objects<'e>(env: &'e Env, frame: &[u8]) -> napi::Result<Object<'e>> {
+pub fn decode_binary_frame_objects<'e>(env: &'e Env, frame: &[u8]) -> Result<Object<'e>> {
     let node = wa_binary::decode_frame(frame).map_err(to_napi)?;
     to_object(env, &node)
 }
 
-fn to_object<'e>(env: &'e Env, node: &wa_binary::Node) -> napi::Result<Object<'e>> {
+fn to_object<'e>(env: &'e Env, node: &wa_binary::Node) -> Result<Object<'e>> {
     let mut obj = Object::new(env)?;
     obj.set("tag", node.tag.as_ref())?;
     let mut attrs = Object::new(env)?;

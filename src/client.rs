@@ -8,15 +8,15 @@
 
 use std::time::Duration;
 
+use napi::Status;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Result, Status};
 use napi_derive::napi;
 use wa_client::{Browser, Client, ClientError, Config, Disconnect};
 use wa_store::AuthenticationCreds;
 
 use crate::compat;
-use crate::errors::coded;
+use crate::errors::{Coded, JsFail, Result, coded};
 use crate::logging;
 use crate::store::NativeKeys;
 
@@ -42,7 +42,7 @@ pub struct SocketOptions {
 
 type EventsTsfn = ThreadsafeFunction<String, (), String, Status, false>;
 
-fn client_err(e: ClientError) -> napi::Error {
+fn client_err(e: ClientError) -> JsFail {
     coded(e.code(), e)
 }
 
@@ -150,13 +150,18 @@ impl NativeSocket {
 
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
     #[napi(catch_unwind)]
-    pub async fn send_text(&self, jid: String, text: String) -> Result<String> {
-        let msg = self
-            .client
-            .send_text(&jid, &text)
-            .await
-            .map_err(client_err)?;
-        Ok(compat::wa_message_json(&msg).to_string())
+    pub async fn send_text(&self, jid: String, text: String) -> Coded<String> {
+        Coded(
+            async move {
+                let msg = self
+                    .client
+                    .send_text(&jid, &text)
+                    .await
+                    .map_err(client_err)?;
+                Ok(compat::wa_message_json(&msg).to_string())
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
@@ -164,16 +169,21 @@ impl NativeSocket {
         &self,
         phone_number: String,
         custom_code: Option<String>,
-    ) -> Result<String> {
-        self.client
-            .request_pairing_code(&phone_number, custom_code.as_deref())
-            .await
-            .map_err(client_err)
+    ) -> Coded<String> {
+        Coded(
+            async move {
+                self.client
+                    .request_pairing_code(&phone_number, custom_code.as_deref())
+                    .await
+                    .map_err(client_err)
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn logout(&self) -> Result<()> {
-        self.client.logout().await.map_err(client_err)
+    pub async fn logout(&self) -> Coded<()> {
+        Coded(async move { self.client.logout().await.map_err(client_err) }.await)
     }
 
     /// Closes the connection; `statusCode`/`message` become `lastDisconnect.error`.
@@ -196,21 +206,33 @@ impl NativeSocket {
 
     /// Sends an encoded node (a frame from `encodeBinaryNode`).
     #[napi(catch_unwind)]
-    pub async fn send_node(&self, frame: Buffer) -> Result<()> {
-        let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
-        self.client.send_node(node).await.map_err(client_err)
+    pub async fn send_node(&self, frame: Buffer) -> Coded<()> {
+        Coded(
+            async move {
+                let node =
+                    wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
+                self.client.send_node(node).await.map_err(client_err)
+            }
+            .await,
+        )
     }
 
     /// Sends an encoded IQ and resolves with the encoded answer.
     #[napi(catch_unwind)]
-    pub async fn query(&self, frame: Buffer, timeout_ms: Option<u32>) -> Result<Buffer> {
-        let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
-        let reply = self
-            .client
-            .query(node, timeout_ms.map(|t| Duration::from_millis(t.into())))
-            .await
-            .map_err(client_err)?;
-        let bytes = wa_binary::encode_frame(&reply).map_err(|e| coded(e.code(), e))?;
-        Ok(bytes.into())
+    pub async fn query(&self, frame: Buffer, timeout_ms: Option<u32>) -> Coded<Buffer> {
+        Coded(
+            async move {
+                let node =
+                    wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
+                let reply = self
+                    .client
+                    .query(node, timeout_ms.map(|t| Duration::from_millis(t.into())))
+                    .await
+                    .map_err(client_err)?;
+                let bytes = wa_binary::encode_frame(&reply).map_err(|e| coded(e.code(), e))?;
+                Ok(bytes.into())
+            }
+            .await,
+        )
     }
 }

@@ -8,13 +8,13 @@ use wa_crypto::media::{MediaDecryptor as Dec, MediaEncryptor as Enc};
 use wa_crypto::{CryptoError, KeyPair, LtHash, MediaType, cipher, curve, hash, kdf, mac, media};
 
 use crate::bytes::Bytes;
-use crate::errors::coded;
+use crate::errors::{JsFail, Result, coded};
 
-fn crypto_err(e: CryptoError) -> napi::Error {
+fn crypto_err(e: CryptoError) -> JsFail {
     coded(e.code(), e)
 }
 
-fn key32(what: &str, b: &[u8]) -> napi::Result<[u8; 32]> {
+fn key32(what: &str, b: &[u8]) -> Result<[u8; 32]> {
     b.try_into().map_err(|_| {
         coded(
             "ERR_WA_CRYPTO_KEY_LENGTH",
@@ -23,11 +23,11 @@ fn key32(what: &str, b: &[u8]) -> napi::Result<[u8; 32]> {
     })
 }
 
-fn public_key(b: &[u8]) -> napi::Result<[u8; 32]> {
+fn public_key(b: &[u8]) -> Result<[u8; 32]> {
     curve::parse_public(b).map_err(crypto_err)
 }
 
-fn media_type(name: &str) -> napi::Result<MediaType> {
+fn media_type(name: &str) -> Result<MediaType> {
     MediaType::from_name(name).ok_or_else(|| {
         coded(
             "ERR_WA_CRYPTO_MEDIA_TYPE",
@@ -53,7 +53,7 @@ pub fn generate_key_pair() -> CurveKeyPair {
 }
 
 #[napi(js_name = "cryptoPublicFromPrivate", skip_typescript, catch_unwind)]
-pub fn public_from_private(private: BufferSlice) -> napi::Result<Bytes> {
+pub fn public_from_private(private: BufferSlice) -> Result<Bytes> {
     Ok(KeyPair::from_private(key32("private key", &private)?)
         .public
         .to_vec()
@@ -61,7 +61,7 @@ pub fn public_from_private(private: BufferSlice) -> napi::Result<Bytes> {
 }
 
 #[napi(js_name = "cryptoSharedKey", skip_typescript, catch_unwind)]
-pub fn shared_key(private: BufferSlice, public: BufferSlice) -> napi::Result<Bytes> {
+pub fn shared_key(private: BufferSlice, public: BufferSlice) -> Result<Bytes> {
     let private = key32("private key", &private)?;
     Ok(curve::agree(&private, &public_key(&public)?)
         .to_vec()
@@ -69,17 +69,13 @@ pub fn shared_key(private: BufferSlice, public: BufferSlice) -> napi::Result<Byt
 }
 
 #[napi(js_name = "cryptoSign", skip_typescript, catch_unwind)]
-pub fn sign(private: BufferSlice, message: BufferSlice) -> napi::Result<Bytes> {
+pub fn sign(private: BufferSlice, message: BufferSlice) -> Result<Bytes> {
     let private = key32("private key", &private)?;
     Ok(curve::sign(&private, &message).to_vec().into())
 }
 
 #[napi(js_name = "cryptoVerify", skip_typescript, catch_unwind)]
-pub fn verify(
-    public: BufferSlice,
-    message: BufferSlice,
-    signature: BufferSlice,
-) -> napi::Result<bool> {
+pub fn verify(public: BufferSlice, message: BufferSlice, signature: BufferSlice) -> Result<bool> {
     Ok(curve::verify(&public_key(&public)?, &message, &signature))
 }
 
@@ -89,7 +85,7 @@ pub fn hkdf(
     length: u32,
     salt: Option<BufferSlice>,
     info: Option<BufferSlice>,
-) -> napi::Result<Bytes> {
+) -> Result<Bytes> {
     let salt = salt.as_deref().unwrap_or_default();
     let info = info.as_deref().unwrap_or_default();
     kdf::hkdf_sha256(&ikm, salt, info, length as usize)
@@ -103,7 +99,7 @@ pub fn gcm_encrypt(
     key: BufferSlice,
     iv: BufferSlice,
     aad: BufferSlice,
-) -> napi::Result<Bytes> {
+) -> Result<Bytes> {
     cipher::gcm_encrypt(&key, &iv, &aad, &plain)
         .map(Into::into)
         .map_err(crypto_err)
@@ -115,35 +111,35 @@ pub fn gcm_decrypt(
     key: BufferSlice,
     iv: BufferSlice,
     aad: BufferSlice,
-) -> napi::Result<Bytes> {
+) -> Result<Bytes> {
     cipher::gcm_decrypt(&key, &iv, &aad, &sealed)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCtr", skip_typescript, catch_unwind)]
-pub fn ctr(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
+pub fn ctr(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> Result<Bytes> {
     cipher::ctr_apply(&key, &iv, &data)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCbcEncrypt", skip_typescript, catch_unwind)]
-pub fn cbc_encrypt(plain: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
+pub fn cbc_encrypt(plain: BufferSlice, key: BufferSlice, iv: BufferSlice) -> Result<Bytes> {
     cipher::cbc_encrypt(&key, &iv, &plain)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoCbcDecrypt", skip_typescript, catch_unwind)]
-pub fn cbc_decrypt(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> napi::Result<Bytes> {
+pub fn cbc_decrypt(data: BufferSlice, key: BufferSlice, iv: BufferSlice) -> Result<Bytes> {
     cipher::cbc_decrypt(&key, &iv, &data)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
 #[napi(js_name = "cryptoHmac", skip_typescript, catch_unwind)]
-pub fn hmac(data: BufferSlice, key: BufferSlice, variant: String) -> napi::Result<Bytes> {
+pub fn hmac(data: BufferSlice, key: BufferSlice, variant: String) -> Result<Bytes> {
     match variant.as_str() {
         "sha256" => Ok(mac::hmac_sha256(&key, &data).to_vec().into()),
         "sha512" => Ok(mac::hmac_sha512(&key, &data).to_vec().into()),
@@ -213,7 +209,7 @@ pub struct MediaKeys {
 }
 
 #[napi(js_name = "cryptoMediaKeys", skip_typescript, catch_unwind)]
-pub fn media_keys(media_key: BufferSlice, media_type_name: String) -> napi::Result<MediaKeys> {
+pub fn media_keys(media_key: BufferSlice, media_type_name: String) -> Result<MediaKeys> {
     let k = media::media_keys(&media_key, media_type(&media_type_name)?);
     Ok(MediaKeys {
         iv: k.iv.to_vec().into(),
@@ -224,7 +220,7 @@ pub fn media_keys(media_key: BufferSlice, media_type_name: String) -> napi::Resu
 }
 
 #[napi(js_name = "cryptoMediaInfo", skip_typescript, catch_unwind)]
-pub fn media_info(media_type_name: String) -> napi::Result<String> {
+pub fn media_info(media_type_name: String) -> Result<String> {
     Ok(media_type(&media_type_name)?.hkdf_info().to_owned())
 }
 
@@ -263,7 +259,7 @@ pub fn encrypt_media(
     plain: Buffer,
     media_key: Buffer,
     media_type_name: String,
-) -> napi::Result<EncryptedMedia> {
+) -> Result<EncryptedMedia> {
     let e = media::encrypt_media(&media_key, media_type(&media_type_name)?, &plain);
     let d = digest_js(e.digest);
     Ok(EncryptedMedia {
@@ -277,17 +273,13 @@ pub fn encrypt_media(
 
 /// Decrypts `ciphertext || mac`, checking the MAC first (code `ERR_WA_CRYPTO_BAD_MAC`).
 #[napi(catch_unwind)]
-pub fn decrypt_media(
-    data: Buffer,
-    media_key: Buffer,
-    media_type_name: String,
-) -> napi::Result<Buffer> {
+pub fn decrypt_media(data: Buffer, media_key: Buffer, media_type_name: String) -> Result<Buffer> {
     media::decrypt_media(&media_key, media_type(&media_type_name)?, &data)
         .map(Into::into)
         .map_err(crypto_err)
 }
 
-fn finished() -> napi::Error {
+fn finished() -> JsFail {
     coded("ERR_WA_CRYPTO_FINISHED", "the stream has already finished")
 }
 
@@ -301,7 +293,7 @@ pub struct MediaEncryptor {
 #[napi]
 impl MediaEncryptor {
     #[napi(constructor, catch_unwind)]
-    pub fn new(media_key: Buffer, media_type_name: String) -> napi::Result<Self> {
+    pub fn new(media_key: Buffer, media_type_name: String) -> Result<Self> {
         let keys = media::media_keys(&media_key, media_type(&media_type_name)?);
         Ok(Self {
             inner: Some(Enc::new(&keys)),
@@ -309,7 +301,7 @@ impl MediaEncryptor {
     }
 
     #[napi(catch_unwind)]
-    pub fn update(&mut self, chunk: Buffer) -> napi::Result<Buffer> {
+    pub fn update(&mut self, chunk: Buffer) -> Result<Buffer> {
         let enc = self.inner.as_mut().ok_or_else(finished)?;
         let mut out = Vec::with_capacity(chunk.len() + 16);
         enc.update(&chunk, &mut out);
@@ -318,7 +310,7 @@ impl MediaEncryptor {
 
     /// The last block and the MAC, and the digests of the whole file.
     #[napi(catch_unwind)]
-    pub fn finish(&mut self) -> napi::Result<EncryptedMedia> {
+    pub fn finish(&mut self) -> Result<EncryptedMedia> {
         let enc = self.inner.take().ok_or_else(finished)?;
         let mut out = Vec::with_capacity(32);
         let d = digest_js(enc.finish(&mut out));
@@ -342,7 +334,7 @@ pub struct MediaDecryptor {
 #[napi]
 impl MediaDecryptor {
     #[napi(constructor, catch_unwind)]
-    pub fn new(media_key: Buffer, media_type_name: String) -> napi::Result<Self> {
+    pub fn new(media_key: Buffer, media_type_name: String) -> Result<Self> {
         let keys = media::media_keys(&media_key, media_type(&media_type_name)?);
         Ok(Self {
             inner: Some(Dec::new(&keys)),
@@ -350,7 +342,7 @@ impl MediaDecryptor {
     }
 
     #[napi(catch_unwind)]
-    pub fn update(&mut self, chunk: Buffer) -> napi::Result<Buffer> {
+    pub fn update(&mut self, chunk: Buffer) -> Result<Buffer> {
         let dec = self.inner.as_mut().ok_or_else(finished)?;
         let mut out = Vec::with_capacity(chunk.len());
         dec.update(&chunk, &mut out);
@@ -359,7 +351,7 @@ impl MediaDecryptor {
 
     /// Checks the MAC and returns the last plaintext bytes.
     #[napi(catch_unwind)]
-    pub fn finish(&mut self) -> napi::Result<Buffer> {
+    pub fn finish(&mut self) -> Result<Buffer> {
         let dec = self.inner.take().ok_or_else(finished)?;
         let mut out = Vec::with_capacity(16);
         dec.finish(&mut out).map_err(crypto_err)?;
@@ -372,7 +364,7 @@ pub fn lt_hash_subtract_then_add(
     base: BufferSlice,
     subtract: Vec<BufferSlice>,
     add: Vec<BufferSlice>,
-) -> napi::Result<Bytes> {
+) -> Result<Bytes> {
     let bytes: [u8; 128] = base.as_ref().try_into().map_err(|_| {
         coded(
             "ERR_WA_CRYPTO_LTHASH_LENGTH",

@@ -12,6 +12,5 @@ mod logging;
 mod noise;
 mod proto;
 mod signal;
-mod signal_store;
 mod store;
 mod testserver;

@@ -14,14 +14,14 @@ use wa_noise::{
 };
 
 use crate::bytes::Bytes;
-use crate::errors::coded;
+use crate::errors::{JsFail, Result, coded};
 
-fn noise_err(e: NoiseError) -> napi::Error {
+fn noise_err(e: NoiseError) -> JsFail {
     coded(e.code(), e)
 }
 
 /// A public key as libsignal accepts it: 32 bytes, or 33 with the 0x05 type prefix.
-fn public32(what: &str, b: &[u8]) -> napi::Result<[u8; 32]> {
+fn public32(what: &str, b: &[u8]) -> Result<[u8; 32]> {
     wa_crypto::curve::parse_public(b).map_err(|_| {
         coded(
             "ERR_WA_NOISE_KEY_LENGTH",
@@ -78,7 +78,7 @@ impl Driver {
         }
     }
 
-    fn receive(&mut self, data: &[u8], now: Option<f64>) -> napi::Result<Vec<Bytes>> {
+    fn receive(&mut self, data: &[u8], now: Option<f64>) -> Result<Vec<Bytes>> {
         let r = self.session.handle_data(now_secs(now), data);
         self.collect();
         r.map_err(noise_err)?;
@@ -94,14 +94,14 @@ impl Driver {
         Some(Bytes(all))
     }
 
-    fn send(&mut self, plain: &[u8]) -> napi::Result<Bytes> {
+    fn send(&mut self, plain: &[u8]) -> Result<Bytes> {
         self.session
             .send_now(plain)
             .map(Into::into)
             .map_err(noise_err)
     }
 
-    fn send_many(&mut self, plains: &[BufferSlice]) -> napi::Result<Bytes> {
+    fn send_many(&mut self, plains: &[BufferSlice]) -> Result<Bytes> {
         let mut all = Vec::new();
         for p in plains {
             all.extend(self.session.send_now(p).map_err(noise_err)?);
@@ -136,7 +136,7 @@ pub struct NoiseClient {
 #[napi]
 impl NoiseClient {
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: NoiseClientOptions) -> napi::Result<Self> {
+    pub fn new(options: NoiseClientOptions) -> Result<Self> {
         let private: [u8; 32] = options.noise_private_key.as_ref().try_into().map_err(|_| {
             coded(
                 "ERR_WA_NOISE_KEY_LENGTH",
@@ -157,7 +157,7 @@ impl NoiseClient {
     /// Feeds one received websocket message; returns the frames it completed, decrypted.
     /// `now` (Unix seconds) defaults to the system clock.
     #[napi(catch_unwind, ts_return_type = "Array<Buffer>")]
-    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> napi::Result<Vec<Bytes>> {
+    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> Result<Vec<Bytes>> {
         self.d.receive(&data, now)
     }
 
@@ -169,13 +169,13 @@ impl NoiseClient {
 
     /// Encrypts one frame; returns the bytes of one websocket message.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn send(&mut self, plaintext: BufferSlice) -> napi::Result<Bytes> {
+    pub fn send(&mut self, plaintext: BufferSlice) -> Result<Bytes> {
         self.d.send(&plaintext)
     }
 
     /// Encrypts several frames into one websocket message.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> napi::Result<Bytes> {
+    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> Result<Bytes> {
         self.d.send_many(&plaintexts)
     }
 
@@ -211,7 +211,7 @@ pub struct NoiseResponder {
 #[napi]
 impl NoiseResponder {
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: NoiseResponderOptions) -> napi::Result<Self> {
+    pub fn new(options: NoiseResponderOptions) -> Result<Self> {
         let private: [u8; 32] = options
             .static_private_key
             .as_ref()
@@ -233,7 +233,7 @@ impl NoiseResponder {
     /// Feeds one received websocket message; returns the frames it completed, decrypted.
     /// `now` (Unix seconds) defaults to the system clock.
     #[napi(catch_unwind, ts_return_type = "Array<Buffer>")]
-    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> napi::Result<Vec<Bytes>> {
+    pub fn receive(&mut self, data: BufferSlice, now: Option<f64>) -> Result<Vec<Bytes>> {
         self.d.receive(&data, now)
     }
 
@@ -245,13 +245,13 @@ impl NoiseResponder {
 
     /// Encrypts one frame; returns the bytes of one websocket message.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn send(&mut self, plaintext: BufferSlice) -> napi::Result<Bytes> {
+    pub fn send(&mut self, plaintext: BufferSlice) -> Result<Bytes> {
         self.d.send(&plaintext)
     }
 
     /// Encrypts several frames into one websocket message.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> napi::Result<Bytes> {
+    pub fn send_many(&mut self, plaintexts: Vec<BufferSlice>) -> Result<Bytes> {
         self.d.send_many(&plaintexts)
     }
 
@@ -297,7 +297,7 @@ pub struct MintCertChainOptions {
 /// root key, and a leaf for `serverPublicKey` signed by the intermediate. Returns the encoded
 /// CertChain. Issuer serials are always written, also when 0.
 #[napi(catch_unwind)]
-pub fn mint_noise_cert_chain(options: MintCertChainOptions) -> napi::Result<Buffer> {
+pub fn mint_noise_cert_chain(options: MintCertChainOptions) -> Result<Buffer> {
     let root: [u8; 32] = options
         .root_private_key
         .as_ref()
@@ -345,7 +345,7 @@ pub fn verify_noise_cert_chain(
     server_public_key: Buffer,
     trust_root: Option<Buffer>,
     now: Option<f64>,
-) -> napi::Result<VerifiedNoiseCertChain> {
+) -> Result<VerifiedNoiseCertChain> {
     let server = public32("serverPublicKey", &server_public_key)?;
     let root = match &trust_root {
         Some(r) => public32("trustRoot", r)?,

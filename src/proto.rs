@@ -4,12 +4,12 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use wa_proto::{HandshakeMessage, ProtoMessage};
 
-use crate::errors::coded;
+use crate::errors::{Result, coded};
 
 /// Decodes a `HandshakeMessage` protobuf and returns which of its parts are present.
 /// Used by the demo to show the wire types without a connection.
 #[napi(js_name = "describeHandshakeMessage")]
-pub fn describe_handshake_message(bytes: Buffer) -> napi::Result<Vec<String>> {
+pub fn describe_handshake_message(bytes: Buffer) -> Result<Vec<String>> {
     let msg = HandshakeMessage::decode(bytes.as_ref())
         .map_err(|e| coded("ERR_WA_PROTO_DECODE", format!("bad HandshakeMessage: {e}")))?;
     let mut parts = Vec::new();

@@ -1,455 +1,495 @@
-//! The Signal layer for JavaScript: the native half of `makeLibSignalRepository`
-//! (`lib/signal.js`). Each export runs one `wa-signal` operation over values JS fetched from
-//! the caller's key store (see `signal_store.rs`) and returns what to write back.
-//! Records cross as libsignal-node's JSON text (sessions) and Baileys' sender-key bytes.
-//! The functions are the JS layer's internals, so they stay out of the typings
-//! (`skip_typescript`; napi cannot skip objects, so their interfaces remain);
-//! `lib/types/40-signal.d.ts` declares the public surface.
+//! Binding of the Signal repository (`makeLibSignalRepository`, lib/signal.js): the same
+//! `wa_client::repository::SignalRepository` and key-store adapter the socket runs on, over the
+//! caller's `auth.keys` (through the key-store bridge of `store.rs`), plus the record
+//! conversions stores and migrations use.
 
-use napi::bindgen_prelude::{Buffer, Either, Uint8Array};
+use std::sync::Arc;
+
+use napi::Status;
+use napi::bindgen_prelude::{Buffer, Either, Function, Promise, Uint8Array};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
-use wa_signal::protocol;
-use wa_signal::{
-    KeyPair, LocalIdentity, MessageKind, PreKeyBundle, ProtocolAddress, SenderKeyName,
-    SenderKeyRecord, SessionRecord, SignalError,
-};
+use wa_client::ClientError;
+use wa_client::lid::{LidPair, PnToLid};
+use wa_client::repository::{SessionCheck, SignalRepository};
+use wa_signal::{MessageKind, PreKeyBundle, ProtocolAddress, SenderKeyRecord, SessionRecord};
+use wa_store::{AuthenticationCreds, BoxFuture, StoreError};
 
-use crate::errors::coded;
-use crate::signal_store::{Snapshot, run_now};
+use crate::errors::{Coded, JsFail, Result, coded};
+use crate::store::NativeKeys;
 
-/// A Curve25519 key pair in Baileys' shape (`{ public, private }`; public 32 or 33 bytes).
-#[napi(object)]
-pub struct SignalKeyPair {
-    pub public: Uint8Array,
-    pub private: Uint8Array,
-}
-
-/// A stored session record: libsignal-node's JSON text, or our binary form.
+/// A session record as stores hold it: libsignal-node's JSON text, or our binary form.
 type StoredSession = Either<String, Uint8Array>;
 
-#[napi(object)]
-pub struct SignalEncryptRequest {
-    pub address: String,
-    pub session: Option<Either<String, Uint8Array>>,
-    pub identity: SignalKeyPair,
-    pub registration_id: u32,
-    pub plaintext: Uint8Array,
+/// The text Baileys' socket compares a duplicate's error message with (it then acks the
+/// message instead of asking for a retry).
+const MISSING_KEYS_ERROR_TEXT: &str = "Key used already or never filled";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A client error for JS; a Signal error names its address, and a duplicate speaks Baileys'
+/// words (the original text stays in `detail`).
+fn fail(e: ClientError) -> JsFail {
+    match &e {
+        ClientError::Signal(s) => {
+            let f = coded(s.code(), s).with("address", s.address.clone());
+            if e.is_duplicate() {
+                let detail = f.message.clone();
+                JsFail {
+                    message: MISSING_KEYS_ERROR_TEXT.into(),
+                    ..f
+                }
+                .with("detail", detail)
+            } else {
+                f
+            }
+        }
+        ClientError::Store(s) => coded(s.code(), s),
+        _ => coded(e.code(), &e),
+    }
+}
+
+fn bad_arg(what: impl std::fmt::Display) -> JsFail {
+    coded("ERR_WA_SIGNAL_ARGUMENT", what)
+}
+
+/// The parts of `auth.creds` Signal uses (identity, registration id, signed prekey), over a
+/// complete credentials value: a repository needs no more than Baileys' does. A missing signed
+/// prekey (an unregistered device) stays missing: prekey messages then fail with
+/// `ERR_WA_SIGNAL_NO_SIGNED_PREKEY`.
+fn parse_creds(json: &str) -> Result<AuthenticationCreds> {
+    let given: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| bad_arg(format!("auth.creds is not JSON: {e}")))?;
+    let mut base = serde_json::to_value(AuthenticationCreds::generate())
+        .map_err(|e| coded("ERR_WA_SIGNAL_INTERNAL", e))?;
+    let empty = serde_json::json!({ "type": "Buffer", "data": "" });
+    base["signedPreKey"] = serde_json::json!({
+        "keyPair": { "private": empty, "public": empty },
+        "signature": empty,
+        "keyId": 0,
+    });
+    for key in ["signedIdentityKey", "registrationId", "signedPreKey"] {
+        if let Some(v) = given.get(key).filter(|v| !v.is_null()) {
+            base[key] = v.clone();
+        }
+    }
+    AuthenticationCreds::from_json(base.to_string().as_bytes())
+        .map_err(|e: StoreError| bad_arg(format!("auth.creds: {e}")))
+}
+
+/// A LID and the phone number it stands for (Baileys' `LIDMapping`).
 #[napi(object)]
-pub struct SignalEncryptResult {
+pub struct SignalLidPair {
+    pub lid: String,
+    pub pn: String,
+}
+
+/// `encryptMessage`'s result.
+#[napi(object)]
+pub struct SignalEncrypted {
     /// `pkmsg` or `msg`.
     #[napi(js_name = "type")]
     pub kind: String,
     pub ciphertext: Buffer,
-    /// The updated record, libsignal-node's JSON text.
-    pub session: String,
+}
+
+/// `encryptGroupMessage`'s result.
+#[napi(object)]
+pub struct SignalGroupEncrypted {
+    pub ciphertext: Buffer,
+    pub sender_key_distribution_message: Buffer,
 }
 
 #[napi(object)]
-pub struct SignalDecryptRequest {
-    pub address: String,
-    /// `pkmsg` or `msg`.
-    #[napi(js_name = "type")]
-    pub kind: String,
-    pub ciphertext: Uint8Array,
-    pub session: Option<Either<String, Uint8Array>>,
-    /// The identity key stored for the address.
-    pub remote_identity: Option<Uint8Array>,
-    /// The one-time prekey the message names, if the store has it.
-    pub pre_key_id: Option<u32>,
-    pub pre_key: Option<SignalKeyPair>,
-    pub signed_pre_key: Option<SignalKeyPair>,
-    pub identity: SignalKeyPair,
-    pub registration_id: u32,
-    pub now: f64,
-}
-
-#[napi(object)]
-pub struct SignalDecryptResult {
-    pub plaintext: Buffer,
-    pub session: String,
-    /// The identity key to store for the address, when it is new or changed.
-    pub identity: Option<Buffer>,
-    pub identity_changed: bool,
-    /// The one-time prekey consumed (to delete).
-    pub removed_pre_key: Option<u32>,
-}
-
-#[napi(object)]
-pub struct SignalPreKey {
+pub struct SignalPreKeyIn {
     pub key_id: u32,
-    pub public_key: Uint8Array,
+    pub public_key: Buffer,
 }
 
 #[napi(object)]
-pub struct SignalSignedPreKey {
+pub struct SignalSignedPreKeyIn {
     pub key_id: u32,
-    pub public_key: Uint8Array,
-    pub signature: Uint8Array,
+    pub public_key: Buffer,
+    pub signature: Buffer,
 }
 
-/// Baileys' `E2ESession`: a device's prekey bundle.
+/// Baileys' `SignalBundleIn`: a device's prekey bundle.
 #[napi(object)]
-pub struct SignalBundle {
+pub struct SignalBundleIn {
     pub registration_id: u32,
-    pub identity_key: Uint8Array,
-    pub signed_pre_key: SignalSignedPreKey,
-    pub pre_key: Option<SignalPreKey>,
-}
-
-#[napi(object)]
-pub struct SignalInjectRequest {
-    pub address: String,
-    pub session: Option<Either<String, Uint8Array>>,
-    pub remote_identity: Option<Uint8Array>,
-    pub bundle: SignalBundle,
-    pub identity: SignalKeyPair,
-    pub registration_id: u32,
-    pub now: f64,
-}
-
-#[napi(object)]
-pub struct SignalInjectResult {
-    pub session: String,
-    pub identity: Option<Buffer>,
-}
-
-#[napi(object)]
-pub struct SignalGroupRequest {
-    /// The sender key name (`group::user::device`).
-    pub name: String,
-    /// The stored sender-key record (Baileys' JSON bytes, or our binary form).
-    pub record: Option<Uint8Array>,
-    /// Plaintext, ciphertext or distribution message, by operation.
-    pub data: Option<Uint8Array>,
-}
-
-#[napi(object)]
-pub struct SignalGroupResult {
-    /// Plaintext or ciphertext, by operation.
-    pub data: Option<Buffer>,
-    pub distribution: Option<Buffer>,
-    /// The record to store (Baileys' sender-key JSON bytes), when it changed.
-    pub record: Option<Buffer>,
+    pub identity_key: Buffer,
+    pub signed_pre_key: SignalSignedPreKeyIn,
+    pub pre_key: Option<SignalPreKeyIn>,
 }
 
 #[napi(object)]
 pub struct SignalSessionInfo {
-    /// libsignal-node's `haveOpenSession()`.
-    pub has_open_session: bool,
-    /// Base key and registration id of the open session.
-    pub base_key: Option<Buffer>,
-    pub registration_id: Option<u32>,
+    pub base_key: Buffer,
+    pub registration_id: u32,
 }
 
-fn fail(e: SignalError) -> napi::Error {
-    coded(e.code(), e)
+#[napi(object)]
+pub struct SignalSessionValidation {
+    pub exists: bool,
+    pub reason: Option<String>,
 }
 
-fn bad_arg(what: impl std::fmt::Display) -> napi::Error {
-    coded("ERR_WA_SIGNAL_ARGUMENT", what)
+#[napi(object)]
+pub struct SignalMigration {
+    pub migrated: u32,
+    pub skipped: u32,
+    pub total: u32,
 }
 
-fn address(s: &str) -> napi::Result<ProtocolAddress> {
-    ProtocolAddress::parse(s).map_err(|k| fail(k.at(s)))
+/// Asks the app's `pnToLIDFunc(jids)` (its answer crosses as JSON text of `{ lid, pn }[]`).
+struct JsPnToLid {
+    tsfn: ThreadsafeFunction<Vec<String>, Promise<String>, Vec<String>, Status, false, true>,
 }
 
-fn key_pair(k: &SignalKeyPair, what: &str) -> napi::Result<KeyPair> {
-    let private: [u8; 32] = k
-        .private
-        .as_ref()
-        .try_into()
-        .map_err(|_| bad_arg(format!("{what}: private key must be 32 bytes")))?;
-    let public = public_32(k.public.as_ref())
-        .ok_or_else(|| bad_arg(format!("{what}: public key must be 32 or 33 bytes")))?;
-    Ok(KeyPair { private, public })
-}
-
-fn public_32(bytes: &[u8]) -> Option<[u8; 32]> {
-    match bytes.len() {
-        33 if bytes[0] == 5 => bytes[1..].try_into().ok(),
-        32 => bytes.try_into().ok(),
-        _ => None,
+impl PnToLid for JsPnToLid {
+    fn fetch(&self, pns: Vec<String>) -> BoxFuture<'_, Vec<LidPair>> {
+        Box::pin(async move {
+            let failed = |e: napi::Error| StoreError::Engine {
+                op: "pnToLIDFunc",
+                message: e.reason,
+            };
+            let text = self
+                .tsfn
+                .call_async(pns)
+                .await
+                .map_err(failed)?
+                .await
+                .map_err(failed)?;
+            let pairs: Vec<serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| StoreError::EngineResult {
+                    op: "pnToLIDFunc",
+                    detail: e.to_string(),
+                })?;
+            Ok(pairs
+                .iter()
+                .filter_map(|p| {
+                    Some(LidPair {
+                        lid: p.get("lid")?.as_str()?.to_owned(),
+                        pn: p.get("pn")?.as_str()?.to_owned(),
+                    })
+                })
+                .collect())
+        })
     }
 }
 
-fn local(k: &SignalKeyPair, registration_id: u32) -> napi::Result<LocalIdentity> {
-    Ok(LocalIdentity {
-        key_pair: key_pair(k, "identity key")?,
-        registration_id,
+fn pairs_out(p: Option<Vec<LidPair>>) -> Option<Vec<SignalLidPair>> {
+    p.map(|v| {
+        v.into_iter()
+            .map(|LidPair { lid, pn }| SignalLidPair { lid, pn })
+            .collect()
     })
 }
 
-fn parse_session(s: &StoredSession) -> Result<SessionRecord, String> {
-    match s {
-        Either::A(text) => SessionRecord::from_json(text),
-        Either::B(bytes) => SessionRecord::from_stored(bytes.as_ref()),
+/// Baileys' `SignalRepository` on the Rust Signal layer (wrapped by lib/signal.js).
+#[napi]
+pub struct NativeSignalRepository {
+    repo: Arc<SignalRepository>,
+}
+
+#[napi]
+impl NativeSignalRepository {
+    /// `keys`: the caller's key store (not cached: others may write to it too); `credsJson`:
+    /// `auth.creds` as BufferJSON text; `pnToLid(jids)` resolves to JSON text of `{ lid, pn }[]`.
+    #[napi(factory, catch_unwind)]
+    pub fn create(
+        keys: &NativeKeys,
+        creds_json: String,
+        pn_to_lid: Option<Function<Vec<String>, Promise<String>>>,
+    ) -> Result<Self> {
+        let creds = parse_creds(&creds_json)?;
+        let fetcher: Option<Arc<dyn PnToLid>> = match pn_to_lid {
+            Some(f) => Some(Arc::new(JsPnToLid {
+                tsfn: f
+                    .build_threadsafe_function()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build()?,
+            })),
+            None => None,
+        };
+        Ok(Self {
+            repo: Arc::new(SignalRepository::new(keys.store.clone(), creds, fetcher)),
+        })
     }
-    .map_err(|e| e.to_string())
-}
 
-fn run<T>(f: impl std::future::Future<Output = Result<T, SignalError>>) -> napi::Result<T> {
-    run_now(f)
-        .ok_or_else(|| coded("ERR_WA_SIGNAL_INTERNAL", "an operation waited on the store"))?
-        .map_err(fail)
-}
+    /// Takes in `auth.creds` again (the app changed them).
+    #[napi(catch_unwind)]
+    pub fn set_creds(&self, creds_json: String) -> Result<()> {
+        self.repo.set_creds(parse_creds(&creds_json)?);
+        Ok(())
+    }
 
-fn session_out(batch_sessions: Vec<(ProtocolAddress, Option<SessionRecord>)>) -> String {
-    batch_sessions
-        .into_iter()
-        .find_map(|(_, r)| r)
-        .map(|r| r.to_json())
-        .unwrap_or_else(|| SessionRecord::new().to_json())
+    #[napi(catch_unwind)]
+    pub async fn decrypt_message(
+        &self,
+        jid: String,
+        kind: String,
+        ciphertext: Buffer,
+    ) -> Coded<Buffer> {
+        Coded(
+            async move {
+                let kind = match kind.as_str() {
+                    "pkmsg" => MessageKind::PreKey,
+                    "msg" => MessageKind::Whisper,
+                    other => return Err(bad_arg(format!("unknown message type {other:?}"))),
+                };
+                let out = self
+                    .repo
+                    .decrypt(&jid, kind, &ciphertext, now_ms())
+                    .await
+                    .map_err(fail)?;
+                if out.identity_changed {
+                    tracing::info!("identity key changed or new contact; the session starts over");
+                }
+                Ok(out.plaintext.into())
+            }
+            .await,
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn encrypt_message(&self, jid: String, data: Buffer) -> Coded<SignalEncrypted> {
+        Coded(
+            self.repo
+                .encrypt(&jid, &data)
+                .await
+                .map(|e| SignalEncrypted {
+                    kind: e.kind.as_str().to_owned(),
+                    ciphertext: e.body.into(),
+                })
+                .map_err(fail),
+        )
+    }
+
+    #[napi(js_name = "injectE2ESession", catch_unwind)]
+    pub async fn inject_e2e_session(&self, jid: String, session: SignalBundleIn) -> Coded<()> {
+        let bundle = PreKeyBundle {
+            registration_id: session.registration_id,
+            identity_key: session.identity_key.to_vec(),
+            signed_pre_key_id: session.signed_pre_key.key_id,
+            signed_pre_key: session.signed_pre_key.public_key.to_vec(),
+            signed_pre_key_signature: session.signed_pre_key.signature.to_vec(),
+            pre_key: session
+                .pre_key
+                .as_ref()
+                .map(|k| (k.key_id, k.public_key.to_vec())),
+        };
+        Coded(
+            self.repo
+                .inject_session(&jid, &bundle, now_ms())
+                .await
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn encrypt_group_message(
+        &self,
+        group: String,
+        me_id: String,
+        data: Buffer,
+    ) -> Coded<SignalGroupEncrypted> {
+        Coded(
+            self.repo
+                .group_encrypt(&group, &me_id, &data)
+                .await
+                .map(|g| SignalGroupEncrypted {
+                    ciphertext: g.ciphertext.into(),
+                    sender_key_distribution_message: g.distribution.into(),
+                })
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn decrypt_group_message(
+        &self,
+        group: String,
+        author_jid: String,
+        msg: Buffer,
+    ) -> Coded<Buffer> {
+        Coded(
+            self.repo
+                .group_decrypt(&group, &author_jid, &msg)
+                .await
+                .map(Buffer::from)
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn process_sender_key_distribution_message(
+        &self,
+        group_id: String,
+        author_jid: String,
+        message: Buffer,
+    ) -> Coded<()> {
+        Coded(
+            self.repo
+                .process_distribution(&group_id, &author_jid, &message)
+                .await
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get_sender_key_distribution_message(
+        &self,
+        group: String,
+        me_id: String,
+    ) -> Coded<Buffer> {
+        Coded(
+            self.repo
+                .distribution(&group, &me_id)
+                .await
+                .map(Buffer::from)
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn has_sender_key(&self, group: String, me_id: String) -> Coded<bool> {
+        Coded(self.repo.has_sender_key(&group, &me_id).await.map_err(fail))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get_session_info(&self, jid: String) -> Coded<Option<SignalSessionInfo>> {
+        Coded(
+            self.repo
+                .session_info(&jid)
+                .await
+                .map(|i| {
+                    i.map(|i| SignalSessionInfo {
+                        base_key: i.base_key.into(),
+                        registration_id: i.registration_id,
+                    })
+                })
+                .map_err(fail),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn validate_session(&self, jid: String) -> SignalSessionValidation {
+        let reason = match self.repo.check_session(&jid).await {
+            SessionCheck::Open => None,
+            SessionCheck::NoSession => Some("no session"),
+            SessionCheck::NoOpenSession => Some("no open session"),
+            SessionCheck::Invalid => Some("validation error"),
+        };
+        SignalSessionValidation {
+            exists: reason.is_none(),
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn delete_session(&self, jids: Vec<String>) -> Coded<()> {
+        Coded(self.repo.delete_sessions(&jids).await.map_err(fail))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn migrate_session(
+        &self,
+        from_jid: String,
+        to_jid: String,
+    ) -> Coded<SignalMigration> {
+        Coded(
+            self.repo
+                .migrate_session(&from_jid, &to_jid)
+                .await
+                .map(|m| SignalMigration {
+                    migrated: m.migrated,
+                    skipped: m.skipped,
+                    total: m.total,
+                })
+                .map_err(fail),
+        )
+    }
+
+    #[napi(js_name = "storeLIDPNMappings", catch_unwind)]
+    pub async fn store_lid_pn_mappings(&self, pairs: Vec<SignalLidPair>) -> Coded<()> {
+        let pairs: Vec<LidPair> = pairs
+            .into_iter()
+            .map(|SignalLidPair { lid, pn }| LidPair { lid, pn })
+            .collect();
+        Coded(self.repo.lids().store(&pairs).await.map_err(fail))
+    }
+
+    #[napi(js_name = "getLIDsForPNs", catch_unwind)]
+    pub async fn get_lids_for_pns(&self, pns: Vec<String>) -> Coded<Option<Vec<SignalLidPair>>> {
+        Coded(
+            self.repo
+                .lids()
+                .lids_for_pns(&pns)
+                .await
+                .map(pairs_out)
+                .map_err(fail),
+        )
+    }
+
+    #[napi(js_name = "getPNsForLIDs", catch_unwind)]
+    pub async fn get_pns_for_lids(&self, lids: Vec<String>) -> Coded<Option<Vec<SignalLidPair>>> {
+        Coded(
+            self.repo
+                .lids()
+                .pns_for_lids(&lids)
+                .await
+                .map(pairs_out)
+                .map_err(fail),
+        )
+    }
+
+    /// Forgets what is cached (mappings, migrated devices); the store stays.
+    #[napi]
+    pub fn close(&self) {
+        self.repo.lids().clear();
+    }
 }
 
 /// Baileys' `jidToSignalProtocolAddress`: `user[_domainType].device`.
 #[napi(js_name = "signalJidToAddress", catch_unwind, skip_typescript)]
-pub fn jid_to_signal_protocol_address(jid: String) -> napi::Result<String> {
+pub fn jid_to_signal_protocol_address(jid: String) -> Result<String> {
     ProtocolAddress::from_jid(&jid)
         .map(|a| a.to_string())
-        .map_err(|k| fail(k.at(&jid)))
+        .map_err(|k| {
+            let e = k.at(&jid);
+            coded(e.code(), &e).with("address", jid.clone())
+        })
 }
 
-/// Baileys' sender key name of an author in a group: `group::user[_domainType]::device`.
-#[napi(js_name = "signalSenderKeyName", catch_unwind, skip_typescript)]
-pub fn signal_sender_key_name(group: String, author_jid: String) -> napi::Result<String> {
-    SenderKeyName::from_jids(&group, &author_jid)
-        .map(|n| n.to_string())
-        .map_err(|k| fail(k.at(&author_jid)))
-}
-
-/// The one-time prekey id a `pkmsg` names (null for none); throws on a malformed message.
-#[napi(js_name = "signalPreKeyId", catch_unwind, skip_typescript)]
-pub fn signal_pre_key_id(address: String, ciphertext: Uint8Array) -> napi::Result<Option<u32>> {
-    wa_signal::wire::parse_pre_key(ciphertext.as_ref())
-        .map(|f| f.pre_key_id)
-        .map_err(|k| fail(k.at(&address)))
-}
-
-/// Encrypts with the address's open session.
-#[napi(js_name = "signalEncrypt", catch_unwind, skip_typescript)]
-pub fn signal_encrypt(req: SignalEncryptRequest) -> napi::Result<SignalEncryptResult> {
-    let addr = address(&req.address)?;
-    let snap = Snapshot {
-        local: Some(local(&req.identity, req.registration_id)?),
-        session: std::sync::Mutex::new(req.session.as_ref().map(parse_session)),
-        ..Snapshot::default()
-    };
-    let out = run(protocol::encrypt(&snap, &addr, req.plaintext.as_ref()))?;
-    Ok(SignalEncryptResult {
-        kind: out.kind.as_str().to_owned(),
-        ciphertext: out.body.into(),
-        session: session_out(snap.into_batch().sessions),
-    })
-}
-
-/// Decrypts a `pkmsg` or `msg`.
-#[napi(js_name = "signalDecrypt", catch_unwind, skip_typescript)]
-pub fn signal_decrypt(req: SignalDecryptRequest) -> napi::Result<SignalDecryptResult> {
-    let addr = address(&req.address)?;
-    let kind = match req.kind.as_str() {
-        "pkmsg" => MessageKind::PreKey,
-        "msg" => MessageKind::Whisper,
-        other => return Err(bad_arg(format!("unknown message type {other:?}"))),
-    };
-    let pre_key = match (req.pre_key_id, &req.pre_key) {
-        (Some(id), Some(k)) => Some((id, key_pair(k, "prekey")?)),
-        _ => None,
-    };
-    let snap = Snapshot {
-        local: Some(local(&req.identity, req.registration_id)?),
-        session: std::sync::Mutex::new(req.session.as_ref().map(parse_session)),
-        remote_identity: req.remote_identity.as_ref().map(|k| k.to_vec()),
-        pre_key,
-        signed_pre_key: req
-            .signed_pre_key
-            .as_ref()
-            .map(|k| key_pair(k, "signed prekey"))
-            .transpose()?,
-        ..Snapshot::default()
-    };
-    let out = run(protocol::decrypt(
-        &snap,
-        &addr,
-        kind,
-        req.ciphertext.as_ref(),
-        req.now as i64,
-    ))?;
-    let batch = snap.into_batch();
-    Ok(SignalDecryptResult {
-        plaintext: out.plaintext.into(),
-        session: session_out(batch.sessions),
-        identity: batch.identities.into_iter().next().map(|(_, k)| k.into()),
-        identity_changed: out.identity_changed,
-        removed_pre_key: batch.removed_pre_keys.first().copied(),
-    })
-}
-
-/// Builds a session from a device's prekey bundle (Baileys' `injectE2ESession`).
-#[napi(js_name = "signalInjectSession", catch_unwind, skip_typescript)]
-pub fn signal_inject_session(req: SignalInjectRequest) -> napi::Result<SignalInjectResult> {
-    let addr = address(&req.address)?;
-    let b = &req.bundle;
-    let bundle = PreKeyBundle {
-        registration_id: b.registration_id,
-        identity_key: b.identity_key.to_vec(),
-        signed_pre_key_id: b.signed_pre_key.key_id,
-        signed_pre_key: b.signed_pre_key.public_key.to_vec(),
-        signed_pre_key_signature: b.signed_pre_key.signature.to_vec(),
-        pre_key: b
-            .pre_key
-            .as_ref()
-            .map(|k| (k.key_id, k.public_key.to_vec())),
-    };
-    let snap = Snapshot {
-        local: Some(local(&req.identity, req.registration_id)?),
-        session: std::sync::Mutex::new(req.session.as_ref().map(parse_session)),
-        remote_identity: req.remote_identity.as_ref().map(|k| k.to_vec()),
-        ..Snapshot::default()
-    };
-    run(protocol::process_bundle(
-        &snap,
-        &addr,
-        &bundle,
-        req.now as i64,
-    ))?;
-    let batch = snap.into_batch();
-    Ok(SignalInjectResult {
-        session: session_out(batch.sessions),
-        identity: batch.identities.into_iter().next().map(|(_, k)| k.into()),
-    })
-}
-
-fn group_snapshot(req: &SignalGroupRequest) -> Snapshot {
-    Snapshot {
-        sender_key: std::sync::Mutex::new(
-            req.record
-                .as_ref()
-                .map(|r| SenderKeyRecord::from_stored(r.as_ref()).map_err(|e| e.to_string())),
-        ),
-        ..Snapshot::default()
+fn parse_session(s: &StoredSession) -> Result<SessionRecord> {
+    match s {
+        Either::A(text) => SessionRecord::from_json(text),
+        Either::B(bytes) => SessionRecord::from_stored(bytes.as_ref()),
     }
-}
-
-fn sender_name(s: &str) -> napi::Result<SenderKeyName> {
-    // group::user::device; the group JID itself never contains "::".
-    let mut parts = s.rsplitn(3, "::");
-    let (Some(device), Some(user), Some(group)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad_arg(format!("not a sender key name: {s}")));
-    };
-    let sender = ProtocolAddress::parse(&format!("{user}.{device}")).map_err(|k| fail(k.at(s)))?;
-    Ok(SenderKeyName::new(group, sender))
-}
-
-fn data(req: &SignalGroupRequest) -> napi::Result<&[u8]> {
-    req.data
-        .as_ref()
-        .map(|d| d.as_ref())
-        .ok_or_else(|| bad_arg("data is required"))
-}
-
-fn record_out(batch: wa_signal::Batch) -> Option<Buffer> {
-    batch
-        .sender_keys
-        .into_iter()
-        .find_map(|(_, r)| r)
-        .map(|r| r.to_json().into())
-}
-
-/// Encrypts a group message with our sender key (`data` = plaintext).
-#[napi(js_name = "signalGroupEncrypt", catch_unwind, skip_typescript)]
-pub fn signal_group_encrypt(req: SignalGroupRequest) -> napi::Result<SignalGroupResult> {
-    let name = sender_name(&req.name)?;
-    let snap = group_snapshot(&req);
-    let out = run(protocol::group_encrypt(&snap, &name, data(&req)?))?;
-    Ok(SignalGroupResult {
-        data: Some(out.ciphertext.into()),
-        distribution: Some(out.distribution.into()),
-        record: record_out(snap.into_batch()),
-    })
-}
-
-/// Decrypts a group message from the sender `name` (`data` = ciphertext).
-#[napi(js_name = "signalGroupDecrypt", catch_unwind, skip_typescript)]
-pub fn signal_group_decrypt(req: SignalGroupRequest) -> napi::Result<SignalGroupResult> {
-    let name = sender_name(&req.name)?;
-    let snap = group_snapshot(&req);
-    let plaintext = run(protocol::group_decrypt(&snap, &name, data(&req)?))?;
-    Ok(SignalGroupResult {
-        data: Some(plaintext.into()),
-        distribution: None,
-        record: record_out(snap.into_batch()),
-    })
-}
-
-/// Takes in a sender key distribution message (`data`).
-#[napi(
-    js_name = "signalGroupProcessDistribution",
-    catch_unwind,
-    skip_typescript
-)]
-pub fn signal_group_process_distribution(
-    req: SignalGroupRequest,
-) -> napi::Result<SignalGroupResult> {
-    let name = sender_name(&req.name)?;
-    let snap = group_snapshot(&req);
-    run(protocol::group_process_distribution(
-        &snap,
-        &name,
-        data(&req)?,
-    ))?;
-    Ok(SignalGroupResult {
-        data: None,
-        distribution: None,
-        record: record_out(snap.into_batch()),
-    })
-}
-
-/// Our distribution message for a group, creating our sender key on first use.
-#[napi(js_name = "signalGroupDistribution", catch_unwind, skip_typescript)]
-pub fn signal_group_distribution(req: SignalGroupRequest) -> napi::Result<SignalGroupResult> {
-    let name = sender_name(&req.name)?;
-    let snap = group_snapshot(&req);
-    let distribution = run(protocol::group_distribution(&snap, &name))?;
-    Ok(SignalGroupResult {
-        data: None,
-        distribution: Some(distribution.into()),
-        record: record_out(snap.into_batch()),
-    })
-}
-
-/// What `getSessionInfo` / `validateSession` need from a stored record.
-#[napi(js_name = "signalSessionInfo", catch_unwind, skip_typescript)]
-pub fn signal_session_info(session: StoredSession) -> napi::Result<SignalSessionInfo> {
-    let record = parse_session(&session).map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))?;
-    let open = record.open_session();
-    Ok(SignalSessionInfo {
-        has_open_session: record.has_open_session(),
-        base_key: open.map(|s| s.index.base_key.clone().into()),
-        registration_id: open.and_then(|s| s.registration_id),
-    })
+    .map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))
 }
 
 /// A stored session record (JSON text or binary) as libsignal-node's JSON text.
 #[napi(js_name = "signalSessionRecordToJson", catch_unwind, skip_typescript)]
-pub fn session_record_to_json(session: StoredSession) -> napi::Result<String> {
-    parse_session(&session)
-        .map(|r| r.to_json())
-        .map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))
+pub fn session_record_to_json(session: StoredSession) -> Result<String> {
+    parse_session(&session).map(|r| r.to_json())
 }
 
 /// A stored session record (JSON text or binary) in the compact binary form.
 #[napi(js_name = "signalSessionRecordToBinary", catch_unwind, skip_typescript)]
-pub fn session_record_to_binary(session: StoredSession) -> napi::Result<Buffer> {
-    parse_session(&session)
-        .map(|r| r.to_binary().into())
-        .map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))
+pub fn session_record_to_binary(session: StoredSession) -> Result<Buffer> {
+    parse_session(&session).map(|r| r.to_binary().into())
 }
 
 /// A stored sender-key record (Baileys' JSON bytes or binary) as Baileys' JSON bytes.
 #[napi(js_name = "signalSenderKeyRecordToJson", catch_unwind, skip_typescript)]
-pub fn sender_key_record_to_json(record: Uint8Array) -> napi::Result<Buffer> {
+pub fn sender_key_record_to_json(record: Uint8Array) -> Result<Buffer> {
     SenderKeyRecord::from_stored(record.as_ref())
         .map(|r| r.to_json().into())
         .map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))
@@ -461,7 +501,7 @@ pub fn sender_key_record_to_json(record: Uint8Array) -> napi::Result<Buffer> {
     catch_unwind,
     skip_typescript
 )]
-pub fn sender_key_record_to_binary(record: Uint8Array) -> napi::Result<Buffer> {
+pub fn sender_key_record_to_binary(record: Uint8Array) -> Result<Buffer> {
     SenderKeyRecord::from_stored(record.as_ref())
         .map(|r| r.to_binary().into())
         .map_err(|e| coded("ERR_WA_SIGNAL_BAD_RECORD", e))

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use napi::Status;
 use napi::bindgen_prelude::{Buffer, Function, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
-use napi::{Result, Status};
 use napi_derive::napi;
 use serde_json::Value;
 use wa_store::{
@@ -22,7 +22,7 @@ use wa_store::{
     migrate,
 };
 
-use crate::errors::coded;
+use crate::errors::{Coded, JsFail, Result, coded};
 
 /// Read-cache entries kept per key store.
 const KEY_CACHE: usize = 16_384;
@@ -30,7 +30,7 @@ const KEY_CACHE: usize = 16_384;
 /// made it in time is not mistaken for a timeout.
 const GRACE: Duration = Duration::from_millis(1000);
 
-fn js_err(e: StoreError) -> napi::Error {
+fn js_err(e: StoreError) -> JsFail {
     coded(e.code(), e)
 }
 
@@ -310,69 +310,104 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub async fn get(&self, path: String) -> Result<Option<Buffer>> {
-        Ok(self
-            .inner
-            .get(&path)
-            .await
-            .map_err(js_err)?
-            .map(Buffer::from))
+    pub async fn get(&self, path: String) -> Coded<Option<Buffer>> {
+        Coded(
+            async move {
+                Ok(self
+                    .inner
+                    .get(&path)
+                    .await
+                    .map_err(js_err)?
+                    .map(Buffer::from))
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn get_many(&self, paths: Vec<String>) -> Result<Vec<Option<Buffer>>> {
-        Ok(self
-            .inner
-            .get_many(&paths)
-            .await
-            .map_err(js_err)?
-            .into_iter()
-            .map(|v| v.map(Buffer::from))
-            .collect())
+    pub async fn get_many(&self, paths: Vec<String>) -> Coded<Vec<Option<Buffer>>> {
+        Coded(
+            async move {
+                Ok(self
+                    .inner
+                    .get_many(&paths)
+                    .await
+                    .map_err(js_err)?
+                    .into_iter()
+                    .map(|v| v.map(Buffer::from))
+                    .collect())
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn set(&self, path: String, value: Option<Buffer>) -> Result<()> {
-        self.inner
-            .set(&path, value.map(|b| b.to_vec()))
-            .await
-            .map_err(js_err)
+    pub async fn set(&self, path: String, value: Option<Buffer>) -> Coded<()> {
+        Coded(
+            async move {
+                self.inner
+                    .set(&path, value.map(|b| b.to_vec()))
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn set_many(&self, paths: Vec<String>, values: Vec<Option<Buffer>>) -> Result<()> {
-        self.inner
-            .set_many(to_writes(paths, values)?)
-            .await
-            .map_err(js_err)
+    pub async fn set_many(&self, paths: Vec<String>, values: Vec<Option<Buffer>>) -> Coded<()> {
+        Coded(
+            async move {
+                self.inner
+                    .set_many(to_writes(paths, values)?)
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn list(&self, prefix: String, offset: u32, limit: u32) -> Result<Vec<String>> {
-        self.inner
-            .list(&prefix, offset as usize, limit as usize)
-            .await
-            .map_err(js_err)
+    pub async fn list(&self, prefix: String, offset: u32, limit: u32) -> Coded<Vec<String>> {
+        Coded(
+            async move {
+                self.inner
+                    .list(&prefix, offset as usize, limit as usize)
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     /// Copies a Baileys auth folder into this engine (one atomic batch).
     #[napi(catch_unwind)]
-    pub async fn import_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
-        let f = BaileysFolder::open(folder).map_err(js_err)?;
-        migrate::folder_to_engine(&f, &*self.inner)
-            .await
-            .map(summary)
-            .map_err(js_err)
+    pub async fn import_auth_folder(&self, folder: String) -> Coded<MigrationSummary> {
+        Coded(
+            async move {
+                let f = BaileysFolder::open(folder).map_err(js_err)?;
+                migrate::folder_to_engine(&f, &*self.inner)
+                    .await
+                    .map(summary)
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     /// Writes the account in this engine out as a Baileys auth folder.
     #[napi(catch_unwind)]
-    pub async fn export_auth_folder(&self, folder: String) -> Result<MigrationSummary> {
-        let f = BaileysFolder::open(folder).map_err(js_err)?;
-        migrate::engine_to_folder(self.inner.clone(), &f)
-            .await
-            .map(summary)
-            .map_err(js_err)
+    pub async fn export_auth_folder(&self, folder: String) -> Coded<MigrationSummary> {
+        Coded(
+            async move {
+                let f = BaileysFolder::open(folder).map_err(js_err)?;
+                migrate::engine_to_folder(self.inner.clone(), &f)
+                    .await
+                    .map(summary)
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 }
 
@@ -434,21 +469,26 @@ impl NativeStore {
         kind: String,
         jid: String,
         id: Option<String>,
-    ) -> Result<Option<String>> {
-        let s = &self.store;
-        let v = match (kind.as_str(), id) {
-            ("creds", _) => s.creds_json().await,
-            ("contact", _) => s.contact(&jid).await,
-            ("chat", _) => s.chat(&jid).await,
-            ("message", Some(id)) => s.message(&jid, &id).await,
-            _ => {
-                return Err(coded(
-                    "ERR_WA_STORE_BAD_VALUE",
-                    format!("unknown kind {kind:?}"),
-                ));
+    ) -> Coded<Option<String>> {
+        Coded(
+            async move {
+                let s = &self.store;
+                let v = match (kind.as_str(), id) {
+                    ("creds", _) => s.creds_json().await,
+                    ("contact", _) => s.contact(&jid).await,
+                    ("chat", _) => s.chat(&jid).await,
+                    ("message", Some(id)) => s.message(&jid, &id).await,
+                    _ => {
+                        return Err(coded(
+                            "ERR_WA_STORE_BAD_VALUE",
+                            format!("unknown kind {kind:?}"),
+                        ));
+                    }
+                };
+                Ok(json_text(v.map_err(js_err)?))
             }
-        };
-        Ok(json_text(v.map_err(js_err)?))
+            .await,
+        )
     }
 
     /// Writes `kind` from JSON text; `null` deletes (a message with its content).
@@ -459,46 +499,56 @@ impl NativeStore {
         jid: String,
         id: Option<String>,
         json: Option<String>,
-    ) -> Result<()> {
-        let v = json.as_deref().map(|j| parse_json(&kind, j)).transpose()?;
-        let s = &self.store;
-        let r = match (kind.as_str(), id, v) {
-            ("creds", _, Some(v)) => s.set_creds_json(&v).await,
-            ("creds", _, None) => s.engine().set(wa_store::CREDS_PATH, None).await,
-            ("contact", _, v) => s.set_contact(&jid, v.as_ref()).await,
-            ("chat", _, v) => s.set_chat(&jid, v.as_ref()).await,
-            ("message", Some(id), v) => s.set_message(&jid, &id, v.as_ref()).await,
-            _ => {
-                return Err(coded(
-                    "ERR_WA_STORE_BAD_VALUE",
-                    format!("unknown kind {kind:?}"),
-                ));
+    ) -> Coded<()> {
+        Coded(
+            async move {
+                let v = json.as_deref().map(|j| parse_json(&kind, j)).transpose()?;
+                let s = &self.store;
+                let r = match (kind.as_str(), id, v) {
+                    ("creds", _, Some(v)) => s.set_creds_json(&v).await,
+                    ("creds", _, None) => s.engine().set(wa_store::CREDS_PATH, None).await,
+                    ("contact", _, v) => s.set_contact(&jid, v.as_ref()).await,
+                    ("chat", _, v) => s.set_chat(&jid, v.as_ref()).await,
+                    ("message", Some(id), v) => s.set_message(&jid, &id, v.as_ref()).await,
+                    _ => {
+                        return Err(coded(
+                            "ERR_WA_STORE_BAD_VALUE",
+                            format!("unknown kind {kind:?}"),
+                        ));
+                    }
+                };
+                r.map_err(js_err)
             }
-        };
-        r.map_err(js_err)
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn content(&self, jid: String, id: String) -> Result<Option<Buffer>> {
-        Ok(self
-            .store
-            .content(&jid, &id)
-            .await
-            .map_err(js_err)?
-            .map(Buffer::from))
+    pub async fn content(&self, jid: String, id: String) -> Coded<Option<Buffer>> {
+        Coded(
+            async move {
+                Ok(self
+                    .store
+                    .content(&jid, &id)
+                    .await
+                    .map_err(js_err)?
+                    .map(Buffer::from))
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn set_content(
-        &self,
-        jid: String,
-        id: String,
-        content: Option<Buffer>,
-    ) -> Result<()> {
-        self.store
-            .set_content(&jid, &id, content.map(|b| b.to_vec()))
-            .await
-            .map_err(js_err)
+    pub async fn set_content(&self, jid: String, id: String, content: Option<Buffer>) -> Coded<()> {
+        Coded(
+            async move {
+                self.store
+                    .set_content(&jid, &id, content.map(|b| b.to_vec()))
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     /// Lists `contact`, `chat` or (with `jid`) `message` entries, newest first.
@@ -509,27 +559,32 @@ impl NativeStore {
         jid: Option<String>,
         offset: u32,
         limit: u32,
-    ) -> Result<Vec<ListedEntry>> {
-        let (o, l) = (offset as usize, limit as usize);
-        let s = &self.store;
-        let r = match (kind.as_str(), jid) {
-            ("contact", _) => s.contacts(o, l).await,
-            ("chat", _) => s.chats(o, l).await,
-            ("message", Some(jid)) => s.messages(&jid, o, l).await,
-            _ => {
-                return Err(coded(
-                    "ERR_WA_STORE_BAD_VALUE",
-                    format!("cannot list {kind:?}"),
-                ));
+    ) -> Coded<Vec<ListedEntry>> {
+        Coded(
+            async move {
+                let (o, l) = (offset as usize, limit as usize);
+                let s = &self.store;
+                let r = match (kind.as_str(), jid) {
+                    ("contact", _) => s.contacts(o, l).await,
+                    ("chat", _) => s.chats(o, l).await,
+                    ("message", Some(jid)) => s.messages(&jid, o, l).await,
+                    _ => {
+                        return Err(coded(
+                            "ERR_WA_STORE_BAD_VALUE",
+                            format!("cannot list {kind:?}"),
+                        ));
+                    }
+                };
+                Ok(r.map_err(js_err)?
+                    .into_iter()
+                    .map(|(id, v)| ListedEntry {
+                        id,
+                        json: v.to_string(),
+                    })
+                    .collect())
             }
-        };
-        Ok(r.map_err(js_err)?
-            .into_iter()
-            .map(|(id, v)| ListedEntry {
-                id,
-                json: v.to_string(),
-            })
-            .collect())
+            .await,
+        )
     }
 }
 
@@ -720,38 +775,57 @@ impl NativeKeys {
         }
     }
 
-    /// Adapts a Baileys `keys` object through its dispatcher (see lib/store.js).
+    /// Adapts a Baileys `keys` object through its dispatcher (see lib/store.js). `cache`
+    /// (default true) puts the read cache in front: right when this process is the store's
+    /// only writer (a socket's own auth state), wrong when others write to it too (a Signal
+    /// repository handed to another socket).
     #[napi(factory, js_name = "fromJs")]
     pub fn from_js(
         dispatch: Function<KeysCall, Promise<KeysReply>>,
         timeout_ms: u32,
+        cache: Option<bool>,
     ) -> Result<Self> {
         let tsfn = dispatch
             .build_threadsafe_function()
             .callee_handled::<false>()
             .weak::<true>()
             .build()?;
+        let store: Arc<dyn KeyStore> = Arc::new(JsKeyStore {
+            dispatch: tsfn,
+            timeout: Duration::from_millis(timeout_ms.into()),
+        });
         Ok(Self {
-            store: cached(Arc::new(JsKeyStore {
-                dispatch: tsfn,
-                timeout: Duration::from_millis(timeout_ms.into()),
-            })),
+            store: if cache.unwrap_or(true) {
+                cached(store)
+            } else {
+                store
+            },
         })
     }
 
     /// `get(type, ids)`: a JSON object of the ids found.
     #[napi(catch_unwind)]
-    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Result<String> {
-        let ty = KeyType::parse(&key_type).map_err(js_err)?;
-        let m = self.store.get(ty, &ids).await.map_err(js_err)?;
-        Ok(Value::Object(m.into_iter().collect()).to_string())
+    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Coded<String> {
+        Coded(
+            async move {
+                let ty = KeyType::parse(&key_type).map_err(js_err)?;
+                let m = self.store.get(ty, &ids).await.map_err(js_err)?;
+                Ok(Value::Object(m.into_iter().collect()).to_string())
+            }
+            .await,
+        )
     }
 
     /// `set(data)` with a `SignalDataSet` as JSON text: all or nothing.
     #[napi(catch_unwind)]
-    pub async fn set(&self, json: String) -> Result<()> {
-        let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
-        self.store.set(&w).await.map_err(js_err)
+    pub async fn set(&self, json: String) -> Coded<()> {
+        Coded(
+            async move {
+                let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
+                self.store.set(&w).await.map_err(js_err)
+            }
+            .await,
+        )
     }
 
     #[napi]
@@ -768,7 +842,7 @@ pub struct NativeKeyTransaction {
     tx: tokio::sync::Mutex<Option<KeyTransaction>>,
 }
 
-fn finished() -> napi::Error {
+fn finished() -> JsFail {
     coded(
         "ERR_WA_STORE_TX_DONE",
         "the transaction was already committed",
@@ -779,42 +853,62 @@ fn finished() -> napi::Error {
 impl NativeKeyTransaction {
     /// Fetches `[[type, ids], ...]` (JSON) in one read of the underlying store.
     #[napi(catch_unwind)]
-    pub async fn prefetch(&self, json: String) -> Result<()> {
-        let reqs = requests_from_json(parse_json("requests", &json)?).map_err(js_err)?;
-        let mut g = self.tx.lock().await;
-        g.as_mut()
-            .ok_or_else(finished)?
-            .prefetch(&reqs)
-            .await
-            .map_err(js_err)
+    pub async fn prefetch(&self, json: String) -> Coded<()> {
+        Coded(
+            async move {
+                let reqs = requests_from_json(parse_json("requests", &json)?).map_err(js_err)?;
+                let mut g = self.tx.lock().await;
+                g.as_mut()
+                    .ok_or_else(finished)?
+                    .prefetch(&reqs)
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Result<String> {
-        let ty = KeyType::parse(&key_type).map_err(js_err)?;
-        let mut g = self.tx.lock().await;
-        let m = g
-            .as_mut()
-            .ok_or_else(finished)?
-            .get(ty, &ids)
-            .await
-            .map_err(js_err)?;
-        Ok(Value::Object(m.into_iter().collect()).to_string())
+    pub async fn get(&self, key_type: String, ids: Vec<String>) -> Coded<String> {
+        Coded(
+            async move {
+                let ty = KeyType::parse(&key_type).map_err(js_err)?;
+                let mut g = self.tx.lock().await;
+                let m = g
+                    .as_mut()
+                    .ok_or_else(finished)?
+                    .get(ty, &ids)
+                    .await
+                    .map_err(js_err)?;
+                Ok(Value::Object(m.into_iter().collect()).to_string())
+            }
+            .await,
+        )
     }
 
     #[napi(catch_unwind)]
-    pub async fn set(&self, json: String) -> Result<()> {
-        let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
-        let mut g = self.tx.lock().await;
-        g.as_mut().ok_or_else(finished)?.set(w);
-        Ok(())
+    pub async fn set(&self, json: String) -> Coded<()> {
+        Coded(
+            async move {
+                let w = writes_from_json(parse_json("data", &json)?).map_err(js_err)?;
+                let mut g = self.tx.lock().await;
+                g.as_mut().ok_or_else(finished)?.set(w);
+                Ok(())
+            }
+            .await,
+        )
     }
 
     /// Writes everything staged in one atomic `set`.
     #[napi(catch_unwind)]
-    pub async fn commit(&self) -> Result<()> {
-        let tx = self.tx.lock().await.take().ok_or_else(finished)?;
-        tx.commit().await.map_err(js_err)
+    pub async fn commit(&self) -> Coded<()> {
+        Coded(
+            async move {
+                let tx = self.tx.lock().await.take().ok_or_else(finished)?;
+                tx.commit().await.map_err(js_err)
+            }
+            .await,
+        )
     }
 }
 
@@ -841,23 +935,33 @@ impl NativeAuthFolder {
 
     /// The text of `creds.json`, `null` when there is none.
     #[napi(catch_unwind)]
-    pub async fn read_creds(&self) -> Result<Option<String>> {
-        let b = self.folder.read_creds().await.map_err(js_err)?;
-        b.map(|b| {
-            String::from_utf8(b)
-                .map_err(|e| coded("ERR_WA_STORE_CORRUPT", format!("creds.json: {e}")))
-        })
-        .transpose()
+    pub async fn read_creds(&self) -> Coded<Option<String>> {
+        Coded(
+            async move {
+                let b = self.folder.read_creds().await.map_err(js_err)?;
+                b.map(|b| {
+                    String::from_utf8(b)
+                        .map_err(|e| coded("ERR_WA_STORE_CORRUPT", format!("creds.json: {e}")))
+                })
+                .transpose()
+            }
+            .await,
+        )
     }
 
     /// Replaces `creds.json` atomically.
     #[napi(catch_unwind)]
-    pub async fn write_creds(&self, json: String) -> Result<()> {
-        parse_json("creds", &json)?;
-        self.folder
-            .write_creds(json.into_bytes())
-            .await
-            .map_err(js_err)
+    pub async fn write_creds(&self, json: String) -> Coded<()> {
+        Coded(
+            async move {
+                parse_json("creds", &json)?;
+                self.folder
+                    .write_creds(json.into_bytes())
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
     }
 
     #[napi]

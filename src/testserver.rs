@@ -13,14 +13,14 @@ use wa_testserver::{
     FaultTarget, LoginRefusal, ServerConfig, Stats, StreamErrorKind, TestServer, TestServerError,
 };
 
-use crate::errors::coded;
+use crate::errors::{Coded, JsFail, Result, coded};
 
 /// Running servers by handle: JS holds a number, not a native object, so the typings stay
 /// those of `lib/types/testing/` and a forgotten handle costs nothing on the JS heap.
 static SERVERS: Mutex<BTreeMap<u32, TestServer>> = Mutex::new(BTreeMap::new());
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
-fn server(handle: u32) -> napi::Result<TestServer> {
+fn server(handle: u32) -> Result<TestServer> {
     SERVERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -29,7 +29,7 @@ fn server(handle: u32) -> napi::Result<TestServer> {
         .ok_or_else(|| err(TestServerError::Stopped))
 }
 
-fn err(e: TestServerError) -> napi::Error {
+fn err(e: TestServerError) -> JsFail {
     coded(e.code(), e)
 }
 
@@ -75,51 +75,56 @@ pub async fn start(
     qr_first_ttl_ms: Option<u32>,
     qr_next_ttl_ms: Option<u32>,
     pairing_timeout_ms: Option<u32>,
-) -> napi::Result<u32> {
-    let mut config = match &seed {
-        Some(s) => ServerConfig::seeded(s.as_ref()),
-        None => ServerConfig::default(),
-    };
-    if let Some(v) = handshake_timeout_ms {
-        config.handshake_timeout_ms = u64::from(v);
-    }
-    if let Some(v) = qr_first_ttl_ms {
-        config.qr_first_ttl_ms = u64::from(v);
-    }
-    if let Some(v) = qr_next_ttl_ms {
-        config.qr_next_ttl_ms = u64::from(v);
-    }
-    if let Some(v) = pairing_timeout_ms {
-        config.pairing_timeout_ms = u64::from(v);
-    }
-    let port = u16::try_from(port.unwrap_or(0))
-        .map_err(|_| coded("ERR_WA_TESTSERVER_IO", "port must be 0..65535"))?;
-    let inner = TestServer::start(config, port).await.map_err(err)?;
-    let handle = NEXT.fetch_add(1, Ordering::Relaxed);
-    SERVERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(handle, inner);
-    Ok(handle)
+) -> Coded<u32> {
+    Coded(
+        async move {
+            let mut config = match &seed {
+                Some(s) => ServerConfig::seeded(s.as_ref()),
+                None => ServerConfig::default(),
+            };
+            if let Some(v) = handshake_timeout_ms {
+                config.handshake_timeout_ms = u64::from(v);
+            }
+            if let Some(v) = qr_first_ttl_ms {
+                config.qr_first_ttl_ms = u64::from(v);
+            }
+            if let Some(v) = qr_next_ttl_ms {
+                config.qr_next_ttl_ms = u64::from(v);
+            }
+            if let Some(v) = pairing_timeout_ms {
+                config.pairing_timeout_ms = u64::from(v);
+            }
+            let port = u16::try_from(port.unwrap_or(0))
+                .map_err(|_| coded("ERR_WA_TESTSERVER_IO", "port must be 0..65535"))?;
+            let inner = TestServer::start(config, port).await.map_err(err)?;
+            let handle = NEXT.fetch_add(1, Ordering::Relaxed);
+            SERVERS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(handle, inner);
+            Ok(handle)
+        }
+        .await,
+    )
 }
 
 #[napi(js_name = "testServerUrl", skip_typescript, catch_unwind)]
-pub fn url(handle: u32) -> napi::Result<String> {
+pub fn url(handle: u32) -> Result<String> {
     Ok(server(handle)?.url())
 }
 
 #[napi(js_name = "testServerPort", skip_typescript, catch_unwind)]
-pub fn port(handle: u32) -> napi::Result<u32> {
+pub fn port(handle: u32) -> Result<u32> {
     Ok(u32::from(server(handle)?.addr().port()))
 }
 
 #[napi(js_name = "testServerRootPublicKey", skip_typescript, catch_unwind)]
-pub fn root_public_key(handle: u32) -> napi::Result<Buffer> {
+pub fn root_public_key(handle: u32) -> Result<Buffer> {
     Ok(server(handle)?.root_public_key().to_vec().into())
 }
 
 #[napi(js_name = "testServerStats", skip_typescript, catch_unwind)]
-pub fn stats(handle: u32) -> napi::Result<String> {
+pub fn stats(handle: u32) -> Result<String> {
     Ok(stats_json(&server(handle)?.stats()))
 }
 
@@ -129,35 +134,40 @@ pub async fn scan_qr(
     qr: String,
     phone: String,
     push_name: Option<String>,
-) -> napi::Result<String> {
-    server(handle)?
-        .scan_qr(&qr, &phone, push_name.as_deref())
-        .await
-        .map_err(err)
+) -> Coded<String> {
+    Coded(
+        async move {
+            server(handle)?
+                .scan_qr(&qr, &phone, push_name.as_deref())
+                .await
+                .map_err(err)
+        }
+        .await,
+    )
 }
 
 #[napi(js_name = "testServerEnterPairingCode", skip_typescript, catch_unwind)]
-pub async fn enter_pairing_code(handle: u32, phone: String, code: String) -> napi::Result<String> {
-    server(handle)?
-        .enter_pairing_code(&phone, &code)
-        .await
-        .map_err(err)
+pub async fn enter_pairing_code(handle: u32, phone: String, code: String) -> Coded<String> {
+    Coded(
+        async move {
+            server(handle)?
+                .enter_pairing_code(&phone, &code)
+                .await
+                .map_err(err)
+        }
+        .await,
+    )
 }
 
 /// `{"jid": .., "lid": ..}` of the phone's account (created on first use).
 #[napi(js_name = "testServerPhoneInfo", skip_typescript, catch_unwind)]
-pub fn phone_info(handle: u32, phone: String) -> napi::Result<String> {
+pub fn phone_info(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(json!({ "jid": p.jid(), "lid": p.lid(), "number": p.number() }).to_string())
 }
 
 #[napi(js_name = "testServerPhoneSendText", skip_typescript, catch_unwind)]
-pub fn phone_send_text(
-    handle: u32,
-    phone: String,
-    to: String,
-    text: String,
-) -> napi::Result<String> {
+pub fn phone_send_text(handle: u32, phone: String, to: String, text: String) -> Result<String> {
     server(handle)?
         .phone(&phone)
         .and_then(|p| p.send_text(&to, &text))
@@ -166,7 +176,7 @@ pub fn phone_send_text(
 
 /// The inbox as a JSON array of WAMessage-shaped objects.
 #[napi(js_name = "testServerPhoneInbox", skip_typescript, catch_unwind)]
-pub fn phone_inbox(handle: u32, phone: String) -> napi::Result<String> {
+pub fn phone_inbox(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(inbox_json(&p.inbox()))
 }
@@ -177,18 +187,23 @@ pub async fn phone_wait_for_inbox(
     phone: String,
     count: u32,
     timeout_ms: u32,
-) -> napi::Result<String> {
-    let p = server(handle)?.phone(&phone).map_err(err)?;
-    let inbox = p
-        .wait_for_inbox(count as usize, u64::from(timeout_ms))
-        .await
-        .map_err(err)?;
-    Ok(inbox_json(&inbox))
+) -> Coded<String> {
+    Coded(
+        async move {
+            let p = server(handle)?.phone(&phone).map_err(err)?;
+            let inbox = p
+                .wait_for_inbox(count as usize, u64::from(timeout_ms))
+                .await
+                .map_err(err)?;
+            Ok(inbox_json(&inbox))
+        }
+        .await,
+    )
 }
 
 /// Receipts for the phone's own messages: `[{id, from, type}]`.
 #[napi(js_name = "testServerPhoneReceipts", skip_typescript, catch_unwind)]
-pub fn phone_receipts(handle: u32, phone: String) -> napi::Result<String> {
+pub fn phone_receipts(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(receipts_json(&p.receipts()))
 }
@@ -203,83 +218,88 @@ pub async fn phone_wait_for_receipts(
     phone: String,
     count: u32,
     timeout_ms: u32,
-) -> napi::Result<String> {
-    let p = server(handle)?.phone(&phone).map_err(err)?;
-    let r = p
-        .wait_for_receipts(count as usize, u64::from(timeout_ms))
-        .await
-        .map_err(err)?;
-    Ok(receipts_json(&r))
+) -> Coded<String> {
+    Coded(
+        async move {
+            let p = server(handle)?.phone(&phone).map_err(err)?;
+            let r = p
+                .wait_for_receipts(count as usize, u64::from(timeout_ms))
+                .await
+                .map_err(err)?;
+            Ok(receipts_json(&r))
+        }
+        .await,
+    )
 }
 
 #[napi(js_name = "testServerDevices", skip_typescript, catch_unwind)]
-pub fn devices(handle: u32, phone: String) -> napi::Result<Vec<String>> {
+pub fn devices(handle: u32, phone: String) -> Result<Vec<String>> {
     server(handle)?.devices(&phone).map_err(err)
 }
 
 #[napi(js_name = "testServerQueued", skip_typescript, catch_unwind)]
-pub fn queued(handle: u32, jid: String) -> napi::Result<u32> {
+pub fn queued(handle: u32, jid: String) -> Result<u32> {
     Ok(server(handle)?.queued(&jid) as u32)
 }
 
 #[napi(js_name = "testServerWaitForQueued", skip_typescript, catch_unwind)]
-pub async fn wait_for_queued(
-    handle: u32,
-    jid: String,
-    count: u32,
-    timeout_ms: u32,
-) -> napi::Result<()> {
-    server(handle)?
-        .wait_for_queued(&jid, count as usize, u64::from(timeout_ms))
-        .await
-        .map_err(err)
+pub async fn wait_for_queued(handle: u32, jid: String, count: u32, timeout_ms: u32) -> Coded<()> {
+    Coded(
+        async move {
+            server(handle)?
+                .wait_for_queued(&jid, count as usize, u64::from(timeout_ms))
+                .await
+                .map_err(err)
+        }
+        .await,
+    )
 }
 
 #[napi(js_name = "testServerIsOnline", skip_typescript, catch_unwind)]
-pub fn is_online(handle: u32, jid: String) -> napi::Result<bool> {
+pub fn is_online(handle: u32, jid: String) -> Result<bool> {
     Ok(server(handle)?.is_online(&jid))
 }
 
 #[napi(js_name = "testServerWaitForOnline", skip_typescript, catch_unwind)]
-pub async fn wait_for_online(
-    handle: u32,
-    jid: String,
-    online: bool,
-    timeout_ms: u32,
-) -> napi::Result<()> {
-    server(handle)?
-        .wait_for_online(&jid, online, u64::from(timeout_ms))
-        .await
-        .map_err(err)
+pub async fn wait_for_online(handle: u32, jid: String, online: bool, timeout_ms: u32) -> Coded<()> {
+    Coded(
+        async move {
+            server(handle)?
+                .wait_for_online(&jid, online, u64::from(timeout_ms))
+                .await
+                .map_err(err)
+        }
+        .await,
+    )
 }
 
 #[napi(js_name = "testServerDropConnections", skip_typescript, catch_unwind)]
-pub fn drop_connections(handle: u32, jid: Option<String>) -> napi::Result<u32> {
+pub fn drop_connections(handle: u32, jid: Option<String>) -> Result<u32> {
     Ok(server(handle)?.drop_connections(&target(jid)) as u32)
 }
 
 #[napi(js_name = "testServerDelayFrames", skip_typescript, catch_unwind)]
-pub fn delay_frames(handle: u32, jid: Option<String>, ms: u32) -> napi::Result<u32> {
+pub fn delay_frames(handle: u32, jid: Option<String>, ms: u32) -> Result<u32> {
     Ok(server(handle)?.delay_frames(&target(jid), u64::from(ms)) as u32)
 }
 
 #[napi(js_name = "testServerStall", skip_typescript, catch_unwind)]
-pub fn stall(handle: u32, jid: Option<String>, ms: u32) -> napi::Result<u32> {
+pub fn stall(handle: u32, jid: Option<String>, ms: u32) -> Result<u32> {
     Ok(server(handle)?.stall(&target(jid), u64::from(ms)) as u32)
 }
 
 #[napi(js_name = "testServerCorruptFrame", skip_typescript, catch_unwind)]
-pub fn corrupt_frame(handle: u32, jid: Option<String>) -> napi::Result<u32> {
+pub fn corrupt_frame(handle: u32, jid: Option<String>) -> Result<u32> {
     Ok(server(handle)?.corrupt_frame(&target(jid)) as u32)
 }
 
 #[napi(js_name = "testServerDropFrames", skip_typescript, catch_unwind)]
-pub fn drop_frames(handle: u32, jid: Option<String>, count: u32) -> napi::Result<u32> {
+pub fn drop_frames(handle: u32, jid: Option<String>, count: u32) -> Result<u32> {
     Ok(server(handle)?.drop_frames(&target(jid), count) as u32)
 }
 
 #[napi(js_name = "testServerStreamError", skip_typescript, catch_unwind)]
-pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> napi::Result<u32> {
+pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> Result<u32> {
     let code = u16::try_from(code).unwrap_or(500);
     Ok(server(handle)?.send_stream_error(&target(jid), StreamErrorKind::from_code(code)) as u32)
 }
@@ -287,12 +307,7 @@ pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> napi::Result
 /// Refuses logins for `ms`: with `<failure reason=code>` when `failure`, else a stream
 /// error with `code` (503 by default).
 #[napi(js_name = "testServerRefuseLogins", skip_typescript, catch_unwind)]
-pub fn refuse_logins(
-    handle: u32,
-    ms: u32,
-    code: Option<u32>,
-    failure: Option<bool>,
-) -> napi::Result<()> {
+pub fn refuse_logins(handle: u32, ms: u32, code: Option<u32>, failure: Option<bool>) -> Result<()> {
     let code = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(503);
     let refusal = if failure.unwrap_or(false) {
         LoginRefusal::Failure(code)
@@ -304,20 +319,25 @@ pub fn refuse_logins(
 }
 
 #[napi(js_name = "testServerRemoveDevice", skip_typescript, catch_unwind)]
-pub fn remove_device(handle: u32, jid: String) -> napi::Result<()> {
+pub fn remove_device(handle: u32, jid: String) -> Result<()> {
     server(handle)?.remove_device(&jid).map_err(err)
 }
 
 #[napi(js_name = "testServerStop", skip_typescript, catch_unwind)]
-pub async fn stop(handle: u32) -> napi::Result<()> {
-    let server = SERVERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&handle);
-    if let Some(s) = server {
-        s.stop().await;
-    }
-    Ok(())
+pub async fn stop(handle: u32) -> Coded<()> {
+    Coded(
+        async move {
+            let server = SERVERS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&handle);
+            if let Some(s) = server {
+                s.stop().await;
+            }
+            Ok(())
+        }
+        .await,
+    )
 }
 
 fn inbox_json(inbox: &[wa_testserver::InboxMessage]) -> String {

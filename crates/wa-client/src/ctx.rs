@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::devices::DeviceCache;
 use crate::error::{ClientError, Disconnect};
 use crate::event::{CredsField, Event, creds_update};
+use crate::lid::LidMappings;
 use crate::retry::RetryState;
 use crate::signal_store::KeyStoreSignal;
 
@@ -77,6 +78,7 @@ pub(crate) struct Shared {
     pub keys: Arc<dyn KeyStore>,
     pub signal: SignalProtocol<KeyStoreSignal>,
     pub devices: DeviceCache,
+    pub lids: LidMappings,
     pub retry: RetryState,
     /// Serialises prekey uploads (post-login and refills may overlap).
     pub prekeys: tokio::sync::Mutex<()>,
@@ -112,6 +114,7 @@ impl Client {
         let span = tracing::info_span!("wa_client");
         let inner = Arc::new(Shared {
             signal: SignalProtocol::new(KeyStoreSignal::new(keys.clone(), creds.clone())),
+            lids: LidMappings::new(keys.clone(), None),
             config,
             creds,
             keys,

@@ -36,6 +36,7 @@ pub mod pairing;
 pub mod payload;
 pub mod prekeys;
 pub mod recv;
+pub mod repository;
 pub mod retry;
 pub mod send;
 pub mod sessions;

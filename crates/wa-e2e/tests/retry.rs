@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use wa_binary::Jid;
 use wa_proto::web_message_info::StubType;
 use wa_store::{KeyType, KeyWrites};
 
@@ -25,10 +24,7 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
     assert_eq!(upsert_text(&upsert(&mut ea).await), "reply");
 
     // B loses its session with A's device.
-    let a_device = Jid::parse(&a.creds().me.unwrap().id).unwrap();
-    let address = wa_client::lid::session_address(b.key_store().as_ref(), &a_device)
-        .await
-        .unwrap();
+    let address = b.address(&a.creds().me.unwrap().id).await.unwrap();
     let mut wipe = KeyWrites::new();
     wipe.entry(KeyType::Session)
         .or_default()
