@@ -58,6 +58,9 @@ try {
 } catch {}
 
 if (napiCli) {
+  // The union of every error code, from the sources (lib/types/01-error-codes.d.ts).
+  const { collectCodes, renderTypings, TYPINGS } = await import('./error-codes.mjs')
+  writeFileSync(TYPINGS, renderTypings(collectCodes()))
   // The JS layer's declarations: lib/types/*.d.ts in name order, then napi's generated part.
   const typesDir = join(root, 'lib', 'types')
   const header = readdirSync(typesDir)

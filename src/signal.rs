@@ -458,13 +458,16 @@ impl NativeSignalRepository {
 
 /// Baileys' `jidToSignalProtocolAddress`: `user[_domainType].device`.
 #[napi(js_name = "signalJidToAddress", catch_unwind, skip_typescript)]
-pub fn jid_to_signal_protocol_address(jid: String) -> Result<String> {
-    ProtocolAddress::from_jid(&jid)
-        .map(|a| a.to_string())
-        .map_err(|k| {
-            let e = k.at(&jid);
-            coded(e.code(), &e).with("address", jid.clone())
-        })
+pub fn jid_to_signal_protocol_address(jid: String) -> Coded<String> {
+    // `Coded` rather than `Result`: a thrown error keeps its `address` property too.
+    Coded(
+        ProtocolAddress::from_jid(&jid)
+            .map(|a| a.to_string())
+            .map_err(|k| {
+                let e = k.at(&jid);
+                coded(e.code(), &e).with("address", jid.clone())
+            }),
+    )
 }
 
 fn parse_session(s: &StoredSession) -> Result<SessionRecord> {
