@@ -312,7 +312,11 @@ impl KeyStore for CachedKeyStore {
                     let got = fetched.next().unwrap_or_default();
                     for id in ids {
                         if let Some(v) = got.get(id) {
-                            c.put((*ty, id.clone()), Some(v.clone()));
+                            // A pre-key is read once, when a peer uses it, and then deleted:
+                            // caching it only holds memory.
+                            if *ty != KeyType::PreKey {
+                                c.put((*ty, id.clone()), Some(v.clone()));
+                            }
                             out[i].insert(id.clone(), v.clone());
                         }
                     }
