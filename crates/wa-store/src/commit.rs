@@ -80,6 +80,9 @@ pub struct FileOptions {
     pub checkpoint_files: usize,
     /// ... or once no write came for this long.
     pub checkpoint_idle: Duration,
+    /// A writer thread with nothing to do parks after this long (the next write starts it
+    /// again), so idle stores hold no thread.
+    pub park_after: Duration,
 }
 
 impl Default for FileOptions {
@@ -89,6 +92,7 @@ impl Default for FileOptions {
             checkpoint_bytes: 8 << 20,
             checkpoint_files: 1024,
             checkpoint_idle: Duration::from_millis(250),
+            park_after: PARK_AFTER,
         }
     }
 }
@@ -96,6 +100,11 @@ impl Default for FileOptions {
 impl FileOptions {
     pub fn with_durability(mut self, d: Durability) -> Self {
         self.durability = d;
+        self
+    }
+
+    pub fn with_park_after(mut self, after: Duration) -> Self {
+        self.park_after = after;
         self
     }
 
@@ -264,15 +273,43 @@ const GROUP_BYTES: usize = 64 << 20;
 /// loss can take with durability `process`, and how much a reopen replays).
 pub(crate) const MAX_RECORD_AGE: Duration = Duration::from_secs(5);
 
-/// The handle of a store's writer thread. Dropping it closes the store: a final
-/// checkpoint, the spares and the log removed, the lock released.
-pub(crate) struct Committer {
+/// How long a writer thread with nothing to do waits before it parks, by default: an idle
+/// store (an account whose socket has no traffic) holds no thread, and the next write starts
+/// one again.
+const PARK_AFTER: Duration = Duration::from_secs(5);
+
+/// Starts the writer thread again over a parked writer.
+type Spawn = Box<dyn FnOnce(Receiver<Cmd>) -> std::io::Result<JoinHandle<()>> + Send>;
+
+/// Where the writer is: running on a thread (`tx` set) or parked (`parked` set).
+#[derive(Default)]
+struct Link {
     tx: Option<Sender<Cmd>>,
+    parked: Option<Spawn>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn lock_link(link: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
+    link.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The handle of a store's writer. Dropping it closes the store: a final checkpoint, the
+/// spares and the log removed, the lock released.
+pub(crate) struct Committer {
+    link: Arc<Mutex<Link>>,
     /// Readers take it shared; the writer takes it while it materialises a group.
     pub rw: Arc<RwLock<()>>,
     shared: Arc<Shared>,
     key: PathBuf,
+}
+
+/// A spawner of `writer`'s thread, for the link to keep while the writer is parked.
+fn parked<T: Target>(writer: Writer<T>, link: Arc<Mutex<Link>>, name: String) -> Spawn {
+    Box::new(move |rx| {
+        std::thread::Builder::new()
+            .name(format!("wa-store {name}"))
+            .spawn(move || writer.run(rx, link, name))
+    })
 }
 
 impl Committer {
@@ -330,14 +367,11 @@ impl Committer {
         for (file, _) in legacy {
             fsio::remove_opt(&file)?;
         }
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("wa-store {name}"))
-            .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError::Worker(format!("cannot start the storage writer: {e}")))?;
+        // The writer starts parked: its thread comes with the first write.
+        let link = Arc::new(Mutex::new(Link::default()));
+        lock_link(&link).parked = Some(parked(writer, link.clone(), name.to_owned()));
         Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
+            link,
             rw,
             shared,
             key,
@@ -345,10 +379,24 @@ impl Committer {
     }
 
     fn send(&self, cmd: Cmd) -> Result<()> {
-        self.tx
+        let stopped = || StoreError::Worker("the storage writer stopped".into());
+        let mut link = lock_link(&self.link);
+        if link.tx.is_none() {
+            let spawn = link.parked.take().ok_or_else(stopped)?;
+            // The thread that parked has let go of the writer; reap it.
+            if let Some(old) = link.thread.take() {
+                let _ = old.join();
+            }
+            let (tx, rx) = mpsc::channel();
+            link.thread = Some(spawn(rx).map_err(|e| {
+                StoreError::Worker(format!("cannot start the storage writer: {e}"))
+            })?);
+            link.tx = Some(tx);
+        }
+        link.tx
             .as_ref()
             .and_then(|tx| tx.send(cmd).ok())
-            .ok_or_else(|| StoreError::Worker("the storage writer stopped".into()))
+            .ok_or_else(stopped)
     }
 
     async fn ask(&self, make: impl FnOnce(oneshot::Sender<Result<()>>) -> Cmd) -> Result<()> {
@@ -391,20 +439,41 @@ impl Committer {
 
     /// Stops the writer as a crash would: no checkpoint, nothing cleaned up.
     #[cfg(test)]
-    pub(crate) fn crash(mut self) {
+    pub(crate) fn crash(self) {
         let _ = self.send(Cmd::Crash);
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
+        let mut link = lock_link(&self.link);
+        link.tx = None;
+        link.parked = None;
+        if let Some(t) = link.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Whether a writer thread is running (tests: an idle store parks it).
+    #[cfg(test)]
+    pub(crate) fn is_running(&self) -> bool {
+        lock_link(&self.link).tx.is_some()
     }
 }
 
 impl Drop for Committer {
     fn drop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
+        let (tx, thread, parked) = {
+            let mut link = lock_link(&self.link);
+            (link.tx.take(), link.thread.take(), link.parked.take())
+        };
+        // A closed channel makes the writer close the store: its final checkpoint.
+        drop(tx);
+        if let Some(t) = thread {
             let _ = t.join();
+        }
+        // (A writer parks only while its channel is open, so none can have parked since.)
+        if let Some(spawn) = parked {
+            let (tx, rx) = mpsc::channel();
+            drop(tx);
+            if let Ok(t) = spawn(rx) {
+                let _ = t.join();
+            }
         }
         release(&self.key);
     }
@@ -425,26 +494,39 @@ struct Writer<T> {
 }
 
 impl<T: Target> Writer<T> {
-    fn run(mut self, rx: Receiver<Cmd>) {
+    fn run(mut self, rx: Receiver<Cmd>, link: Arc<Mutex<Link>>, name: String) {
         loop {
             let busy = !self.wal.is_empty()
                 || !self.dirty.is_empty()
                 || self.poison.is_some()
                 || self.spares.len() < IDLE_SPARES;
-            let first = if busy {
-                match rx.recv_timeout(self.opts.checkpoint_idle) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.idle();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+            let wait = if busy {
+                self.opts.checkpoint_idle
             } else {
-                match rx.recv() {
-                    Ok(c) => c,
-                    Err(_) => break,
+                self.opts.park_after
+            };
+            let first = match rx.recv_timeout(wait) {
+                Ok(c) => c,
+                Err(RecvTimeoutError::Timeout) if busy => {
+                    self.idle();
+                    continue;
                 }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Nothing to do: park, unless a command slipped in. Senders hold the
+                    // link while they send, so nothing can arrive once it says "parked".
+                    let mut l = lock_link(&link);
+                    match rx.try_recv() {
+                        Ok(c) => c,
+                        Err(mpsc::TryRecvError::Empty) => {
+                            l.tx = None;
+                            l.parked = Some(parked(self, link.clone(), name));
+                            return;
+                        }
+                        // The store is being closed.
+                        Err(mpsc::TryRecvError::Disconnected) => break,
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut group = Vec::new();
             let mut later = Vec::new();

@@ -417,6 +417,36 @@ mod tests {
 
     const MACHINERY: &[&str] = &[".journal", ".tmp", ".lock"];
 
+    #[tokio::test]
+    async fn an_idle_store_parks_its_writer_and_wakes_it_on_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = FileOptions::default().with_park_after(Duration::from_millis(30));
+        let e = FileEngine::open_with(dir.path(), opts).unwrap();
+        assert!(
+            !e.inner.committer.is_running(),
+            "a new store starts without a thread"
+        );
+        e.set("a/b", Some(b"1".to_vec())).await.unwrap();
+        assert!(e.inner.committer.is_running());
+        // Checkpointed, spares made, then nothing to do: the thread parks.
+        let started = std::time::Instant::now();
+        while e.inner.committer.is_running() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the writer never parked"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The next write wakes it, and everything written is there.
+        e.set("a/c", Some(b"2".to_vec())).await.unwrap();
+        assert_eq!(e.get("a/b").await.unwrap().unwrap(), b"1");
+        assert_eq!(e.get("a/c").await.unwrap().unwrap(), b"2");
+        drop(e);
+        // Closed while running or parked: a clean close leaves no journal behind.
+        let again = FileEngine::open_with(dir.path(), FileOptions::default()).unwrap();
+        assert_eq!(again.get("a/c").await.unwrap().unwrap(), b"2");
+    }
+
     fn universe() -> (Vec<String>, Vec<String>) {
         let mut paths = Vec::new();
         let mut prefixes = vec!["contact".to_owned(), "chat".to_owned()];

@@ -105,21 +105,105 @@ pub(crate) fn sync_file(path: &Path) -> Result<()> {
 /// Syncs many files (or directories) at once from several threads: the file system merges
 /// concurrent syncs into few journal commits, so a checkpoint waits for the disk about once.
 pub(crate) fn sync_all_parallel(paths: &[PathBuf], dirs: bool) -> Result<()> {
-    let one = |p: &PathBuf| if dirs { sync_dir(p) } else { sync_file(p) };
+    let one = move |p: &PathBuf| if dirs { sync_dir(p) } else { sync_file(p) };
     if paths.len() <= 1 {
         return paths.iter().try_for_each(one);
     }
-    let workers = paths.len().min(16);
+    let pool = sync_pool();
+    let workers = paths.len().min(pool.threads + 1);
     let chunk = paths.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().try_for_each(one)))
-            .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(StoreError::Worker("sync thread panicked".into())))
-        })
+    let mut chunks = paths.chunks(chunk);
+    // The calling thread syncs the first chunk itself; the pool takes the others.
+    let mine = chunks.next().unwrap_or_default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut sent = 0;
+    for c in chunks {
+        let owned = c.to_vec();
+        let tx = tx.clone();
+        pool.run(Box::new(move || {
+            let _ = tx.send(owned.iter().try_for_each(one));
+        }));
+        sent += 1;
+    }
+    drop(tx);
+    let mut result = mine.iter().try_for_each(one);
+    for _ in 0..sent {
+        let r = rx
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Worker("sync thread stopped".into())));
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A few threads, shared by every store of the process, that sync files in parallel at
+/// checkpoints. (Spawning threads per checkpoint left each one's stack and malloc arena
+/// behind: with a file-backed account per socket that was most of a socket's memory.)
+struct SyncPool {
+    queue: std::sync::Mutex<std::collections::VecDeque<Job>>,
+    ready: std::sync::Condvar,
+    threads: usize,
+}
+
+impl SyncPool {
+    fn run(&'static self, job: Job) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(job);
+        self.ready.notify_one();
+    }
+
+    fn work(&'static self) {
+        loop {
+            let job = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(j) = q.pop_front() {
+                        break j;
+                    }
+                    q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // A panic in one sync must not take the pool's thread down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
+    }
+}
+
+fn sync_pool() -> &'static SyncPool {
+    static POOL: std::sync::OnceLock<&'static SyncPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .clamp(2, 8);
+        let pool: &'static SyncPool = Box::leak(Box::new(SyncPool {
+            queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            ready: std::sync::Condvar::new(),
+            threads,
+        }));
+        let mut started = 0;
+        for i in 0..threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("wa-store sync {i}"))
+                .stack_size(64 * 1024)
+                .spawn(move || pool.work());
+            started += usize::from(spawned.is_ok());
+        }
+        // Without threads the caller syncs everything itself (see the fallback above).
+        if started == 0 {
+            Box::leak(Box::new(SyncPool {
+                queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+                ready: std::sync::Condvar::new(),
+                threads: 0,
+            }))
+        } else {
+            pool
+        }
     })
 }
 
