@@ -499,6 +499,12 @@ export default makeWASocket
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A prepared copy between two engines. */
+export declare class CopyJob {
+  /** Copies (resuming from `state` when it records an interrupted run) and verifies. */
+  run(batch?: number | undefined | null, state?: string | undefined | null): Promise<CopyResult>
+}
+
 /**
  * Streaming media decryption. Plaintext from `update` is released before the MAC at the end
  * of the file is checked: discard it all if `finish()` throws.
@@ -541,7 +547,24 @@ export declare class NativeEngine {
   /** `durability`: `"full"` (default) or `"process"` (see docs/storage.md). */
   static file(base: string, durability?: string | undefined | null): NativeEngine
   static sqlite(path: string): NativeEngine
-  /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
+  /**
+   * Adapts a JavaScript engine through its dispatcher (see lib/store.js).
+   * PostgreSQL (connects and migrates on first use).
+   */
+  static postgres(connectionString: string, options?: PostgresOptions | undefined | null): NativeEngine
+  /** S3 or an S3-compatible server. */
+  static s3(options: S3EngineOptions): NativeEngine
+  /**
+   * A Baileys auth folder as an engine (creds and keys in Baileys' files, the rest
+   * beside them in `.baileys-native/store`).
+   */
+  static baileysFolder(folder: string): NativeEngine
+  /** A copy of every entry of this engine into `destination` (run it with `run`). */
+  copyTo(destination: NativeEngine): CopyJob
+  /** Count and checksum of every entry (what migrations verify). */
+  checksum(): Promise<ChecksumResult>
+  /** Every path holding a value, after `after` (scan order), at most `limit`. */
+  scan(after: string | undefined | null, limit: number): Promise<Array<string>>
   static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
   get(path: string): Promise<Buffer | null>
   getMany(paths: Array<string>): Promise<Array<Buffer | undefined | null>>
@@ -602,6 +625,12 @@ export declare class NativeSocket {
 /** The typed store (contacts, chats, messages, content, creds) over an engine. */
 export declare class NativeStore {
   constructor(engine: NativeEngine)
+  /**
+   * Writes contacts, chats and messages (`{ contacts: [[jid, json|null]], chats: [...],
+   * messages: [{ jid, id, message, content? }] }`, `content` an index into `contents`),
+   * merged with other callers' writes; resolves once stored.
+   */
+  write(json: string, contents: Array<Buffer>): Promise<void>
   /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
   getJson(kind: string, jid: string, id?: string | undefined | null): Promise<string | null>
   /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
@@ -657,6 +686,20 @@ export declare class NoiseResponder {
   /** The decrypted ClientPayload, exactly as the client encoded it. */
   get clientPayload(): Buffer | null
   get routingInfo(): Buffer | null
+}
+
+export interface ChecksumResult {
+  count: number
+  checksum: string
+}
+
+export interface CopyResult {
+  copied: number
+  resumed: boolean
+  sourceCount: number
+  destinationCount: number
+  sourceChecksum: string
+  destinationChecksum: string
 }
 
 /** A Curve25519 key pair as Baileys holds it: 32-byte private and public keys. */
@@ -747,7 +790,6 @@ export interface MediaKeys {
   refKey: Buffer
 }
 
-/** What a migration moved. */
 export interface MigrationSummary {
   creds: boolean
   /** Number of keys moved. */
@@ -801,6 +843,31 @@ export interface NoiseResponderOptions {
 
 /** WhatsApp's certificate root public key (32 bytes). */
 export declare function noiseWaCertRoot(): Buffer
+
+/** What a migration moved. */
+export interface PostgresOptions {
+  prefix?: string
+  poolMax?: number
+  retryMs?: number
+  connectTimeoutMs?: number
+}
+
+export interface S3Credentials {
+  region?: string
+  accessKeyId?: string
+  secretAccessKey?: string
+  sessionToken?: string
+}
+
+export interface S3EngineOptions {
+  bucket: string
+  prefix?: string
+  credentials?: S3Credentials
+  endpoint?: string
+  forcePathStyle?: boolean
+  retryMs?: number
+  requestTimeoutMs?: number
+}
 
 /** Baileys' `E2ESession`: a device's prekey bundle. */
 export interface SignalBundle {

@@ -134,13 +134,20 @@ function decodeValue(path, bytes) {
   }
 }
 
-// What a JavaScript engine of the user is handed and may give back: JSON-safe values (a
-// Postgres jsonb column, a JSON file, a Map or Redis string all hold them), bytes in
-// Baileys' {type:'Buffer',data:'<base64>'} form, also at content paths.
+// What a JavaScript engine of the user is handed, and may give back: a JSON object, always
+// (so a Postgres jsonb column, a document store, a JSON file, a Map or a Redis string all
+// hold it as it is). Bytes are Baileys' {type:'Buffer',data:'<base64>'}, also at content
+// paths; any other value that is not an object (a string, number, boolean or array, as
+// Baileys' lid-mapping and device-list keys are) travels as {type:'Value',value:<it>}.
+function isPlainObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
 function storedToEngine(path, bytes) {
   if (bytes === null || bytes === undefined) return null
   if (isContentPath(path)) return { type: 'Buffer', data: bytes.toString('base64') }
-  return JSON.parse(bytes.toString('utf8'))
+  const v = JSON.parse(bytes.toString('utf8'))
+  return isPlainObject(v) ? v : { type: 'Value', value: v }
 }
 
 function engineToStored(path, value, what) {
@@ -154,6 +161,9 @@ function engineToStored(path, value, what) {
   }
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw storeError('ERR_WA_STORE_ENGINE_RESULT', `${what}: ${typeof value} is not a value`)
+  }
+  if (isPlainObject(value) && value.type === 'Value' && 'value' in value && Object.keys(value).length === 2) {
+    return Buffer.from(JSON.stringify(value.value, valueReplacer), 'utf8')
   }
   return Buffer.from(JSON.stringify(value, valueReplacer), 'utf8')
 }
@@ -235,7 +245,7 @@ class NativeBackedEngine extends Engine {
     return true
   }
 
-  list(prefix = '', offset = 0, limit = DEFAULT_LIST_LIMIT) {
+  async list(prefix = '', offset = 0, limit = DEFAULT_LIST_LIMIT) {
     return call(this[kNative].list(prefix, pageArg(offset, 'offset', 0), pageArg(limit, 'limit', DEFAULT_LIST_LIMIT)))
   }
 
@@ -698,6 +708,14 @@ async function migrateEngineToAuthFolder(engine, folder, options) {
   return { ...r, byType: JSON.parse(r.byType) }
 }
 
+/**
+ * The engine conformance suite (lib/store-conformance.js): runs every case on fresh
+ * engines from `make` and reports { passed, failed, cases }.
+ */
+function testEngine(make, options) {
+  return require('./store-conformance.js').testEngine(make, options)
+}
+
 module.exports = {
   BufferJSON,
   Engine,
@@ -711,7 +729,7 @@ module.exports = {
   engineChecksum,
   useEngineAuthState,
   isContentPath,
-  testEngine: (make, options) => require('./store-conformance.js').testEngine(make, options),
+  testEngine,
   Store,
   KeyStore,
   bridgeEngine,

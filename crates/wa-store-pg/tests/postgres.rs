@@ -116,7 +116,7 @@ async fn bad_options_and_unreachable_server_are_coded_errors() {
 /// the outage), and every value read afterwards is one of the writes, whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_ride_out_a_server_restart() {
-    let servers = TestServers::start("pg");
+    let servers = TestServers::start_own("pg");
     let url = servers.pg_url().to_owned();
     let e = Arc::new(
         PostgresEngine::connect(&url, opts(unique("restart")))

@@ -145,7 +145,7 @@ fn unsafe_env(ep: &str) {
 /// record is half-written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_ridden_out_or_a_coded_error() {
-    let servers = TestServers::start("s3");
+    let servers = TestServers::start_own("s3");
     let ep = servers.s3_endpoint().to_owned();
     create_bucket(&ep, "faults");
     let pid = servers.get("WA_TEST_S3_PID").to_owned();

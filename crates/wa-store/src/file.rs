@@ -148,8 +148,47 @@ impl Layout {
         }
     }
 
-    /// Every child node of a directory, with whether it holds a value (for scans).
-    fn children_all(&self, dir: &Path) -> Result<Vec<(String, bool)>> {
+    /// Pre-order scan below `p`: entries after `after` (its segments, when the walk is still
+    /// on its way to it), at most `limit` in `out`.
+    fn scan_dir(
+        &self,
+        p: &str,
+        after: Option<&[String]>,
+        limit: usize,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        let mut kids = self.children_all(&self.node_dir(p))?;
+        // By segment; a content file before a directory of the same name.
+        kids.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        for (seg, has_value, is_dir) in kids {
+            if out.len() >= limit {
+                return Ok(());
+            }
+            let child = path::join(p, &seg);
+            match after.and_then(|a| a.split_first()) {
+                Some((first, _)) if seg.as_str() < first.as_str() => continue,
+                Some((first, rest)) if seg == *first => {
+                    // On the way to `after`: the node itself is `after` or one of its
+                    // ancestors, so it comes before; what lies below may not.
+                    if is_dir {
+                        self.scan_dir(&child, Some(rest).filter(|r| !r.is_empty()), limit, out)?;
+                    }
+                }
+                _ => {
+                    if has_value {
+                        out.push(child.clone());
+                    }
+                    if is_dir {
+                        self.scan_dir(&child, None, limit, out)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every child node of a directory: (segment, holds a value, is a directory).
+    fn children_all(&self, dir: &Path) -> Result<Vec<(String, bool, bool)>> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
             Err(e)
@@ -174,12 +213,12 @@ impl Layout {
                 .map_err(|e| StoreError::io("stat", ent.path(), e))?;
             if name == CONTENT_FILE {
                 if ft.is_file() {
-                    out.push((name, true));
+                    out.push((name, true, false));
                 }
             } else if ft.is_dir()
                 && let Some(seg) = path::unescape(&name)
             {
-                out.push((seg, ent.path().join(VALUE_FILE).is_file()));
+                out.push((seg, ent.path().join(VALUE_FILE).is_file(), true));
             }
         }
         Ok(out)
@@ -366,32 +405,25 @@ impl Engine for FileEngine {
         })
     }
 
+    /// Scan order here is pre-order over the tree with each directory's children in key
+    /// order (an entry, then everything below it); a page costs the entries it returns
+    /// plus the directories on the way to `after`, not a walk of the whole store.
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
+            if let Some(a) = after {
+                path::check(a)?;
+            }
             self.inner.committer.ready().await?;
             let inner = self.inner.clone();
-            let after = after.map(str::to_owned);
+            let after: Option<Vec<String>> =
+                after.map(|a| a.split('/').map(str::to_owned).collect());
             blocking(move || {
                 let _r = inner.committer.rw.read().unwrap_or_else(|e| e.into_inner());
-                let mut all = Vec::new();
-                let mut stack = vec![String::new()];
-                while let Some(p) = stack.pop() {
-                    for seg in inner.layout.children_all(&inner.layout.node_dir(&p))? {
-                        let child = path::join(&p, &seg.0);
-                        if seg.1 {
-                            all.push(child.clone());
-                        }
-                        if seg.0 != CONTENT_FILE {
-                            stack.push(child);
-                        }
-                    }
-                }
-                all.sort_unstable();
-                Ok(all
-                    .into_iter()
-                    .filter(|p| after.as_deref().is_none_or(|a| p.as_str() > a))
-                    .take(limit)
-                    .collect())
+                let mut out = Vec::new();
+                inner
+                    .layout
+                    .scan_dir("", after.as_deref(), limit, &mut out)?;
+                Ok(out)
             })
             .await
         })
