@@ -141,7 +141,9 @@ test('Baileys folder (1,000 sessions) + 10,000 messages -> PostgreSQL -> S3 -> f
 
   // The real Baileys reads the migrated folder as it read the original.
   const reread = await baileys.useMultiFileAuthState(back)
-  assert.deepEqual(reread.state.creds, state.creds)
+  const original = await baileys.useMultiFileAuthState(src)
+  assert.deepEqual(reread.state.creds, original.state.creds)
+  assert.ok(Buffer.isBuffer(reread.state.creds.noiseKey.private))
   const ids = Object.keys(sessions).filter((_, i) => i % 97 === 0)
   assert.deepEqual(await reread.state.keys.get('session', ids), await state.keys.get('session', ids))
   assert.deepEqual(await reread.state.keys.get('lid-mapping', ['5511']), { 5511: '77@lid' })

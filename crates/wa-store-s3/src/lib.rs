@@ -33,6 +33,7 @@ use object_store::{
     Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt as _,
     PutOptions, PutPayload, RetryConfig,
 };
+use wa_store::engine::{Digest, read_digests};
 use wa_store::path;
 use wa_store::value::is_content_path;
 use wa_store::{BoxFuture, Engine, Result, StoreError, Write};
@@ -398,29 +399,75 @@ impl Engine for S3Engine {
 
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            if let Some(a) = after {
-                path::check(a)?;
-            }
-            let depth = self.root.parts_count();
-            let to_path = |k: &Key| -> Option<String> {
-                let parts: Vec<String> = k
-                    .parts()
-                    .skip(depth)
-                    .map(|p| decode_part(p.as_ref()))
-                    .collect::<Option<_>>()?;
-                (!parts.is_empty()).then(|| parts.join("/"))
-            };
-            let stream = match after {
-                Some(a) => self.store.list_with_offset(Some(&self.root), &self.key(a)),
-                None => self.store.list(Some(&self.root)),
-            };
-            let metas: Vec<object_store::ObjectMeta> = stream
-                .take(limit)
-                .try_collect()
-                .await
-                .map_err(|e| self.err("list", e))?;
-            Ok(metas.iter().filter_map(|m| to_path(&m.location)).collect())
+            let metas = self.scan_meta(after, limit).await?;
+            Ok(metas.into_iter().map(|(p, _)| p).collect())
         })
+    }
+
+    /// From the listing: an object's ETag is the MD5 of its bytes when it was written in
+    /// one PUT without KMS encryption; any other ETag is read and hashed instead.
+    fn digests<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<Digest>> {
+        Box::pin(async move {
+            let metas = self.scan_meta(after, limit).await?;
+            let mut out = Vec::with_capacity(metas.len());
+            let mut unknown = Vec::new();
+            for (p, m) in metas {
+                match m.e_tag.as_deref().and_then(md5_etag) {
+                    Some(md5) => out.push((p, m.size, md5)),
+                    None => unknown.push(p),
+                }
+            }
+            out.extend(read_digests(self, &unknown).await?);
+            Ok(out)
+        })
+    }
+}
+
+/// The MD5 an ETag stands for, when it is one (32 hex digits, quoted or not).
+fn md5_etag(tag: &str) -> Option<[u8; 16]> {
+    let hex = tag.trim_matches('"');
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl S3Engine {
+    /// Every object below the prefix after `after`, in key order, with its metadata.
+    async fn scan_meta(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, object_store::ObjectMeta)>> {
+        if let Some(a) = after {
+            path::check(a)?;
+        }
+        let depth = self.root.parts_count();
+        let to_path = |k: &Key| -> Option<String> {
+            let parts: Vec<String> = k
+                .parts()
+                .skip(depth)
+                .map(|p| decode_part(p.as_ref()))
+                .collect::<Option<_>>()?;
+            (!parts.is_empty()).then(|| parts.join("/"))
+        };
+        let stream = match after {
+            Some(a) => self.store.list_with_offset(Some(&self.root), &self.key(a)),
+            None => self.store.list(Some(&self.root)),
+        };
+        let metas: Vec<object_store::ObjectMeta> = stream
+            .take(limit)
+            .try_collect()
+            .await
+            .map_err(|e| self.err("list", e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| to_path(&m.location).map(|p| (p, m)))
+            .collect())
     }
 }
 

@@ -77,6 +77,15 @@ pub trait Engine: Send + Sync + 'static {
     /// default walks the path convention with `list` (creds, each Signal key type,
     /// contacts, chats and, per listed chat, its messages, contents and timeline), so a
     /// JavaScript engine needs no more than `get`/`set`/`list`.
+    /// Digests of the entries a [`scan`](Engine::scan) page holds (for verifying copies).
+    /// The default reads them; S3 answers from its listing (ETags).
+    fn digests<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<Digest>> {
+        Box::pin(async move {
+            let paths = self.scan(after, limit).await?;
+            read_digests(self, &paths).await
+        })
+    }
+
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let mut all = convention_walk(self).await?;
@@ -88,6 +97,20 @@ pub trait Engine: Send + Sync + 'static {
                 .collect())
         })
     }
+}
+
+/// One entry's digest for migration checks: its path, length and MD5 (the digest S3
+/// reports for an object, so an S3 engine can answer from a listing).
+pub type Digest = (String, u64, [u8; 16]);
+
+/// Digests of the entries of `paths` by reading them.
+pub async fn read_digests<E: Engine + ?Sized>(e: &E, paths: &[String]) -> Result<Vec<Digest>> {
+    let values = e.get_many(paths).await?;
+    Ok(paths
+        .iter()
+        .zip(values)
+        .filter_map(|(p, v)| v.map(|v| (p.clone(), v.len() as u64, wa_crypto::hash::md5(&v))))
+        .collect())
 }
 
 /// Every child of `prefix` (all pages).

@@ -16,7 +16,7 @@ mod commit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod creds;
-mod engine;
+pub mod engine;
 mod error;
 mod file;
 mod fsio;
@@ -35,7 +35,7 @@ mod wal;
 pub use baileys::{BaileysFolder, FolderEntry};
 pub use commit::{Durability, FileOptions};
 pub use creds::AuthenticationCreds;
-pub use engine::{BoxFuture, Engine, Write};
+pub use engine::{BoxFuture, Digest, Engine, Write};
 pub use error::{Result, StoreError};
 pub use file::{DEFAULT_BASE, FileEngine};
 pub use keys::{

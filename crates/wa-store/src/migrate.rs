@@ -326,35 +326,49 @@ pub struct CopyReport {
     pub destination_checksum: String,
 }
 
-/// Counts and checksums every entry of an engine: SHA-256 over `path NUL len value` of
-/// each entry in path order.
+/// Counts and checksums every entry of an engine: SHA-256 over `path NUL len md5` of each
+/// entry in path order. S3 answers from its listing (an object's ETag is its MD5); with
+/// `read_all` every value is read instead.
 pub async fn checksum(e: &dyn Engine) -> Result<(u64, String)> {
-    let mut paths = Vec::new();
+    checksum_with(e, false).await
+}
+
+async fn checksum_with(e: &dyn Engine, read_all: bool) -> Result<(u64, String)> {
+    const PAGE: usize = 1000;
+    let mut all: Vec<crate::engine::Digest> = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = e.scan(after.as_deref(), 2000).await?;
-        if page.is_empty() {
+        let (page, last) = if read_all {
+            let paths = e.scan(after.as_deref(), PAGE).await?;
+            let last = paths.last().cloned();
+            (crate::engine::read_digests(e, &paths).await?, last)
+        } else {
+            // A digest page may hold fewer entries than scanned (deleted meanwhile), so
+            // resume after the last path scanned, which digests report in scan order.
+            let page = e.digests(after.as_deref(), PAGE).await?;
+            let last = page.last().map(|d| d.0.clone());
+            (page, last)
+        };
+        let done = last.is_none();
+        all.extend(page);
+        if done {
             break;
         }
-        after = page.last().cloned();
-        paths.extend(page);
+        after = last;
     }
-    paths.sort_unstable();
-    let mut entries: Vec<u8> = Vec::new();
-    let mut count = 0u64;
-    for chunk in paths.chunks(500) {
-        let values = e.get_many(chunk).await?;
-        for (p, v) in chunk.iter().zip(values) {
-            let Some(v) = v else { continue };
-            count += 1;
-            entries.extend_from_slice(p.as_bytes());
-            entries.push(0);
-            entries.extend_from_slice(&(v.len() as u64).to_be_bytes());
-            entries.extend_from_slice(&wa_crypto::hash::sha256(&v));
-        }
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut buf: Vec<u8> = Vec::with_capacity(all.len() * 64);
+    for (p, len, md5) in &all {
+        buf.extend_from_slice(p.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(md5);
     }
-    let digest = wa_crypto::hash::sha256(&entries);
-    Ok((count, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    let digest = wa_crypto::hash::sha256(&buf);
+    Ok((
+        all.len() as u64,
+        digest.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 fn read_state(p: &std::path::Path) -> Result<Option<(String, u64)>> {
@@ -414,8 +428,14 @@ pub async fn copy(src: &dyn Engine, dst: &dyn Engine, opts: &CopyOptions) -> Res
             write_state(state, a, total)?;
         }
     }
-    let (source_count, source_checksum) = checksum(src).await?;
-    let (destination_count, destination_checksum) = checksum(dst).await?;
+    let (mut source_count, mut source_checksum) = checksum(src).await?;
+    let (mut destination_count, mut destination_checksum) = checksum(dst).await?;
+    if (source_count, &source_checksum) != (destination_count, &destination_checksum) {
+        // A digest taken from metadata (an S3 ETag that is not an MD5, under SSE-KMS) can
+        // differ where the bytes do not: read every value on both sides before deciding.
+        (source_count, source_checksum) = checksum_with(src, true).await?;
+        (destination_count, destination_checksum) = checksum_with(dst, true).await?;
+    }
     let report = CopyReport {
         copied,
         resumed,
