@@ -152,3 +152,43 @@ test('Baileys folder (1,000 sessions) + 10,000 messages -> PostgreSQL -> S3 -> f
   assert.deepEqual(msgs.map((m) => m.id), ['3EB00000000000009999', '3EB00000000000009949', '3EB00000000000009899'])
   assert.deepEqual(await new ours.Store(new ours.BaileysFolderEngine(back)).content('5511900000000@s.whatsapp.net', '3EB00000000000009900'), Buffer.alloc(2048, 9900 % 256))
 })
+
+// A user's engine: a Map, JSON objects only (what our bridge hands it).
+class MapEngine extends ours.Engine {
+  map = new Map()
+  async get(p) {
+    return this.map.get(p) ?? null
+  }
+  async set(p, v) {
+    if (v === null) this.map.delete(p)
+    else this.map.set(p, structuredClone(v))
+    return true
+  }
+  async list(prefix, offset = 0, limit = 50) {
+    const kids = [...this.map.keys()].filter((k) => k.startsWith(prefix + '/') && !k.slice(prefix.length + 1).includes('/'))
+    return kids.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).slice(offset, offset + limit)
+  }
+}
+
+test('a user\'s JavaScript engine migrates both ways (walked by the path convention)', async () => {
+  const user = new MapEngine()
+  const auth = await ours.useEngineAuthState(user)
+  await auth.saveCreds()
+  await auth.state.keys.set({ session: { 'a.0': { k: Buffer.from([1, 2]) } }, 'device-list': { a: ['0'] }, 'app-state-sync-key': { 'AAA/b+c=': { keyData: Buffer.from('k') } } })
+  const store = new ours.Store(user)
+  await store.write({
+    chats: [{ id: 'c@g.us', name: 'group' }],
+    contacts: [{ id: 'a@s.whatsapp.net', name: 'Ann' }],
+    messages: [{ message: { key: { remoteJid: 'c@g.us', id: 'M1' }, messageTimestamp: 1700000000 }, content: Buffer.from([0, 1, 2]) }],
+  })
+  const sqlite = new ours.SqliteEngine(join(tmp, 'user.db'))
+  const r1 = await ours.migrate(user, sqlite)
+  // creds, 3 keys, chat, contact, message, content, timeline entry
+  assert.equal(r1.sourceCount, 9)
+  const back = new MapEngine()
+  const r2 = await ours.migrate(sqlite, back)
+  assert.equal(r2.destinationChecksum, r1.sourceChecksum)
+  assert.deepEqual([...back.map.keys()].sort(), [...user.map.keys()].sort())
+  for (const [k, v] of user.map) assert.deepEqual(back.map.get(k), v, k)
+  assert.deepEqual(await new ours.Store(back).content('c@g.us', 'M1'), Buffer.from([0, 1, 2]))
+})
