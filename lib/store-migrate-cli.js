@@ -7,7 +7,7 @@
 //   sqlite:FILE            our SQLite engine
 //   postgres://...         PostgreSQL (?prefix=ACCOUNT selects the account; default .baileys/default)
 //   s3://BUCKET/PREFIX     S3 (?endpoint=URL&forcePathStyle=true&region=R; credentials from the AWS env)
-//   js:MODULE[#EXPORT]     your engine: the module's export (an engine or a function returning one)
+//   js:MODULE[#EXPORT]     your engine: the module's export (an engine, its class, or a function returning one)
 const path = require('node:path')
 const crypto = require('node:crypto')
 const store = require('./store.js')
@@ -61,7 +61,9 @@ async function engineFromUri(uri) {
       const [mod, name] = rest.split('#')
       const m = require(path.resolve(mod))
       const exp = name ? m[name] : m.default ?? m
-      return typeof exp === 'function' && !exp.prototype?.get ? await exp() : exp
+      if (typeof exp !== 'function') return exp
+      // A class of engine is constructed; any other function returns the engine.
+      return typeof exp.prototype?.get === 'function' ? new exp() : await exp()
     }
     default:
       throw usage(`unknown engine scheme ${scheme}:`)

@@ -132,7 +132,7 @@ impl Layout {
         d
     }
 
-    /// (file holding the value, directory holding the parent's order log, order log entry)
+    /// (file holding the value, the parent's directory, the entry's name in it)
     fn locate(&self, p: &str) -> (PathBuf, PathBuf, String) {
         let (parent, name) = path::split(p);
         let parent_dir = self.node_dir(parent);
