@@ -79,7 +79,13 @@ case "$cmd" in
     ;;
   stop)
     dir=${2:?stop DIR}
-    if [ -f "$dir/moto.pid" ]; then kill "$(cat "$dir/moto.pid")" 2>/dev/null || true; rm -f "$dir/moto.pid"; fi
+    if [ -f "$dir/moto.pid" ]; then
+      pid=$(cat "$dir/moto.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$dir/moto.pid"
+    fi
     if [ -f "$dir/pg/postmaster.pid" ]; then as_pg "$(pg_bin)/pg_ctl" -D "$dir/pg" -m immediate stop >/dev/null 2>&1 || true; fi
     rm -rf "$dir"
     ;;
