@@ -102,17 +102,22 @@ export type ErrorCode =
   | 'ERR_WA_STORE_BAD_ID'
   | 'ERR_WA_STORE_BAD_JID'
   | 'ERR_WA_STORE_BAD_KEY_TYPE'
+  | 'ERR_WA_STORE_BAD_OPTION'
   | 'ERR_WA_STORE_BAD_PATH'
   | 'ERR_WA_STORE_BAD_VALUE'
   | 'ERR_WA_STORE_CORRUPT'
   | 'ERR_WA_STORE_ENGINE'
   | 'ERR_WA_STORE_ENGINE_RESULT'
   | 'ERR_WA_STORE_IO'
+  | 'ERR_WA_STORE_MIGRATION_MISMATCH'
   | 'ERR_WA_STORE_NOT_IMPLEMENTED'
+  | 'ERR_WA_STORE_PG'
+  | 'ERR_WA_STORE_S3'
   | 'ERR_WA_STORE_SCHEMA'
   | 'ERR_WA_STORE_SQLITE'
   | 'ERR_WA_STORE_TIMEOUT'
   | 'ERR_WA_STORE_TX_DONE'
+  | 'ERR_WA_STORE_UNAVAILABLE'
   | 'ERR_WA_STORE_WORKER'
   | 'ERR_WA_TESTSERVER_BAD_JID'
   | 'ERR_WA_TESTSERVER_BAD_OPTION'
@@ -147,26 +152,35 @@ export declare const BufferJSON: {
   reviver: (key: string, value: any) => any
 }
 
+/** A value an engine keeps: JSON values as themselves, Buffers as Buffers (also nested). */
+export type StoreValue = any
+
 /**
- * The storage contract. Paths: `session/creds`, `session/signal/{type}/{id}`,
- * `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`, `chat/{jid}/message/{id}/content`.
- * `list` returns the full paths directly below `prefix`, newest created first.
- * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips.
+ * The storage contract (the seed's Engine). Paths: `session/creds`,
+ * `session/signal/{type}/{id}`, `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`,
+ * `chat/{jid}/message/{id}/content` (bytes), `chat/{jid}/timestamp/{inverted}_{id}`.
+ * `get` gives back what `set` stored; `set(path, null)` deletes and resolves `true`;
+ * `list` returns the whole paths directly below `prefix`, in key order (byte order).
+ * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips. A
+ * JavaScript engine of yours is handed JSON objects only (see docs/storage.md).
  */
 export declare class Engine {
-  get(path: string): Promise<Buffer | Uint8Array | string | null | undefined>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  list(prefix: string, offset: number, limit: number): Promise<string[]>
-  getMany?(paths: string[]): Promise<Array<Buffer | Uint8Array | string | null | undefined>>
-  setMany?(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  get(path: string): Promise<StoreValue | null | undefined>
+  set(path: string, value: StoreValue | null): Promise<boolean | void>
+  list(prefix: string, offset?: number, limit?: number): Promise<string[]>
+  getMany?(paths: string[]): Promise<Array<StoreValue | null | undefined>>
+  setMany?(writes: Array<{ path: string; value: StoreValue | null }>): Promise<boolean | void>
 }
 
 declare class NativeBackedEngine extends Engine {
-  get(path: string): Promise<Buffer | null>
-  getMany(paths: string[]): Promise<Array<Buffer | null>>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  setMany(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  get(path: string): Promise<StoreValue | null>
+  getMany(paths: string[]): Promise<Array<StoreValue | null>>
+  set(path: string, value: StoreValue | null): Promise<true>
+  setMany(writes: Array<{ path: string; value: StoreValue | null }>): Promise<true>
+  /** Default offset 0, limit 50. */
   list(prefix?: string, offset?: number, limit?: number): Promise<string[]>
+  /** The stored bytes at `path` (JSON text, or a content's bytes). */
+  getRaw(path: string): Promise<Buffer | null>
 }
 
 /** Everything in memory. */
@@ -190,6 +204,66 @@ export declare class FileEngine extends NativeBackedEngine {
 export declare class SqliteEngine extends NativeBackedEngine {
   constructor(path?: string)
 }
+export interface PostgresEngineOptions {
+  /** This account's key space in the table (default `.baileys/default`). */
+  prefix?: string
+  pool?: { max?: number }
+  /** How long an operation is retried across outages (default 15000 ms). */
+  retryMs?: number
+  connectTimeoutMs?: number
+}
+/** PostgreSQL, native (tokio-postgres, pooled; schema migrated on first use). */
+export declare class PostgresEngine extends NativeBackedEngine {
+  constructor(connectionString: string, options?: PostgresEngineOptions)
+}
+export interface S3EngineOptions {
+  bucket: string
+  /** Key prefix of this account (default `.baileys/default`). */
+  prefix?: string
+  /** Else the AWS environment variables, else the instance role. */
+  credentials?: { region?: string; accessKeyId?: string; secretAccessKey?: string; sessionToken?: string }
+  /** An S3-compatible endpoint; else `AWS_ENDPOINT_URL_S3`. */
+  endpoint?: string
+  forcePathStyle?: boolean
+  /** How long an operation is retried across outages (default 30000 ms). */
+  retryMs?: number
+  requestTimeoutMs?: number
+}
+/** S3 or an S3-compatible server, native (object_store). */
+export declare class S3Engine extends NativeBackedEngine {
+  constructor(options: S3EngineOptions)
+}
+/** A Baileys auth folder as an engine (creds and keys in Baileys' files, the rest beside them). */
+export declare class BaileysFolderEngine extends NativeBackedEngine {
+  constructor(folder: string)
+}
+
+/** True for a path whose last segment is `content` (it holds raw bytes). */
+export declare function isContentPath(path: string): boolean
+
+export interface CopyReport {
+  copied: number
+  resumed: boolean
+  sourceCount: number
+  destinationCount: number
+  sourceChecksum: string
+  destinationChecksum: string
+}
+/** Copies every entry of one engine into another: resumable (`state` file), verified by count and checksum. */
+export declare function migrate(from: Engine, to: Engine, options?: { state?: string; batch?: number; timeoutMs?: number }): Promise<CopyReport>
+/** Count and checksum of every entry of an engine. */
+export declare function engineChecksum(engine: Engine, options?: BridgeOptions): Promise<{ count: number; checksum: string }>
+
+export interface EngineTestReport {
+  passed: number
+  failed: number
+  cases: Array<{ name: string; ok: boolean; error?: unknown }>
+}
+/** The engine conformance suite: runs every case on fresh engines from `make`. */
+export declare function testEngine(
+  make: () => Engine | Promise<Engine>,
+  options?: BridgeOptions & { pair?: () => [Engine, Engine] | Promise<[Engine, Engine]> },
+): Promise<EngineTestReport>
 
 export interface BridgeOptions {
   /** How long Rust waits for a JavaScript engine or auth state (default 30000 ms). */
@@ -209,18 +283,25 @@ export declare class Store {
   constructor(engine?: Engine, options?: BridgeOptions)
   readonly engine: Engine
   creds(): Promise<any | null>
-  creds(value: any): Promise<void>
+  creds(value: any): Promise<boolean>
   contact(jid: string): Promise<any | null>
-  contact(jid: string, value: any | null): Promise<void>
+  contact(jid: string, value: any | null): Promise<boolean>
   chat(jid: string): Promise<any | null>
-  chat(jid: string, value: any | null): Promise<void>
+  chat(jid: string, value: any | null): Promise<boolean>
   message(jid: string, id: string): Promise<any | null>
-  message(jid: string, id: string, value: any | null): Promise<void>
+  message(jid: string, id: string, value: any | null): Promise<boolean>
   content(jid: string, id: string): Promise<Buffer | null>
   content(jid: string, id: string, value: Buffer | Uint8Array | string | null): Promise<void>
   contacts(page?: Page): Promise<Array<{ id: string; value: any }>>
   chats(page?: Page): Promise<Array<{ id: string; value: any }>>
+  /** Newest first (by messageTimestamp). */
   messages(jid: string, page?: Page): Promise<Array<{ id: string; value: any }>>
+  /** Contacts, chats and messages in one batched write (merged with concurrent writes). */
+  write(batch: {
+    contacts?: Array<{ id: string; [k: string]: any }>
+    chats?: Array<{ id: string; [k: string]: any }>
+    messages?: Array<{ message: any; content?: Uint8Array; jid?: string; id?: string }>
+  }): Promise<void>
   keys(): KeyStore
 }
 
@@ -261,7 +342,9 @@ export interface AuthState {
 export declare function initAuthCreds(): any
 /** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
 export declare function useMultiFileAuthState(folder: string, options?: FileStoreOptions): Promise<AuthState>
-/** An auth state kept in any engine or Store. */
+/** One account's auth state in any engine: creds at `session/creds`, keys at `session/signal/...`. */
+export declare function useEngineAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
+/** The earlier name of {@link useEngineAuthState}. */
 export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
 
 export interface MigrationResult {
@@ -651,6 +734,12 @@ export default makeWASocket
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A prepared copy between two engines. */
+export declare class CopyJob {
+  /** Copies (resuming from `state` when it records an interrupted run) and verifies. */
+  run(batch?: number | undefined | null, state?: string | undefined | null): Promise<Coded<CopyResult>>
+}
+
 /**
  * Streaming media decryption. Plaintext from `update` is released before the MAC at the end
  * of the file is checked: discard it all if `finish()` throws.
@@ -693,7 +782,24 @@ export declare class NativeEngine {
   /** `durability`: `"full"` (default) or `"process"` (see docs/storage.md). */
   static file(base: string, durability?: string | undefined | null): NativeEngine
   static sqlite(path: string): NativeEngine
-  /** Adapts a JavaScript engine through its dispatcher (see lib/store.js). */
+  /**
+   * Adapts a JavaScript engine through its dispatcher (see lib/store.js).
+   * PostgreSQL (connects and migrates on first use).
+   */
+  static postgres(connectionString: string, options?: PostgresOptions | undefined | null): NativeEngine
+  /** S3 or an S3-compatible server. */
+  static s3(options: S3EngineOptions): NativeEngine
+  /**
+   * A Baileys auth folder as an engine (creds and keys in Baileys' files, the rest
+   * beside them in `.baileys-native/store`).
+   */
+  static baileysFolder(folder: string): NativeEngine
+  /** A copy of every entry of this engine into `destination` (run it with `run`). */
+  copyTo(destination: NativeEngine): CopyJob
+  /** Count and checksum of every entry (what migrations verify). */
+  checksum(): Promise<Coded<ChecksumResult>>
+  /** Every path holding a value, after `after` (scan order), at most `limit`. */
+  scan(after: string | undefined | null, limit: number): Promise<Coded<Array<string>>>
   static fromJs(dispatch: (arg: EngineCall) => Promise<EngineReply>, timeoutMs: number): NativeEngine
   get(path: string): Promise<Coded<Buffer | undefined | null>>
   getMany(paths: Array<string>): Promise<Coded<Array<Buffer | undefined | null>>>
@@ -788,6 +894,12 @@ export declare class NativeSocket {
 /** The typed store (contacts, chats, messages, content, creds) over an engine. */
 export declare class NativeStore {
   constructor(engine: NativeEngine)
+  /**
+   * Writes contacts, chats and messages (`{ contacts: [[jid, json|null]], chats: [...],
+   * messages: [{ jid, id, message, content? }] }`, `content` an index into `contents`),
+   * merged with other callers' writes; resolves once stored.
+   */
+  write(json: string, contents: Array<Buffer>): Promise<Coded<undefined>>
   /** Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text. */
   getJson(kind: string, jid: string, id?: string | undefined | null): Promise<Coded<string | undefined | null>>
   /** Writes `kind` from JSON text; `null` deletes (a message with its content). */
@@ -843,6 +955,20 @@ export declare class NoiseResponder {
   /** The decrypted ClientPayload, exactly as the client encoded it. */
   get clientPayload(): Buffer | null
   get routingInfo(): Buffer | null
+}
+
+export interface ChecksumResult {
+  count: number
+  checksum: string
+}
+
+export interface CopyResult {
+  copied: number
+  resumed: boolean
+  sourceCount: number
+  destinationCount: number
+  sourceChecksum: string
+  destinationChecksum: string
 }
 
 /** A Curve25519 key pair as Baileys holds it: 32-byte private and public keys. */
@@ -933,7 +1059,6 @@ export interface MediaKeys {
   refKey: Buffer
 }
 
-/** What a migration moved. */
 export interface MigrationSummary {
   creds: boolean
   /** Number of keys moved. */
@@ -987,6 +1112,31 @@ export interface NoiseResponderOptions {
 
 /** WhatsApp's certificate root public key (32 bytes). */
 export declare function noiseWaCertRoot(): Buffer
+
+/** What a migration moved. */
+export interface PostgresOptions {
+  prefix?: string
+  poolMax?: number
+  retryMs?: number
+  connectTimeoutMs?: number
+}
+
+export interface S3Credentials {
+  region?: string
+  accessKeyId?: string
+  secretAccessKey?: string
+  sessionToken?: string
+}
+
+export interface S3EngineOptions {
+  bucket: string
+  prefix?: string
+  credentials?: S3Credentials
+  endpoint?: string
+  forcePathStyle?: boolean
+  retryMs?: number
+  requestTimeoutMs?: number
+}
 
 /** Baileys' `SignalBundleIn`: a device's prekey bundle. */
 export interface SignalBundleIn {

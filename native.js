@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CopyJob = nativeBinding.CopyJob
 module.exports.MediaDecryptor = nativeBinding.MediaDecryptor
 module.exports.MediaEncryptor = nativeBinding.MediaEncryptor
 module.exports.NativeAuthFolder = nativeBinding.NativeAuthFolder

@@ -119,6 +119,7 @@ async function testServer(argv) {
 async function main() {
   const [command, ...rest] = process.argv.slice(2)
   if (command === 'test-server') return testServer(rest)
+  if (command === 'migrate') return require('../lib/store-migrate-cli.js').main(rest)
   console.log(HELP)
   process.exitCode = command === undefined || command === '-h' || command === '--help' ? 0 : 1
 }

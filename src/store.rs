@@ -16,16 +16,14 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use serde_json::Value;
 use wa_store::{
-    AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Durability, Engine,
+    AuthenticationCreds, BaileysFolder, BatchedStore, BoxFuture, Durability, Engine,
     EngineKeyStore, FileEngine, FileOptions, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType,
-    KeyWrites, MemoryEngine, SqliteEngine, Store, StoreError, Write, keys::DEFAULT_MAX_PREKEYS,
+    KeyWrites, MemoryEngine, SqliteEngine, Store, StoreBatch, StoreError, Write, keys::AccountKeys,
     migrate,
 };
 
 use crate::errors::{Coded, JsFail, Result, coded};
 
-/// Read-cache entries kept per key store.
-const KEY_CACHE: usize = 16_384;
 /// Extra time Rust waits past the deadline it gives the dispatcher, so an answer that
 /// made it in time is not mistaken for a timeout.
 const GRACE: Duration = Duration::from_millis(1000);
@@ -291,6 +289,103 @@ impl NativeEngine {
     }
 
     /// Adapts a JavaScript engine through its dispatcher (see lib/store.js).
+    /// PostgreSQL (connects and migrates on first use).
+    #[napi(factory, catch_unwind)]
+    pub fn postgres(connection_string: String, options: Option<PostgresOptions>) -> Result<Self> {
+        let o = options.unwrap_or_default();
+        let mut opts = wa_store_pg::PgOptions::default();
+        if let Some(p) = o.prefix {
+            opts.prefix = p;
+        }
+        if let Some(m) = o.pool_max {
+            opts.pool_max = m as usize;
+        }
+        if let Some(ms) = o.retry_ms {
+            opts.retry_for = Duration::from_millis(ms.into());
+        }
+        if let Some(ms) = o.connect_timeout_ms {
+            opts.connect_timeout = Duration::from_millis(ms.into());
+        }
+        Ok(Self {
+            inner: Arc::new(
+                wa_store_pg::PostgresEngine::new(&connection_string, opts).map_err(js_err)?,
+            ),
+        })
+    }
+
+    /// S3 or an S3-compatible server.
+    #[napi(factory, catch_unwind)]
+    pub fn s3(options: S3EngineOptions) -> Result<Self> {
+        let mut opts = wa_store_s3::S3Options::new(options.bucket);
+        if let Some(p) = options.prefix {
+            opts.prefix = p;
+        }
+        opts.endpoint = options.endpoint;
+        opts.force_path_style = options.force_path_style.unwrap_or(false);
+        if let Some(ms) = options.retry_ms {
+            opts.retry_for = Duration::from_millis(ms.into());
+        }
+        if let Some(ms) = options.request_timeout_ms {
+            opts.request_timeout = Duration::from_millis(ms.into());
+        }
+        opts.credentials = options.credentials.map(|c| wa_store_s3::Credentials {
+            region: c.region,
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+        });
+        Ok(Self {
+            inner: Arc::new(wa_store_s3::S3Engine::new(opts).map_err(js_err)?),
+        })
+    }
+
+    /// A Baileys auth folder as an engine (creds and keys in Baileys' files, the rest
+    /// beside them in `.baileys-native/store`).
+    #[napi(factory, catch_unwind, js_name = "baileysFolder")]
+    pub fn baileys_folder(folder: String) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(migrate::FolderEngine::open(folder).map_err(js_err)?),
+        })
+    }
+
+    /// A copy of every entry of this engine into `destination` (run it with `run`).
+    #[napi(js_name = "copyTo")]
+    pub fn copy_to(&self, destination: &NativeEngine) -> CopyJob {
+        CopyJob {
+            src: self.inner.clone(),
+            dst: destination.inner.clone(),
+        }
+    }
+
+    /// Count and checksum of every entry (what migrations verify).
+    #[napi(catch_unwind)]
+    pub async fn checksum(&self) -> Coded<ChecksumResult> {
+        Coded(
+            async move {
+                let (count, checksum) = migrate::checksum(&*self.inner).await.map_err(js_err)?;
+                Ok(ChecksumResult {
+                    count: count as f64,
+                    checksum,
+                })
+            }
+            .await,
+        )
+    }
+
+    /// Every path holding a value, after `after` (scan order), at most `limit`.
+    #[napi(catch_unwind)]
+    pub async fn scan(&self, after: Option<String>, limit: u32) -> Coded<Vec<String>> {
+        Coded(
+            async move {
+                self.inner
+                    .scan(after.as_deref(), limit as usize)
+                    .await
+                    .map_err(js_err)
+            }
+            .await,
+        )
+    }
+
     #[napi(factory, js_name = "fromJs")]
     pub fn from_js(
         dispatch: Function<EngineCall, Promise<EngineReply>>,
@@ -412,6 +507,85 @@ impl NativeEngine {
 }
 
 /// What a migration moved.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct PostgresOptions {
+    pub prefix: Option<String>,
+    pub pool_max: Option<u32>,
+    pub retry_ms: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+}
+
+#[napi(object, object_to_js = false)]
+pub struct S3Credentials {
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+#[napi(object, object_to_js = false)]
+pub struct S3EngineOptions {
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub credentials: Option<S3Credentials>,
+    pub endpoint: Option<String>,
+    pub force_path_style: Option<bool>,
+    pub retry_ms: Option<u32>,
+    pub request_timeout_ms: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ChecksumResult {
+    pub count: f64,
+    pub checksum: String,
+}
+
+#[napi(object)]
+pub struct CopyResult {
+    pub copied: f64,
+    pub resumed: bool,
+    pub source_count: f64,
+    pub destination_count: f64,
+    pub source_checksum: String,
+    pub destination_checksum: String,
+}
+
+/// A prepared copy between two engines.
+#[napi]
+pub struct CopyJob {
+    src: Arc<dyn Engine>,
+    dst: Arc<dyn Engine>,
+}
+
+#[napi]
+impl CopyJob {
+    /// Copies (resuming from `state` when it records an interrupted run) and verifies.
+    #[napi(catch_unwind)]
+    pub async fn run(&self, batch: Option<u32>, state: Option<String>) -> Coded<CopyResult> {
+        Coded(
+            async move {
+                let opts = migrate::CopyOptions {
+                    batch: batch.map_or(500, |b| b as usize),
+                    state: state.map(Into::into),
+                };
+                let r = migrate::copy(&*self.src, &*self.dst, &opts)
+                    .await
+                    .map_err(js_err)?;
+                Ok(CopyResult {
+                    copied: r.copied as f64,
+                    resumed: r.resumed,
+                    source_count: r.source_count as f64,
+                    destination_count: r.destination_count as f64,
+                    source_checksum: r.source_checksum,
+                    destination_checksum: r.destination_checksum,
+                })
+            }
+            .await,
+        )
+    }
+}
+
 #[napi(object)]
 pub struct MigrationSummary {
     pub creds: bool,
@@ -447,7 +621,12 @@ pub struct ListedEntry {
 #[napi]
 pub struct NativeStore {
     store: Store,
+    /// Merges concurrent writes (started on first use, inside the runtime).
+    batched: tokio::sync::OnceCell<BatchedStore>,
 }
+
+/// Records merged into one engine write at most.
+const STORE_BATCH_ITEMS: usize = 1000;
 
 fn json_text(v: Option<Value>) -> Option<String> {
     v.map(|v| v.to_string())
@@ -459,7 +638,28 @@ impl NativeStore {
     pub fn new(engine: &NativeEngine) -> Self {
         Self {
             store: Store::new(engine.inner.clone()),
+            batched: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Writes contacts, chats and messages (`{ contacts: [[jid, json|null]], chats: [...],
+    /// messages: [{ jid, id, message, content? }] }`, `content` an index into `contents`),
+    /// merged with other callers' writes; resolves once stored.
+    #[napi(catch_unwind)]
+    pub async fn write(&self, json: String, contents: Vec<Buffer>) -> Coded<()> {
+        Coded(
+            async move {
+                let batch = parse_batch(&json, contents)?;
+                let b = self
+                    .batched
+                    .get_or_init(|| async {
+                        BatchedStore::new(self.store.clone(), STORE_BATCH_ITEMS)
+                    })
+                    .await;
+                b.write(batch).await.map_err(js_err)
+            }
+            .await,
+        )
     }
 
     /// Reads `kind` (`creds`, `contact`, `chat`, `message`) as JSON text.
@@ -586,6 +786,48 @@ impl NativeStore {
             .await,
         )
     }
+}
+
+fn parse_batch(json: &str, contents: Vec<Buffer>) -> Result<StoreBatch> {
+    let v = parse_json("store batch", json)?;
+    let bad = |m: &str| coded("ERR_WA_STORE_BAD_VALUE", format!("store batch: {m}"));
+    let mut contents: Vec<Option<Vec<u8>>> =
+        contents.into_iter().map(|b| Some(b.to_vec())).collect();
+    let mut batch = StoreBatch::default();
+    for (key, list) in [
+        ("contacts", &mut batch.contacts),
+        ("chats", &mut batch.chats),
+    ] {
+        for pair in v[key].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let jid = pair[0]
+                .as_str()
+                .ok_or_else(|| bad("a jid is not a string"))?;
+            let value = match &pair[1] {
+                Value::Null => None,
+                other => Some(other.clone()),
+            };
+            list.push((jid.to_owned(), value));
+        }
+    }
+    for m in v["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let jid = m["jid"].as_str().ok_or_else(|| bad("message jid"))?;
+        let id = m["id"].as_str().ok_or_else(|| bad("message id"))?;
+        let content = match m.get("content").and_then(Value::as_u64) {
+            Some(i) => Some(
+                contents
+                    .get_mut(i as usize)
+                    .and_then(Option::take)
+                    .ok_or_else(|| bad("content index"))?,
+            ),
+            None => None,
+        };
+        batch.message(jid, id, m["message"].clone(), content);
+    }
+    Ok(batch)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -758,12 +1000,9 @@ pub struct NativeKeys {
     pub(crate) store: Arc<dyn KeyStore>,
 }
 
+// The account key policy (cache size, pre-key bound) is wa-store's, shared with Rust users.
 fn cached(inner: Arc<dyn KeyStore>) -> Arc<dyn KeyStore> {
-    Arc::new(CachedKeyStore::new(
-        inner,
-        KEY_CACHE,
-        Some(DEFAULT_MAX_PREKEYS),
-    ))
+    AccountKeys::new(inner).build()
 }
 
 #[napi]

@@ -6,26 +6,35 @@ export declare const BufferJSON: {
   reviver: (key: string, value: any) => any
 }
 
+/** A value an engine keeps: JSON values as themselves, Buffers as Buffers (also nested). */
+export type StoreValue = any
+
 /**
- * The storage contract. Paths: `session/creds`, `session/signal/{type}/{id}`,
- * `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`, `chat/{jid}/message/{id}/content`.
- * `list` returns the full paths directly below `prefix`, newest created first.
- * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips.
+ * The storage contract (the seed's Engine). Paths: `session/creds`,
+ * `session/signal/{type}/{id}`, `contact/{jid}`, `chat/{jid}`, `chat/{jid}/message/{id}`,
+ * `chat/{jid}/message/{id}/content` (bytes), `chat/{jid}/timestamp/{inverted}_{id}`.
+ * `get` gives back what `set` stored; `set(path, null)` deletes and resolves `true`;
+ * `list` returns the whole paths directly below `prefix`, in key order (byte order).
+ * Optional `getMany(paths)` / `setMany(writes)` (all or nothing) save round trips. A
+ * JavaScript engine of yours is handed JSON objects only (see docs/storage.md).
  */
 export declare class Engine {
-  get(path: string): Promise<Buffer | Uint8Array | string | null | undefined>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  list(prefix: string, offset: number, limit: number): Promise<string[]>
-  getMany?(paths: string[]): Promise<Array<Buffer | Uint8Array | string | null | undefined>>
-  setMany?(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  get(path: string): Promise<StoreValue | null | undefined>
+  set(path: string, value: StoreValue | null): Promise<boolean | void>
+  list(prefix: string, offset?: number, limit?: number): Promise<string[]>
+  getMany?(paths: string[]): Promise<Array<StoreValue | null | undefined>>
+  setMany?(writes: Array<{ path: string; value: StoreValue | null }>): Promise<boolean | void>
 }
 
 declare class NativeBackedEngine extends Engine {
-  get(path: string): Promise<Buffer | null>
-  getMany(paths: string[]): Promise<Array<Buffer | null>>
-  set(path: string, value: Buffer | Uint8Array | string | null): Promise<void>
-  setMany(writes: Array<{ path: string; value: Buffer | Uint8Array | string | null }>): Promise<void>
+  get(path: string): Promise<StoreValue | null>
+  getMany(paths: string[]): Promise<Array<StoreValue | null>>
+  set(path: string, value: StoreValue | null): Promise<true>
+  setMany(writes: Array<{ path: string; value: StoreValue | null }>): Promise<true>
+  /** Default offset 0, limit 50. */
   list(prefix?: string, offset?: number, limit?: number): Promise<string[]>
+  /** The stored bytes at `path` (JSON text, or a content's bytes). */
+  getRaw(path: string): Promise<Buffer | null>
 }
 
 /** Everything in memory. */
@@ -49,6 +58,66 @@ export declare class FileEngine extends NativeBackedEngine {
 export declare class SqliteEngine extends NativeBackedEngine {
   constructor(path?: string)
 }
+export interface PostgresEngineOptions {
+  /** This account's key space in the table (default `.baileys/default`). */
+  prefix?: string
+  pool?: { max?: number }
+  /** How long an operation is retried across outages (default 15000 ms). */
+  retryMs?: number
+  connectTimeoutMs?: number
+}
+/** PostgreSQL, native (tokio-postgres, pooled; schema migrated on first use). */
+export declare class PostgresEngine extends NativeBackedEngine {
+  constructor(connectionString: string, options?: PostgresEngineOptions)
+}
+export interface S3EngineOptions {
+  bucket: string
+  /** Key prefix of this account (default `.baileys/default`). */
+  prefix?: string
+  /** Else the AWS environment variables, else the instance role. */
+  credentials?: { region?: string; accessKeyId?: string; secretAccessKey?: string; sessionToken?: string }
+  /** An S3-compatible endpoint; else `AWS_ENDPOINT_URL_S3`. */
+  endpoint?: string
+  forcePathStyle?: boolean
+  /** How long an operation is retried across outages (default 30000 ms). */
+  retryMs?: number
+  requestTimeoutMs?: number
+}
+/** S3 or an S3-compatible server, native (object_store). */
+export declare class S3Engine extends NativeBackedEngine {
+  constructor(options: S3EngineOptions)
+}
+/** A Baileys auth folder as an engine (creds and keys in Baileys' files, the rest beside them). */
+export declare class BaileysFolderEngine extends NativeBackedEngine {
+  constructor(folder: string)
+}
+
+/** True for a path whose last segment is `content` (it holds raw bytes). */
+export declare function isContentPath(path: string): boolean
+
+export interface CopyReport {
+  copied: number
+  resumed: boolean
+  sourceCount: number
+  destinationCount: number
+  sourceChecksum: string
+  destinationChecksum: string
+}
+/** Copies every entry of one engine into another: resumable (`state` file), verified by count and checksum. */
+export declare function migrate(from: Engine, to: Engine, options?: { state?: string; batch?: number; timeoutMs?: number }): Promise<CopyReport>
+/** Count and checksum of every entry of an engine. */
+export declare function engineChecksum(engine: Engine, options?: BridgeOptions): Promise<{ count: number; checksum: string }>
+
+export interface EngineTestReport {
+  passed: number
+  failed: number
+  cases: Array<{ name: string; ok: boolean; error?: unknown }>
+}
+/** The engine conformance suite: runs every case on fresh engines from `make`. */
+export declare function testEngine(
+  make: () => Engine | Promise<Engine>,
+  options?: BridgeOptions & { pair?: () => [Engine, Engine] | Promise<[Engine, Engine]> },
+): Promise<EngineTestReport>
 
 export interface BridgeOptions {
   /** How long Rust waits for a JavaScript engine or auth state (default 30000 ms). */
@@ -68,18 +137,25 @@ export declare class Store {
   constructor(engine?: Engine, options?: BridgeOptions)
   readonly engine: Engine
   creds(): Promise<any | null>
-  creds(value: any): Promise<void>
+  creds(value: any): Promise<boolean>
   contact(jid: string): Promise<any | null>
-  contact(jid: string, value: any | null): Promise<void>
+  contact(jid: string, value: any | null): Promise<boolean>
   chat(jid: string): Promise<any | null>
-  chat(jid: string, value: any | null): Promise<void>
+  chat(jid: string, value: any | null): Promise<boolean>
   message(jid: string, id: string): Promise<any | null>
-  message(jid: string, id: string, value: any | null): Promise<void>
+  message(jid: string, id: string, value: any | null): Promise<boolean>
   content(jid: string, id: string): Promise<Buffer | null>
   content(jid: string, id: string, value: Buffer | Uint8Array | string | null): Promise<void>
   contacts(page?: Page): Promise<Array<{ id: string; value: any }>>
   chats(page?: Page): Promise<Array<{ id: string; value: any }>>
+  /** Newest first (by messageTimestamp). */
   messages(jid: string, page?: Page): Promise<Array<{ id: string; value: any }>>
+  /** Contacts, chats and messages in one batched write (merged with concurrent writes). */
+  write(batch: {
+    contacts?: Array<{ id: string; [k: string]: any }>
+    chats?: Array<{ id: string; [k: string]: any }>
+    messages?: Array<{ message: any; content?: Uint8Array; jid?: string; id?: string }>
+  }): Promise<void>
   keys(): KeyStore
 }
 
@@ -120,7 +196,9 @@ export interface AuthState {
 export declare function initAuthCreds(): any
 /** Baileys' `useMultiFileAuthState`, same files, atomic writes. */
 export declare function useMultiFileAuthState(folder: string, options?: FileStoreOptions): Promise<AuthState>
-/** An auth state kept in any engine or Store. */
+/** One account's auth state in any engine: creds at `session/creds`, keys at `session/signal/...`. */
+export declare function useEngineAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
+/** The earlier name of {@link useEngineAuthState}. */
 export declare function useStoreAuthState(engine: Engine | Store, options?: BridgeOptions): Promise<AuthState>
 
 export interface MigrationResult {

@@ -131,7 +131,7 @@ pub(crate) enum Prev {
 pub(crate) struct Op {
     pub key: String,
     pub value: Option<Vec<u8>>,
-    /// The write made a new entry (the file engine's creation order).
+    /// The write made a new entry (no file to swap out).
     pub created: bool,
     pub prev: Prev,
 }

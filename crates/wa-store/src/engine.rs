@@ -38,9 +38,9 @@ impl Write {
 /// - `set_many(writes)` applies every write or none, in order (a later write to the same
 ///   path wins); once it resolves the batch is durable.
 /// - `list(prefix, offset, limit)` returns the full paths of the entries directly below
-///   `prefix` that hold a value, newest first, where "newest" is the order in which each
-///   entry was created (overwriting keeps an entry's place; deleting and creating again
-///   makes it the newest).
+///   `prefix` that hold a value, in key order: the byte order of the paths (what S3, a
+///   PostgreSQL or SQLite index and a sorted directory all give; newest-first timelines
+///   come from keys that sort that way, such as the Store's inverted timestamps).
 pub trait Engine: Send + Sync + 'static {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
 
@@ -70,6 +70,81 @@ pub trait Engine: Send + Sync + 'static {
         offset: usize,
         limit: usize,
     ) -> BoxFuture<'a, Vec<String>>;
+
+    /// Every path holding a value (at any depth), in the engine's scan order, starting
+    /// after `after`; at most `limit`. Migrations page through an account with it and
+    /// resume after the last path they copied. Native engines answer from an index; the
+    /// default walks the path convention with `list` (creds, each Signal key type,
+    /// contacts, chats and, per listed chat, its messages, contents and timeline), so a
+    /// JavaScript engine needs no more than `get`/`set`/`list`.
+    /// Digests of the entries a [`scan`](Engine::scan) page holds (for verifying copies).
+    /// The default reads them; S3 answers from its listing (ETags).
+    fn digests<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<Digest>> {
+        Box::pin(async move {
+            let paths = self.scan(after, limit).await?;
+            read_digests(self, &paths).await
+        })
+    }
+
+    fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let mut all = convention_walk(self).await?;
+            all.sort_unstable();
+            Ok(all
+                .into_iter()
+                .filter(|p| after.is_none_or(|a| p.as_str() > a))
+                .take(limit)
+                .collect())
+        })
+    }
+}
+
+/// One entry's digest for migration checks: its path, length and MD5 (the digest S3
+/// reports for an object, so an S3 engine can answer from a listing).
+pub type Digest = (String, u64, [u8; 16]);
+
+/// Digests of the entries of `paths` by reading them.
+pub async fn read_digests<E: Engine + ?Sized>(e: &E, paths: &[String]) -> Result<Vec<Digest>> {
+    let values = e.get_many(paths).await?;
+    Ok(paths
+        .iter()
+        .zip(values)
+        .filter_map(|(p, v)| v.map(|v| (p.clone(), v.len() as u64, wa_crypto::hash::md5(&v))))
+        .collect())
+}
+
+/// Every child of `prefix` (all pages).
+async fn list_all<E: Engine + ?Sized>(e: &E, prefix: &str) -> Result<Vec<String>> {
+    const PAGE: usize = 1000;
+    let mut out = Vec::new();
+    loop {
+        let page = e.list(prefix, out.len(), PAGE).await?;
+        let n = page.len();
+        out.extend(page);
+        if n < PAGE {
+            return Ok(out);
+        }
+    }
+}
+
+/// The paths an account holds, found by walking the path convention.
+async fn convention_walk<E: Engine + ?Sized>(e: &E) -> Result<Vec<String>> {
+    let mut out = list_all(e, "session").await?;
+    for ty in crate::KeyType::ALL {
+        out.extend(list_all(e, &format!("session/signal/{}", ty.as_str())).await?);
+    }
+    out.extend(list_all(e, "contact").await?);
+    let chats = list_all(e, "chat").await?;
+    for chat in &chats {
+        let messages = list_all(e, &format!("{chat}/message")).await?;
+        for m in &messages {
+            out.extend(list_all(e, m).await?);
+        }
+        out.extend(messages);
+        out.extend(list_all(e, &format!("{chat}/timestamp")).await?);
+    }
+    out.extend(chats);
+    Ok(out)
 }
 
 /// Runs blocking storage work off the async threads.

@@ -47,6 +47,26 @@ pub enum StoreError {
     /// or never happened (see docs/storage.md).
     #[error("{op} timed out after {ms} ms")]
     Timeout { op: &'static str, ms: u64 },
+    /// PostgreSQL refused a statement or the connection (not a passing outage).
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// S3 answered with an error that is not a passing outage (denied, no such bucket, ...).
+    #[error("s3: {0}")]
+    S3(String),
+    /// A server engine could not be reached, or kept failing, for longer than its retry
+    /// bound; nothing of the failed operation is half-applied.
+    #[error("{engine} unavailable after retrying for {ms} ms: {message}")]
+    Unavailable {
+        engine: &'static str,
+        ms: u64,
+        message: String,
+    },
+    /// A migration's destination does not hold exactly the source's entries afterwards.
+    #[error("migration not verified: {0}")]
+    MigrationMismatch(String),
+    /// An engine option that is not valid (an unknown key, a bad URL, a zero pool).
+    #[error("bad option: {0}")]
+    BadOption(String),
     /// The background task running blocking I/O went away (runtime shutting down).
     #[error("storage worker stopped: {0}")]
     Worker(String),
@@ -69,6 +89,11 @@ impl StoreError {
             Self::EngineResult { .. } => "ERR_WA_STORE_ENGINE_RESULT",
             Self::Timeout { .. } => "ERR_WA_STORE_TIMEOUT",
             Self::Worker(_) => "ERR_WA_STORE_WORKER",
+            Self::Postgres(_) => "ERR_WA_STORE_PG",
+            Self::S3(_) => "ERR_WA_STORE_S3",
+            Self::Unavailable { .. } => "ERR_WA_STORE_UNAVAILABLE",
+            Self::BadOption(_) => "ERR_WA_STORE_BAD_OPTION",
+            Self::MigrationMismatch(_) => "ERR_WA_STORE_MIGRATION_MISMATCH",
         }
     }
 

@@ -4,7 +4,6 @@
 //! {base}/session/creds/index                  value of `session/creds`
 //! {base}/chat/{jid}/message/{mid}/index       value of `chat/{jid}/message/{mid}`
 //! {base}/chat/{jid}/message/{mid}/content     value of `chat/{jid}/message/{mid}/content`
-//! {base}/chat/{jid}/message/.order            creation order of the chat's messages
 //! {base}/.journal/wal                         write-ahead log (replayed on open)
 //! {base}/.tmp/                                spare files, swapped in by writes
 //! {base}/.lock                                held by the process that has the store open
@@ -18,8 +17,7 @@
 //! through [`path::file_name`], so any JID is a safe, reversible name.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,9 +30,6 @@ use crate::spares::{Dirty, Spares};
 
 /// The default base directory, relative to the working directory.
 pub const DEFAULT_BASE: &str = ".baileys/default";
-const ORDER_FILE: &str = ".order";
-/// Below this size an order log is never compacted.
-const ORDER_COMPACT_MIN: u64 = 64 * 1024;
 
 /// Where entries live on disk; shared by readers and the writer thread.
 #[derive(Clone)]
@@ -137,7 +132,7 @@ impl Layout {
         d
     }
 
-    /// (file holding the value, directory holding the parent's order log, order log entry)
+    /// (file holding the value, the parent's directory, the entry's name in it)
     fn locate(&self, p: &str) -> (PathBuf, PathBuf, String) {
         let (parent, name) = path::split(p);
         let parent_dir = self.node_dir(parent);
@@ -153,55 +148,83 @@ impl Layout {
         }
     }
 
-    fn append_order(&self, dir: &Path, entry: &str, dirty: &mut Dirty) -> Result<()> {
-        let log = dir.join(ORDER_FILE);
-        let mut o = OpenOptions::new();
-        o.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o.open(&log).map_err(|e| StoreError::io("open", &log, e))?;
-        let size = f
-            .metadata()
-            .map_err(|e| StoreError::io("stat", &log, e))?
-            .len();
-        let mut last = [b'\n'];
-        if size > 0 {
-            use std::os::unix::fs::FileExt as _;
-            f.read_exact_at(&mut last, size - 1)
-                .map_err(|e| StoreError::io("read", &log, e))?;
-        }
-        // A power loss can keep part of an appended line; end it, or the next line would
-        // be glued to it.
-        let line = if last[0] == b'\n' {
-            format!("{entry}\n")
-        } else {
-            format!("\n{entry}\n")
-        };
-        f.write_all(line.as_bytes())
-            .map_err(|e| StoreError::io("append", &log, e))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        drop(f);
-        dirty.file(&log);
-        dirty.dir(dir);
-        let before = len.saturating_sub(line.len() as u64);
-        // Compact when the log crosses a power of two above the minimum: amortized O(1).
-        if len >= ORDER_COMPACT_MIN && before.leading_zeros() != len.leading_zeros() {
-            self.compact_order(dir)?;
+    /// Pre-order scan below `p`: entries after `after` (its segments, when the walk is still
+    /// on its way to it), at most `limit` in `out`.
+    fn scan_dir(
+        &self,
+        p: &str,
+        after: Option<&[String]>,
+        limit: usize,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        let mut kids = self.children_all(&self.node_dir(p))?;
+        // By segment; a content file before a directory of the same name.
+        kids.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        for (seg, has_value, is_dir) in kids {
+            if out.len() >= limit {
+                return Ok(());
+            }
+            let child = path::join(p, &seg);
+            match after.and_then(|a| a.split_first()) {
+                Some((first, _)) if seg.as_str() < first.as_str() => continue,
+                Some((first, rest)) if seg == *first => {
+                    // On the way to `after`: the node itself is `after` or one of its
+                    // ancestors, so it comes before; what lies below may not.
+                    if is_dir {
+                        self.scan_dir(&child, Some(rest).filter(|r| !r.is_empty()), limit, out)?;
+                    }
+                }
+                _ => {
+                    if has_value {
+                        out.push(child.clone());
+                    }
+                    if is_dir {
+                        self.scan_dir(&child, None, limit, out)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    fn compact_order(&self, dir: &Path) -> Result<()> {
-        let live = self.children(dir)?;
-        let mut buf = String::new();
-        for name in live.iter().rev() {
-            buf.push_str(name);
-            buf.push('\n');
+    /// Every child node of a directory: (segment, holds a value, is a directory).
+    fn children_all(&self, dir: &Path) -> Result<Vec<(String, bool, bool)>> {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(StoreError::io("read directory", dir, e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|e| StoreError::io("read directory", dir, e))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == VALUE_FILE {
+                continue;
+            }
+            let ft = ent
+                .file_type()
+                .map_err(|e| StoreError::io("stat", ent.path(), e))?;
+            if name == CONTENT_FILE {
+                if ft.is_file() {
+                    out.push((name, true, false));
+                }
+            } else if ft.is_dir()
+                && let Some(seg) = path::unescape(&name)
+            {
+                out.push((seg, ent.path().join(VALUE_FILE).is_file(), true));
+            }
         }
-        fsio::write_atomic(&self.tmp, &dir.join(ORDER_FILE), buf.as_bytes(), true)
+        Ok(out)
     }
 
-    /// Children of a node directory that hold a value, newest first, as order-log entries.
+    /// Children of a node directory that hold a value, as path segments in key order.
     fn children(&self, dir: &Path) -> Result<Vec<String>> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
@@ -215,10 +238,11 @@ impl Layout {
             }
             Err(e) => return Err(StoreError::io("read directory", dir, e)),
         };
-        let mut cands = Vec::new();
+        let mut segs = Vec::new();
         for ent in rd {
             let ent = ent.map_err(|e| StoreError::io("read directory", dir, e))?;
             let name = ent.file_name().to_string_lossy().into_owned();
+            // Our own files (`.order` logs of earlier versions, spares) start with '.'.
             if name.starts_with('.') || name == VALUE_FILE {
                 continue;
             }
@@ -227,29 +251,18 @@ impl Layout {
                 .map_err(|e| StoreError::io("stat", ent.path(), e))?;
             if name == CONTENT_FILE {
                 if ft.is_file() {
-                    cands.push(name);
+                    segs.push(name);
                 }
-            } else if ft.is_dir() && ent.path().join(VALUE_FILE).is_file() {
-                cands.push(name);
+            } else if ft.is_dir()
+                && ent.path().join(VALUE_FILE).is_file()
+                && let Some(seg) = path::unescape(&name)
+            {
+                segs.push(seg);
             }
         }
-        let order = fsio::read_opt(&dir.join(ORDER_FILE))?.unwrap_or_default();
-        let text = String::from_utf8_lossy(&order);
-        let mut pos: HashMap<&str, usize> = HashMap::new();
-        // Only complete lines count; the last occurrence is the creation that stands.
-        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-        for (i, line) in complete.split('\n').enumerate() {
-            pos.insert(line, i + 1);
-        }
-        // Entries the log lost sort as oldest, by name.
-        cands.sort_by(|a, b| {
-            let (pa, pb) = (
-                pos.get(a.as_str()).copied().unwrap_or(0),
-                pos.get(b.as_str()).copied().unwrap_or(0),
-            );
-            pb.cmp(&pa).then_with(|| b.cmp(a))
-        });
-        Ok(cands)
+        // Key order: the byte order of the segments, as every engine lists.
+        segs.sort_unstable();
+        Ok(segs)
     }
 }
 
@@ -315,12 +328,6 @@ impl FileTarget {
                 up = u.parent();
             }
             fsio::create_dirs(&dir)?;
-        }
-        if op.created {
-            // The order entry goes first: a crash after it and before the file leaves only
-            // a harmless line for a child that does not exist. A replay appends it again,
-            // in journal order, which restores the order even if the log lost lines.
-            self.layout.append_order(&order_dir, &entry, dirty)?;
         }
         let exists = !op.created && file.is_file();
         spares.put(&file, v, exists, dirty)
@@ -391,15 +398,32 @@ impl Engine for FileEngine {
                     .into_iter()
                     .skip(offset)
                     .take(limit)
-                    .filter_map(|k| {
-                        let seg = if k == CONTENT_FILE {
-                            k
-                        } else {
-                            path::unescape(&k)?
-                        };
-                        Some(path::join(&prefix, &seg))
-                    })
+                    .map(|seg| path::join(&prefix, &seg))
                     .collect())
+            })
+            .await
+        })
+    }
+
+    /// Scan order here is pre-order over the tree with each directory's children in key
+    /// order (an entry, then everything below it); a page costs the entries it returns
+    /// plus the directories on the way to `after`, not a walk of the whole store.
+    fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            if let Some(a) = after {
+                path::check(a)?;
+            }
+            self.inner.committer.ready().await?;
+            let inner = self.inner.clone();
+            let after: Option<Vec<String>> =
+                after.map(|a| a.split('/').map(str::to_owned).collect());
+            blocking(move || {
+                let _r = inner.committer.rw.read().unwrap_or_else(|e| e.into_inner());
+                let mut out = Vec::new();
+                inner
+                    .layout
+                    .scan_dir("", after.as_deref(), limit, &mut out)?;
+                Ok(out)
             })
             .await
         })
@@ -502,7 +526,7 @@ mod tests {
     }
 
     /// After a power loss, files written since the last checkpoint may be anything; the
-    /// log restores every acknowledged batch whole, in creation order.
+    /// log restores every acknowledged batch whole.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_power_loss_after_acknowledged_writes_loses_nothing() {
         let (paths, _) = universe();
@@ -635,7 +659,7 @@ mod tests {
         e.set("ok/three", Some(b"3".to_vec())).await.unwrap();
         assert_eq!(
             e.list("ok", 0, 10).await.unwrap(),
-            vec!["ok/three", "ok/two", "ok/one"]
+            vec!["ok/one", "ok/three", "ok/two"]
         );
     }
 

@@ -5,13 +5,16 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Result, StoreError};
 
+#[cfg(test)]
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh temporary file name, unique within this process and across processes.
+#[cfg(test)]
 pub(crate) fn tmp_name(tmp_dir: &Path) -> PathBuf {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     tmp_dir.join(format!("{}.{n}.tmp", std::process::id()))
@@ -55,7 +58,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Replaces `target` with `data` atomically: readers see the old bytes or the new ones,
 /// never a mix, even if the process dies half-way. With `sync`, the file is on disk
-/// before the rename (the caller syncs the directory).
+/// before the rename (the caller syncs the directory). (Tests write the earlier journal
+/// format with it.)
+#[cfg(test)]
 pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8], sync: bool) -> Result<()> {
     let tmp = tmp_name(tmp_dir);
     let res = (|| {

@@ -119,7 +119,7 @@ impl EngineKeyStore {
         Self { engine }
     }
 
-    /// Every id of one type (newest first).
+    /// Every id of one type (in key order).
     pub async fn ids(&self, ty: KeyType) -> Result<Vec<String>> {
         let prefix = format!("session/signal/{}", ty.as_str());
         let mut out = Vec::new();
@@ -443,5 +443,67 @@ impl KeyTransaction {
             return Ok(());
         }
         self.store.set(&self.writes).await
+    }
+}
+
+/// Read-cache entries kept per account key store by default.
+pub const DEFAULT_KEY_CACHE: usize = 16_384;
+
+/// The policy every account's key store runs under, in one place for the binding and for
+/// Rust users: a bounded read cache in front of the store (a key read or written once is
+/// free the next time) and the pre-key bound (the newest `max_prekeys` ids are kept).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use wa_store::{MemoryEngine, keys::AccountKeys};
+/// let keys = AccountKeys::over_engine(Arc::new(MemoryEngine::new())).build();
+/// let small = AccountKeys::over_engine(Arc::new(MemoryEngine::new()))
+///     .cache(1024)
+///     .max_prekeys(Some(812))
+///     .build();
+/// # let _ = (keys, small);
+/// ```
+#[derive(Clone)]
+pub struct AccountKeys {
+    inner: Arc<dyn KeyStore>,
+    cache: usize,
+    max_prekeys: Option<u32>,
+}
+
+impl AccountKeys {
+    /// Any key store (a Baileys folder, a JavaScript auth state adapted by the binding).
+    pub fn new(inner: Arc<dyn KeyStore>) -> Self {
+        Self {
+            inner,
+            cache: DEFAULT_KEY_CACHE,
+            max_prekeys: Some(DEFAULT_MAX_PREKEYS),
+        }
+    }
+
+    /// The keys kept in an engine under `session/signal/...`.
+    pub fn over_engine(engine: Arc<dyn Engine>) -> Self {
+        Self::new(Arc::new(EngineKeyStore::new(engine)))
+    }
+
+    /// Read-cache entries (default [`DEFAULT_KEY_CACHE`]).
+    pub fn cache(mut self, entries: usize) -> Self {
+        self.cache = entries;
+        self
+    }
+
+    /// How many of the newest pre-key ids are kept (default [`DEFAULT_MAX_PREKEYS`]);
+    /// `None` keeps every pre-key.
+    pub fn max_prekeys(mut self, max: Option<u32>) -> Self {
+        self.max_prekeys = max;
+        self
+    }
+
+    /// The key store to hand to the client.
+    pub fn build(self) -> Arc<dyn KeyStore> {
+        Arc::new(CachedKeyStore::new(
+            self.inner,
+            self.cache,
+            self.max_prekeys,
+        ))
     }
 }

@@ -1,6 +1,7 @@
 //! Storage for baileys-native.
 //!
-//! An [`Engine`] maps paths to bytes (`get`, atomic `set_many`, `list` newest first).
+//! An [`Engine`] maps paths to bytes (`get`, atomic `set_many`, `list` in key order);
+//! [`ValueEngine`] gives the seed's value contract on top (JSON values, Buffers).
 //! Engines here: [`MemoryEngine`], [`FileEngine`], [`SqliteEngine`]; the binding adds one
 //! that calls a JavaScript object. On top: the typed [`Store`] (credentials, contacts,
 //! chats, messages), the Signal [`KeyStore`] with Baileys' `SignalKeyStore` shape and its
@@ -12,8 +13,10 @@
 pub mod baileys;
 pub mod bufferjson;
 mod commit;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod creds;
-mod engine;
+pub mod engine;
 mod error;
 mod file;
 mod fsio;
@@ -26,12 +29,13 @@ mod sqlite;
 mod store;
 #[cfg(test)]
 mod testkit;
+pub mod value;
 mod wal;
 
 pub use baileys::{BaileysFolder, FolderEntry};
 pub use commit::{Durability, FileOptions};
 pub use creds::{AuthenticationCreds, Me};
-pub use engine::{BoxFuture, Engine, Write};
+pub use engine::{BoxFuture, Digest, Engine, Write};
 pub use error::{Result, StoreError};
 pub use file::{DEFAULT_BASE, FileEngine};
 pub use keys::{
@@ -39,6 +43,10 @@ pub use keys::{
     KeyWrites,
 };
 pub use memory::MemoryEngine;
-pub use migrate::MigrationReport;
+pub use migrate::{CopyOptions, CopyReport, FolderEngine, MigrationReport};
 pub use sqlite::{SCHEMA_VERSION, SqliteEngine};
-pub use store::{CREDS_PATH, Store, chat_path, contact_path, content_path, message_path};
+pub use store::{
+    BatchedStore, CREDS_PATH, MAX_TIMESTAMP_MS, MessageRecord, Store, StoreBatch, chat_path,
+    contact_path, content_path, message_path, timeline_path, timestamp_ms,
+};
+pub use value::{Value, ValueEngine};

@@ -1,6 +1,6 @@
 //! An engine that keeps everything in memory: tests, benchmarks, short-lived bots.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use crate::engine::{BoxFuture, Engine, Write};
@@ -8,11 +8,9 @@ use crate::path;
 
 #[derive(Default)]
 struct Inner {
-    /// path -> (creation sequence, value)
-    entries: HashMap<String, (u64, Vec<u8>)>,
-    /// parent -> creation sequence -> child name; gives `list` its newest-first order.
-    children: HashMap<String, BTreeMap<u64, String>>,
-    next_seq: u64,
+    entries: HashMap<String, Vec<u8>>,
+    /// parent -> names of its children that hold a value, in key order (for `list`).
+    children: HashMap<String, BTreeSet<String>>,
 }
 
 impl Inner {
@@ -21,22 +19,20 @@ impl Inner {
         match w.value {
             Some(v) => {
                 if let Some(e) = self.entries.get_mut(&w.path) {
-                    e.1 = v;
+                    *e = v;
                     return;
                 }
-                self.next_seq += 1;
-                let seq = self.next_seq;
                 self.children
                     .entry(parent.to_owned())
                     .or_default()
-                    .insert(seq, name.to_owned());
-                self.entries.insert(w.path, (seq, v));
+                    .insert(name.to_owned());
+                self.entries.insert(w.path, v);
             }
             None => {
-                if let Some((seq, _)) = self.entries.remove(&w.path)
+                if self.entries.remove(&w.path).is_some()
                     && let Some(kids) = self.children.get_mut(parent)
                 {
-                    kids.remove(&seq);
+                    kids.remove(name);
                     if kids.is_empty() {
                         self.children.remove(parent);
                     }
@@ -66,7 +62,7 @@ impl Engine for MemoryEngine {
     fn get<'a>(&'a self, p: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             path::check(p)?;
-            Ok(self.read().entries.get(p).map(|e| e.1.clone()))
+            Ok(self.read().entries.get(p).cloned())
         })
     }
 
@@ -78,7 +74,7 @@ impl Engine for MemoryEngine {
             let inner = self.read();
             Ok(paths
                 .iter()
-                .map(|p| inner.entries.get(p).map(|e| e.1.clone()))
+                .map(|p| inner.entries.get(p).cloned())
                 .collect())
         })
     }
@@ -110,14 +106,26 @@ impl Engine for MemoryEngine {
                 .children
                 .get(prefix)
                 .map(|kids| {
-                    kids.values()
-                        .rev()
+                    kids.iter()
                         .skip(offset)
                         .take(limit)
                         .map(|n| path::join(prefix, n))
                         .collect()
                 })
                 .unwrap_or_default())
+        })
+    }
+
+    fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let inner = self.read();
+            let mut all: Vec<&String> = inner
+                .entries
+                .keys()
+                .filter(|p| after.is_none_or(|a| p.as_str() > a))
+                .collect();
+            all.sort_unstable();
+            Ok(all.into_iter().take(limit).cloned().collect())
         })
     }
 }

@@ -11,10 +11,11 @@ use crate::path;
 
 /// Schema migrations, applied in order inside one transaction each. Never edit a shipped
 /// one; append.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "entries",
-    "CREATE TABLE entries (
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "entries",
+        "CREATE TABLE entries (
          parent TEXT NOT NULL,
          name   TEXT NOT NULL,
          value  BLOB NOT NULL,
@@ -22,10 +23,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
          PRIMARY KEY (parent, name)
      );
      CREATE INDEX entries_by_order ON entries (parent, seq);",
-)];
+    ),
+    (
+        2,
+        "list in key order",
+        // `list` is served by the primary key (parent, name) now; the creation-order index
+        // is dead weight on every write.
+        "DROP INDEX entries_by_order;",
+    ),
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 struct Db {
     conn: Connection,
@@ -217,13 +226,40 @@ impl Engine for SqliteEngine {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?.to_owned();
             self.with_db(move |db| {
-                let mut st = db
-                    .conn
-                    .prepare_cached("SELECT name FROM entries WHERE parent = ?1 ORDER BY seq DESC LIMIT ?2 OFFSET ?3")?;
+                let mut st = db.conn.prepare_cached(
+                    "SELECT name FROM entries WHERE parent = ?1 ORDER BY name LIMIT ?2 OFFSET ?3",
+                )?;
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-                let rows = st.query_map(params![prefix, limit, offset], |r| r.get::<_, String>(0))?;
+                let rows =
+                    st.query_map(params![prefix, limit, offset], |r| r.get::<_, String>(0))?;
                 rows.map(|n| Ok(path::join(&prefix, &n?))).collect()
+            })
+            .await
+        })
+    }
+
+    fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let (ap, an) = match after {
+                Some(a) => {
+                    path::check(a)?;
+                    let (p, n) = path::split(a);
+                    (p.to_owned(), n.to_owned())
+                }
+                None => (String::new(), String::new()),
+            };
+            let first = after.is_none();
+            self.with_db(move |db| {
+                let mut st = db.conn.prepare_cached(
+                    "SELECT parent, name FROM entries WHERE ?1 OR (parent, name) > (?2, ?3)
+                     ORDER BY parent, name LIMIT ?4",
+                )?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = st.query_map(params![first, ap, an, limit], |r| {
+                    Ok(path::join(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?))
+                })?;
+                rows.map(|r| r.map_err(Into::into)).collect()
             })
             .await
         })

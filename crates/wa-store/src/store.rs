@@ -1,4 +1,15 @@
-//! Typed access on top of an engine: credentials, Signal keys, contacts, chats, messages.
+//! Typed access on top of an engine: credentials, Signal keys, contacts, chats, messages,
+//! in the seed's layout:
+//!
+//! ```text
+//! session/creds                              the account's credentials
+//! session/signal/{type}/{id}                 Signal keys (see keys.rs)
+//! contact/{jid}                              a contact (JSON)
+//! chat/{jid}                                 a chat (JSON)
+//! chat/{jid}/message/{id}                    a WAMessage (JSON)
+//! chat/{jid}/message/{id}/content            its media bytes, raw
+//! chat/{jid}/timestamp/{inverted}_{id}       the chat's timeline: newest first in key order
+//! ```
 
 use std::sync::Arc;
 
@@ -88,7 +99,7 @@ impl Store {
         self.engine.set(&p, bytes).await
     }
 
-    /// Entries directly below `prefix`, newest first, with their last path segment.
+    /// Entries directly below `prefix`, in key order, with their last path segment.
     async fn list_json(
         &self,
         prefix: &str,
@@ -135,18 +146,25 @@ impl Store {
         self.json(&message_path(jid, id)?).await
     }
 
-    /// Stores a message's JSON; `None` deletes the message and its content together.
+    /// Stores a message's JSON (its content, if any, stays); `None` deletes the message,
+    /// its content and its place in the chat's timeline together.
     pub async fn set_message(&self, jid: &str, id: &str, v: Option<&Value>) -> Result<()> {
-        let p = message_path(jid, id)?;
         match v {
-            Some(v) => self.engine.set(&p, Some(to_bytes(v)?)).await,
+            Some(v) => {
+                let mut b = StoreBatch::default();
+                b.message(jid, id, v.clone(), None);
+                self.write(b).await
+            }
             None => {
-                self.engine
-                    .set_many(vec![
-                        Write::delete(content_path(jid, id)?),
-                        Write::delete(p),
-                    ])
-                    .await
+                let old = self.message(jid, id).await?;
+                let mut writes = vec![
+                    Write::delete(content_path(jid, id)?),
+                    Write::delete(message_path(jid, id)?),
+                ];
+                if let Some(old) = old {
+                    writes.push(Write::delete(timeline_path(jid, id, timestamp_ms(&old))?));
+                }
+                self.engine.set_many(writes).await
             }
         }
     }
@@ -159,23 +177,100 @@ impl Store {
         v: &Value,
         content: Vec<u8>,
     ) -> Result<()> {
-        self.engine
-            .set_many(vec![
-                Write::put(message_path(jid, id)?, to_bytes(v)?),
-                Write::put(content_path(jid, id)?, content),
-            ])
-            .await
+        let mut b = StoreBatch::default();
+        b.message(jid, id, v.clone(), Some(content));
+        self.write(b).await
     }
 
-    /// Messages of a chat, newest first.
+    /// Writes a batch of contacts, chats and messages: one read (the previous timestamps
+    /// of the messages, to move their place in the timeline) and one atomic `set_many`.
+    pub async fn write(&self, batch: StoreBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut writes =
+            Vec::with_capacity(batch.contacts.len() + batch.chats.len() + 3 * batch.messages.len());
+        for (jid, v) in &batch.contacts {
+            writes.push(Write {
+                path: contact_path(jid)?,
+                value: v.as_ref().map(to_bytes).transpose()?,
+            });
+        }
+        for (jid, v) in &batch.chats {
+            writes.push(Write {
+                path: chat_path(jid)?,
+                value: v.as_ref().map(to_bytes).transpose()?,
+            });
+        }
+        if !batch.messages.is_empty() {
+            let paths = batch
+                .messages
+                .iter()
+                .map(|m| message_path(&m.jid, &m.id))
+                .collect::<Result<Vec<_>>>()?;
+            let previous = self.engine.get_many(&paths).await?;
+            // The timestamp each message has at this point of the batch (a message written
+            // twice in one batch moves once).
+            let mut now: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+            for ((m, p), prev) in batch.messages.iter().zip(paths).zip(previous) {
+                let ts = timestamp_ms(&m.message);
+                let old_ts = match (now.get(&p), prev) {
+                    (Some(t), _) => Some(*t),
+                    (None, Some(prev)) => Some(timestamp_ms(&parse_value(|| p.clone(), &prev)?)),
+                    (None, None) => None,
+                };
+                if let Some(old_ts) = old_ts
+                    && old_ts != ts
+                {
+                    writes.push(Write::delete(timeline_path(&m.jid, &m.id, old_ts)?));
+                }
+                now.insert(p.clone(), ts);
+                writes.push(Write::put(p, to_bytes(&m.message)?));
+                writes.push(Write::put(
+                    timeline_path(&m.jid, &m.id, ts)?,
+                    (ts / 1000).to_string().into_bytes(),
+                ));
+                if let Some(c) = &m.content {
+                    writes.push(Write::put(content_path(&m.jid, &m.id)?, c.clone()));
+                }
+            }
+        }
+        self.engine.set_many(writes).await
+    }
+
+    /// Messages of a chat, newest first (by their `messageTimestamp`, then id), with their
+    /// ids: a page of the chat's timeline `chat/{jid}/timestamp/{inverted}_{id}`.
     pub async fn messages(
         &self,
         jid: &str,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<(String, Value)>> {
-        self.list_json(&format!("{}/message", chat_path(jid)?), offset, limit)
-            .await
+        let line = format!("{}/timestamp", chat_path(jid)?);
+        let names = self.engine.list(&line, offset, limit).await?;
+        let mut ids = Vec::with_capacity(names.len());
+        for n in &names {
+            let name = path::split(n).1;
+            // `{13 digits}_{id}`; anything else under the timeline is not ours: skip it.
+            if let Some((digits, id)) = name.split_once('_')
+                && digits.len() == 13
+                && digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                ids.push(id.to_owned());
+            }
+        }
+        let paths = ids
+            .iter()
+            .map(|id| message_path(jid, id))
+            .collect::<Result<Vec<_>>>()?;
+        let values = self.engine.get_many(&paths).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for ((id, p), v) in ids.into_iter().zip(&paths).zip(values) {
+            if let Some(b) = v {
+                out.push((id, parse_value(|| p.clone(), &b)?));
+            }
+        }
+        Ok(out)
     }
 
     pub async fn content(&self, jid: &str, id: &str) -> Result<Option<Vec<u8>>> {
@@ -184,5 +279,171 @@ impl Store {
 
     pub async fn set_content(&self, jid: &str, id: &str, content: Option<Vec<u8>>) -> Result<()> {
         self.engine.set(&content_path(jid, id)?, content).await
+    }
+}
+
+/// The largest timestamp (ms) the timeline orders; the seed's `_max_timestamp`.
+pub const MAX_TIMESTAMP_MS: u64 = 9_999_999_999_999;
+
+/// `chat/{jid}/timestamp/{MAX_TIMESTAMP_MS - ts, 13 digits}_{id}`: the seed's S3 key that
+/// orders a chat's messages newest first in plain key order, on every engine.
+pub fn timeline_path(jid: &str, id: &str, ts_ms: u64) -> Result<String> {
+    Ok(format!(
+        "{}/timestamp/{:013}_{}",
+        chat_path(jid)?,
+        MAX_TIMESTAMP_MS - ts_ms.min(MAX_TIMESTAMP_MS),
+        path::message_id(id)?
+    ))
+}
+
+/// A WAMessage's `messageTimestamp` (seconds: a number, a numeric string, or protobufjs'
+/// Long `{low, high}`) in milliseconds; 0 when it has none.
+pub fn timestamp_ms(message: &Value) -> u64 {
+    let secs = match message.get("messageTimestamp") {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        Some(Value::Object(o)) => {
+            let low = o.get("low").and_then(Value::as_i64).unwrap_or(0) as u32 as u64;
+            let high = o.get("high").and_then(Value::as_i64).unwrap_or(0) as u32 as u64;
+            Some((high << 32) | low)
+        }
+        _ => None,
+    };
+    secs.unwrap_or(0).saturating_mul(1000)
+}
+
+/// One message of a [`StoreBatch`].
+#[derive(Clone, Debug)]
+pub struct MessageRecord {
+    pub jid: String,
+    pub id: String,
+    /// The WAMessage JSON (Baileys' shape; bytes in BufferJSON form).
+    pub message: Value,
+    /// The message's content (media bytes), kept raw at `.../content`.
+    pub content: Option<Vec<u8>>,
+}
+
+/// Contacts, chats and messages written together by [`Store::write`] (and merged across
+/// callers by [`BatchedStore`]). `None` deletes a contact or chat.
+#[derive(Clone, Debug, Default)]
+pub struct StoreBatch {
+    pub contacts: Vec<(String, Option<Value>)>,
+    pub chats: Vec<(String, Option<Value>)>,
+    pub messages: Vec<MessageRecord>,
+}
+
+impl StoreBatch {
+    pub fn contact(&mut self, jid: impl Into<String>, v: Option<Value>) -> &mut Self {
+        self.contacts.push((jid.into(), v));
+        self
+    }
+
+    pub fn chat(&mut self, jid: impl Into<String>, v: Option<Value>) -> &mut Self {
+        self.chats.push((jid.into(), v));
+        self
+    }
+
+    pub fn message(
+        &mut self,
+        jid: impl Into<String>,
+        id: impl Into<String>,
+        message: Value,
+        content: Option<Vec<u8>>,
+    ) -> &mut Self {
+        self.messages.push(MessageRecord {
+            jid: jid.into(),
+            id: id.into(),
+            message,
+            content,
+        });
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty() && self.chats.is_empty() && self.messages.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.contacts.len() + self.chats.len() + self.messages.len()
+    }
+
+    fn append(&mut self, other: StoreBatch) {
+        self.contacts.extend(other.contacts);
+        self.chats.extend(other.chats);
+        self.messages.extend(other.messages);
+    }
+}
+
+type Pending = (StoreBatch, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// A [`Store`] whose writes from many callers are merged: while one batch is being
+/// written, the batches that arrive wait and then go together in one `Store::write` (one
+/// read and one transaction or request burst), up to `max_items` records. A burst of 1,000
+/// messages is then a handful of round trips, not 1,000. Each caller's `write` resolves
+/// once its records are stored; when a merged write fails, each caller's batch is retried
+/// alone so one bad record cannot fail the others.
+#[derive(Clone)]
+pub struct BatchedStore {
+    store: Store,
+    tx: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+impl BatchedStore {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn new(store: Store, max_items: usize) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        let writer = store.clone();
+        let max_items = max_items.max(1);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                let mut items = group[0].0.len();
+                while items < max_items {
+                    match rx.try_recv() {
+                        Ok(p) => {
+                            items += p.0.len();
+                            group.push(p);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if group.len() == 1 {
+                    let (b, reply) = group.pop().expect("one pending batch");
+                    let _ = reply.send(writer.write(b).await);
+                    continue;
+                }
+                let mut merged = StoreBatch::default();
+                for (b, _) in &group {
+                    merged.append(b.clone());
+                }
+                match writer.write(merged).await {
+                    Ok(()) => {
+                        for (_, reply) in group {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    Err(_) => {
+                        for (b, reply) in group {
+                            let _ = reply.send(writer.write(b).await);
+                        }
+                    }
+                }
+            }
+        });
+        Self { store, tx }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Queues `batch`; resolves once it is stored (or failed).
+    pub async fn write(&self, batch: StoreBatch) -> Result<()> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((batch, reply))
+            .map_err(|_| StoreError::Worker("the store writer stopped".into()))?;
+        done.await
+            .map_err(|_| StoreError::Worker("the store writer stopped".into()))?
     }
 }

@@ -1,16 +1,18 @@
 //! The same conformance suite against every native engine.
 
-mod common;
-
 use std::sync::Arc;
 
+use wa_store::conformance::{CASES, Kit, run};
 use wa_store::{Engine, FileEngine, MemoryEngine, SqliteEngine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_engine_conforms() {
     assert_eq!(
-        common::conformance(&|| Arc::new(MemoryEngine::new()) as Arc<dyn Engine>).await,
-        common::CASES
+        run(&Kit::new(
+            &|| Arc::new(MemoryEngine::new()) as Arc<dyn Engine>
+        ))
+        .await,
+        CASES
     );
 }
 
@@ -22,7 +24,7 @@ async fn file_engine_conforms() {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Arc::new(FileEngine::open(dir.path().join(format!("s{i}"))).unwrap()) as Arc<dyn Engine>
     };
-    assert_eq!(common::conformance(&make).await, common::CASES);
+    assert_eq!(run(&Kit::new(&make)).await, CASES);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +36,7 @@ async fn sqlite_engine_conforms() {
         Arc::new(SqliteEngine::open(dir.path().join(format!("s{i}.db"))).unwrap())
             as Arc<dyn Engine>
     };
-    assert_eq!(common::conformance(&make).await, common::CASES);
+    assert_eq!(run(&Kit::new(&make)).await, CASES);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +55,6 @@ async fn file_engine_reopens_with_the_same_data_and_order() {
     assert_eq!(
         l,
         (0..5)
-            .rev()
             .map(|i| format!("chat/x@g.us/message/{i}"))
             .collect::<Vec<_>>()
     );
@@ -126,7 +127,13 @@ async fn sqlite_engine_has_wal_and_a_migrations_table() {
     }
     let c = rusqlite_check(&p);
     assert_eq!(c.0, "wal");
-    assert_eq!(c.1, vec![(1, "entries".to_owned())]);
+    assert_eq!(
+        c.1,
+        vec![
+            (1, "entries".to_owned()),
+            (2, "list in key order".to_owned())
+        ]
+    );
     // Reopening applies nothing twice and keeps the data.
     let e = SqliteEngine::open(&p).unwrap();
     assert_eq!(e.get("a/b").await.unwrap().unwrap(), vec![1]);
@@ -147,6 +154,30 @@ fn rusqlite_check(p: &std::path::Path) -> (String, Vec<(i64, String)>) {
         .map(Result::unwrap)
         .collect();
     (mode, rows)
+}
+
+/// A database written by the first schema (creation-order index) is migrated to version 2
+/// and keeps its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrates_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.db");
+    {
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.execute_batch(
+            "CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             CREATE TABLE entries (parent TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (parent, name));
+             CREATE INDEX entries_by_order ON entries (parent, seq);
+             INSERT INTO migrations VALUES (1, 'entries', 0);
+             INSERT INTO entries VALUES ('a', 'z', x'01', 1), ('a', 'b', x'02', 2);",
+        )
+        .unwrap();
+    }
+    let e = SqliteEngine::open(&p).unwrap();
+    assert_eq!(e.list("a", 0, 10).await.unwrap(), vec!["a/b", "a/z"]);
+    assert_eq!(e.get("a/z").await.unwrap().unwrap(), vec![1]);
+    drop(e);
+    assert_eq!(rusqlite_check(&p).1.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

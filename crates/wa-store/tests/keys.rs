@@ -582,7 +582,12 @@ async fn typed_store_lists_messages_newest_first_with_content() {
     let jid = "120363000000000001@g.us";
     for i in 0..5 {
         store
-            .put_message_with_content(jid, &format!("M{i}"), &json!({ "n": i }), vec![i])
+            .put_message_with_content(
+                jid,
+                &format!("M{i}"),
+                &json!({ "n": i, "messageTimestamp": 1_700_000_000 + u64::from(i) }),
+                vec![i],
+            )
             .await
             .unwrap();
     }
@@ -601,8 +606,14 @@ async fn typed_store_lists_messages_newest_first_with_content() {
     assert_eq!(
         msgs,
         vec![
-            ("M3".to_owned(), json!({ "n": 3 })),
-            ("M2".to_owned(), json!({ "n": 2 }))
+            (
+                "M3".to_owned(),
+                json!({ "n": 3, "messageTimestamp": 1_700_000_003u64 })
+            ),
+            (
+                "M2".to_owned(),
+                json!({ "n": 2, "messageTimestamp": 1_700_000_002u64 })
+            )
         ]
     );
     assert_eq!(store.content(jid, "M2").await.unwrap().unwrap(), vec![2]);
