@@ -22,7 +22,8 @@ use crate::control::{FaultTarget, StreamErrorKind};
 use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
 use crate::phone::PhoneReceipt;
-use crate::server::{ConnId, LoginRefusal, Output, RequestId, Server, ServerEvent, Stats};
+use crate::server::Server;
+use crate::state::{ConnId, LoginRefusal, Output, RequestId, ServerEvent, Stats};
 
 /// The websocket path clients connect to.
 pub const WS_PATH: &str = "/ws/chat";
@@ -290,7 +291,7 @@ impl TestServer {
         let (jid, lid) = self.shared.with_core(|s, _| s.account_jids(number))?;
         Ok(PhoneHandle {
             shared: self.shared.clone(),
-            number: crate::server::normalize_number(number)?,
+            number: crate::account::normalize_number(number)?,
             jid,
             lid,
         })
