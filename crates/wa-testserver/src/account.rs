@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use wa_crypto::KeyPair;
+use wa_vocab::{S_WHATSAPP_NET, device_jid};
 
 use crate::adv;
+use crate::error::{Result, TestServerError};
 use crate::phone::{Bundle, Phone};
 use crate::seed::Seed;
 
@@ -94,12 +96,12 @@ impl Account {
 
     /// The user JID by phone number.
     pub fn pn_jid(&self) -> String {
-        format!("{}@s.whatsapp.net", self.number)
+        device_jid(&self.number, 0, S_WHATSAPP_NET)
     }
 
     /// The user JID by LID.
     pub fn lid_jid(&self) -> String {
-        format!("{}@lid", self.lid)
+        device_jid(&self.lid, 0, wa_binary::Server::Lid.as_str())
     }
 
     /// A device number and key index for a new companion. Numbers are never reused, as
@@ -134,5 +136,44 @@ impl Account {
             current,
             &valid,
         )
+    }
+}
+
+/// A phone number from `+1 555 123`, `1555123` or `1555123@s.whatsapp.net`.
+pub fn normalize_number(input: &str) -> Result<String> {
+    let user = input.split('@').next().unwrap_or_default();
+    let user = user.split(':').next().unwrap_or_default();
+    let digits: String = user
+        .chars()
+        .filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')'))
+        .collect();
+    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.starts_with('0') {
+            return Err(TestServerError::BadPhoneNumber(input.to_owned()));
+        }
+        Ok(digits)
+    } else {
+        Err(TestServerError::BadPhoneNumber(input.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(normalize_number("+1 555 0100").unwrap(), "15550100");
+        assert_eq!(
+            normalize_number("15550100@s.whatsapp.net").unwrap(),
+            "15550100"
+        );
+        assert_eq!(
+            normalize_number("15550100:3@s.whatsapp.net").unwrap(),
+            "15550100"
+        );
+        assert!(normalize_number("abc").is_err());
+        assert!(normalize_number("0123456").is_err());
+        assert!(normalize_number("123").is_err());
     }
 }

@@ -1,6 +1,9 @@
 //! The primary phone's side of ADV (account device verification): the signed identity it
 //! issues to a new companion in `pair-success`, the check of the companion's countersignature
 //! in `pair-device-sign`, and the signed key index list published in usync device lists.
+//!
+//! The bytes each signature covers (domain prefix and layout) are `wa_vocab::adv`'s, shared
+//! with the client; the signing and the checks here are the server's own.
 
 use prost::Message as _;
 use wa_crypto::KeyPair;
@@ -10,13 +13,7 @@ use wa_proto::{
     AdvDeviceIdentity, AdvEncryptionType, AdvKeyIndexList, AdvSignedDeviceIdentity,
     AdvSignedDeviceIdentityHmac, AdvSignedKeyIndexList,
 };
-
-/// Prefix of the account signature (phone signs details + companion identity).
-pub const ACCOUNT_SIG_PREFIX: [u8; 2] = [6, 0];
-/// Prefix of the device signature (companion signs details + its identity + account key).
-pub const DEVICE_SIG_PREFIX: [u8; 2] = [6, 1];
-/// Prefix of the key index list signature.
-pub const KEY_INDEX_LIST_SIG_PREFIX: [u8; 2] = [6, 2];
+use wa_vocab::adv::{account_signature_message, device_signature_message, key_index_list_message};
 
 /// What the phone issues to a companion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +44,7 @@ pub fn issue(
         device_type: Some(AdvEncryptionType::E2ee as i32),
     }
     .encode_to_vec();
-    let mut msg = Vec::with_capacity(2 + details.len() + 32);
-    msg.extend_from_slice(&ACCOUNT_SIG_PREFIX);
-    msg.extend_from_slice(&details);
-    msg.extend_from_slice(companion_identity);
+    let msg = account_signature_message(&details, companion_identity, false);
     let account_signature = curve::sign(&account.private, &msg).to_vec();
     let signed = AdvSignedDeviceIdentity {
         details: Some(details.clone()),
@@ -95,11 +89,7 @@ pub fn verify_device_sign(
         .device_signature
         .as_deref()
         .ok_or("no device signature")?;
-    let mut msg = Vec::with_capacity(2 + issued.details.len() + 64);
-    msg.extend_from_slice(&DEVICE_SIG_PREFIX);
-    msg.extend_from_slice(&issued.details);
-    msg.extend_from_slice(companion_identity);
-    msg.extend_from_slice(account_public);
+    let msg = device_signature_message(&issued.details, companion_identity, account_public);
     if !curve::verify(companion_identity, &msg, sig) {
         return Err("device signature does not verify");
     }
@@ -127,9 +117,7 @@ pub fn key_index_list(
         account_type: Some(AdvEncryptionType::E2ee as i32),
     }
     .encode_to_vec();
-    let mut msg = Vec::with_capacity(2 + details.len());
-    msg.extend_from_slice(&KEY_INDEX_LIST_SIG_PREFIX);
-    msg.extend_from_slice(&details);
+    let msg = key_index_list_message(&details);
     AdvSignedKeyIndexList {
         account_signature: Some(curve::sign(&account.private, &msg).to_vec()),
         details: Some(details),
@@ -143,10 +131,7 @@ mod tests {
     use super::*;
 
     fn companion_sign(issued: &IssuedIdentity, companion: &KeyPair, account: &[u8; 32]) -> Vec<u8> {
-        let mut msg = DEVICE_SIG_PREFIX.to_vec();
-        msg.extend_from_slice(&issued.details);
-        msg.extend_from_slice(&companion.public);
-        msg.extend_from_slice(account);
+        let msg = device_signature_message(&issued.details, &companion.public, account);
         AdvSignedDeviceIdentity {
             details: Some(issued.details.clone()),
             account_signature_key: None,
@@ -169,9 +154,8 @@ mod tests {
             hmac_sha256(&secret, &signed).to_vec()
         );
         let id = AdvSignedDeviceIdentity::decode(signed.as_slice()).unwrap();
-        let mut msg = ACCOUNT_SIG_PREFIX.to_vec();
-        msg.extend_from_slice(id.details.as_deref().unwrap());
-        msg.extend_from_slice(&companion.public);
+        let msg =
+            account_signature_message(id.details.as_deref().unwrap(), &companion.public, false);
         assert!(curve::verify(
             &account.public,
             &msg,
@@ -216,8 +200,7 @@ mod tests {
         let account = KeyPair::from_private([5; 32]);
         let bytes = key_index_list(&account, 4, 100, 2, &[1, 2]);
         let list = AdvSignedKeyIndexList::decode(bytes.as_slice()).unwrap();
-        let mut msg = KEY_INDEX_LIST_SIG_PREFIX.to_vec();
-        msg.extend_from_slice(list.details.as_deref().unwrap());
+        let msg = key_index_list_message(list.details.as_deref().unwrap());
         assert!(curve::verify(
             &account.public,
             &msg,

@@ -1,12 +1,18 @@
 //! The control API of the core: what a test does as the phone (scan a QR, type a pairing
-//! code, send a message, unlink a device) and the fault controls.
+//! code, send a message, unlink a device) and the fault controls. Each call is an input like
+//! a frame: it acts on the state through the handlers, then settles the effects they left
+//! (a message the phone sends to another account's phone is taken by that phone before the
+//! call returns).
 
 use wa_binary::Node;
+use wa_vocab::S_WHATSAPP_NET;
 
+use crate::devices::unlink;
 use crate::error::{Result, TestServerError};
 use crate::linkcode::{self, PrimaryHello};
-use crate::nodes::{self, SERVER_JID};
-use crate::server::{ConnId, DeviceAddr, LoginRefusal, Phase, RequestId, Server};
+use crate::nodes;
+use crate::server::Server;
+use crate::state::{ConnId, LoginRefusal, Phase, RequestId};
 
 /// Which connections a fault hits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,23 +57,6 @@ impl StreamErrorKind {
     }
 }
 
-/// Unlinks a companion: its record, keys and queue go; its connection (if `kick`) gets
-/// `401 device_removed`; everyone online learns the device list changed.
-pub(crate) fn unlink(server: &mut Server, addr: &DeviceAddr, kick: bool, now: u64) {
-    let Some(account) = server.accounts.get_mut(&addr.number) else {
-        return;
-    };
-    if account.companions.remove(&addr.device).is_none() {
-        return;
-    }
-    account.devices_changed = now / 1000;
-    server.queues.remove(addr);
-    if kick && let Some(conn) = server.online.get(addr).copied() {
-        server.stream_error(conn, nodes::stream_error_device_removed(), now);
-    }
-    crate::routing::notify_devices(server, &addr.number, "remove", addr.device, now);
-}
-
 impl Server {
     /// The phone of `number` scans `qr` (what the companion shows). The companion gets
     /// `pair-success`; the request completes with [`crate::ServerEvent::Paired`] when it
@@ -79,12 +68,14 @@ impl Server {
         number: &str,
         push_name: Option<&str>,
     ) -> Result<RequestId> {
-        crate::pairing::scan_qr(self, now, qr, number, push_name)
+        let request = crate::pairing::scan_qr(&mut self.state, now, qr, number, push_name);
+        self.settle(now);
+        request
     }
 
     /// What the phone needs to compute for a typed code: the companion's wrapped key.
     pub fn pairing_code_request(&self, number: &str) -> Result<Vec<u8>> {
-        crate::pairing::link_code_material(self, number)
+        crate::pairing::link_code_material(&self.state, number)
     }
 
     /// The user types `code` on the phone of `number`. The PBKDF2 work happens inline; a
@@ -103,7 +94,9 @@ impl Server {
         number: &str,
         hello: Option<PrimaryHello>,
     ) -> Result<RequestId> {
-        crate::pairing::enter_pairing_code(self, now, number, hello)
+        let request = crate::pairing::enter_pairing_code(&mut self.state, now, number, hello);
+        self.settle(now);
+        request
     }
 
     /// The phone of `number` sends a text message to `to` (a user JID or a number).
@@ -133,34 +126,39 @@ impl Server {
         to: &str,
         message: wa_proto::Message,
     ) -> Result<String> {
-        crate::phone_ops::phone_send(self, now, number, to, message)
+        let id = crate::phone_ops::phone_send(&mut self.state, now, number, to, message);
+        self.settle(now);
+        id
     }
 
     /// The phone unlinks a companion: `401 device_removed` on its connection, refused
     /// logins afterwards.
     pub fn remove_device(&mut self, now: u64, device_jid: &str) -> Result<()> {
         let addr = self
+            .state
             .device_of(device_jid)
             .filter(|d| d.device != 0)
             .ok_or_else(|| TestServerError::UnknownDevice(device_jid.to_owned()))?;
-        unlink(self, &addr, true, now);
+        unlink(&mut self.state, &addr, true, now);
+        self.settle(now);
         Ok(())
     }
 
     // ---- faults ----------------------------------------------------------------------------
 
     fn targets(&self, target: &FaultTarget) -> Vec<ConnId> {
+        let state = &self.state;
         match target {
-            FaultTarget::All => self
+            FaultTarget::All => state
                 .conns
                 .iter()
                 .filter(|(_, c)| !matches!(c.phase, Phase::Closing))
                 .map(|(id, _)| *id)
                 .collect(),
-            FaultTarget::Conn(c) => self.is_open(*c).then_some(*c).into_iter().collect(),
-            FaultTarget::Device(jid) => self
+            FaultTarget::Conn(c) => state.is_open(*c).then_some(*c).into_iter().collect(),
+            FaultTarget::Device(jid) => state
                 .device_of(jid)
-                .and_then(|d| self.online.get(&d).copied())
+                .and_then(|d| state.online.get(&d).copied())
                 .into_iter()
                 .collect(),
         }
@@ -170,9 +168,9 @@ impl Server {
     pub fn drop_connections(&mut self, now: u64, target: &FaultTarget) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            self.close(*c, true, now);
+            self.state.close(*c, true, now);
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
@@ -180,11 +178,11 @@ impl Server {
     pub fn delay_frames(&mut self, target: &FaultTarget, ms: u64) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            if let Some(conn) = self.conns.get_mut(c) {
+            if let Some(conn) = self.state.conns.get_mut(c) {
                 conn.delay_ms = ms;
             }
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
@@ -192,11 +190,11 @@ impl Server {
     pub fn stall(&mut self, now: u64, target: &FaultTarget, ms: u64) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            if let Some(conn) = self.conns.get_mut(c) {
+            if let Some(conn) = self.state.conns.get_mut(c) {
                 conn.stalled_until = now.saturating_add(ms);
             }
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
@@ -205,18 +203,18 @@ impl Server {
     pub fn corrupt_frame(&mut self, now: u64, target: &FaultTarget) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            if let Some(conn) = self.conns.get_mut(c) {
+            if let Some(conn) = self.state.conns.get_mut(c) {
                 conn.corrupt_next = conn.corrupt_next.saturating_add(1);
             }
-            let id = self.next_stanza_id();
+            let id = self.state.next_stanza_id();
             let ping = Node::new("iq")
-                .attr("from", SERVER_JID)
+                .attr("from", S_WHATSAPP_NET)
                 .attr("id", id)
                 .attr("type", "get")
                 .attr("xmlns", "urn:xmpp:ping");
-            self.send(*c, &ping, now);
+            self.state.send(*c, &ping, now);
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
@@ -225,11 +223,11 @@ impl Server {
     pub fn drop_frames(&mut self, target: &FaultTarget, n: u32) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            if let Some(conn) = self.conns.get_mut(c) {
+            if let Some(conn) = self.state.conns.get_mut(c) {
                 conn.drop_next = conn.drop_next.saturating_add(n);
             }
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
@@ -242,16 +240,16 @@ impl Server {
     ) -> usize {
         let conns = self.targets(target);
         for c in &conns {
-            self.stream_error(*c, kind.node(), now);
+            self.state.stream_error(*c, kind.node(), now);
         }
-        self.stats.faults_injected += conns.len() as u64;
+        self.state.stats.faults_injected += conns.len() as u64;
         conns.len()
     }
 
     /// Refuses every login for `ms` from `now` (0 ends it).
     pub fn refuse_logins(&mut self, now: u64, ms: u64, refusal: LoginRefusal) {
-        self.refuse_logins_until = now.saturating_add(ms);
-        self.refusal = refusal;
-        self.stats.faults_injected += 1;
+        self.state.refuse_logins_until = now.saturating_add(ms);
+        self.state.refusal = refusal;
+        self.state.stats.faults_injected += 1;
     }
 }

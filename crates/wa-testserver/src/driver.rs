@@ -22,10 +22,15 @@ use crate::control::{FaultTarget, StreamErrorKind};
 use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
 use crate::phone::PhoneReceipt;
-use crate::server::{ConnId, LoginRefusal, Output, RequestId, Server, ServerEvent, Stats};
+use crate::server::Server;
+use crate::state::{ConnId, LoginRefusal, Output, RequestId, ServerEvent, Stats};
 
 /// The websocket path clients connect to.
 pub const WS_PATH: &str = "/ws/chat";
+
+/// How long [`TestServer::enter_pairing_code`] waits for the companion's pairing code request
+/// to arrive before it fails with `ERR_WA_TESTSERVER_NO_PAIRING_CODE_REQUEST`.
+const CODE_REQUEST_GRACE_MS: u64 = 1_000;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -269,9 +274,30 @@ impl TestServer {
     }
 
     /// The user types `code` on the phone of `number`; resolves to the companion's JID once
-    /// it is paired.
+    /// it is paired. A companion's request still on its way is waited for (up to 1 s).
     pub async fn enter_pairing_code(&self, number: &str, code: &str) -> Result<String> {
-        let wrapped = self.shared.core().pairing_code_request(number)?;
+        let first = self.shared.core().pairing_code_request(number);
+        let wrapped = match first {
+            Err(TestServerError::NoPairingCodeRequest(_)) => {
+                // Baileys' `requestPairingCode` resolves once its `companion_hello` is written
+                // to the socket, not once the server has read it: give it a moment to arrive.
+                let n = number.to_owned();
+                match self
+                    .shared
+                    .wait_until(
+                        "a pairing code request",
+                        CODE_REQUEST_GRACE_MS,
+                        Box::new(move |s| s.pairing_code_request(&n).is_ok()),
+                    )
+                    .await
+                {
+                    Ok(()) | Err(TestServerError::Timeout(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                self.shared.core().pairing_code_request(number)?
+            }
+            other => other?,
+        };
         let code_owned = code.to_owned();
         let hello = tokio::task::spawn_blocking(move || {
             crate::linkcode::primary_hello(&code_owned, &wrapped)
@@ -290,7 +316,7 @@ impl TestServer {
         let (jid, lid) = self.shared.with_core(|s, _| s.account_jids(number))?;
         Ok(PhoneHandle {
             shared: self.shared.clone(),
-            number: crate::server::normalize_number(number)?,
+            number: crate::account::normalize_number(number)?,
             jid,
             lid,
         })

@@ -5,15 +5,18 @@
 use sha1::{Digest, Sha1};
 use wa_binary::Node;
 use wa_crypto::curve;
+use wa_vocab::{be_bytes, read_be};
 
 use crate::account::SignedKey;
-use crate::nodes::{self, attr, be_bytes, child_array, child_bytes, read_be};
-use crate::server::{ConnId, DeviceAddr, Phase, Server};
+use crate::delivery::flush_offline;
+use crate::devices::unlink;
+use crate::nodes::{self, attr, child_array, child_bytes};
+use crate::state::{ConnId, DeviceAddr, Phase, State};
 
 /// Most one-time prekeys a device may have stored on the server.
 pub const MAX_PRE_KEYS: usize = 2_000;
 
-pub(crate) fn on_iq(server: &mut Server, conn: ConnId, addr: &DeviceAddr, node: &Node, now: u64) {
+pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &Node, now: u64) {
     let id = attr(node, "id").unwrap_or_default();
     let kind = node.get_attr("type").unwrap_or("");
     if kind == "result" || kind == "error" {
@@ -28,37 +31,37 @@ pub(crate) fn on_iq(server: &mut Server, conn: ConnId, addr: &DeviceAddr, node: 
         ("passive", "set", "active" | "passive") => {
             let active = first_tag == "active";
             let mut flush = false;
-            if let Some(Phase::LoggedIn(s)) = server.phase_mut(conn) {
+            if let Some(Phase::LoggedIn(s)) = state.phase_mut(conn) {
                 flush = active && !s.active;
                 s.active = active;
             }
-            server.send(conn, &nodes::iq_result(&id), now);
+            state.send(conn, &nodes::iq_result(&id), now);
             if flush {
-                crate::routing::flush_offline(server, conn, addr, now);
+                flush_offline(state, conn, addr, now);
             }
             return;
         }
-        ("encrypt", "get", "count") => count(server, addr, &id),
+        ("encrypt", "get", "count") => count(state, addr, &id),
         ("encrypt", "set", _) if node.child("list").is_some() || node.child("skey").is_some() => {
-            let (reply, uploaded) = upload(server, addr, &id, node);
-            server.stats.pre_keys_uploaded += uploaded;
+            let (reply, uploaded) = upload(state, addr, &id, node);
+            state.stats.pre_keys_uploaded += uploaded;
             reply
         }
-        ("encrypt", "set", "rotate") => rotate(server, addr, &id, node),
+        ("encrypt", "set", "rotate") => rotate(state, addr, &id, node),
         ("encrypt", "get", "key") => match first {
-            Some(k) => key_fetch(server, &id, k),
+            Some(k) => key_fetch(state, &id, k),
             None => nodes::iq_error(&id, 400, "bad-request"),
         },
-        ("encrypt", "get", "digest") => digest(server, addr, &id),
+        ("encrypt", "get", "digest") => digest(state, addr, &id),
         ("usync", "get", "usync") => match first {
-            Some(u) => crate::usync::answer(server, &id, u),
+            Some(u) => crate::usync::answer(state, &id, u),
             None => nodes::iq_error(&id, 400, "bad-request"),
         },
         ("md", "set", "remove-companion-device") => {
-            remove_companion(server, conn, addr, &id, first, now);
+            remove_companion(state, conn, addr, &id, first, now);
             return;
         }
-        ("w:m", "set", "media_conn") => media_conn(server, &id),
+        ("w:m", "set", "media_conn") => media_conn(state, &id),
         ("abt", "get", "props") => nodes::iq_result_with(
             &id,
             vec![Node::new("props").attr("protocol", "1").attr("hash", "0")],
@@ -71,16 +74,16 @@ pub(crate) fn on_iq(server: &mut Server, conn: ConnId, addr: &DeviceAddr, node: 
         ("w:profile:picture", "get", _) => nodes::iq_error(&id, 404, "item-not-found"),
         ("status", "get", _) => nodes::iq_error(&id, 404, "item-not-found"),
         _ => {
-            server.stats.unknown_iqs += 1;
+            state.stats.unknown_iqs += 1;
             tracing::debug!(xmlns, kind, first_tag, "unknown iq");
             nodes::iq_error(&id, 501, "feature-not-implemented")
         }
     };
-    server.send(conn, &reply, now);
+    state.send(conn, &reply, now);
 }
 
-fn count(server: &Server, addr: &DeviceAddr, id: &str) -> Node {
-    let n = server
+fn count(state: &State, addr: &DeviceAddr, id: &str) -> Node {
+    let n = state
         .accounts
         .get(&addr.number)
         .and_then(|a| a.companions.get(&addr.device))
@@ -99,8 +102,8 @@ fn parse_signed_key(skey: &Node) -> Option<SignedKey> {
 }
 
 /// `<iq xmlns=encrypt type=set>`: registration, type, identity, list of keys, signed key.
-fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> (Node, u64) {
-    let Some(c) = server
+fn upload(state: &mut State, addr: &DeviceAddr, id: &str, node: &Node) -> (Node, u64) {
+    let Some(c) = state
         .accounts
         .get_mut(&addr.number)
         .and_then(|a| a.companions.get_mut(&addr.device))
@@ -155,12 +158,12 @@ fn upload(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> (Nod
     (nodes::iq_result(id), uploaded)
 }
 
-fn rotate(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node {
+fn rotate(state: &mut State, addr: &DeviceAddr, id: &str, node: &Node) -> Node {
     let skey = node
         .child("rotate")
         .and_then(|r| r.child("skey"))
         .and_then(parse_signed_key);
-    let Some(c) = server
+    let Some(c) = state
         .accounts
         .get_mut(&addr.number)
         .and_then(|a| a.companions.get_mut(&addr.device))
@@ -178,13 +181,13 @@ fn rotate(server: &mut Server, addr: &DeviceAddr, id: &str, node: &Node) -> Node
 }
 
 /// Prekey bundles for the asked devices; each fetch consumes a one-time prekey.
-fn key_fetch(server: &mut Server, id: &str, key: &Node) -> Node {
+fn key_fetch(state: &mut State, id: &str, key: &Node) -> Node {
     let mut users = Vec::new();
     for u in key.children_by_tag("user") {
         let Some(jid) = attr(u, "jid") else {
             continue;
         };
-        let Some(device) = server.device_of(&jid) else {
+        let Some(device) = state.device_of(&jid) else {
             users.push(Node::new("user").attr("jid", jid).children(vec![
                     Node::new("error")
                         .attr("code", "404")
@@ -194,14 +197,14 @@ fn key_fetch(server: &mut Server, id: &str, key: &Node) -> Node {
         };
         let adv = (device.device != 0)
             .then(|| {
-                server
+                state
                     .accounts
                     .get(&device.number)
                     .and_then(|a| a.companions.get(&device.device))
                     .map(|c| c.adv.clone())
             })
             .flatten();
-        let Ok(b) = crate::phone_ops::take_bundle(server, &device) else {
+        let Ok(b) = state.take_bundle(&device) else {
             continue;
         };
         let mut children = vec![
@@ -230,8 +233,8 @@ fn key_fetch(server: &mut Server, id: &str, key: &Node) -> Node {
 
 /// What the server holds of the device's key bundle, with a SHA-1 over it so the client can
 /// compare it with its own keys.
-fn digest(server: &Server, addr: &DeviceAddr, id: &str) -> Node {
-    let Some(c) = server
+fn digest(state: &State, addr: &DeviceAddr, id: &str) -> Node {
+    let Some(c) = state
         .accounts
         .get(&addr.number)
         .and_then(|a| a.companions.get(&addr.device))
@@ -271,7 +274,7 @@ fn digest(server: &Server, addr: &DeviceAddr, id: &str) -> Node {
 /// `remove-companion-device`: the companion logs itself (or another of the account's
 /// companions) out.
 fn remove_companion(
-    server: &mut Server,
+    state: &mut State,
     conn: ConnId,
     addr: &DeviceAddr,
     id: &str,
@@ -280,20 +283,20 @@ fn remove_companion(
 ) {
     let target = child
         .and_then(|c| c.get_attr("jid"))
-        .and_then(|j| server.device_of(j));
+        .and_then(|j| state.device_of(j));
     match target {
         Some(t) if t.number == addr.number && t.device != 0 => {
-            server.send(conn, &nodes::iq_result(id), now);
-            crate::control::unlink(server, &t, t != *addr, now);
+            state.send(conn, &nodes::iq_result(id), now);
+            unlink(state, &t, t != *addr, now);
             if t == *addr {
-                server.close(conn, false, now);
+                state.close(conn, false, now);
             }
         }
-        _ => server.send(conn, &nodes::iq_error(id, 404, "item-not-found"), now),
+        _ => state.send(conn, &nodes::iq_error(id, 404, "item-not-found"), now),
     }
 }
 
-fn media_conn(server: &Server, id: &str) -> Node {
+fn media_conn(state: &State, id: &str) -> Node {
     let auth: [u8; 24] = wa_crypto::random_bytes();
     let auth: String = auth.iter().map(|b| format!("{b:02x}")).collect();
     nodes::iq_result_with(
@@ -306,7 +309,7 @@ fn media_conn(server: &Server, id: &str) -> Node {
                 .attr("max_buckets", "12")
                 .children(vec![
                     Node::new("host")
-                        .attr("hostname", server.config.media_host.clone())
+                        .attr("hostname", state.config.media_host.clone())
                         .attr("maxContentLengthBytes", "104857600"),
                 ]),
         ],

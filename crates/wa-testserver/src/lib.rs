@@ -11,26 +11,36 @@
 
 #![forbid(unsafe_code)]
 
+// Bottom-up (docs/testserver.md, "Module layout"): pieces that know no server state, then the
+// state, the handlers over it, the dispatcher and the control API, the tokio driver.
 pub mod account;
 pub mod adv;
 mod config;
-mod control;
-mod driver;
 mod error;
 pub mod inbox;
-mod iq;
 pub mod linkcode;
-mod login;
 pub mod nodes;
-pub mod pairing;
 pub mod phone;
+mod seed;
+mod trust;
+
+mod state;
+
+mod delivery;
+mod devices;
+mod iq;
+mod login;
+pub mod pairing;
 mod phone_ops;
 mod routing;
-mod seed;
-mod server;
-mod trust;
 pub mod usync;
 
+mod control;
+mod server;
+
+mod driver;
+
+pub use account::normalize_number;
 pub use config::ServerConfig;
 pub use control::{FaultTarget, StreamErrorKind};
 pub use driver::{PhoneHandle, TestServer};
@@ -40,8 +50,6 @@ pub use login::ROUTING_INFO;
 pub use phone::PhoneReceipt;
 pub use routing::{NACK_BAD_REQUEST, NACK_UNKNOWN_RECIPIENT, NACK_UNSUPPORTED};
 pub use seed::Seed;
-pub use server::{
-    ConnId, DeviceAddr, LoginRefusal, Output, RequestId, Server, ServerEvent, Stats,
-    normalize_number,
-};
+pub use server::Server;
+pub use state::{ConnId, DeviceAddr, LoginRefusal, Output, RequestId, ServerEvent, Stats};
 pub use trust::TrustRoot;

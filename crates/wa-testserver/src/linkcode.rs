@@ -18,11 +18,7 @@ use wa_crypto::cipher::gcm_decrypt;
 use wa_crypto::curve::agree;
 use wa_crypto::kdf::hkdf_sha256_into;
 use wa_crypto::pairing::{WRAPPED_KEY_LEN, unwrap_with_pairing_code, wrap_with_pairing_code};
-
-/// HKDF info of the key bundle's encryption key.
-pub const KEY_BUNDLE_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
-/// HKDF info of the ADV secret.
-pub const ADV_SECRET_INFO: &[u8] = b"adv_secret";
+use wa_vocab::link_code::{ADV_SECRET_INFO, KEY_BUNDLE_INFO};
 
 /// The phone's answer to a code typed by the user.
 #[derive(Debug, Clone)]

@@ -5,59 +5,54 @@ use base64::Engine as _;
 use wa_binary::Node;
 use wa_crypto::curve;
 use wa_noise::ClientIdentity;
+use wa_vocab::{S_WHATSAPP_NET, device_jid, read_be};
 
 use crate::account::SignedKey;
-use crate::nodes::{self, SERVER_JID, read_be};
-use crate::server::{
-    ConnId, DeviceAddr, LoginRefusal, Phase, Registering, Registration, Server, Session,
+use crate::delivery::flush_offline;
+use crate::nodes;
+use crate::state::{
+    ConnId, DeviceAddr, LoginRefusal, Phase, Registering, Registration, Session, State,
 };
 
 /// Routing info the server hands out in `<ib><edge_routing>`; clients send it back in the
 /// `ED` preface of their next connection.
 pub const ROUTING_INFO: &[u8] = &[0x08, 0x08, 0x08, 0x02];
 
-pub(crate) fn on_client_finished(server: &mut Server, conn: ConnId, id: ClientIdentity, now: u64) {
+pub(crate) fn on_client_finished(state: &mut State, conn: ConnId, id: ClientIdentity, now: u64) {
     let payload = &id.payload;
     if let Some(username) = payload.username {
-        login(
-            server,
-            conn,
-            &id,
-            username,
-            payload.device.unwrap_or(0),
-            now,
-        );
+        login(state, conn, &id, username, payload.device.unwrap_or(0), now);
     } else if payload.device_pairing_data.is_some() {
-        register(server, conn, &id, now);
+        register(state, conn, &id, now);
     } else {
         // Neither a login nor a registration: WhatsApp refuses the payload.
-        server.send(conn, &nodes::failure(400), now);
-        server.close(conn, false, now);
+        state.send(conn, &nodes::failure(400), now);
+        state.close(conn, false, now);
     }
 }
 
-fn register(server: &mut Server, conn: ConnId, id: &ClientIdentity, now: u64) {
+fn register(state: &mut State, conn: ConnId, id: &ClientIdentity, now: u64) {
     let Some(reg) = parse_registration(id) else {
-        server.send(conn, &nodes::failure(400), now);
-        server.close(conn, false, now);
+        state.send(conn, &nodes::failure(400), now);
+        state.close(conn, false, now);
         return;
     };
-    server.stats.registrations += 1;
-    let count = server.config.qr_ref_count.max(1);
+    state.stats.registrations += 1;
+    let count = state.config.qr_ref_count.max(1);
     let refs: Vec<String> = (0..count)
         .map(|_| {
             let r: [u8; 18] = wa_crypto::random_bytes();
             format!("2@{}", base64::engine::general_purpose::STANDARD.encode(r))
         })
         .collect();
-    let iq_id = server.next_stanza_id();
+    let iq_id = state.next_stanza_id();
     let pair_device = Node::new("pair-device").children(
         refs.iter()
             .map(|r| Node::new("ref").bytes(r.as_bytes().to_vec()))
             .collect(),
     );
-    let deadline = now + server.config.ref_expiry(count - 1);
-    if let Some(phase) = server.phase_mut(conn) {
+    let deadline = now + state.config.ref_expiry(count - 1);
+    if let Some(phase) = state.phase_mut(conn) {
         *phase = Phase::Registering(Box::new(Registering {
             reg,
             refs,
@@ -67,7 +62,7 @@ fn register(server: &mut Server, conn: ConnId, id: &ClientIdentity, now: u64) {
             deadline,
         }));
     }
-    server.send(
+    state.send(
         conn,
         &nodes::iq_set(&iq_id, Some("md"), vec![pair_device]),
         now,
@@ -103,22 +98,22 @@ fn parse_registration(id: &ClientIdentity) -> Option<Registration> {
 }
 
 fn login(
-    server: &mut Server,
+    state: &mut State,
     conn: ConnId,
     id: &ClientIdentity,
     username: u64,
     device: u32,
     now: u64,
 ) {
-    if now < server.refuse_logins_until {
-        server.stats.logins_refused += 1;
-        match server.refusal {
+    if now < state.refuse_logins_until {
+        state.stats.logins_refused += 1;
+        match state.refusal {
             LoginRefusal::StreamError(code) => {
-                server.stream_error(conn, nodes::stream_error_code(code), now)
+                state.stream_error(conn, nodes::stream_error_code(code), now)
             }
             LoginRefusal::Failure(reason) => {
-                server.send(conn, &nodes::failure(reason), now);
-                server.close(conn, false, now);
+                state.send(conn, &nodes::failure(reason), now);
+                state.close(conn, false, now);
             }
         }
         return;
@@ -128,7 +123,7 @@ fn login(
         .ok()
         .filter(|d| *d != 0)
         .and_then(|d| {
-            server
+            state
                 .accounts
                 .get(&number)
                 .and_then(|a| a.companions.get(&d))
@@ -137,33 +132,33 @@ fn login(
         });
     let Some((device, paired_at)) = known else {
         // Unknown or unlinked device, or another device's credentials: logged out.
-        server.stats.logins_refused += 1;
-        server.send(conn, &nodes::failure(401), now);
-        server.close(conn, false, now);
+        state.stats.logins_refused += 1;
+        state.send(conn, &nodes::failure(401), now);
+        state.close(conn, false, now);
         return;
     };
     let addr = DeviceAddr {
         number: number.clone(),
         device,
     };
-    if let Some(old) = server.online.get(&addr).copied()
+    if let Some(old) = state.online.get(&addr).copied()
         && old != conn
     {
-        server.stream_error(old, nodes::stream_error_replaced(), now);
+        state.stream_error(old, nodes::stream_error_replaced(), now);
     }
     let active = !id.payload.passive.unwrap_or(false);
-    server.online.insert(addr.clone(), conn);
-    if let Some(phase) = server.phase_mut(conn) {
+    state.online.insert(addr.clone(), conn);
+    if let Some(phase) = state.phase_mut(conn) {
         *phase = Phase::LoggedIn(Session {
             addr: addr.clone(),
             active,
         });
     }
-    server.stats.logins += 1;
-    let lid = server
+    state.stats.logins += 1;
+    let lid = state
         .accounts
         .get(&number)
-        .map(|a| nodes::device_jid(&a.lid, device, "lid"))
+        .map(|a| device_jid(&a.lid, device, wa_binary::Server::Lid.as_str()))
         .unwrap_or_default();
     let success = Node::new("success")
         .attr("t", (now / 1000).to_string())
@@ -172,12 +167,12 @@ fn login(
         .attr("location", "lla")
         .attr("creation", (paired_at / 1000).to_string())
         .attr("lid", lid);
-    server.send(conn, &success, now);
-    let routing = Node::new("ib").attr("from", SERVER_JID).children(vec![
+    state.send(conn, &success, now);
+    let routing = Node::new("ib").attr("from", S_WHATSAPP_NET).children(vec![
         Node::new("edge_routing").children(vec![Node::new("routing_info").bytes(ROUTING_INFO)]),
     ]);
-    server.send(conn, &routing, now);
+    state.send(conn, &routing, now);
     if active {
-        crate::routing::flush_offline(server, conn, &addr, now);
+        flush_offline(state, conn, &addr, now);
     }
 }

@@ -1,14 +1,12 @@
 //! Stanzas the server sends, and small readers for the ones it receives.
 
 use wa_binary::{Content, Node};
-
-/// The server's JID (`to` / `from` of server stanzas).
-pub const SERVER_JID: &str = "s.whatsapp.net";
+use wa_vocab::S_WHATSAPP_NET;
 
 /// `<iq from="s.whatsapp.net" id type="result"/>`.
 pub fn iq_result(id: &str) -> Node {
     Node::new("iq")
-        .attr("from", SERVER_JID)
+        .attr("from", S_WHATSAPP_NET)
         .attr("id", id.to_owned())
         .attr("type", "result")
 }
@@ -21,7 +19,7 @@ pub fn iq_result_with(id: &str, children: Vec<Node>) -> Node {
 /// `<iq type="error"><error code text/></iq>`: how the server refuses a query.
 pub fn iq_error(id: &str, code: u16, text: &'static str) -> Node {
     Node::new("iq")
-        .attr("from", SERVER_JID)
+        .attr("from", S_WHATSAPP_NET)
         .attr("id", id.to_owned())
         .attr("type", "error")
         .children(vec![
@@ -34,7 +32,7 @@ pub fn iq_error(id: &str, code: u16, text: &'static str) -> Node {
 /// A server-initiated IQ (`pair-device`, `pair-success`).
 pub fn iq_set(id: &str, xmlns: Option<&'static str>, children: Vec<Node>) -> Node {
     let mut n = Node::new("iq")
-        .attr("from", SERVER_JID)
+        .attr("from", S_WHATSAPP_NET)
         .attr("id", id.to_owned())
         .attr("type", "set");
     if let Some(x) = xmlns {
@@ -74,28 +72,6 @@ pub fn failure(reason: u16) -> Node {
         .attr("location", "lla")
 }
 
-/// A JID in Baileys' `jidEncode` form: device 0 is not written.
-pub fn device_jid(user: &str, device: u16, server: &str) -> String {
-    if device == 0 {
-        format!("{user}@{server}")
-    } else {
-        format!("{user}:{device}@{server}")
-    }
-}
-
-/// `n` as `len` big-endian bytes (registration ids: 4, prekey ids: 3).
-pub fn be_bytes(n: u32, len: usize) -> Vec<u8> {
-    n.to_be_bytes()[4 - len.min(4)..].to_vec()
-}
-
-/// A big-endian unsigned number of 1..=4 bytes.
-pub fn read_be(bytes: &[u8]) -> Option<u32> {
-    if bytes.is_empty() || bytes.len() > 4 {
-        return None;
-    }
-    Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
-}
-
 /// The bytes of child `tag`, if it has bytes.
 pub fn child_bytes<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {
     node.child(tag).and_then(Node::content_bytes)
@@ -123,17 +99,6 @@ pub fn attr(node: &Node, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jids_and_numbers() {
-        assert_eq!(device_jid("123", 0, "s.whatsapp.net"), "123@s.whatsapp.net");
-        assert_eq!(device_jid("9", 7, "lid"), "9:7@lid");
-        assert_eq!(be_bytes(0x01020304, 4), [1, 2, 3, 4]);
-        assert_eq!(be_bytes(0x01020304, 3), [2, 3, 4]);
-        assert_eq!(read_be(&[2, 3, 4]), Some(0x020304));
-        assert_eq!(read_be(&[]), None);
-        assert_eq!(read_be(&[1, 2, 3, 4, 5]), None);
-    }
 
     #[test]
     fn error_iq_shape() {

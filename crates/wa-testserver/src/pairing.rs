@@ -6,15 +6,16 @@
 use base64::Engine as _;
 use wa_binary::Node;
 use wa_crypto::curve::agree;
+use wa_vocab::{S_WHATSAPP_NET, device_jid};
 
-use crate::account::Companion;
+use crate::account::{Companion, normalize_number};
 use crate::adv;
+use crate::devices::notify_devices;
 use crate::error::{Result, TestServerError};
 use crate::linkcode::{self, PrimaryHello};
-use crate::nodes::{self, SERVER_JID, attr, child_array, child_bytes};
-use crate::server::{
-    ConnId, LinkEntered, LinkRequest, Pairing, Phase, RequestId, Server, ServerEvent,
-    normalize_number,
+use crate::nodes::{self, attr, child_array, child_bytes};
+use crate::state::{
+    ConnId, LinkEntered, LinkRequest, Pairing, Phase, RequestId, ServerEvent, State,
 };
 
 /// The parts of a pairing QR string: `[https://wa.me/settings/linked_devices#]ref,noise,
@@ -63,7 +64,7 @@ impl QrData {
 
 /// The phone scans a QR shown by a registering companion.
 pub(crate) fn scan_qr(
-    server: &mut Server,
+    state: &mut State,
     now: u64,
     qr: &str,
     number: &str,
@@ -71,7 +72,7 @@ pub(crate) fn scan_qr(
 ) -> Result<RequestId> {
     let qr = QrData::parse(qr)?;
     let number = normalize_number(number)?;
-    let (conn, index) = server
+    let (conn, index) = state
         .conns
         .iter()
         .find_map(|(id, c)| match &c.phase {
@@ -83,10 +84,10 @@ pub(crate) fn scan_qr(
             _ => None,
         })
         .ok_or(TestServerError::UnknownRef)?;
-    let Some(Phase::Registering(r)) = server.phase(conn) else {
+    let Some(Phase::Registering(r)) = state.phase(conn) else {
         return Err(TestServerError::UnknownRef);
     };
-    if now >= r.refs_issued_at + server.config.ref_expiry(index) {
+    if now >= r.refs_issued_at + state.config.ref_expiry(index) {
         return Err(TestServerError::QrExpired);
     }
     if r.reg.noise_key != qr.noise_key || r.reg.identity != qr.identity {
@@ -97,17 +98,17 @@ pub(crate) fn scan_qr(
             "this companion is already being paired".into(),
         ));
     }
-    server.ensure_account(&number, push_name)?;
-    let request = server.next_request();
-    start_pair(server, conn, &number, &qr.adv_secret, Some(request), now);
+    state.ensure_account(&number, push_name)?;
+    let request = state.next_request();
+    start_pair(state, conn, &number, &qr.adv_secret, Some(request), now);
     Ok(request)
 }
 
 /// Step 2 of code pairing, the costly part: what the phone computes from the typed code.
 /// Separate so a driver can run it off its event loop.
-pub(crate) fn link_code_material(server: &Server, number: &str) -> Result<Vec<u8>> {
+pub(crate) fn link_code_material(state: &State, number: &str) -> Result<Vec<u8>> {
     let number = normalize_number(number)?;
-    server
+    state
         .conns
         .values()
         .rev()
@@ -124,13 +125,13 @@ pub(crate) fn link_code_material(server: &Server, number: &str) -> Result<Vec<u8
 
 /// Sends the phone's `primary_hello` to the companion waiting for a code for `number`.
 pub(crate) fn enter_pairing_code(
-    server: &mut Server,
+    state: &mut State,
     now: u64,
     number: &str,
     hello: Option<PrimaryHello>,
 ) -> Result<RequestId> {
     let number = normalize_number(number)?;
-    let conn = server
+    let conn = state
         .conns
         .iter()
         .rev()
@@ -147,9 +148,9 @@ pub(crate) fn enter_pairing_code(
         .ok_or_else(|| TestServerError::NoPairingCodeRequest(number.clone()))?;
     // A code that does not unwrap to a key at all cannot match.
     let hello = hello.ok_or(TestServerError::PairingCodeMismatch)?;
-    let account_public = server.ensure_account(&number, None)?.identity.public;
-    let request = server.next_request();
-    let Some(Phase::Registering(r)) = server.phase_mut(conn) else {
+    let account_public = state.ensure_account(&number, None)?.identity.public;
+    let request = state.next_request();
+    let Some(Phase::Registering(r)) = state.phase_mut(conn) else {
         return Err(TestServerError::NoPairingCodeRequest(number));
     };
     let Some(link) = r.link.as_mut() else {
@@ -161,9 +162,9 @@ pub(crate) fn enter_pairing_code(
         primary_ephemeral: hello.primary_ephemeral.clone(),
         companion_ephemeral: hello.companion_ephemeral,
     });
-    let id = server.next_stanza_id();
+    let id = state.next_stanza_id();
     let notification = Node::new("notification")
-        .attr("from", SERVER_JID)
+        .attr("from", S_WHATSAPP_NET)
         .attr("id", id)
         .attr("type", "link_code_companion_reg")
         .attr("t", (now / 1000).to_string())
@@ -177,24 +178,24 @@ pub(crate) fn enter_pairing_code(
                         .bytes(hello.wrapped.to_vec()),
                 ]),
         ]);
-    server.send(conn, &notification, now);
+    state.send(conn, &notification, now);
     Ok(request)
 }
 
 /// Sends `pair-success` to a registering connection.
 fn start_pair(
-    server: &mut Server,
+    state: &mut State,
     conn: ConnId,
     number: &str,
     adv_secret: &[u8],
     request: Option<RequestId>,
     now: u64,
 ) {
-    let Some(Phase::Registering(r)) = server.phase(conn) else {
+    let Some(Phase::Registering(r)) = state.phase(conn) else {
         return;
     };
     let companion_identity = r.reg.identity;
-    let Some(account) = server.accounts.get_mut(number) else {
+    let Some(account) = state.accounts.get_mut(number) else {
         return;
     };
     let (device, key_index) = account.allocate_device();
@@ -206,9 +207,9 @@ fn start_pair(
         &companion_identity,
         adv_secret,
     );
-    let jid = nodes::device_jid(&account.number, device, SERVER_JID);
-    let lid = nodes::device_jid(&account.lid, device, "lid");
-    let iq_id = server.next_stanza_id();
+    let jid = device_jid(&account.number, device, S_WHATSAPP_NET);
+    let lid = device_jid(&account.lid, device, wa_binary::Server::Lid.as_str());
+    let iq_id = state.next_stanza_id();
     let node = nodes::iq_set(
         &iq_id,
         Some("md"),
@@ -219,8 +220,8 @@ fn start_pair(
         ])],
     )
     .attr("t", (now / 1000).to_string());
-    let deadline = now + server.config.pairing_timeout_ms;
-    if let Some(Phase::Registering(r)) = server.phase_mut(conn) {
+    let deadline = now + state.config.pairing_timeout_ms;
+    if let Some(Phase::Registering(r)) = state.phase_mut(conn) {
         r.pairing = Some(Pairing {
             request,
             iq_id,
@@ -232,11 +233,11 @@ fn start_pair(
             deadline,
         });
     }
-    server.send(conn, &node, now);
+    state.send(conn, &node, now);
 }
 
 /// A stanza from a connection that is registering.
-pub(crate) fn on_registration_node(server: &mut Server, conn: ConnId, node: Node, now: u64) {
+pub(crate) fn on_registration_node(state: &mut State, conn: ConnId, node: Node, now: u64) {
     if node.tag != "iq" {
         return;
     }
@@ -244,28 +245,28 @@ pub(crate) fn on_registration_node(server: &mut Server, conn: ConnId, node: Node
     match node.get_attr("type") {
         Some("result") => {
             if node.child("pair-device-sign").is_some() {
-                on_pair_device_sign(server, conn, &id, &node, now);
+                on_pair_device_sign(state, conn, &id, &node, now);
             }
         }
-        Some("error") => on_pair_error(server, conn, &id, &node),
+        Some("error") => on_pair_error(state, conn, &id, &node),
         _ => {
             let first = node.child_nodes().first().map(|c| c.tag.to_string());
             match (node.get_attr("xmlns"), first.as_deref()) {
-                (Some("w:p"), _) => server.send(conn, &nodes::iq_result(&id), now),
+                (Some("w:p"), _) => state.send(conn, &nodes::iq_result(&id), now),
                 (Some("md"), Some("link_code_companion_reg")) => {
-                    on_link_code(server, conn, &id, &node, now)
+                    on_link_code(state, conn, &id, &node, now)
                 }
                 _ => {
-                    server.stats.unknown_iqs += 1;
-                    server.send(conn, &nodes::iq_error(&id, 401, "not-authorized"), now);
+                    state.stats.unknown_iqs += 1;
+                    state.send(conn, &nodes::iq_error(&id, 401, "not-authorized"), now);
                 }
             }
         }
     }
 }
 
-fn on_pair_error(server: &mut Server, conn: ConnId, id: &str, node: &Node) {
-    let Some(Phase::Registering(r)) = server.phase_mut(conn) else {
+fn on_pair_error(state: &mut State, conn: ConnId, id: &str, node: &Node) {
+    let Some(Phase::Registering(r)) = state.phase_mut(conn) else {
         return;
     };
     if r.pairing.as_ref().is_none_or(|p| p.iq_id != id) {
@@ -280,15 +281,15 @@ fn on_pair_error(server: &mut Server, conn: ConnId, id: &str, node: &Node) {
         .unwrap_or("error")
         .to_owned();
     if let Some(request) = pairing.request {
-        server.events.push_back(ServerEvent::PairingFailed {
+        state.events.push_back(ServerEvent::PairingFailed {
             request,
             error: TestServerError::PairingFailed(format!("the companion refused: {text}")),
         });
     }
 }
 
-fn on_pair_device_sign(server: &mut Server, conn: ConnId, id: &str, node: &Node, now: u64) {
-    let Some(Phase::Registering(r)) = server.phase_mut(conn) else {
+fn on_pair_device_sign(state: &mut State, conn: ConnId, id: &str, node: &Node, now: u64) {
+    let Some(Phase::Registering(r)) = state.phase_mut(conn) else {
         return;
     };
     if r.pairing.as_ref().is_none_or(|p| p.iq_id != id) {
@@ -304,7 +305,7 @@ fn on_pair_device_sign(server: &mut Server, conn: ConnId, id: &str, node: &Node,
     let key_index_ok = reply
         .and_then(|d| d.get_attr("key-index"))
         .is_some_and(|k| k == pairing.key_index.to_string());
-    let Some(account) = server.accounts.get_mut(&pairing.number) else {
+    let Some(account) = state.accounts.get_mut(&pairing.number) else {
         return;
     };
     let verified = reply
@@ -347,59 +348,57 @@ fn on_pair_device_sign(server: &mut Server, conn: ConnId, id: &str, node: &Node,
             if let (Some(name), true) = (&reg.push_name, account.push_name == account.number) {
                 account.push_name = name.clone();
             }
-            let jid = nodes::device_jid(&account.number, pairing.device, SERVER_JID);
-            server.stats.pairings += 1;
+            let jid = device_jid(&account.number, pairing.device, S_WHATSAPP_NET);
+            state.stats.pairings += 1;
             if let Some(request) = pairing.request {
-                server
-                    .events
-                    .push_back(ServerEvent::Paired { request, jid });
+                state.events.push_back(ServerEvent::Paired { request, jid });
             }
-            crate::routing::notify_devices(server, &pairing.number, "add", pairing.device, now);
+            notify_devices(state, &pairing.number, "add", pairing.device, now);
             // The companion must log in on a new connection.
-            server.stream_error(conn, nodes::stream_error_code(515), now);
+            state.stream_error(conn, nodes::stream_error_code(515), now);
         }
         Err(why) => {
             tracing::debug!(why, "pair-device-sign refused");
             if let Some(request) = pairing.request {
-                server.events.push_back(ServerEvent::PairingFailed {
+                state.events.push_back(ServerEvent::PairingFailed {
                     request,
                     error: TestServerError::PairingFailed(format!(
                         "pair-device-sign refused: {why}"
                     )),
                 });
             }
-            server.stream_error(conn, nodes::stream_error_code(500), now);
+            state.stream_error(conn, nodes::stream_error_code(500), now);
         }
     }
 }
 
-fn on_link_code(server: &mut Server, conn: ConnId, id: &str, node: &Node, now: u64) {
+fn on_link_code(state: &mut State, conn: ConnId, id: &str, node: &Node, now: u64) {
     let Some(reg) = node.child("link_code_companion_reg") else {
         return;
     };
     match reg.get_attr("stage") {
-        Some("companion_hello") => on_companion_hello(server, conn, id, reg, now),
-        Some("companion_finish") => on_companion_finish(server, conn, id, reg, now),
-        _ => server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now),
+        Some("companion_hello") => on_companion_hello(state, conn, id, reg, now),
+        Some("companion_finish") => on_companion_finish(state, conn, id, reg, now),
+        _ => state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now),
     }
 }
 
-fn on_companion_hello(server: &mut Server, conn: ConnId, id: &str, reg: &Node, now: u64) {
+fn on_companion_hello(state: &mut State, conn: ConnId, id: &str, reg: &Node, now: u64) {
     let number = reg.get_attr("jid").and_then(|j| normalize_number(j).ok());
     let wrapped = child_bytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub")
         .filter(|w| w.len() >= wa_crypto::pairing::WRAPPED_KEY_LEN)
         .map(<[u8]>::to_vec);
     let auth_key = child_array::<32>(reg, "companion_server_auth_key_pub");
-    let extended = now + server.config.ref_expiry(server.config.qr_ref_count);
-    let Some(Phase::Registering(r)) = server.phase_mut(conn) else {
+    let extended = now + state.config.ref_expiry(state.config.qr_ref_count);
+    let Some(Phase::Registering(r)) = state.phase_mut(conn) else {
         return;
     };
     let (Some(number), Some(wrapped), Some(auth_key)) = (number, wrapped, auth_key) else {
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     };
     if auth_key != r.reg.noise_key {
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     }
     let pairing_ref: [u8; 16] = wa_crypto::random_bytes();
@@ -421,34 +420,34 @@ fn on_companion_hello(server: &mut Server, conn: ConnId, id: &str, reg: &Node, n
                 .children(vec![Node::new("link_code_pairing_ref").bytes(pairing_ref)]),
         ],
     );
-    server.send(conn, &reply, now);
+    state.send(conn, &reply, now);
 }
 
-fn on_companion_finish(server: &mut Server, conn: ConnId, id: &str, reg: &Node, now: u64) {
+fn on_companion_finish(state: &mut State, conn: ConnId, id: &str, reg: &Node, now: u64) {
     let bundle = child_bytes(reg, "link_code_pairing_wrapped_key_bundle").map(<[u8]>::to_vec);
     let companion_identity = child_array::<32>(reg, "companion_identity_public");
     let pairing_ref = child_bytes(reg, "link_code_pairing_ref").map(<[u8]>::to_vec);
-    let Some(Phase::Registering(r)) = server.phase_mut(conn) else {
+    let Some(Phase::Registering(r)) = state.phase_mut(conn) else {
         return;
     };
     let registered_identity = r.reg.identity;
     let Some(link) = r.link.as_mut() else {
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     };
     if pairing_ref.as_deref() != Some(link.pairing_ref.as_slice()) {
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     }
     let Some(entered) = link.entered.take() else {
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     };
     let number = link.number.clone();
     let opened = bundle.as_deref().and_then(|b| {
         linkcode::open_key_bundle(&entered.primary_ephemeral, &entered.companion_ephemeral, b)
     });
-    let Some(account) = server.accounts.get(&number) else {
+    let Some(account) = state.accounts.get(&number) else {
         return;
     };
     let account_public = account.identity.public;
@@ -461,18 +460,18 @@ fn on_companion_finish(server: &mut Server, conn: ConnId, id: &str, reg: &Node, 
         // A mistyped code: the bundle does not open. The companion may be given the code
         // again, so the request stays open.
         if let Some(request) = entered.request {
-            server.events.push_back(ServerEvent::PairingFailed {
+            state.events.push_back(ServerEvent::PairingFailed {
                 request,
                 error: TestServerError::PairingCodeMismatch,
             });
         }
-        server.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
+        state.send(conn, &nodes::iq_error(id, 400, "bad-request"), now);
         return;
     };
     let identity_shared = agree(&account.identity.private, &registered_identity);
     let adv_secret = linkcode::adv_secret(&shared, &identity_shared, &plain[64..]);
-    server.send(conn, &nodes::iq_result(id), now);
-    start_pair(server, conn, &number, &adv_secret, entered.request, now);
+    state.send(conn, &nodes::iq_result(id), now);
+    start_pair(state, conn, &number, &adv_secret, entered.request, now);
 }
 
 #[cfg(test)]

@@ -2,17 +2,24 @@
 //! a delivery receipt, or a retry receipt carrying fresh keys when they cannot decrypt), send
 //! encrypted messages to every device of a chat and to their own companions, and encrypt again
 //! for a device that asks with a retry receipt.
+//!
+//! What is routed to a phone arrives here from the dispatcher (`Effect::PhoneReceive`, left by
+//! `delivery`), so routing never calls up into this module; what a phone sends goes down
+//! through `delivery` and `routing::relay_receipt` like any device's stanzas.
 
 use prost::Message as _;
 use wa_binary::{Jid, Node};
 use wa_signal::{MessageKind, ProtocolAddress};
+use wa_vocab::{be_bytes, read_be};
 
+use crate::account::normalize_number;
+use crate::delivery::deliver;
 use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
-use crate::nodes::{attr, be_bytes, child_array, child_bytes, read_be};
+use crate::nodes::{attr, child_array, child_bytes};
 use crate::phone::{Bundle, PhoneReceipt, PhoneSent, pad, unpad};
-use crate::routing::{deliver, relay_receipt};
-use crate::server::{DeviceAddr, SentRecord, Server};
+use crate::routing::relay_receipt;
+use crate::state::{DeviceAddr, SentRecord, State};
 
 /// Retry receipts the phone answers per message and device before giving up.
 const MAX_RETRIES: u32 = 5;
@@ -21,26 +28,27 @@ fn signal_address(addr: &DeviceAddr) -> Option<ProtocolAddress> {
     ProtocolAddress::new(addr.number.clone(), u32::from(addr.device)).ok()
 }
 
-/// A stanza routed to the phone `to` (device 0 of its account).
+/// A stanza routed to the phone `to` (device 0 of its account); the dispatcher runs this for
+/// each `Effect::PhoneReceive`.
 pub(crate) fn phone_receive(
-    server: &mut Server,
+    state: &mut State,
     to: &DeviceAddr,
     class: &str,
     node: &Node,
     now: u64,
 ) {
     match class {
-        "message" => receive_message(server, to, node, now),
-        "receipt" => receive_receipt(server, to, node, now),
+        "message" => receive_message(state, to, node, now),
+        "receipt" => receive_receipt(state, to, node, now),
         _ => {}
     }
 }
 
-fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) {
+fn receive_message(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
     let (Some(from), Some(id)) = (attr(node, "from"), attr(node, "id")) else {
         return;
     };
-    let Some(sender) = server.device_of(&from) else {
+    let Some(sender) = state.device_of(&from) else {
         return;
     };
     let Some(enc) = node.child("enc") else {
@@ -55,7 +63,7 @@ fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
     let (Some(body), Some(address), Some(account)) = (
         enc.content_bytes(),
         signal_address(&sender),
-        server.accounts.get_mut(&to.number),
+        state.accounts.get_mut(&to.number),
     ) else {
         return;
     };
@@ -67,8 +75,8 @@ fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
         .and_then(|plain| unpad(&plain).and_then(|p| wa_proto::Message::decode(p).ok()));
     let Some(mut message) = decoded else {
         account.phone.decrypt_failures += 1;
-        server.stats.phone_decrypt_failures += 1;
-        send_retry_receipt(server, to, &sender, node, &id, lid_mode, now);
+        state.stats.phone_decrypt_failures += 1;
+        send_retry_receipt(state, to, &sender, node, &id, lid_mode, now);
         return;
     };
     let from_me = sender.number == to.number;
@@ -97,7 +105,7 @@ fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
         push_name: attr(node, "notify"),
         message,
     });
-    server.stats.phone_received += 1;
+    state.stats.phone_received += 1;
     // The phone is always online: it confirms delivery at once.
     let (kind, to_attr) = if from_me {
         (Some("sender"), None)
@@ -111,13 +119,13 @@ fn receive_message(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
     if let Some(r) = node.get_attr("recipient") {
         receipt = receipt.attr("recipient", r.to_owned());
     }
-    relay_receipt(server, to, &receipt, &id, kind, to_attr.as_deref(), now);
+    relay_receipt(state, to, &receipt, &id, kind, to_attr.as_deref(), now);
 }
 
 /// "I could not decrypt this; here are fresh keys": registration id and a bundle with a new
 /// one-time prekey, as WhatsApp clients send from the second try on.
 fn send_retry_receipt(
-    server: &mut Server,
+    state: &mut State,
     phone: &DeviceAddr,
     sender: &DeviceAddr,
     node: &Node,
@@ -135,7 +143,7 @@ fn send_retry_receipt(
     if count > MAX_RETRIES {
         return;
     }
-    let Some(account) = server.accounts.get_mut(&phone.number) else {
+    let Some(account) = state.accounts.get_mut(&phone.number) else {
         return;
     };
     let identity = account.identity.public;
@@ -169,16 +177,16 @@ fn send_retry_receipt(
             Node::new("registration").bytes(be_bytes(registration_id, 4)),
             Node::new("keys").children(keys),
         ]);
-    let to = server.jid_of(sender, lid_mode);
-    relay_receipt(server, phone, &receipt, id, Some("retry"), Some(&to), now);
+    let to = state.jid_of(sender, lid_mode);
+    relay_receipt(state, phone, &receipt, id, Some("retry"), Some(&to), now);
 }
 
-fn receive_receipt(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) {
+fn receive_receipt(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
     let (Some(id), Some(from)) = (attr(node, "id"), attr(node, "from")) else {
         return;
     };
     let kind = attr(node, "type").unwrap_or_else(|| "delivery".to_owned());
-    if let Some(a) = server.accounts.get_mut(&to.number) {
+    if let Some(a) = state.accounts.get_mut(&to.number) {
         a.phone.receipts.push(PhoneReceipt {
             id: id.clone(),
             from: from.clone(),
@@ -186,9 +194,9 @@ fn receive_receipt(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
         });
     }
     if kind == "retry"
-        && let Some(device) = server.device_of(&from)
+        && let Some(device) = state.device_of(&from)
     {
-        resend(server, to, &device, &id, node, now);
+        resend(state, to, &device, &id, node, now);
     }
 }
 
@@ -196,7 +204,7 @@ fn receive_receipt(server: &mut Server, to: &DeviceAddr, node: &Node, now: u64) 
 /// and routes it from the phone.
 #[allow(clippy::too_many_arguments)]
 fn send_encrypted(
-    server: &mut Server,
+    state: &mut State,
     phone: &DeviceAddr,
     device: &DeviceAddr,
     stanza: Node,
@@ -208,18 +216,18 @@ fn send_encrypted(
     let address =
         signal_address(device).ok_or_else(|| TestServerError::BadJid(device.number.clone()))?;
     let needs_bundle =
-        fresh_bundle.is_some() || !server.accounts[&phone.number].phone.has_session(&address);
+        fresh_bundle.is_some() || !state.accounts[&phone.number].phone.has_session(&address);
     if needs_bundle {
         let bundle = match fresh_bundle {
             Some(b) => b,
-            None => take_bundle(server, device)?,
+            None => state.take_bundle(device)?,
         };
-        server.accounts[&phone.number]
+        state.accounts[&phone.number]
             .phone
             .install_bundle(&address, &bundle.to_signal(), now)
             .map_err(TestServerError::PhoneCrypto)?;
     }
-    let e = server.accounts[&phone.number]
+    let e = state.accounts[&phone.number]
         .phone
         .encrypt(&address, plaintext)
         .map_err(TestServerError::PhoneCrypto)?;
@@ -230,33 +238,13 @@ fn send_encrypted(
         enc = enc.attr("count", c.to_string());
     }
     deliver(
-        server,
+        state,
         device,
         "message",
         stanza.children(vec![enc.bytes(e.body)]),
         now,
     );
     Ok(())
-}
-
-/// A device's bundle as a key fetch would return it (consumes a one-time prekey).
-pub(crate) fn take_bundle(server: &mut Server, device: &DeviceAddr) -> Result<Bundle> {
-    let account = server
-        .accounts
-        .get_mut(&device.number)
-        .ok_or_else(|| TestServerError::UnknownAccount(device.number.clone()))?;
-    if device.device == 0 {
-        let identity = account.identity.public;
-        Ok(account.phone.take_bundle(&identity))
-    } else {
-        account
-            .companions
-            .get_mut(&device.device)
-            .map(crate::account::Companion::take_bundle)
-            .ok_or_else(|| {
-                TestServerError::UnknownDevice(format!("{}:{}", device.number, device.device))
-            })
-    }
 }
 
 /// A new message id in the shape phones use.
@@ -273,23 +261,23 @@ fn new_message_id() -> String {
 /// bare number): encrypted for every device of the chat and, as a DeviceSentMessage, for its
 /// own companions. Returns the message id.
 pub(crate) fn phone_send(
-    server: &mut Server,
+    state: &mut State,
     now: u64,
     number: &str,
     to: &str,
     message: wa_proto::Message,
 ) -> Result<String> {
-    let number = crate::server::normalize_number(number)?;
-    server.ensure_account(&number, None)?;
+    let number = normalize_number(number)?;
+    state.ensure_account(&number, None)?;
     let to_jid = if to.contains('@') {
         Jid::parse(to).map_err(|_| TestServerError::BadJid(to.to_owned()))?
     } else {
-        Jid::new(crate::server::normalize_number(to)?, wa_binary::Server::Pn)
+        Jid::new(normalize_number(to)?, wa_binary::Server::Pn)
     };
     if !(to_jid.is_pn() || to_jid.is_lid()) {
         return Err(TestServerError::BadJid(to.to_owned()));
     }
-    let chat = server
+    let chat = state
         .account_of(&to_jid)
         .map(|a| a.number.clone())
         .ok_or_else(|| TestServerError::UnknownAccount(to.to_owned()))?;
@@ -311,7 +299,7 @@ pub(crate) fn phone_send(
         ..Default::default()
     };
     let dsm_plaintext = pad(dsm.encode_to_vec());
-    let mut targets: Vec<DeviceAddr> = server.accounts[&chat]
+    let mut targets: Vec<DeviceAddr> = state.accounts[&chat]
         .device_ids()
         .into_iter()
         .map(|device| DeviceAddr {
@@ -321,7 +309,7 @@ pub(crate) fn phone_send(
         .collect();
     if chat != number {
         targets.extend(
-            server.accounts[&number]
+            state.accounts[&number]
                 .companions
                 .keys()
                 .map(|d| DeviceAddr {
@@ -331,7 +319,7 @@ pub(crate) fn phone_send(
         );
     }
     targets.retain(|d| *d != phone);
-    if let Some(a) = server.accounts.get_mut(&number) {
+    if let Some(a) = state.accounts.get_mut(&number) {
         a.phone.sent.insert(
             id.clone(),
             PhoneSent {
@@ -343,7 +331,7 @@ pub(crate) fn phone_send(
             },
         );
     }
-    server.sent.insert(
+    state.sent.insert(
         (number.clone(), id.clone()),
         SentRecord {
             sender: phone.clone(),
@@ -351,18 +339,18 @@ pub(crate) fn phone_send(
         },
     );
     for device in targets {
-        let stanza = phone_stanza(server, &phone, &device, &id, &chat, &chat_user, lid_mode, t);
+        let stanza = phone_stanza(state, &phone, &device, &id, &chat, &chat_user, lid_mode, t);
         let own = device.number == number && chat != number;
         let body = if own { &dsm_plaintext } else { &plaintext };
-        send_encrypted(server, &phone, &device, stanza, body, None, None, now)?;
+        send_encrypted(state, &phone, &device, stanza, body, None, None, now)?;
     }
-    server.stats.phone_sent += 1;
+    state.stats.phone_sent += 1;
     Ok(id)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn phone_stanza(
-    server: &Server,
+    state: &State,
     phone: &DeviceAddr,
     device: &DeviceAddr,
     id: &str,
@@ -371,15 +359,15 @@ fn phone_stanza(
     lid_mode: bool,
     t: u64,
 ) -> Node {
-    let account = &server.accounts[&phone.number];
+    let account = &state.accounts[&phone.number];
     let mut m = Node::new("message")
-        .attr("from", server.jid_of(phone, lid_mode))
+        .attr("from", state.jid_of(phone, lid_mode))
         .attr("id", id.to_owned())
         .attr("type", "text")
         .attr("t", t.to_string());
     if device.number == phone.number && chat != phone.number {
         m = m.attr("recipient", chat_user.to_owned());
-        if let Some(c) = server.accounts.get(chat) {
+        if let Some(c) = state.accounts.get(chat) {
             m = if lid_mode {
                 m.attr("peer_recipient_pn", c.pn_jid())
             } else {
@@ -400,14 +388,14 @@ fn phone_stanza(
 /// A device could not decrypt what the phone sent: encrypt it again for that device, with the
 /// keys the retry receipt carries (a new session) or the session the phone has.
 fn resend(
-    server: &mut Server,
+    state: &mut State,
     phone: &DeviceAddr,
     device: &DeviceAddr,
     id: &str,
     receipt: &Node,
     now: u64,
 ) {
-    let Some(account) = server.accounts.get_mut(&phone.number) else {
+    let Some(account) = state.accounts.get_mut(&phone.number) else {
         return;
     };
     let dev_key = format!("{}:{}", device.number, device.device);
@@ -429,10 +417,10 @@ fn resend(
     let lid_mode = sent.chat.ends_with("@lid");
     let chat = Jid::parse(&sent.chat)
         .ok()
-        .and_then(|j| server.account_of(&j).map(|a| a.number.clone()))
+        .and_then(|j| state.account_of(&j).map(|a| a.number.clone()))
         .unwrap_or_default();
     let stanza = phone_stanza(
-        server,
+        state,
         phone,
         device,
         id,
@@ -447,16 +435,7 @@ fn resend(
     } else {
         &sent.plaintext
     };
-    if let Err(e) = send_encrypted(
-        server,
-        phone,
-        device,
-        stanza,
-        body,
-        Some(count),
-        bundle,
-        now,
-    ) {
+    if let Err(e) = send_encrypted(state, phone, device, stanza, body, Some(count), bundle, now) {
         tracing::debug!(error = %e, "phone could not answer a retry receipt");
     }
 }

@@ -3,16 +3,17 @@
 
 use base64::Engine as _;
 use wa_binary::{Jid, Node};
+use wa_vocab::{S_WHATSAPP_NET, device_jid};
 
 use crate::account::Account;
-use crate::nodes::{self, SERVER_JID, content_text};
-use crate::server::Server;
+use crate::nodes::{self, content_text};
+use crate::state::State;
 
 /// A short hash of an account's device list (`device_hash` of device notifications).
 pub fn device_hash(account: &Account) -> String {
     let mut list = String::new();
     for d in account.device_ids() {
-        list.push_str(&nodes::device_jid(&account.number, d, SERVER_JID));
+        list.push_str(&device_jid(&account.number, d, S_WHATSAPP_NET));
     }
     let h = wa_crypto::hash::sha256(list.as_bytes());
     format!(
@@ -22,7 +23,7 @@ pub fn device_hash(account: &Account) -> String {
 }
 
 /// Answers `<usync>`: one `<user>` per queried user with each asked protocol.
-pub(crate) fn answer(server: &Server, id: &str, usync: &Node) -> Node {
+pub(crate) fn answer(state: &State, id: &str, usync: &Node) -> Node {
     let protocols: Vec<String> = usync
         .child("query")
         .map(|q| q.child_nodes().iter().map(|p| p.tag.to_string()).collect())
@@ -36,14 +37,14 @@ pub(crate) fn answer(server: &Server, id: &str, usync: &Node) -> Node {
         let jid = user.get_attr("jid").map(str::to_owned).or_else(|| {
             user.child("contact").and_then(content_text).map(|phone| {
                 let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-                format!("{digits}@s.whatsapp.net")
+                device_jid(&digits, 0, S_WHATSAPP_NET)
             })
         });
         let Some(jid) = jid else {
             continue;
         };
         let parsed = Jid::parse(&jid).ok();
-        let account = parsed.as_ref().and_then(|j| server.account_of(j));
+        let account = parsed.as_ref().and_then(|j| state.account_of(j));
         let mut children = Vec::new();
         for p in &protocols {
             match p.as_str() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::ws::{Recv, WsClient};
 use common::*;
 use wa_binary::Node;
-use wa_testserver::{FaultTarget, ServerConfig, TestServer};
+use wa_testserver::{FaultTarget, ServerConfig, TestServer, TestServerError};
 
 async fn start() -> TestServer {
     TestServer::start(fast_config(), 0).await.unwrap()
@@ -167,4 +167,62 @@ async fn a_seed_fixes_the_root_key() {
     assert_eq!(a.drop_connections(&FaultTarget::All), 0);
     a.stop().await;
     b.stop().await;
+}
+
+/// Baileys' `requestPairingCode` resolves once its `companion_hello` is written, so a test may
+/// type the code before the server has read the request: the driver waits for it (up to 1 s),
+/// and only then refuses a code nobody asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_typed_before_the_request_arrives_waits_for_it() {
+    let server = start().await;
+    let code = "ABCD2345";
+    let s = server.clone();
+    let entered = tokio::spawn(async move { s.enter_pairing_code("15550777", code).await });
+    let d = Device::new();
+    let mut c = WsClient::connect(
+        &server.url(),
+        server.root_public_key(),
+        &d.noise,
+        d.registration_payload(),
+    )
+    .await;
+    c.expect("iq").await;
+    let companion_eph = wa_crypto::KeyPair::generate();
+    let wrapped =
+        wa_crypto::pairing::wrap_with_pairing_code(code, &[7; 32], &[8; 16], &companion_eph.public);
+    c.send(&iq("hello", "md", "set").children(vec![
+            Node::new("link_code_companion_reg")
+                .attr("jid", "15550777@s.whatsapp.net")
+                .attr("stage", "companion_hello")
+                .children(vec![
+                    Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
+                        .bytes(wrapped.to_vec()),
+                    Node::new("companion_server_auth_key_pub").bytes(d.noise.public.to_vec()),
+                ]),
+        ]))
+    .await;
+    let result = c.expect("iq").await;
+    assert_eq!(result.get_attr("type"), Some("result"));
+    // The code typed earlier reached the companion: the phone's primary_hello.
+    let hello = c.expect("notification").await;
+    let stage = hello
+        .child("link_code_companion_reg")
+        .and_then(|r| r.get_attr("stage"));
+    assert_eq!(stage, Some("primary_hello"));
+    c.close().await;
+    let outcome = entered.await.unwrap();
+    assert!(
+        matches!(outcome, Err(TestServerError::PairingFailed(_))),
+        "{outcome:?}"
+    );
+
+    // Nobody asks for a code for this number: refused once the wait is over.
+    let started = std::time::Instant::now();
+    let refused = server.enter_pairing_code("15550778", code).await;
+    assert_eq!(
+        refused,
+        Err(TestServerError::NoPairingCodeRequest("15550778".into()))
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    server.stop().await;
 }
