@@ -73,14 +73,33 @@ function setupType(type) {
 }
 
 /** An enum object as Baileys' module makes it: names -> numbers, numbers -> names beneath. */
-function enumObject(e) {
+function enumObject(valuesByName) {
   const byId = {}
   const values = Object.create(byId)
-  for (const [name, id] of Object.entries(e.values)) {
+  for (const [name, id] of Object.entries(valuesByName)) {
     byId[id] = name
     values[name] = id
   }
   return values
+}
+
+// Enum objects by dotted path, shared by `protoEnum` (before the schema is compiled) and
+// `proto` (so `WAMessageStatus === proto.WebMessageInfo.Status`, as in Baileys).
+const enums = new Map()
+let descriptor = null
+
+/** The enum object at `path` ('WebMessageInfo.Status'), without compiling the schema. */
+function protoEnum(path) {
+  let e = enums.get(path)
+  if (!e) {
+    descriptor ??= schema.descriptor()
+    let node = descriptor.nested[PACKAGE]
+    for (const part of path.split('.')) node = node?.nested?.[part]
+    if (!node?.values) throw new Error(`no enum ${path} in the schema`)
+    e = enumObject(node.values)
+    enums.set(path, e)
+  }
+  return e
 }
 
 function classFor(type) {
@@ -120,14 +139,16 @@ function classFor(type) {
 }
 
 /** Attaches the nested types and enums of `ns` to `target`, recursively. */
-function attachNested(ns, target) {
+function attachNested(ns, target, prefix = '') {
   for (const child of ns.nestedArray) {
+    const path = prefix + child.name
     if (child instanceof protobuf.Type) {
       const ctor = classFor(child)
-      attachNested(child, ctor)
+      attachNested(child, ctor, `${path}.`)
       target[child.name] = ctor
     } else if (child instanceof protobuf.Enum) {
-      target[child.name] = enumObject(child)
+      if (!enums.has(path)) enums.set(path, enumObject(child.values))
+      target[child.name] = enums.get(path)
     }
   }
 }
@@ -143,7 +164,8 @@ function build() {
   if (built) return
   built = true
   protobuf = require('protobufjs/light.js')
-  const root = protobuf.Root.fromJSON(schema.descriptor())
+  const root = protobuf.Root.fromJSON(descriptor ?? schema.descriptor())
+  descriptor = null
   const all = {}
   attachNested(root.lookup(PACKAGE), all)
   for (const name of schema.names) {
@@ -171,3 +193,5 @@ module.exports = {
   WAProto: proto,
   describeHandshakeMessage: coded(native.describeHandshakeMessage),
 }
+// For the other modules of lib/, not a package export (index.js spreads enumerable names only).
+Object.defineProperty(module.exports, 'protoEnum', { value: protoEnum, enumerable: false })

@@ -33,32 +33,8 @@ const DisconnectReason = Object.freeze({
   503: 'unavailableService',
 })
 
-/** Baileys' Browsers: [os, browser, version]. */
-const Browsers = {
-  ubuntu: (browser) => ['Ubuntu', browser, '22.04.4'],
-  macOS: (browser) => ['Mac OS', browser, '14.4.1'],
-  baileys: (browser) => ['Baileys', browser, '6.5.0'],
-  windows: (browser) => ['Windows', browser, '10.0.22631'],
-  android: (browser) => [browser, 'Android', ''],
-  appropriate: (browser) => {
-    const os = { darwin: 'Mac OS', win32: 'Windows', android: 'Android' }[process.platform] || 'Ubuntu'
-    return [os, browser, require('node:os').release()]
-  },
-}
-
-const DEFAULT_CONNECTION_CONFIG = {
-  version: [2, 3000, 1043857760],
-  browser: Browsers.macOS('Chrome'),
-  waWebSocketUrl: 'wss://web.whatsapp.com/ws/chat',
-  connectTimeoutMs: 20_000,
-  keepAliveIntervalMs: 30_000,
-  defaultQueryTimeoutMs: 60_000,
-  emitOwnEvents: true,
-  syncFullHistory: true,
-  countryCode: 'US',
-  qrTimeout: undefined,
-  shouldSyncHistoryMessage: ({ syncType }) => syncType !== 2,
-}
+const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
+const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
 
 // The events Baileys holds while buffering; connection and creds updates always go at once.
 const BUFFERABLE = new Set([
@@ -217,7 +193,7 @@ function makeWASocket(userConfig = {}) {
     throw makeBoom('Mobile API is not supported anymore', { statusCode: DisconnectReason.loggedOut })
   }
   const { creds, keys } = config.auth
-  const ev = makeEventBuffer(logger)
+  const ev = makeConsolidatingEventBuffer(logger)
   let closed = false
   let open = false
   const wsEvents = new EventEmitter()
@@ -379,6 +355,4 @@ module.exports = {
   default: makeWASocket,
   makeWASocket,
   DisconnectReason,
-  Browsers,
-  DEFAULT_CONNECTION_CONFIG,
 }
