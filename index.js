@@ -18,4 +18,5 @@ module.exports = {
   ...require('./lib/auth-utils.js'),
   ...require('./lib/usync.js'),
   ...require('./lib/wam.js'),
+  ...require('./lib/signal-utils.js'),
 }

@@ -337,3 +337,42 @@ test('makeCacheableSignalKeyStore keeps a baileys-native key store as it is (its
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('Signal and stanza helpers build what Baileys builds', async () => {
+  const key = Buffer.alloc(32, 9)
+  assert.deepEqual(plain(O.createSignalIdentity('1@s.whatsapp.net', key)), plain(B.createSignalIdentity('1@s.whatsapp.net', key)))
+  const pair = { public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) }
+  const signed = { keyId: 300, keyPair: pair, signature: Buffer.alloc(64, 3) }
+  const hex = (n) => Buffer.from(O.encodeBinaryNode(n)).toString('hex')
+  assert.equal(hex(O.xmppPreKey(pair, 70000)), hex(B.xmppPreKey(pair, 70000)))
+  assert.equal(hex(O.xmppSignedPreKey(signed)), hex(B.xmppSignedPreKey(signed)))
+  for (const creds of [{ nextPreKeyId: 1, firstUnuploadedPreKeyId: 1 }, { nextPreKeyId: 31, firstUnuploadedPreKeyId: 1 }, { nextPreKeyId: 50, firstUnuploadedPreKeyId: 10 }]) {
+    const a = O.generateOrGetPreKeys(creds, 30)
+    const b = B.generateOrGetPreKeys(creds, 30)
+    assert.deepEqual({ ...a, newPreKeys: Object.keys(a.newPreKeys) }, { ...b, newPreKeys: Object.keys(b.newPreKeys) })
+  }
+  // the upload <iq> over the same stored keys (the generated ones are random: stored first)
+  const stored = {}
+  for (let i = 1; i <= 5; i++) stored[i] = { public: Buffer.alloc(32, i), private: Buffer.alloc(32, i + 10) }
+  const creds = { nextPreKeyId: 6, firstUnuploadedPreKeyId: 1, registrationId: 4321, signedIdentityKey: pair, signedPreKey: signed }
+  const store = () => ({ get: async (type, ids) => Object.fromEntries(ids.filter((i) => stored[i]).map((i) => [i, stored[i]])), set: async () => {} })
+  const ours = await O.getNextPreKeysNode({ creds, keys: store() }, 5)
+  const theirs = await B.getNextPreKeysNode({ creds, keys: store() }, 5)
+  assert.deepEqual(ours.update, theirs.update)
+  assert.equal(hex(ours.node), hex(theirs.node))
+  const result = [
+    { id: '1@s.whatsapp.net', devices: { deviceList: [{ id: 0 }, { id: 2, keyIndex: 1 }, { id: 3 }, { id: 4, keyIndex: 2, isHosted: true }] } },
+    { id: '9@lid', devices: { deviceList: [{ id: 0 }, { id: 5, keyIndex: 1, isHosted: true }] } },
+    { id: '2@s.whatsapp.net' },
+  ]
+  for (const [me, lid, ex] of [['1:2@s.whatsapp.net', '9', false], ['1:2@s.whatsapp.net', '9', true], ['7@s.whatsapp.net', '8', false]]) {
+    assert.deepEqual(O.extractDeviceJids(clone(result), me, lid, ex), B.extractDeviceJids(clone(result), me, lid, ex))
+  }
+  for (const [node, err, me] of [
+    [{ tag: 'message', attrs: { id: 'X', from: '1@s.whatsapp.net', participant: '2@lid', type: 'text' } }, undefined, 'me@s.whatsapp.net'],
+    [{ tag: 'receipt', attrs: { id: 'Y', from: '1@g.us', recipient: '3@s.whatsapp.net' } }, 487, undefined],
+    [{ tag: 'notification', attrs: { id: 'Z', from: 's.whatsapp.net', type: 'server_sync' } }, undefined, 'me@s.whatsapp.net'],
+  ]) {
+    assert.deepEqual(O.buildAckStanza(node, err, me), B.buildAckStanza(node, err, me))
+  }
+})

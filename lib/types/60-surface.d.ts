@@ -245,3 +245,15 @@ export declare const DEFAULT_CONNECTION_CONFIG: {
   cachedGroupMetadata: (jid: string) => Promise<any>
   makeSignalRepository: (...args: any[]) => any
 }
+
+/* ---- Signal and stanza helpers (lib/signal-utils.js) ---- */
+export interface KeyPairLike { public: Uint8Array; private: Uint8Array }
+export declare function createSignalIdentity(wid: string, accountSignatureKey: Uint8Array): { identifier: { name: string; deviceId: number }; identifierKey: Uint8Array }
+export declare function getPreKeys(store: { get(type: 'pre-key', ids: string[]): Promise<{ [id: string]: KeyPairLike }> }, min: number, limit: number): Promise<{ [id: string]: KeyPairLike }>
+export declare function generateOrGetPreKeys(creds: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }, range: number): { newPreKeys: { [id: number]: KeyPairLike }; lastPreKeyId: number; preKeysRange: [number, number] }
+export declare function xmppSignedPreKey(key: { keyId: number; keyPair: KeyPairLike; signature: Uint8Array }): any
+export declare function xmppPreKey(pair: KeyPairLike, id: number): any
+export declare function getNextPreKeys(state: { creds: any; keys: SignalKeyStoreLike }, count: number): Promise<{ update: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }; preKeys: { [id: string]: KeyPairLike } }>
+export declare function getNextPreKeysNode(state: { creds: any; keys: SignalKeyStoreLike }, count: number): Promise<{ update: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }; node: any }>
+export declare function extractDeviceJids(result: { id: string; devices?: { deviceList?: { id: number; keyIndex?: number; isHosted?: boolean }[] } }[], myJid: string, myLid: string, excludeZeroDevices: boolean): { user: string; device: number; domainType: number; server: string }[]
+export declare function buildAckStanza(node: { tag: string; attrs: { [k: string]: string } }, errorCode?: number | string, meId?: string): { tag: 'ack'; attrs: { [k: string]: string } }
