@@ -495,21 +495,8 @@ export default makeWASocket
 /* ---- Baileys' export surface (lib/defaults.js, generics.js, messages.js, event-buffer.js,
    auth-utils.js, usync.js, wam.js, proto.js) ---- */
 
-/** A protobufjs class of WhatsApp's schema (`proto.Message`, `proto.WebMessageInfo`, ...). */
-export interface ProtoClass<T = any> {
-  new (properties?: Partial<T>): T
-  create(properties?: Partial<T>): T
-  encode(message: Partial<T>, writer?: any): { finish(): Uint8Array }
-  decode(reader: Uint8Array | any, length?: number): T
-  fromObject(object: { [k: string]: any }): T
-  toObject(message: T, options?: { longs?: any; enums?: any; bytes?: any; defaults?: boolean; arrays?: boolean; objects?: boolean; oneofs?: boolean; json?: boolean }): { [k: string]: any }
-  verify(message: { [k: string]: any }): string | null
-  getTypeUrl(typeUrlPrefix?: string): string
-  readonly [nested: string]: any
-}
-/** Every message and enum of WhatsApp's schema, as Baileys' `proto` has them. */
-export declare const proto: { readonly [name: string]: any }
-export declare const WAProto: typeof proto
+/** Every message and enum of WhatsApp's schema, as Baileys' `proto` has them (lib/proto/types.d.ts). */
+export { proto, WAProto, ProtoLong, ProtoConversionOptions, ProtoWriter } from './lib/proto/types.js'
 
 export declare function getPlatformId(browser: string): string
 export declare const CompanionWebClientType: { readonly [name: string]: number | string }

@@ -129,3 +129,29 @@ test('Boom errors are real @hapi/boom errors', async () => {
   await assert.rejects(cjs.promiseTimeout(5, () => {}), (err) => err instanceof Boom && err.output.statusCode === 408)
   assert.throws(() => cjs.assertMeId({}), (err) => err instanceof Boom && err.output.statusCode === 401)
 })
+
+test('Baileys-style uses of the utilities and proto type-check against index.d.ts', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const { dirname, join } = await import('node:path')
+  const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
+  const r = spawnSync(process.execPath, [tsc, '-p', new URL('fixtures/typings-surface', import.meta.url).pathname], { encoding: 'utf8' })
+  assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+})
+
+test('the proto typings really check: a number is not a conversation', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const { mkdtempSync, writeFileSync, rmSync, readFileSync: read } = await import('node:fs')
+  const { dirname, join } = await import('node:path')
+  const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
+  const base = new URL('fixtures/typings-surface/', import.meta.url).pathname
+  const dir = mkdtempSync(join(base, '.neg-'))
+  try {
+    writeFileSync(join(dir, 'surface.mts'), "import { proto } from 'baileys-native'\nconst m: proto.IMessage = { conversation: 5 }\nconsole.log(m)\n")
+    writeFileSync(join(dir, 'tsconfig.json'), read(join(base, 'tsconfig.json'), 'utf8').replace('../../../node_modules', '../../../../node_modules'))
+    const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
+    assert.notEqual(r.status, 0)
+    assert.match(r.stdout + r.stderr, /TS2322/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
