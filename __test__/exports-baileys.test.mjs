@@ -155,3 +155,9 @@ test('the proto typings really check: a number is not a conversation', async () 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('lib/facts.js is what scripts/gen-facts.mjs makes', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync(process.execPath, [new URL('../scripts/gen-facts.mjs', import.meta.url).pathname, '--check'], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+})
