@@ -376,3 +376,28 @@ test('Signal and stanza helpers build what Baileys builds', async () => {
     assert.deepEqual(O.buildAckStanza(node, err, me), B.buildAckStanza(node, err, me))
   }
 })
+
+test('decompressingIfRequired, decodeDecompressedBinaryNode and getBinaryNodeMessages as in Baileys', async () => {
+  const constants = await import('@whiskeysockets/baileys/lib/WABinary/constants.js')
+  const { deflateSync } = await import('node:zlib')
+  const msg = B.proto.WebMessageInfo.encode({ key: { id: 'M', remoteJid: '1@s.whatsapp.net' }, message: { conversation: 'hi' }, messageTimestamp: 1700000000 }).finish()
+  const node = { tag: 'iq', attrs: { id: '1', type: 'result' }, content: [{ tag: 'message', attrs: {}, content: Buffer.from(msg) }, { tag: 'other', attrs: { a: 'b' } }] }
+  const plainFrame = Buffer.from(B.encodeBinaryNode(node))
+  const packed = Buffer.concat([Buffer.from([2]), deflateSync(plainFrame.subarray(1))])
+  for (const frame of [plainFrame, packed]) {
+    const a = await O.decompressingIfRequired(frame)
+    const b = await B.decompressingIfRequired(frame)
+    assert.deepEqual(Buffer.from(a), Buffer.from(b))
+    const ia = { index: 0 }
+    const ib = { index: 0 }
+    const na = O.decodeDecompressedBinaryNode(a, constants, ia)
+    const nb = B.decodeDecompressedBinaryNode(b, constants, ib)
+    assert.deepEqual(plain(na), plain(nb))
+    assert.equal(ia.index, ib.index)
+    assert.deepEqual(plain(O.decodeDecompressedBinaryNode(a)), plain(nb))
+    assert.deepEqual(O.getBinaryNodeMessages(na), B.getBinaryNodeMessages(nb))
+  }
+  assert.throws(() => O.decodeDecompressedBinaryNode(plainFrame.subarray(1), { SINGLE_BYTE_TOKENS: ['x'], DOUBLE_BYTE_TOKENS: [] }), (e) => e.code === 'ERR_WA_BINARY_DICTIONARY')
+  await assert.rejects(O.decompressingIfRequired(Buffer.alloc(0)), (e) => e.code === 'ERR_WA_BINARY_EOF')
+  await assert.rejects(O.decompressingIfRequired(Buffer.from([2, 1, 2, 3])), (e) => e.code === 'ERR_WA_BINARY_INFLATE')
+})

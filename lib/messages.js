@@ -336,7 +336,19 @@ function getStatusCodeForMediaRetry(code) {
   return retryStatus[code]
 }
 
+/** The WebMessageInfo objects (toJSON form) of the `<message>` children of a node. */
+function getBinaryNodeMessages({ content }) {
+  const out = []
+  if (Array.isArray(content)) {
+    for (const item of content) {
+      if (item.tag === 'message') out.push(proto.WebMessageInfo.decode(item.content).toJSON())
+    }
+  }
+  return out
+}
+
 module.exports = {
+  getBinaryNodeMessages,
   getContentType,
   normalizeMessageContent,
   extractMessageContent,

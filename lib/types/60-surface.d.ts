@@ -244,3 +244,10 @@ export declare function getNextPreKeys(state: { creds: any; keys: SignalKeyStore
 export declare function getNextPreKeysNode(state: { creds: any; keys: SignalKeyStoreLike }, count: number): Promise<{ update: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }; node: any }>
 export declare function extractDeviceJids(result: { id: string; devices?: { deviceList?: { id: number; keyIndex?: number; isHosted?: boolean }[] } }[], myJid: string, myLid: string, excludeZeroDevices: boolean): { user: string; device: number; domainType: number; server: string }[]
 export declare function buildAckStanza(node: { tag: string; attrs: { [k: string]: string } }, errorCode?: number | string, meId?: string): { tag: 'ack'; attrs: { [k: string]: string } }
+
+/** A frame's payload, inflated when its flag byte says so. */
+export declare function decompressingIfRequired(buffer: Uint8Array): Promise<Buffer>
+/** Decodes a payload (no flag byte) with WhatsApp's dictionary v3; moves `indexRef.index` past it. */
+export declare function decodeDecompressedBinaryNode(buffer: Uint8Array, opts?: { SINGLE_BYTE_TOKENS: string[]; DOUBLE_BYTE_TOKENS: string[][]; [k: string]: any }, indexRef?: { index: number }): BinaryNode
+/** The WebMessageInfo objects (toJSON form) of a node's `<message>` children. */
+export declare function getBinaryNodeMessages(node: { content?: any }): { [k: string]: any }[]
