@@ -2,6 +2,10 @@
 // into a fresh project, its addon pointed at this checkout's built binary (nothing compiles),
 // runs an unchanged-style Baileys bot (importing pino and @hapi/boom, undeclared) against the
 // test server: it pairs, answers a command, and restarts from its auth folder without a QR.
+// The bot loads its auth folder once per process: one that reloads it in the 515 handler was
+// seen (once in a full-suite run) to read it before the pairing's creds.update was written,
+// and to show a new QR; that ordering belongs to the socket (creds.update saved before the
+// restart close is delivered) and is reported to its owner.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
