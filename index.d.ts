@@ -8,6 +8,7 @@ type Coded<T> = T
 /** Every stable `code` a baileys-native error can carry (generated from the sources by
  * scripts/error-codes.mjs; do not edit). */
 export type ErrorCode =
+  | 'ERR_WA_BINARY_DICTIONARY'
   | 'ERR_WA_BINARY_EOF'
   | 'ERR_WA_BINARY_INFLATE'
   | 'ERR_WA_BINARY_INVALID_ATTR'
@@ -725,6 +726,260 @@ export interface WASocket {
 /** Baileys' `makeWASocket(config)`. */
 export declare function makeWASocket(config: WASocketConfig): WASocket
 export default makeWASocket
+
+
+/* ---- Baileys' export surface (lib/defaults.js, generics.js, messages.js, event-buffer.js,
+   auth-utils.js, usync.js, wam.js, proto.js) ---- */
+
+/** Every message and enum of WhatsApp's schema, as Baileys' `proto` has them (lib/proto/types.d.ts). */
+export { proto, WAProto, ProtoLong, ProtoConversionOptions, ProtoWriter } from './lib/proto/types.js'
+
+export declare function getPlatformId(browser: string): string
+export declare const CompanionWebClientType: { readonly [name: string]: number | string }
+export declare function getCompanionWebClientType(browser: [string, string, ...string[]]): number
+export declare function getCompanionPlatformId(browser: [string, string, ...string[]]): string
+export declare function buildPairingQRData(ref: string, noiseKeyB64: string, identityKeyB64: string, advB64: string, browser: [string, string, ...string[]]): string
+
+export declare const UNAUTHORIZED_CODES: number[]
+export declare const DEFAULT_ORIGIN: string
+export declare const CALL_VIDEO_PREFIX: string
+export declare const CALL_AUDIO_PREFIX: string
+export declare const DEF_CALLBACK_PREFIX: string
+export declare const DEF_TAG_PREFIX: string
+export declare const PHONE_CONNECTION_CB: string
+export declare const WA_ADV_ACCOUNT_SIG_PREFIX: Buffer
+export declare const WA_ADV_DEVICE_SIG_PREFIX: Buffer
+export declare const WA_ADV_HOSTED_ACCOUNT_SIG_PREFIX: Buffer
+export declare const WA_ADV_HOSTED_DEVICE_SIG_PREFIX: Buffer
+export declare const WA_DEFAULT_EPHEMERAL: number
+export declare const STATUS_EXPIRY_SECONDS: number
+export declare const PLACEHOLDER_MAX_AGE_SECONDS: number
+export declare const NOISE_MODE: string
+export declare const DICT_VERSION: number
+export declare const KEY_BUNDLE_TYPE: Buffer
+export declare const NOISE_WA_HEADER: Buffer
+export declare const URL_REGEX: RegExp
+export declare const WA_CERT_DETAILS: { SERIAL: number; ISSUER: string; PUBLIC_KEY: Buffer }
+export declare const PROCESSABLE_HISTORY_TYPES: number[]
+export declare const DEFAULT_CACHE_TTLS: { SIGNAL_STORE: number; MSG_RETRY: number; CALL_OFFER: number; USER_DEVICES: number }
+export type MediaType = 'image' | 'video' | 'document' | 'audio' | 'sticker' | 'thumbnail-link' | 'product-catalog-image' | 'md-app-state' | 'md-msg-hist' | 'biz-cover-photo'
+export declare const MEDIA_PATH_MAP: { [T in MediaType]: string }
+export declare const MEDIA_HKDF_KEY_MAPPING: { [type: string]: string }
+export declare const MEDIA_KEYS: MediaType[]
+export declare const DEF_MEDIA_HOST: string
+export declare const HISTORY_SYNC_PAUSED_TIMEOUT_MS: number
+export declare const MIN_PREKEY_COUNT: number
+export declare const INITIAL_PREKEY_COUNT: number
+export declare const UPLOAD_TIMEOUT: number
+export declare const TimeMs: { Minute: number; Hour: number; Day: number; Week: number }
+export declare const MAX_SYNC_ATTEMPTS: number
+export declare const NO_MESSAGE_FOUND_ERROR_TEXT: string
+export declare const MISSING_KEYS_ERROR_TEXT: string
+export declare const ACCOUNT_RESTRICTED_TEXT: string
+export declare const DECRYPTION_RETRY_CONFIG: { maxRetries: number; baseDelayMs: number; sessionRecordErrors: string[] }
+/** proto.WebMessageInfo.StubType */
+export declare const WAMessageStubType: { readonly [name: string]: number }
+/** proto.WebMessageInfo.Status */
+export declare const WAMessageStatus: { readonly ERROR: 0; readonly PENDING: 1; readonly SERVER_ACK: 2; readonly DELIVERY_ACK: 3; readonly READ: 4; readonly PLAYED: 5 }
+export declare const WAMessageAddressingMode: { readonly PN: 'pn'; readonly LID: 'lid' }
+export declare const SyncState: { readonly Connecting: 0; readonly AwaitingInitialSync: 1; readonly Syncing: 2; readonly Online: 3; readonly [n: number]: string }
+export declare const ReachoutTimelockEnforcementType: { readonly [name: string]: string }
+export declare const NewChatMessageCappingStatusType: { readonly [name: string]: string }
+export declare const NewChatMessageCappingMVStatusType: { readonly [name: string]: string }
+export declare const NewChatMessageCappingOTEStatusType: { readonly [name: string]: string }
+export declare const QueryIds: { readonly [name: string]: string }
+export declare const XWAPaths: { readonly [name: string]: string }
+export declare const NACK_REASONS: { readonly [name: string]: number }
+export declare const SERVER_ERROR_CODES: { readonly [name: string]: string }
+export declare const RetryReason: { readonly [name: string]: number | string }
+export declare const ALL_WA_PATCH_NAMES: string[]
+
+export interface WAMessageKeyLike { remoteJid?: string | null; fromMe?: boolean | null; id?: string | null; participant?: string | null; participantAlt?: string | null; remoteJidAlt?: string | null }
+export declare function getKeyAuthor(key: WAMessageKeyLike | undefined | null, meId?: string): string
+export declare function isStringNullOrEmpty(value: string | null | undefined): boolean
+export declare function writeRandomPadMax16(msg: Uint8Array): Buffer
+export declare function unpadRandomMax16(e: Uint8Array | Buffer): Uint8Array
+export declare function generateParticipantHashV2(participants: string[]): string
+export declare function encodeWAMessage(message: any): Buffer
+export declare function encodeNewsletterMessage(message: any): Uint8Array
+export declare function generateRegistrationId(): number
+export declare function encodeBigEndian(e: number, t?: number): Uint8Array
+export declare function toNumber(t: number | { toNumber(): number } | { low: number } | null | undefined): number
+export declare function unixTimestampSeconds(date?: Date): number
+export declare function debouncedTimeout(intervalMs?: number, task?: () => void): { start(newIntervalMs?: number, newTask?: () => void): void; cancel(): void; setTask(task: () => void): void; setInterval(ms: number): void }
+export declare function delay(ms: number): Promise<void>
+export declare function delayCancellable(ms: number): { delay: Promise<void>; cancel(): void }
+export declare function promiseTimeout<T>(ms: number | undefined, promise: (resolve: (v: T) => void, reject: (error: any) => void) => void): Promise<T>
+export declare function generateMessageIDV2(userId?: string): string
+export declare function generateMessageID(): string
+export declare function bindWaitForEvent(ev: any, event: string): (check: (u: any) => Promise<boolean | undefined> | boolean | undefined, timeoutMs?: number) => Promise<void>
+export declare function bindWaitForConnectionUpdate(ev: any): (check: (u: any) => Promise<boolean | undefined> | boolean | undefined, timeoutMs?: number) => Promise<void>
+export interface WAVersionResult { version: [number, number, number]; isLatest: boolean; error?: any }
+export declare function fetchLatestBaileysVersion(options?: { dispatcher?: any; headers?: Record<string, string> }): Promise<WAVersionResult>
+export declare function fetchLatestWaWebVersion(options?: RequestInit & { headers?: Record<string, string> }): Promise<WAVersionResult>
+export declare function generateMdTagPrefix(): string
+export declare function getStatusFromReceiptType(type: string | undefined): number | undefined
+export declare function getErrorCodeFromStreamError(node: any): { reason: string; statusCode: number }
+export declare function getCallStatusFromNode(node: { tag: string; attrs: { [k: string]: string } }): string
+export declare function getCodeFromWSError(error: any): number
+export declare function isWABusinessPlatform(platform: string): boolean
+export declare function trimUndefined<T extends object>(obj: T): T
+
+export declare function getContentType(content: any): string | undefined
+export declare function normalizeMessageContent(content: any): any
+export declare function extractMessageContent(content: any): any
+export declare function getDevice(id: string): 'ios' | 'web' | 'android' | 'desktop' | 'unknown'
+export declare function updateMessageWithReceipt(msg: any, receipt: any): void
+export declare function updateMessageWithReaction(msg: any, reaction: any): void
+export declare function updateMessageWithPollUpdate(msg: any, update: any): void
+export declare function updateMessageWithEventResponse(msg: any, update: any): void
+export declare function getAggregateVotesInPollMessage(msg: { message?: any; pollUpdates?: any[] | null }, meId?: string): { name: string; voters: string[] }[]
+export declare function getAggregateResponsesInEventMessage(msg: { eventResponses?: any[] | null }, meId?: string): { response: string; responders: string[] }[]
+export declare function aggregateMessageKeysNotFromMe(keys: WAMessageKeyLike[]): { jid: string; participant: string | undefined; messageIds: string[] }[]
+export declare function decryptPollVote(vote: { encPayload: Uint8Array; encIv: Uint8Array }, ctx: { pollCreatorJid: string; pollMsgId: string; pollEncKey: Uint8Array; voterJid: string }): any
+export declare function decryptEventResponse(response: { encPayload: Uint8Array; encIv: Uint8Array }, ctx: { eventCreatorJid: string; eventMsgId: string; eventEncKey: Uint8Array; responderJid: string }): any
+export declare function isRealMessage(message: any): boolean
+export declare function shouldIncrementChatUnread(message: any): boolean
+export declare function getChatId(key: WAMessageKeyLike): string
+export declare function cleanMessage(message: any, meId: string, meLid?: string): void
+export declare function generateForwardMessageContent(message: any, forceForward?: boolean): any
+export declare function prepareDisappearingMessageSettingContent(ephemeralExpiration?: number): any
+export declare function hasNonNullishProperty(message: any, key: string): boolean
+export declare function assertMediaContent(content: any): any
+export declare function extractUrlFromText(text: string): string | undefined
+export declare function extensionForMediaMessage(message: any): string
+export declare function mediaMessageSHA256B64(message: any): string | undefined
+export declare function toReadable(buffer: Buffer): import('node:stream').Readable
+export declare function toBuffer(stream: AsyncIterable<any> & { destroy(): void }): Promise<Buffer>
+export declare function getUrlFromDirectPath(directPath: string, host?: string): string
+export declare function encodeBase64EncodedStringForUpload(b64: string): string
+export declare function getStatusCodeForMediaRetry(code: number): number | undefined
+
+/** Baileys' event emitter with buffering and consolidation. */
+export interface BaileysEventBuffer {
+  process(handler: (events: { [event: string]: any }) => void | Promise<void>): () => void
+  emit(event: string, data: any): boolean
+  isBuffering(): boolean
+  buffer(): void
+  flush(): boolean
+  createBufferedFunction<A extends any[], T>(work: (...args: A) => Promise<T>): (...args: A) => Promise<T>
+  on(event: string, listener: (arg: any) => void): any
+  off(event: string, listener: (arg: any) => void): any
+  removeAllListeners(event?: string): any
+  destroy(): void
+}
+export declare function makeEventBuffer(logger?: any): BaileysEventBuffer
+
+export interface SignalKeyStoreLike {
+  get(type: string, ids: string[]): Promise<{ [id: string]: any }>
+  set(data: { [type: string]: { [id: string]: any } }): Promise<void>
+  clear?(): Promise<void>
+}
+export declare function makeCacheableSignalKeyStore(store: SignalKeyStoreLike, logger?: any, cache?: { get(key: string): any; set(key: string, value: any): any; flushAll(): any }): SignalKeyStoreLike
+export declare function addTransactionCapability(state: SignalKeyStoreLike, logger: any, options: { maxCommitRetries: number; delayBetweenTriesMs: number }): SignalKeyStoreLike & { isInTransaction(): boolean; transaction<T>(work: () => Promise<T>, key: string): Promise<T> }
+export declare function assertMeId(creds: { me?: { id?: string } | null }): string
+
+export interface USyncQueryProtocol { name: string; getQueryElement(): any; getUserElement(user: USyncUser): any | null; parser(node: any): any }
+export declare class USyncUser {
+  id?: string; lid?: string; phone?: string; username?: string; usernameKey?: string; type?: string; personaId?: string
+  withId(id: string): this
+  withLid(lid: string): this
+  withPhone(phone: string): this
+  withUsername(username: string): this
+  withUsernameKey(key: string): this
+  withType(type: string): this
+  withPersonaId(personaId: string): this
+}
+export declare class USyncQuery {
+  protocols: USyncQueryProtocol[]
+  users: USyncUser[]
+  context: string
+  mode: string
+  withMode(mode: string): this
+  withContext(context: string): this
+  withUser(user: USyncUser): this
+  withDeviceProtocol(): this
+  withContactProtocol(): this
+  withStatusProtocol(): this
+  withDisappearingModeProtocol(): this
+  withBotProfileProtocol(): this
+  withLIDProtocol(): this
+  withUsernameProtocol(): this
+  parseUSyncQueryResult(result: any): { list: any[]; sideList: any[] } | undefined
+}
+export declare class USyncDeviceProtocol implements USyncQueryProtocol { name: 'devices'; getQueryElement(): any; getUserElement(): null; parser(node: any): any }
+export declare class USyncContactProtocol implements USyncQueryProtocol { name: 'contact'; getQueryElement(): any; getUserElement(user: USyncUser): any; parser(node: any): boolean }
+export declare class USyncStatusProtocol implements USyncQueryProtocol { name: 'status'; getQueryElement(): any; getUserElement(): null; parser(node: any): any }
+export declare class USyncDisappearingModeProtocol implements USyncQueryProtocol { name: 'disappearing_mode'; getQueryElement(): any; getUserElement(): null; parser(node: any): any }
+export declare class USyncUsernameProtocol implements USyncQueryProtocol { name: 'username'; getQueryElement(): any; getUserElement(): null; parser(node: any): string | null }
+
+export declare class BinaryInfo {
+  protocolVersion: number
+  sequence: number
+  events: { [event: string]: { props: { [k: string]: any }; globals: { [k: string]: any } } }[]
+  buffer: Buffer[]
+  constructor(options?: Partial<BinaryInfo>)
+}
+export declare function encodeWAM(binaryInfo: BinaryInfo): Buffer
+export declare const WEB_EVENTS: { name: string; id: number; props: { [k: string]: [number, any] }; wamChannel: string; weight: number; privateStatsIdInt?: number }[]
+export declare const WEB_GLOBALS: { name: string; id: number; type: any; validator?: string; channels: string[] }[]
+export declare const FLAG_BYTE: number
+export declare const FLAG_GLOBAL: number
+export declare const FLAG_EVENT: number
+export declare const FLAG_FIELD: number
+export declare const FLAG_EXTENDED: number
+
+/** Baileys' default socket config (every key Baileys has; `makeWASocket` merges yours over it). */
+export declare const DEFAULT_CONNECTION_CONFIG: {
+  version: [number, number, number]
+  browser: WABrowserDescription
+  waWebSocketUrl: string
+  connectTimeoutMs: number
+  keepAliveIntervalMs: number
+  logger: WALogger
+  emitOwnEvents: boolean
+  defaultQueryTimeoutMs: number
+  customUploadHosts: any[]
+  retryRequestDelayMs: number
+  maxMsgRetryCount: number
+  fireInitQueries: boolean
+  auth: undefined
+  markOnlineOnConnect: boolean
+  syncFullHistory: boolean
+  patchMessageBeforeSending: (msg: any, recipientJids?: string[]) => any
+  shouldSyncHistoryMessage: (msg: { syncType?: number | null }) => boolean
+  shouldIgnoreJid: (jid: string) => boolean | undefined
+  linkPreviewImageThumbnailWidth: number
+  transactionOpts: { maxCommitRetries: number; delayBetweenTriesMs: number }
+  generateHighQualityLinkPreview: boolean
+  enableAutoSessionRecreation: boolean
+  enableRecentMessageCache: boolean
+  options: { [k: string]: any }
+  appStateMacVerification: { patch: boolean; snapshot: boolean }
+  countryCode: string
+  getMessage: (key: any) => Promise<any>
+  cachedGroupMetadata: (jid: string) => Promise<any>
+  makeSignalRepository: (...args: any[]) => any
+}
+
+/* ---- Signal and stanza helpers (lib/signal-utils.js) ---- */
+export interface KeyPairLike { public: Uint8Array; private: Uint8Array }
+export declare function createSignalIdentity(wid: string, accountSignatureKey: Uint8Array): { identifier: { name: string; deviceId: number }; identifierKey: Uint8Array }
+export declare function getPreKeys(store: { get(type: 'pre-key', ids: string[]): Promise<{ [id: string]: KeyPairLike }> }, min: number, limit: number): Promise<{ [id: string]: KeyPairLike }>
+export declare function generateOrGetPreKeys(creds: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }, range: number): { newPreKeys: { [id: number]: KeyPairLike }; lastPreKeyId: number; preKeysRange: [number, number] }
+export declare function xmppSignedPreKey(key: { keyId: number; keyPair: KeyPairLike; signature: Uint8Array }): any
+export declare function xmppPreKey(pair: KeyPairLike, id: number): any
+export declare function getNextPreKeys(state: { creds: any; keys: SignalKeyStoreLike }, count: number): Promise<{ update: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }; preKeys: { [id: string]: KeyPairLike } }>
+export declare function getNextPreKeysNode(state: { creds: any; keys: SignalKeyStoreLike }, count: number): Promise<{ update: { nextPreKeyId: number; firstUnuploadedPreKeyId: number }; node: any }>
+export declare function extractDeviceJids(result: { id: string; devices?: { deviceList?: { id: number; keyIndex?: number; isHosted?: boolean }[] } }[], myJid: string, myLid: string, excludeZeroDevices: boolean): { user: string; device: number; domainType: number; server: string }[]
+export declare function buildAckStanza(node: { tag: string; attrs: { [k: string]: string } }, errorCode?: number | string, meId?: string): { tag: 'ack'; attrs: { [k: string]: string } }
+
+/** A frame's payload, inflated when its flag byte says so. */
+export declare function decompressingIfRequired(buffer: Uint8Array): Promise<Buffer>
+/** Decodes a payload (no flag byte) with WhatsApp's dictionary v3; moves `indexRef.index` past it. */
+export declare function decodeDecompressedBinaryNode(buffer: Uint8Array, opts?: { SINGLE_BYTE_TOKENS: string[]; DOUBLE_BYTE_TOKENS: string[][]; [k: string]: any }, indexRef?: { index: number }): BinaryNode
+/** The WebMessageInfo objects (toJSON form) of a node's `<message>` children. */
+export declare function getBinaryNodeMessages(node: { content?: any }): { [k: string]: any }[]
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for

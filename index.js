@@ -11,4 +11,12 @@ module.exports = {
   ...require('./lib/noise.js'),
   ...require('./lib/signal.js'),
   ...require('./lib/socket.js'),
+  ...require('./lib/defaults.js'),
+  ...require('./lib/generics.js'),
+  ...require('./lib/messages.js'),
+  ...require('./lib/event-buffer.js'),
+  ...require('./lib/auth-utils.js'),
+  ...require('./lib/usync.js'),
+  ...require('./lib/wam.js'),
+  ...require('./lib/signal-utils.js'),
 }

@@ -288,8 +288,43 @@ function binaryNodeToString(node, level = 0) {
   return children ? `${open}>\n${children}\n${indent}</${node.tag}>` : `${open}/>`
 }
 
+/** Baileys' decompressingIfRequired: a frame's payload, inflated when its flag byte says so. */
+async function decompressingIfRequired(buffer) {
+  const frame = asBuffer(buffer)
+  if (frame.length === 0) throw fail('ERR_WA_BINARY_EOF', 'end of stream: empty frame')
+  if (!(frame[0] & 2)) return frame.subarray(1)
+  return native.inflateBinaryPayloadAsync(frame.subarray(1))
+}
+
+/** Whether `opts` (Baileys' WABinary constants) is the dictionary our codec speaks (v3). */
+function isOurDictionary(opts) {
+  const single = opts?.SINGLE_BYTE_TOKENS
+  const double = opts?.DOUBLE_BYTE_TOKENS
+  if (!Array.isArray(single) || !Array.isArray(double)) return false
+  const all = [...single, ...double.flat()]
+  return all.length === TOKENS.length && all.every((t, i) => t === TOKENS[i])
+}
+
+/**
+ * Baileys' decodeDecompressedBinaryNode(payload, opts, indexRef): decodes a payload (no flag
+ * byte) from `indexRef.index` and moves the index past it. `opts` is Baileys' dictionary
+ * (`{ SINGLE_BYTE_TOKENS, DOUBLE_BYTE_TOKENS, ... }`); only WhatsApp's dictionary v3 is spoken,
+ * another one is refused (ERR_WA_BINARY_DICTIONARY).
+ */
+function decodeDecompressedBinaryNode(buffer, opts, indexRef = { index: 0 }) {
+  if (opts !== undefined && !isOurDictionary(opts)) {
+    throw fail('ERR_WA_BINARY_DICTIONARY', 'only WhatsApp\'s dictionary v3 (the tokens of Baileys\' WABinary constants) is supported')
+  }
+  const payload = asBuffer(buffer)
+  const node = decodePayload(payload.subarray(indexRef.index))
+  indexRef.index = payload.length
+  return node
+}
+
 module.exports = {
   encodeBinaryNode,
+  decompressingIfRequired,
+  decodeDecompressedBinaryNode,
   decodeBinaryNode,
   decodeBinaryNodeSync,
   binaryNodeToString,

@@ -33,50 +33,9 @@ const DisconnectReason = Object.freeze({
   503: 'unavailableService',
 })
 
-/** Baileys' Browsers: [os, browser, version]. */
-const Browsers = {
-  ubuntu: (browser) => ['Ubuntu', browser, '22.04.4'],
-  macOS: (browser) => ['Mac OS', browser, '14.4.1'],
-  baileys: (browser) => ['Baileys', browser, '6.5.0'],
-  windows: (browser) => ['Windows', browser, '10.0.22631'],
-  android: (browser) => [browser, 'Android', ''],
-  appropriate: (browser) => {
-    const os = { darwin: 'Mac OS', win32: 'Windows', android: 'Android' }[process.platform] || 'Ubuntu'
-    return [os, browser, require('node:os').release()]
-  },
-}
+const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
+const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
 
-const DEFAULT_CONNECTION_CONFIG = {
-  version: [2, 3000, 1043857760],
-  browser: Browsers.macOS('Chrome'),
-  waWebSocketUrl: 'wss://web.whatsapp.com/ws/chat',
-  connectTimeoutMs: 20_000,
-  keepAliveIntervalMs: 30_000,
-  defaultQueryTimeoutMs: 60_000,
-  emitOwnEvents: true,
-  syncFullHistory: true,
-  countryCode: 'US',
-  qrTimeout: undefined,
-  shouldSyncHistoryMessage: ({ syncType }) => syncType !== 2,
-}
-
-// The events Baileys holds while buffering; connection and creds updates always go at once.
-const BUFFERABLE = new Set([
-  'messaging-history.set',
-  'chats.upsert',
-  'chats.update',
-  'chats.delete',
-  'contacts.upsert',
-  'contacts.update',
-  'messages.upsert',
-  'messages.update',
-  'messages.delete',
-  'messages.reaction',
-  'message-receipt.update',
-  'groups.update',
-])
-// Baileys gives up holding events after this long without the offline notification.
-const BUFFER_TIMEOUT_MS = 30_000
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal']
 const silentLogger = {
@@ -90,97 +49,6 @@ for (const l of LEVELS) silentLogger[l] = () => {}
 function logAt(logger, level, fields, msg) {
   const fn = logger && typeof logger[level] === 'function' ? logger[level] : null
   if (fn) fn.call(logger, fields || {}, msg)
-}
-
-/**
- * Baileys' event emitter with its buffering: `buffer()` holds events until `flush()`,
- * `process(handler)` receives each batch as one `{ [event]: data }` map.
- */
-function makeEventBuffer(logger) {
-  const emitter = new EventEmitter()
-  emitter.setMaxListeners(0)
-  let buffering = 0
-  let held = []
-  let timer = null
-
-  const deliver = (events) => {
-    // One map per run of distinct names; a repeated name starts the next map (so order and
-    // every payload survive).
-    let map = {}
-    const flushMap = () => {
-      if (Object.keys(map).length) emitter.emit('event', map)
-      map = {}
-    }
-    for (const { name, data } of events) {
-      if (name in map) flushMap()
-      map[name] = data
-      emitter.emit(name, data)
-    }
-    flushMap()
-  }
-
-  const ev = {
-    on: (event, listener) => (emitter.on(event, listener), ev),
-    off: (event, listener) => (emitter.off(event, listener), ev),
-    once: (event, listener) => (emitter.once(event, listener), ev),
-    removeAllListeners: (event) => (emitter.removeAllListeners(event), ev),
-    listenerCount: (event) => emitter.listenerCount(event),
-    emit(event, data) {
-      ev.emitBatch([{ name: event, data }])
-      return true
-    },
-    /** Emits a batch from the native side (kept together for `process`). */
-    emitBatch(events) {
-      if (!buffering) return deliver(events)
-      const now = []
-      for (const e of events) (BUFFERABLE.has(e.name) ? held : now).push(e)
-      if (now.length) deliver(now)
-    },
-    process(handler) {
-      const listener = async (map) => {
-        try {
-          await handler(map)
-        } catch (err) {
-          logAt(logger, 'error', { err }, 'unexpected error in ev.process handler')
-        }
-      }
-      emitter.on('event', listener)
-      return () => emitter.off('event', listener)
-    },
-    buffer() {
-      buffering++
-      if (!timer) {
-        timer = setTimeout(() => ev.flush(), BUFFER_TIMEOUT_MS)
-        timer.unref?.()
-      }
-    },
-    flush() {
-      if (!buffering) return false
-      buffering = 0
-      clearTimeout(timer)
-      timer = null
-      const events = held
-      held = []
-      deliver(events)
-      return true
-    },
-    isBuffering: () => buffering > 0,
-    createBufferedFunction(work) {
-      return async (...args) => {
-        ev.buffer()
-        try {
-          return await work(...args)
-        } finally {
-          ev.flush()
-        }
-      }
-    },
-    destroy() {
-      clearTimeout(timer)
-      emitter.removeAllListeners()
-    },
-  }
-  return ev
 }
 
 function keysHandle(keys) {
@@ -217,7 +85,7 @@ function makeWASocket(userConfig = {}) {
     throw makeBoom('Mobile API is not supported anymore', { statusCode: DisconnectReason.loggedOut })
   }
   const { creds, keys } = config.auth
-  const ev = makeEventBuffer(logger)
+  const ev = makeConsolidatingEventBuffer(logger)
   let closed = false
   let open = false
   const wsEvents = new EventEmitter()
@@ -376,6 +244,4 @@ module.exports = {
   default: makeWASocket,
   makeWASocket,
   DisconnectReason,
-  Browsers,
-  DEFAULT_CONNECTION_CONFIG,
 }

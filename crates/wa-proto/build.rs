@@ -1,7 +1,104 @@
 //! Compiles every `.proto` under the repository's `proto/` directory with protox (a pure-Rust
 //! protobuf compiler), so no `protoc` binary is needed on the build machine.
+//!
+//! `whatsapp.proto` is WhatsApp's schema as published (proto3 syntax), but WhatsApp's enums
+//! are closed: 23 of them have no zero value, which proto3 forbids and protox refuses. That file
+//! is therefore compiled as proto2 with proto3's wire choices made explicit, which is the same
+//! wire format: `optional` fields keep explicit presence (their synthetic oneofs dropped),
+//! repeated scalars are packed, and the few fields without a label (implicit presence) become
+//! `optional` (an `Option` in Rust; on the wire a set field is written even when it holds the
+//! default, as protobufjs does).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use protox::file::{File, FileResolver, IncludeFileResolver};
+use protox::prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+use protox::prost_reflect::prost_types::{DescriptorProto, FieldOptions, FileDescriptorProto};
+
+/// The file compiled as proto2 (see the crate doc above).
+const CLOSED_ENUM_FILE: &str = "whatsapp.proto";
+
+struct Resolver(IncludeFileResolver);
+
+impl FileResolver for Resolver {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        self.0.resolve_path(path)
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        let file = self.0.open_file(name)?;
+        if name != CLOSED_ENUM_FILE {
+            return Ok(file);
+        }
+        let mut fd = file.file_descriptor_proto().clone();
+        as_proto2(&mut fd);
+        Ok(File::from_file_descriptor_proto(fd))
+    }
+}
+
+fn as_proto2(fd: &mut FileDescriptorProto) {
+    assert_eq!(
+        fd.syntax(),
+        "proto3",
+        "{CLOSED_ENUM_FILE} is published as proto3"
+    );
+    fd.syntax = Some("proto2".to_owned());
+    for m in &mut fd.message_type {
+        message_as_proto2(m);
+    }
+}
+
+fn message_as_proto2(m: &mut DescriptorProto) {
+    // Synthetic oneofs (one per proto3 `optional` field) go; real oneofs keep their order.
+    let synthetic: Vec<bool> = (0..m.oneof_decl.len())
+        .map(|i| {
+            m.field
+                .iter()
+                .any(|f| f.oneof_index == Some(i as i32) && f.proto3_optional())
+        })
+        .collect();
+    let mut renumber = Vec::with_capacity(synthetic.len());
+    let mut next = 0;
+    for &s in &synthetic {
+        renumber.push(next);
+        if !s {
+            next += 1;
+        }
+    }
+    let mut i = 0;
+    m.oneof_decl.retain(|_| {
+        i += 1;
+        !synthetic[i - 1]
+    });
+    for f in &mut m.field {
+        if f.proto3_optional() {
+            f.proto3_optional = None;
+            f.oneof_index = None;
+        } else if let Some(ix) = f.oneof_index {
+            f.oneof_index = Some(renumber[ix as usize]);
+        }
+    }
+    for nested in &mut m.nested_type {
+        message_as_proto2(nested);
+    }
+}
+
+/// After resolution (field kinds known): repeated scalars and enums are packed, as in proto3.
+fn pack_repeated_scalars(m: &mut DescriptorProto) {
+    for f in &mut m.field {
+        let packable = !matches!(
+            f.r#type(),
+            Type::String | Type::Bytes | Type::Message | Type::Group
+        );
+        if f.label() == Label::Repeated && packable {
+            let opts = f.options.get_or_insert_with(FieldOptions::default);
+            opts.packed.get_or_insert(true);
+        }
+    }
+    for nested in &mut m.nested_type {
+        pack_repeated_scalars(nested);
+    }
+}
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"))
@@ -18,7 +115,16 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    let fds = protox::compile(&files, [&root]).expect("proto schemas compile");
+    let mut compiler =
+        protox::Compiler::with_file_resolver(Resolver(IncludeFileResolver::new(root.clone())));
+    compiler.include_source_info(false);
+    compiler.open_files(&files).expect("proto schemas compile");
+    let mut fds = compiler.file_descriptor_set();
+    for fd in fds.file.iter_mut().filter(|f| f.name() == CLOSED_ENUM_FILE) {
+        for m in &mut fd.message_type {
+            pack_repeated_scalars(m);
+        }
+    }
     // The descriptor set is kept for reflection (wa-client turns `Message` into the JSON
     // objects Baileys' users read, field names and all, from it).
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));

@@ -1,6 +1,7 @@
 /** Every stable `code` a baileys-native error can carry (generated from the sources by
  * scripts/error-codes.mjs; do not edit). */
 export type ErrorCode =
+  | 'ERR_WA_BINARY_DICTIONARY'
   | 'ERR_WA_BINARY_EOF'
   | 'ERR_WA_BINARY_INFLATE'
   | 'ERR_WA_BINARY_INVALID_ATTR'
