@@ -12,4 +12,3 @@ mod proto;
 mod signal;
 mod signal_store;
 mod store;
-mod testserver;
