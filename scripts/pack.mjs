@@ -107,7 +107,7 @@ function libFile(crate, triple) {
 }
 
 function npmPack(dir, out) {
-  const r = spawnSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, encoding: 'utf8' })
+  const r = spawnSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, encoding: 'utf8', shell: process.platform === 'win32' })
   if (r.status !== 0) throw new Error(`npm pack in ${dir} failed:\n${r.stderr}`)
   const [info] = JSON.parse(r.stdout)
   return join(out, info.filename)
