@@ -17,7 +17,7 @@
 // built here, and how darwin and win32 are built on their own platforms, is in
 // docs/packaging.md.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { packages, versionProblems } from './versions.mjs'
@@ -68,8 +68,11 @@ function toolchainFor(triple, host) {
     [`CC_${triple.replaceAll('-', '_')}`]: linux.cc,
     [`AR_${triple.replaceAll('-', '_')}`]: linux.ar,
   }
-  // A musl addon links musl dynamically (napi-rs does the same): Node on Alpine loads it.
-  if (linux.musl) env[`CARGO_TARGET_${k}_RUSTFLAGS`] = '-C target-feature=-crt-static'
+  if (linux.musl) {
+    // A musl addon links musl dynamically (napi-rs does the same): Node on Alpine loads it.
+    env[`CARGO_TARGET_${k}_RUSTFLAGS`] = '-C target-feature=-crt-static'
+    env[`CARGO_TARGET_${k}_LINKER`] = muslLinker()
+  }
   const libdir = spawnSync('rustc', ['--print', 'target-libdir', '--target', triple], { encoding: 'utf8' }).stdout?.trim()
   if (libdir && existsSync(libdir)) return { ...base, env }
   // Debian's toolchain (another rustc than rustup's: its own target dir).
@@ -82,6 +85,23 @@ function toolchainFor(triple, host) {
     return { ...debian, env: { ...debian.env, RUSTC_BOOTSTRAP: '1' }, extra: ['-Zbuild-std=std,panic_unwind'] }
   }
   return { ...base, missing: `no Rust std for ${triple} (rustup target add ${triple}, or Debian: rust-web-src for -Zbuild-std)` }
+}
+
+// Dynamically linked, Rust's musl std needs libgcc_s for unwinding (Alpine's Node has it).
+// musl-gcc's specs search only musl's directory, where Debian has no libgcc_s.so.1, so the
+// link goes through a wrapper that adds a directory holding just that library (its symbols
+// are the same GCC_* versions as Alpine's; the addon only records the name).
+function muslLinker() {
+  const dir = join(root, 'target', 'cross', 'musl-link')
+  mkdirSync(dir, { recursive: true })
+  const gccS = spawnSync('gcc', ['-print-file-name=libgcc_s.so.1'], { encoding: 'utf8' }).stdout.trim()
+  if (!existsSync(gccS)) throw new Error('gcc -print-file-name=libgcc_s.so.1 found nothing (Debian: gcc)')
+  const lib = join(dir, 'libgcc_s.so.1')
+  rmSync(lib, { force: true })
+  symlinkSync(realpathSync(gccS), lib)
+  const wrapper = join(dir, 'musl-gcc-link')
+  writeFileSync(wrapper, `#!/bin/sh\nexec musl-gcc -L'${dir}' "$@"\n`, { mode: 0o755 })
+  return wrapper
 }
 
 function cargoBuild(tc) {
