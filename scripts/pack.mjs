@@ -17,7 +17,7 @@
 // built here, and how darwin and win32 are built on their own platforms, is in
 // docs/packaging.md.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { packages, versionProblems } from './versions.mjs'
@@ -76,7 +76,9 @@ function toolchainFor(triple, host) {
   const libdir = spawnSync('rustc', ['--print', 'target-libdir', '--target', triple], { encoding: 'utf8' }).stdout?.trim()
   if (libdir && existsSync(libdir)) return { ...base, env }
   // Debian's toolchain (another rustc than rustup's: its own target dir).
-  const debian = { ...base, targetDir: join(root, 'target', 'cross'), env: { ...env, CARGO: '/usr/bin/cargo', RUSTC: '/usr/bin/rustc' } }
+  // Its own target directory per triple too: the host build scripts of one cross build would
+  // otherwise be rebuilt by the other, whose environment differs.
+  const debian = { ...base, targetDir: join(root, 'target', 'cross', triple), env: { ...env, CARGO: '/usr/bin/cargo', RUSTC: '/usr/bin/rustc' } }
   if (!existsSync('/usr/bin/rustc') || !existsSync('/usr/bin/cargo')) {
     return { ...base, missing: `no Rust std for ${triple} (rustup target add ${triple}, or Debian: rustc-web cargo-web ${linux.musl ? 'rust-web-src' : 'libstd-rust-web-dev:arm64'})` }
   }
@@ -97,10 +99,14 @@ function muslLinker() {
   const gccS = spawnSync('gcc', ['-print-file-name=libgcc_s.so.1'], { encoding: 'utf8' }).stdout.trim()
   if (!existsSync(gccS)) throw new Error('gcc -print-file-name=libgcc_s.so.1 found nothing (Debian: gcc)')
   const lib = join(dir, 'libgcc_s.so.1')
-  rmSync(lib, { force: true })
-  symlinkSync(realpathSync(gccS), lib)
+  if (!existsSync(lib) || realpathSync(lib) !== realpathSync(gccS)) {
+    rmSync(lib, { force: true })
+    symlinkSync(realpathSync(gccS), lib)
+  }
+  // Written once: the linker is part of cargo's fingerprints.
   const wrapper = join(dir, 'musl-gcc-link')
-  writeFileSync(wrapper, `#!/bin/sh\nexec musl-gcc -L'${dir}' "$@"\n`, { mode: 0o755 })
+  const script = `#!/bin/sh\nexec musl-gcc -L'${dir}' "$@"\n`
+  if (!existsSync(wrapper) || readFileSync(wrapper, 'utf8') !== script) writeFileSync(wrapper, script, { mode: 0o755 })
   return wrapper
 }
 
