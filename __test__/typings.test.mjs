@@ -18,6 +18,7 @@ test('a Baileys-style bot file type-checks against index.d.ts', () => {
 const WRONG = [
   ['a string is not a number', "import { jidNormalizedUser } from 'baileys-native'\nconst n: number = jidNormalizedUser('1@s.whatsapp.net')\nconsole.log(n)\n", /TS2322/],
   ['makeWASocket needs auth', "import makeWASocket from 'baileys-native'\nmakeWASocket({ browser: ['a', 'b', 'c'] })\n", /TS2741/],
+  ['baileys-native/testing is typed (through baileys-native-testing)', "import { startTestServer } from 'baileys-native/testing'\nconst s = await startTestServer()\nconst port: string = s.port\nconsole.log(port)\n", /TS2322/],
   ['sendMessage takes a jid first', "import makeWASocket, { initAuthCreds } from 'baileys-native'\nconst s = makeWASocket({ auth: { creds: initAuthCreds(), keys: { get: async () => ({}), set: async () => {} } } })\nvoid s.sendMessage({ text: 'x' })\n", /TS2554|TS2345/],
 ]
 

@@ -1,4 +1,4 @@
-// ESM entry of baileys-native/testing.
+// ESM entry of baileys-native/testing (the package baileys-native-testing).
 import testing from './testing.js'
 
 export const { startTestServer } = testing

@@ -1,35 +1,21 @@
 #!/usr/bin/env node
-// Builds the native addon.
+// Builds both addons in a development checkout (release profile, shared with the Rust tests):
+// the main one (the root crate) and the test server's (crates/baileys-native-testing, the npm
+// package testing/). `npm install` runs it through scripts/install.mjs; users never do
+// (they get a prebuilt binary, or install.mjs builds from source).
 //
-//   node scripts/build.mjs            release build (used by `npm test` and developers)
-//   node scripts/build.mjs --install  the npm `install` hook: skip when a prebuilt binary fits
-//
-// With the napi CLI present (a development checkout) the build also regenerates the loader
-// `native.js`, the typings `index.d.ts` (napi's output under our header, lib/types/*.d.ts)
-// (and its ESM twin `index.d.mts`) and `index.mjs` (the ESM entry, derived from the CommonJS exports so the two never drift).
-// Without it (a user installing from source) plain cargo builds the binary.
+// With the napi CLI it also regenerates the loaders `native.js` and `testing/native.js`, the
+// typings `index.d.ts` (napi's output under our header, lib/types/*.d.ts) and its ESM twin
+// `index.d.mts`, and `index.mjs` (the ESM entry, derived from the CommonJS exports so the two
+// never drift). Distribution builds (profile `dist`, cross targets) are scripts/pack.mjs'.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(join(root, 'package.json'))
-const install = process.argv.includes('--install')
-const binaryName = 'baileys-native'
-const triple = platformTriple()
-const localBinary = join(root, `${binaryName}.${triple}.node`)
-
-function platformTriple() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const musl = !process.report?.getReport?.().header?.glibcVersionRuntime
-    return `linux-${arch}-${musl ? 'musl' : 'gnu'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
-}
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
@@ -37,50 +23,39 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1)
 }
 
-function prebuiltFits() {
-  try {
-    require.resolve(`${binaryName}-${triple}`)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const devCheckout = existsSync(join(root, 'Cargo.toml')) && existsSync(join(root, '.git'))
-if (install && !devCheckout && (prebuiltFits() || existsSync(localBinary))) {
-  console.log(`[baileys-native] using the prebuilt ${triple} binary`)
-  process.exit(0)
-}
-
 let napiCli = null
 try {
   napiCli = join(dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js')
 } catch {}
 
-if (napiCli) {
-  // The union of every error code, from the sources (lib/types/01-error-codes.d.ts).
-  const { collectCodes, renderTypings, TYPINGS } = await import('./error-codes.mjs')
-  writeFileSync(TYPINGS, renderTypings(collectCodes()))
-  // The JS layer's declarations: lib/types/*.d.ts in name order, then napi's generated part.
-  const typesDir = join(root, 'lib', 'types')
-  const header = readdirSync(typesDir)
-    .filter((f) => f.endsWith('.d.ts'))
-    .sort()
-    .map((f) => readFileSync(join(typesDir, f), 'utf8'))
-    .join('\n')
-  run(process.execPath, [
-    napiCli, 'build', '--platform', '--release',
-    '--js', 'native.js', '--dts', 'index.d.ts', '--dts-header', header,
-  ])
-  writeEsmEntry()
-  writeEsmTypes()
-} else {
-  console.log('[baileys-native] no prebuilt binary fits this platform; building from source with cargo')
-  run('cargo', ['build', '--release', '--lib', '-p', binaryName])
-  const ext = process.platform === 'darwin' ? 'dylib' : process.platform === 'win32' ? 'dll' : 'so'
-  const lib = process.platform === 'win32' ? 'baileys_native' : 'libbaileys_native'
-  copyFileSync(join(root, 'target', 'release', `${lib}.${ext}`), localBinary)
+if (!napiCli) {
+  console.error('scripts/build.mjs needs the napi CLI: run `npm install` (or `npm ci`) first')
+  process.exit(1)
 }
+// The union of every error code, from the sources (lib/types/01-error-codes.d.ts).
+const { collectCodes, renderTypings, TYPINGS } = await import('./error-codes.mjs')
+writeFileSync(TYPINGS, renderTypings(collectCodes()))
+// The JS layer's declarations: lib/types/*.d.ts in name order, then napi's generated part.
+const typesDir = join(root, 'lib', 'types')
+const header = readdirSync(typesDir)
+  .filter((f) => f.endsWith('.d.ts'))
+  .sort()
+  .map((f) => readFileSync(join(typesDir, f), 'utf8'))
+  .join('\n')
+run(process.execPath, [
+  napiCli, 'build', '--platform', '--release',
+  '--js', 'native.js', '--dts', 'index.d.ts', '--dts-header', header,
+])
+writeEsmEntry()
+writeEsmTypes()
+// The test server's addon. Its JS API is typed by hand (testing/index.d.ts); napi's
+// declarations of the raw binding go to target/, not into the package.
+run(process.execPath, [
+  napiCli, 'build', '--platform', '--release',
+  '--manifest-path', 'crates/baileys-native-testing/Cargo.toml',
+  '--package-json-path', 'testing/package.json', '--output-dir', 'testing',
+  '--js', 'native.js', '--dts', '../target/baileys-native-testing.d.ts',
+])
 
 // TypeScript reads a `.d.ts` beside a CommonJS entry as CommonJS, where a default import is the
 // whole exports object; ESM importers need the same declarations as a `.d.mts` so that

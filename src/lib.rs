@@ -13,4 +13,3 @@ mod noise;
 mod proto;
 mod signal;
 mod store;
-mod testserver;

@@ -1,6 +1,9 @@
-//! Binding of `wa-testserver`: the native half of `baileys-native/testing` (`lib/testing.js`).
-//! The server runs on the addon's tokio runtime and holds no JS handle, so it never keeps
-//! Node alive. Structured results cross as JSON text; `lib/types/testing/` types the JS API.
+//! The test server's napi addon: `wa-testserver` for the npm package `baileys-native-testing`
+//! (`testing/index.js` shapes the JS API, `testing/index.d.ts` types it). It is its own cdylib,
+//! apart from the main addon, so a production install carries no test server.
+//! The server runs on this addon's tokio runtime and holds no JS handle, so it never keeps
+//! Node alive. Structured results cross as JSON text.
+#![deny(clippy::all)]
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,10 +16,11 @@ use wa_testserver::{
     FaultTarget, LoginRefusal, ServerConfig, Stats, StreamErrorKind, TestServer, TestServerError,
 };
 
-use crate::errors::{Coded, JsFail, Result, coded};
+// Errors reach JS with our code as a property, as in the main addon (see `wa_napi::errors`).
+use wa_napi::errors::{Coded, JsFail, Result, coded};
 
 /// Running servers by handle: JS holds a number, not a native object, so the typings stay
-/// those of `lib/types/testing/` and a forgotten handle costs nothing on the JS heap.
+/// those of `testing/index.d.ts` and a forgotten handle costs nothing on the JS heap.
 static SERVERS: Mutex<BTreeMap<u32, TestServer>> = Mutex::new(BTreeMap::new());
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
@@ -67,7 +71,7 @@ fn stats_json(s: &Stats) -> String {
 }
 
 /// Starts a server on 127.0.0.1. `seed` fixes every key; timers in ms override WhatsApp's.
-#[napi(js_name = "testServerStart", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerStart", catch_unwind)]
 pub async fn start(
     port: Option<u32>,
     seed: Option<Buffer>,
@@ -108,27 +112,27 @@ pub async fn start(
     )
 }
 
-#[napi(js_name = "testServerUrl", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerUrl", catch_unwind)]
 pub fn url(handle: u32) -> Result<String> {
     Ok(server(handle)?.url())
 }
 
-#[napi(js_name = "testServerPort", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPort", catch_unwind)]
 pub fn port(handle: u32) -> Result<u32> {
     Ok(u32::from(server(handle)?.addr().port()))
 }
 
-#[napi(js_name = "testServerRootPublicKey", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerRootPublicKey", catch_unwind)]
 pub fn root_public_key(handle: u32) -> Result<Buffer> {
     Ok(server(handle)?.root_public_key().to_vec().into())
 }
 
-#[napi(js_name = "testServerStats", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerStats", catch_unwind)]
 pub fn stats(handle: u32) -> Result<String> {
     Ok(stats_json(&server(handle)?.stats()))
 }
 
-#[napi(js_name = "testServerScanQr", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerScanQr", catch_unwind)]
 pub async fn scan_qr(
     handle: u32,
     qr: String,
@@ -146,7 +150,7 @@ pub async fn scan_qr(
     )
 }
 
-#[napi(js_name = "testServerEnterPairingCode", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerEnterPairingCode", catch_unwind)]
 pub async fn enter_pairing_code(handle: u32, phone: String, code: String) -> Coded<String> {
     Coded(
         async move {
@@ -160,13 +164,13 @@ pub async fn enter_pairing_code(handle: u32, phone: String, code: String) -> Cod
 }
 
 /// `{"jid": .., "lid": ..}` of the phone's account (created on first use).
-#[napi(js_name = "testServerPhoneInfo", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPhoneInfo", catch_unwind)]
 pub fn phone_info(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(json!({ "jid": p.jid(), "lid": p.lid(), "number": p.number() }).to_string())
 }
 
-#[napi(js_name = "testServerPhoneSendText", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPhoneSendText", catch_unwind)]
 pub fn phone_send_text(handle: u32, phone: String, to: String, text: String) -> Result<String> {
     server(handle)?
         .phone(&phone)
@@ -175,13 +179,13 @@ pub fn phone_send_text(handle: u32, phone: String, to: String, text: String) -> 
 }
 
 /// The inbox as a JSON array of WAMessage-shaped objects.
-#[napi(js_name = "testServerPhoneInbox", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPhoneInbox", catch_unwind)]
 pub fn phone_inbox(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(inbox_json(&p.inbox()))
 }
 
-#[napi(js_name = "testServerPhoneWaitForInbox", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPhoneWaitForInbox", catch_unwind)]
 pub async fn phone_wait_for_inbox(
     handle: u32,
     phone: String,
@@ -202,17 +206,13 @@ pub async fn phone_wait_for_inbox(
 }
 
 /// Receipts for the phone's own messages: `[{id, from, type}]`.
-#[napi(js_name = "testServerPhoneReceipts", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerPhoneReceipts", catch_unwind)]
 pub fn phone_receipts(handle: u32, phone: String) -> Result<String> {
     let p = server(handle)?.phone(&phone).map_err(err)?;
     Ok(receipts_json(&p.receipts()))
 }
 
-#[napi(
-    js_name = "testServerPhoneWaitForReceipts",
-    skip_typescript,
-    catch_unwind
-)]
+#[napi(js_name = "testServerPhoneWaitForReceipts", catch_unwind)]
 pub async fn phone_wait_for_receipts(
     handle: u32,
     phone: String,
@@ -232,17 +232,17 @@ pub async fn phone_wait_for_receipts(
     )
 }
 
-#[napi(js_name = "testServerDevices", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerDevices", catch_unwind)]
 pub fn devices(handle: u32, phone: String) -> Result<Vec<String>> {
     server(handle)?.devices(&phone).map_err(err)
 }
 
-#[napi(js_name = "testServerQueued", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerQueued", catch_unwind)]
 pub fn queued(handle: u32, jid: String) -> Result<u32> {
     Ok(server(handle)?.queued(&jid) as u32)
 }
 
-#[napi(js_name = "testServerWaitForQueued", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerWaitForQueued", catch_unwind)]
 pub async fn wait_for_queued(handle: u32, jid: String, count: u32, timeout_ms: u32) -> Coded<()> {
     Coded(
         async move {
@@ -255,12 +255,12 @@ pub async fn wait_for_queued(handle: u32, jid: String, count: u32, timeout_ms: u
     )
 }
 
-#[napi(js_name = "testServerIsOnline", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerIsOnline", catch_unwind)]
 pub fn is_online(handle: u32, jid: String) -> Result<bool> {
     Ok(server(handle)?.is_online(&jid))
 }
 
-#[napi(js_name = "testServerWaitForOnline", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerWaitForOnline", catch_unwind)]
 pub async fn wait_for_online(handle: u32, jid: String, online: bool, timeout_ms: u32) -> Coded<()> {
     Coded(
         async move {
@@ -273,32 +273,32 @@ pub async fn wait_for_online(handle: u32, jid: String, online: bool, timeout_ms:
     )
 }
 
-#[napi(js_name = "testServerDropConnections", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerDropConnections", catch_unwind)]
 pub fn drop_connections(handle: u32, jid: Option<String>) -> Result<u32> {
     Ok(server(handle)?.drop_connections(&target(jid)) as u32)
 }
 
-#[napi(js_name = "testServerDelayFrames", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerDelayFrames", catch_unwind)]
 pub fn delay_frames(handle: u32, jid: Option<String>, ms: u32) -> Result<u32> {
     Ok(server(handle)?.delay_frames(&target(jid), u64::from(ms)) as u32)
 }
 
-#[napi(js_name = "testServerStall", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerStall", catch_unwind)]
 pub fn stall(handle: u32, jid: Option<String>, ms: u32) -> Result<u32> {
     Ok(server(handle)?.stall(&target(jid), u64::from(ms)) as u32)
 }
 
-#[napi(js_name = "testServerCorruptFrame", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerCorruptFrame", catch_unwind)]
 pub fn corrupt_frame(handle: u32, jid: Option<String>) -> Result<u32> {
     Ok(server(handle)?.corrupt_frame(&target(jid)) as u32)
 }
 
-#[napi(js_name = "testServerDropFrames", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerDropFrames", catch_unwind)]
 pub fn drop_frames(handle: u32, jid: Option<String>, count: u32) -> Result<u32> {
     Ok(server(handle)?.drop_frames(&target(jid), count) as u32)
 }
 
-#[napi(js_name = "testServerStreamError", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerStreamError", catch_unwind)]
 pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> Result<u32> {
     let code = u16::try_from(code).unwrap_or(500);
     Ok(server(handle)?.send_stream_error(&target(jid), StreamErrorKind::from_code(code)) as u32)
@@ -306,7 +306,7 @@ pub fn stream_error(handle: u32, jid: Option<String>, code: u32) -> Result<u32> 
 
 /// Refuses logins for `ms`: with `<failure reason=code>` when `failure`, else a stream
 /// error with `code` (503 by default).
-#[napi(js_name = "testServerRefuseLogins", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerRefuseLogins", catch_unwind)]
 pub fn refuse_logins(handle: u32, ms: u32, code: Option<u32>, failure: Option<bool>) -> Result<()> {
     let code = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(503);
     let refusal = if failure.unwrap_or(false) {
@@ -318,12 +318,12 @@ pub fn refuse_logins(handle: u32, ms: u32, code: Option<u32>, failure: Option<bo
     Ok(())
 }
 
-#[napi(js_name = "testServerRemoveDevice", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerRemoveDevice", catch_unwind)]
 pub fn remove_device(handle: u32, jid: String) -> Result<()> {
     server(handle)?.remove_device(&jid).map_err(err)
 }
 
-#[napi(js_name = "testServerStop", skip_typescript, catch_unwind)]
+#[napi(js_name = "testServerStop", catch_unwind)]
 pub async fn stop(handle: u32) -> Coded<()> {
     Coded(
         async move {

@@ -1,0 +1,141 @@
+// Typings of baileys-native-testing, reached as `baileys-native/testing`: a local WhatsApp-protocol server for tests and bot CI.
+
+/// <reference types="node" />
+
+export interface TestServerOptions {
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number
+  /** Derives every key (root, server, each phone's identity and LID) so runs are reproducible. */
+  seed?: string | number | Uint8Array
+  /** A connection that has not finished the Noise handshake by then is closed (20 000). */
+  handshakeTimeoutMs?: number
+  /** Life of the first pairing ref (60 000, WhatsApp's). */
+  qrFirstTtlMs?: number
+  /** Life of each later ref (20 000). */
+  qrNextTtlMs?: number
+  /** How long `pair-success` waits for the companion's signature (30 000). */
+  pairingTimeoutMs?: number
+}
+
+export interface WaitOptions {
+  timeoutMs?: number
+}
+
+/** A message the simulated phone decrypted, shaped like Baileys' `WAMessage`. */
+export interface TestInboxMessage {
+  key: { remoteJid: string; fromMe: boolean; id: string; participant: string }
+  /** The common content fields (`conversation`, `extendedTextMessage`, ...). */
+  message: {
+    conversation?: string
+    extendedTextMessage?: { text?: string | null }
+    reactionMessage?: { key?: unknown; text?: string | null }
+    protocolMessage?: { type?: number | null; key?: unknown }
+    imageMessage?: { caption?: string | null; mimetype?: string | null }
+    videoMessage?: { caption?: string | null; mimetype?: string | null }
+    documentMessage?: { fileName?: string | null; mimetype?: string | null }
+    audioMessage?: { mimetype?: string | null }
+    stickerMessage?: Record<string, never>
+    [field: string]: unknown
+  }
+  /** Unix seconds (server time). */
+  messageTimestamp: number
+  pushName?: string
+  /** The whole `wa.Message` protobuf, for anything `message` leaves out. */
+  messageBytes: Buffer
+}
+
+export interface TestPhoneReceipt {
+  id: string
+  /** The device that confirmed. */
+  from: string
+  /** `delivery`, `read`, `played`, `retry`, `sender`. */
+  type: string
+}
+
+/** The simulated primary phone (device 0) of one account. */
+export interface TestPhone {
+  /** `NUMBER@s.whatsapp.net` */
+  jid: string
+  /** `LID@lid` */
+  lid: string
+  number: string
+  /** Sends an encrypted text to every device of `toJid` (and a copy to this account's companions). Resolves to the message id. */
+  sendText(toJid: string, text: string): Promise<string>
+  /** What the phone received and decrypted. */
+  inbox(): TestInboxMessage[]
+  /** Resolves with the inbox once it holds at least `count` messages. */
+  waitForInbox(count?: number, options?: WaitOptions): Promise<TestInboxMessage[]>
+  receipts(): TestPhoneReceipt[]
+  waitForReceipts(count?: number, options?: WaitOptions): Promise<TestPhoneReceipt[]>
+}
+
+export interface TestServerStats {
+  connectionsOpened: number
+  connectionsOpen: number
+  handshakesCompleted: number
+  handshakeFailures: number
+  badFrames: number
+  registrations: number
+  pairings: number
+  logins: number
+  loginsRefused: number
+  preKeysUploaded: number
+  messagesReceived: number
+  messagesRouted: number
+  duplicates: number
+  offlineDelivered: number
+  queuedNow: number
+  receiptsRelayed: number
+  unknownIqs: number
+  phoneReceived: number
+  phoneSent: number
+  phoneDecryptFailures: number
+  faultsInjected: number
+  framesDropped: number
+  framesCorrupted: number
+}
+
+export interface TestServer {
+  /** `ws://127.0.0.1:PORT/ws/chat`: give it to the socket as `waWebSocketUrl`. */
+  url: string
+  port: number
+  /** The key that signs the server's certificate chain; trust it instead of WhatsApp's. */
+  rootPublicKey: Buffer
+  /** The phone of `phoneNumber` scans the QR a companion shows; resolves to the companion's JID once paired. */
+  scanQR(qr: string, options: { phoneNumber: string; pushName?: string }): Promise<string>
+  /** The user types the companion's pairing code on the phone; resolves to the companion's JID once paired. */
+  enterPairingCode(phoneNumber: string, code: string): Promise<string>
+  /** The simulated phone of a number (the account is created on first use). */
+  phone(phoneNumber: string): TestPhone
+  /** Companion JIDs linked to a number. */
+  devices(phoneNumber: string): string[]
+  /** Stanzas waiting for a device until it acknowledges them. */
+  queued(jid: string): number
+  waitForQueued(jid: string, count?: number, options?: WaitOptions): Promise<void>
+  isOnline(jid: string): boolean
+  waitForOnline(jid: string, options?: WaitOptions & { online?: boolean }): Promise<void>
+  stats(): TestServerStats
+
+  // Fault controls. `jid` names a logged-in companion; null/undefined means every connection.
+  // Each returns how many connections it hit.
+  /** Cuts connections without a close frame. */
+  dropConnection(jid?: string | null): number
+  /** Delays every frame sent to the connections (0 ends it). */
+  delayFrames(jid: string | null | undefined, delayMs: number): number
+  /** Sends nothing for `stallMs`, then everything held back, in order. */
+  stall(jid: string | null | undefined, stallMs: number): number
+  /** Sends a frame the client cannot authenticate. */
+  corruptFrame(jid?: string | null): number
+  /** Loses the next `count` stanzas (they stay queued until acknowledged). */
+  dropFrames(jid: string | null | undefined, count?: number): number
+  /** Sends a stream error and closes: 440 (replaced), 401 (device removed), 500, 503, 515, ... */
+  streamError(jid: string | null | undefined, code: number): number
+  /** Refuses logins for a while: a stream error (503 by default) or `<failure reason=code>`. */
+  refuseLogins(durationMs: number, options?: { code?: number; failure?: boolean }): void
+  /** The phone unlinks a companion: 401 now, refused logins afterwards. */
+  removeDevice(jid: string): void
+  /** Closes every connection and the listener. Node is not kept alive by the server. */
+  stop(): Promise<void>
+}
+
+export function startTestServer(options?: TestServerOptions): Promise<TestServer>

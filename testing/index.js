@@ -1,0 +1,117 @@
+'use strict'
+// baileys-native-testing (reached as `baileys-native/testing`): a local WhatsApp-protocol
+// server (wa-testserver) for tests and bot CI. Everything runs in Rust on this package's own
+// addon (crates/baileys-native-testing); this file shapes the JS API.
+const native = require('./native.js')
+
+// Errors of the addon carry our stable code as `err.code` (set by the addon); these two
+// wrappers are where native calls pass through.
+const call = (promise) => promise
+const sync = (fn) => fn()
+
+const DEFAULT_WAIT_MS = 10_000
+
+/** An inbox entry from JSON: `messageBytes` becomes a Buffer. */
+function reviveInbox(json) {
+  return JSON.parse(json).map((m) => ({ ...m, messageBytes: Buffer.from(m.messageBytes, 'base64') }))
+}
+
+function seedBytes(seed) {
+  if (seed === undefined || seed === null) return undefined
+  if (Buffer.isBuffer(seed) || seed instanceof Uint8Array) return Buffer.from(seed)
+  return Buffer.from(String(seed), 'utf8')
+}
+
+function ms(v, name) {
+  if (v === undefined || v === null) return undefined
+  if (!Number.isFinite(v) || v < 0 || v > 0xffffffff) {
+    const e = new TypeError(`${name} must be a number of milliseconds`)
+    e.code = 'ERR_WA_TESTSERVER_BAD_OPTION'
+    throw e
+  }
+  return Math.floor(v)
+}
+
+/**
+ * Starts a test server on 127.0.0.1.
+ * @param {{ port?: number, seed?: string|number|Uint8Array, handshakeTimeoutMs?: number,
+ *   qrFirstTtlMs?: number, qrNextTtlMs?: number, pairingTimeoutMs?: number }} [options]
+ */
+async function startTestServer(options = {}) {
+  const port = options.port ?? 0
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    const e = new TypeError('port must be an integer 0..65535')
+    e.code = 'ERR_WA_TESTSERVER_BAD_OPTION'
+    throw e
+  }
+  const h = await call(
+    native.testServerStart(
+      port,
+      seedBytes(options.seed),
+      ms(options.handshakeTimeoutMs, 'handshakeTimeoutMs'),
+      ms(options.qrFirstTtlMs, 'qrFirstTtlMs'),
+      ms(options.qrNextTtlMs, 'qrNextTtlMs'),
+      ms(options.pairingTimeoutMs, 'pairingTimeoutMs'),
+    ),
+  )
+  let stopped = null
+  const target = (jid) => (jid === undefined || jid === null ? null : String(jid))
+
+  function phone(phoneNumber) {
+    const number = String(phoneNumber)
+    const info = JSON.parse(sync(() => native.testServerPhoneInfo(h, number)))
+    return {
+      jid: info.jid,
+      lid: info.lid,
+      number: info.number,
+      /** Sends a text as this phone; resolves to the message id. */
+      sendText: async (toJid, text) => sync(() => native.testServerPhoneSendText(h, number, String(toJid), String(text))),
+      /** The decrypted messages this phone received, as WAMessage-shaped objects. */
+      inbox: () => reviveInbox(sync(() => native.testServerPhoneInbox(h, number))),
+      /** Resolves with the inbox once it holds at least `count` messages. */
+      waitForInbox: async (count = 1, { timeoutMs = DEFAULT_WAIT_MS } = {}) =>
+        reviveInbox(await call(native.testServerPhoneWaitForInbox(h, number, count, timeoutMs))),
+      /** Receipts for this phone's own messages: `{ id, from, type }`. */
+      receipts: () => JSON.parse(sync(() => native.testServerPhoneReceipts(h, number))),
+      waitForReceipts: async (count = 1, { timeoutMs = DEFAULT_WAIT_MS } = {}) =>
+        JSON.parse(await call(native.testServerPhoneWaitForReceipts(h, number, count, timeoutMs))),
+    }
+  }
+
+  return {
+    url: sync(() => native.testServerUrl(h)),
+    port: sync(() => native.testServerPort(h)),
+    rootPublicKey: sync(() => native.testServerRootPublicKey(h)),
+    /** The phone of `phoneNumber` scans `qr`; resolves to the companion's JID once paired. */
+    scanQR: (qr, { phoneNumber, pushName } = {}) =>
+      call(native.testServerScanQr(h, String(qr), String(phoneNumber), pushName ?? undefined)),
+    /** The user types `code` on the phone; resolves to the companion's JID once paired. */
+    enterPairingCode: (phoneNumber, code) => call(native.testServerEnterPairingCode(h, String(phoneNumber), String(code))),
+    phone,
+    /** Companion JIDs linked to a number. */
+    devices: (phoneNumber) => sync(() => native.testServerDevices(h, String(phoneNumber))),
+    /** Stanzas waiting for a device (not yet acknowledged by it). */
+    queued: (jid) => sync(() => native.testServerQueued(h, String(jid))),
+    waitForQueued: (jid, count = 1, { timeoutMs = DEFAULT_WAIT_MS } = {}) =>
+      call(native.testServerWaitForQueued(h, String(jid), count, timeoutMs)),
+    isOnline: (jid) => sync(() => native.testServerIsOnline(h, String(jid))),
+    waitForOnline: (jid, { online = true, timeoutMs = DEFAULT_WAIT_MS } = {}) =>
+      call(native.testServerWaitForOnline(h, String(jid), online, timeoutMs)),
+    stats: () => JSON.parse(sync(() => native.testServerStats(h))),
+    // fault controls: `jid` names a logged-in companion; omitted, every connection
+    dropConnection: (jid) => sync(() => native.testServerDropConnections(h, target(jid))),
+    delayFrames: (jid, delayMs) => sync(() => native.testServerDelayFrames(h, target(jid), ms(delayMs, 'delayMs'))),
+    stall: (jid, stallMs) => sync(() => native.testServerStall(h, target(jid), ms(stallMs, 'stallMs'))),
+    corruptFrame: (jid) => sync(() => native.testServerCorruptFrame(h, target(jid))),
+    dropFrames: (jid, count = 1) => sync(() => native.testServerDropFrames(h, target(jid), count)),
+    streamError: (jid, code) => sync(() => native.testServerStreamError(h, target(jid), code)),
+    refuseLogins: (durationMs, { code, failure } = {}) =>
+      sync(() => native.testServerRefuseLogins(h, ms(durationMs, 'durationMs'), code ?? undefined, failure ?? undefined)),
+    /** The phone unlinks a companion: it gets 401 and cannot log in again. */
+    removeDevice: (jid) => sync(() => native.testServerRemoveDevice(h, String(jid))),
+    /** Closes every connection and the listener. */
+    stop: () => (stopped ??= call(native.testServerStop(h))),
+  }
+}
+
+module.exports = { startTestServer }
