@@ -610,21 +610,6 @@ export declare const Browsers: {
   appropriate(browser: string): WABrowserDescription
 }
 
-/** The defaults `makeWASocket` fills a config with (Baileys' `DEFAULT_CONNECTION_CONFIG`). */
-export declare const DEFAULT_CONNECTION_CONFIG: Readonly<{
-  version: [number, number, number]
-  browser: WABrowserDescription
-  waWebSocketUrl: string
-  connectTimeoutMs: number
-  keepAliveIntervalMs: number
-  defaultQueryTimeoutMs: number
-  emitOwnEvents: boolean
-  syncFullHistory: boolean
-  countryCode: string
-  qrTimeout: number | undefined
-  shouldSyncHistoryMessage(msg: { syncType?: number | null }): boolean
-}>
-
 /** A pino-like logger. */
 export interface WALogger {
   level?: string
@@ -1134,8 +1119,12 @@ export declare class NativeSocket {
    * this socket (`{ level, msg, target, fields }` as JSON text).
    */
   static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null): NativeSocket
-  /** `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked. */
-  sendText(jid: string, text: string): Promise<Coded<string>>
+  /**
+   * `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
+   * Synchronous up to the promise: the send takes its place in the chat's order during this
+   * call, so sends made one after another go out in that order even when nobody awaits.
+   */
+  sendText(jid: string, text: string): Promise<string>
   requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<Coded<string>>
   logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */

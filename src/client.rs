@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use napi::Status;
-use napi::bindgen_prelude::{Buffer, Function};
+use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, Buffer, Env, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use wa_client::{Browser, Client, ClientError, Config, Disconnect};
@@ -149,19 +149,25 @@ impl NativeSocket {
     }
 
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
-    #[napi(catch_unwind)]
-    pub async fn send_text(&self, jid: String, text: String) -> Coded<String> {
-        Coded(
-            async move {
-                let msg = self
-                    .client
-                    .send_text(&jid, &text)
+    /// Synchronous up to the promise: the send takes its place in the chat's order during this
+    /// call, so sends made one after another go out in that order even when nobody awaits.
+    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    pub fn send_text(
+        &self,
+        env: &Env,
+        jid: String,
+        text: String,
+    ) -> Result<AsyncBlock<Coded<String>>> {
+        let sending = self.client.send_text(&jid, &text);
+        Ok(AsyncBlockBuilder::new(async move {
+            Ok(Coded(
+                sending
                     .await
-                    .map_err(client_err)?;
-                Ok(compat::wa_message_json(&msg).to_string())
-            }
-            .await,
-        )
+                    .map(|msg| compat::wa_message_json(&msg).to_string())
+                    .map_err(client_err),
+            ))
+        })
+        .build(env)?)
     }
 
     #[napi(catch_unwind)]

@@ -29,21 +29,6 @@ export declare const Browsers: {
   appropriate(browser: string): WABrowserDescription
 }
 
-/** The defaults `makeWASocket` fills a config with (Baileys' `DEFAULT_CONNECTION_CONFIG`). */
-export declare const DEFAULT_CONNECTION_CONFIG: Readonly<{
-  version: [number, number, number]
-  browser: WABrowserDescription
-  waWebSocketUrl: string
-  connectTimeoutMs: number
-  keepAliveIntervalMs: number
-  defaultQueryTimeoutMs: number
-  emitOwnEvents: boolean
-  syncFullHistory: boolean
-  countryCode: string
-  qrTimeout: number | undefined
-  shouldSyncHistoryMessage(msg: { syncType?: number | null }): boolean
-}>
-
 /** A pino-like logger. */
 export interface WALogger {
   level?: string

@@ -18,6 +18,7 @@ use crate::error::{ClientError, Disconnect};
 use crate::event::{CredsField, Event, creds_update};
 use crate::lid::LidMappings;
 use crate::retry::RetryState;
+use crate::send::order::Lanes;
 use crate::signal_store::KeyStoreSignal;
 
 /// Credentials shared by the state machine and the features.
@@ -34,6 +35,9 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Where the server's ack of a sent node arrives.
+pub(crate) type AckWait = oneshot::Receiver<Result<Node, ClientError>>;
 
 /// What a handle asks of the connection driver.
 pub(crate) enum Command {
@@ -79,6 +83,8 @@ pub(crate) struct Shared {
     pub signal: SignalProtocol<KeyStoreSignal>,
     pub devices: DeviceCache,
     pub lids: LidMappings,
+    /// Call order of sends, per chat.
+    pub lanes: Lanes,
     pub retry: RetryState,
     /// Serialises prekey uploads (post-login and refills may overlap).
     pub prekeys: tokio::sync::Mutex<()>,
@@ -119,6 +125,7 @@ impl Client {
             creds,
             keys,
             devices: DeviceCache::default(),
+            lanes: Lanes::default(),
             retry: RetryState::default(),
             prekeys: tokio::sync::Mutex::new(()),
             cmd: cmd_tx,
@@ -205,8 +212,21 @@ impl Client {
     /// Sends a node the server acknowledges by id (a message) and waits for the `<ack>`; an ack
     /// carrying an `error` is an error.
     pub(crate) async fn send_await_ack(&self, node: Node) -> Result<Node, ClientError> {
+        let ack = self.enqueue_await_ack(node)?;
+        Self::ack(ack).await
+    }
+
+    /// Hands a node to the driver (in order with every other command) and returns where its
+    /// `<ack>` will arrive.
+    pub(crate) fn enqueue_await_ack(&self, node: Node) -> Result<AckWait, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::SendAwaitAck(node, tx))?;
+        Ok(rx)
+    }
+
+    /// The server's `<ack>` of a node sent with [`Client::enqueue_await_ack`]; an ack carrying
+    /// an `error` is an error.
+    pub(crate) async fn ack(rx: AckWait) -> Result<Node, ClientError> {
         let ack = rx.await.unwrap_or_else(|_| Err(ClientError::closed()))?;
         match ack.get_attr("error") {
             Some(e) => Err(ClientError::Server {

@@ -2,6 +2,7 @@
 //! encryption per device, the stanza, the server's ack. The planning is pure ([`plan`]); this
 //! module runs it against the network and the key store.
 
+pub mod order;
 pub mod plan;
 
 use wa_binary::{Jid, Node, Server};
@@ -18,8 +19,12 @@ use crate::nodes;
 
 impl Client {
     /// Sends a text (`sendMessage(jid, { text })`); resolves with the WAMessage once the
-    /// server acknowledged it.
-    pub async fn send_text(&self, to: &str, text: &str) -> Result<WaMessage, ClientError> {
+    /// server acknowledged it. Takes its place in the chat's order when called.
+    pub fn send_text(
+        &self,
+        to: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
         let message = wa_proto::Message {
             extended_text_message: Some(Box::new(wa_proto::message::ExtendedTextMessage {
                 text: Some(text.to_owned()),
@@ -27,18 +32,44 @@ impl Client {
             })),
             ..Default::default()
         };
-        self.send_message(to, message).await
+        self.send_message(to, message)
     }
 
     /// Encrypts `message` for every device of the recipient and of our own account and sends
     /// it; resolves with the WAMessage once the server acknowledged it.
-    pub async fn send_message(
+    ///
+    /// The send takes its place in the chat's order when this is called, not when the future
+    /// is first polled: messages to one chat go on the wire in call order, awaited or not.
+    pub fn send_message(
         &self,
         to: &str,
         message: wa_proto::Message,
+    ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
+        let client = self.clone();
+        let dest = Jid::parse(to).map_err(|e| ClientError::Argument(format!("{to:?}: {e}")));
+        let ticket = dest
+            .as_ref()
+            .ok()
+            .map(|d| client.inner.lanes.ticket(&d.normalized_user().to_string()));
+        async move {
+            let dest = dest?;
+            let turn = match ticket {
+                Some(t) => Some(t.turn().await),
+                None => None,
+            };
+            client.send_in_turn(dest, message, turn).await
+        }
+    }
+
+    /// A send whose turn has come: planned, encrypted and handed to the driver, then the turn
+    /// passes to the chat's next send while this one waits for the server's ack.
+    async fn send_in_turn(
+        &self,
+        dest: Jid,
+        message: wa_proto::Message,
+        turn: Option<order::Turn>,
     ) -> Result<WaMessage, ClientError> {
         let own = self.me()?;
-        let dest = Jid::parse(to).map_err(|e| ClientError::Argument(format!("{to:?}: {e}")))?;
         if dest.is_group() || dest.is_broadcast() || dest.is_newsletter() {
             return Err(ClientError::Argument(
                 "only messages to users are supported so far".into(),
@@ -89,7 +120,10 @@ impl Client {
         self.inner
             .retry
             .remember_sent(id.clone(), chat.clone(), message.clone());
-        self.send_await_ack(stanza).await?;
+        let ack = self.enqueue_await_ack(stanza);
+        // On the wire in order: the chat's next send may go.
+        drop(turn);
+        Self::ack(ack?).await?;
         let msg = WaMessage {
             key: MessageKey {
                 remote_jid: chat,

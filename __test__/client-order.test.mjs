@@ -1,0 +1,92 @@
+// Sends keep call order: texts to one chat reach the receiver in the order sendMessage was
+// called, with many calls in flight; two chats progress side by side. The receivers are the
+// test server's phone (which decrypts what it gets in arrival order) and the real Baileys 7.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestServer } from '../lib/testing.mjs'
+import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine } from '../index.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+
+const server = await startTestServer({ seed: 'client order' })
+const restore = trustServer(server)
+after(async () => {
+  restore()
+  await server.stop()
+  exitWhenDone()
+})
+
+function update(sock, pred) {
+  return new Promise((resolve) => {
+    const on = (u) => {
+      if (pred(u)) {
+        sock.ev.off('connection.update', on)
+        resolve(u)
+      }
+    }
+    sock.ev.on('connection.update', on)
+  })
+}
+
+async function ours(number) {
+  const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
+  const open = () => makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
+  let sock = open()
+  const { qr } = await update(sock, (u) => !!u.qr)
+  const closed = update(sock, (u) => u.connection === 'close')
+  await server.scanQR(qr, { phoneNumber: number })
+  await closed
+  sock = open()
+  await update(sock, (u) => u.connection === 'open')
+  return sock
+}
+
+/** Calls `send(i)` for i in 0..n keeping `window` calls unresolved at a time. */
+async function inFlight(n, window, send) {
+  const pending = []
+  for (let i = 0; i < n; i++) {
+    pending.push(send(i))
+    if (pending.length >= window) await pending.shift()
+  }
+  await Promise.all(pending)
+}
+
+const sock = await ours('15550810001')
+
+test('500 texts to one chat with 50 calls in flight arrive in call order', async () => {
+  const phone = server.phone('15550810002')
+  await inFlight(500, 50, (i) => sock.sendMessage(phone.jid, { text: `m${i}` }))
+  const inbox = await phone.waitForInbox(500, { timeoutMs: 60_000 })
+  assert.deepEqual(
+    inbox.map(text),
+    Array.from({ length: 500 }, (_, i) => `m${i}`),
+  )
+})
+
+test('sent all at once without awaiting, the real Baileys reads them in call order', async () => {
+  const baileys = new BaileysClient(server, 'baileys')
+  await baileys.pairByQR('15550810003', 'B')
+  const sends = Array.from({ length: 100 }, (_, i) => sock.sendMessage('15550810003@s.whatsapp.net', { text: `b${i}` }))
+  await Promise.all(sends)
+  const texts = () => baileys.upserts.map(text).filter((t) => t?.startsWith('b'))
+  const started = Date.now()
+  while (texts().length < 100) {
+    assert.ok(Date.now() - started < 60_000, `only ${texts().length} of 100 arrived`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.deepEqual(texts(), Array.from({ length: 100 }, (_, i) => `b${i}`))
+  await baileys.end?.()
+})
+
+test('two chats progress side by side, each in its own call order', async () => {
+  const x = server.phone('15550810004')
+  const y = server.phone('15550810005')
+  // 100 texts to x, not awaited, then one to y: y's turn does not wait behind x's queue.
+  const done = []
+  const xs = Array.from({ length: 100 }, (_, i) => sock.sendMessage(x.jid, { text: `x${i}` }).then(() => done.push(`x${i}`)))
+  const ys = sock.sendMessage(y.jid, { text: 'y0' }).then(() => done.push('y0'))
+  await Promise.all([...xs, ys])
+  assert.ok(done.indexOf('y0') < done.indexOf('x99'), `y0 finished after every x: ${done.slice(-5)}`)
+  const [ix, iy] = await Promise.all([x.waitForInbox(100, { timeoutMs: 60_000 }), y.waitForInbox(1, { timeoutMs: 60_000 })])
+  assert.deepEqual(ix.map(text), Array.from({ length: 100 }, (_, i) => `x${i}`))
+  assert.deepEqual(iy.map(text), ['y0'])
+})
