@@ -309,7 +309,7 @@ export declare class Store {
 
 export type SignalDataType =
   | 'pre-key' | 'session' | 'sender-key' | 'sender-key-memory' | 'app-state-sync-key'
-  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key'
+  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key' | 'inbox'
 export type SignalDataSet = { [T in SignalDataType]?: { [id: string]: any | null } }
 
 /** One unit of key work: `prefetch` reads once, `commit` writes once. */
@@ -1129,6 +1129,12 @@ export declare class NativeSocket {
   logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */
   end(statusCode?: number | undefined | null, message?: string | undefined | null): void
+  /**
+   * The JavaScript listeners have had event batch `batch` (after any buffering): the
+   * server's receipts and acks for it go out, its inbox entries are done. Returns whether
+   * that batch was waiting.
+   */
+  delivered(batch: number): boolean
   get isClosed(): boolean
   /** Sends an encoded node (a frame from `encodeBinaryNode`). */
   sendNode(frame: Buffer): Promise<Coded<undefined>>

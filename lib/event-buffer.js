@@ -344,6 +344,9 @@ function consolidate(s) {
  * `process(handler)` (one map per batch), `buffer()`, `flush()`, `isBuffering()`,
  * `createBufferedFunction(work)`, `destroy()`.
  */
+// Internal hook of lib/socket.js (a registered symbol: no export of ours to type or document).
+const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
+
 function makeEventBuffer(logger) {
   const log = logger || quietLogger
   const debug = (...a) => log.debug?.(...a)
@@ -356,6 +359,8 @@ function makeEventBuffer(logger) {
   let depth = 0
   let timeout = null
   let pendingFlush = null
+  // run once what is buffered now has reached the listeners (the socket's delivery receipts)
+  let afterFlush = []
 
   emitter.on('event', (map) => {
     for (const name in map) emitter.emit(name, map[name])
@@ -402,7 +407,14 @@ function makeEventBuffer(logger) {
       }
     }
     const map = consolidate(state)
-    if (Object.keys(map).length) emitter.emit('event', map)
+    const delivered = afterFlush
+    afterFlush = []
+    try {
+      if (Object.keys(map).length) emitter.emit('event', map)
+    } finally {
+      // a throwing listener still had the events: they are delivered
+      for (const fn of delivered) fn()
+    }
     state = next
     safeLog.trace({ conditionalChatUpdatesLeft: waiting }, 'released buffered events')
     return true
@@ -439,6 +451,11 @@ function makeEventBuffer(logger) {
       for (const { name, data } of events) emit(name, data)
     },
     isBuffering: () => buffering,
+    /** Runs `fn` once every event emitted so far has reached the listeners. */
+    [kAfterDelivery](fn) {
+      if (buffering) afterFlush.push(fn)
+      else fn()
+    },
     buffer,
     flush,
     createBufferedFunction(work) {
@@ -470,6 +487,7 @@ function makeEventBuffer(logger) {
       pendingFlush = null
       seen.clear()
       state = emptyState()
+      afterFlush = [] // never delivered: the socket's inbox emits them again at the next start
       buffering = false
       depth = 0
       emitter.removeAllListeners()

@@ -36,6 +36,8 @@ const DisconnectReason = Object.freeze({
 const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
 const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
 
+const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
+
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal']
 const silentLogger = {
@@ -129,7 +131,7 @@ function makeWASocket(userConfig = {}) {
       return
     }
     const out = []
-    for (const { name, data } of batch) {
+    for (const { name, data } of batch.events) {
       if (name === 'creds.update') {
         Object.assign(creds, data)
       }
@@ -151,6 +153,13 @@ function makeWASocket(userConfig = {}) {
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
     if (closing) ev.flush()
     ev.emitBatch(out)
+    // The server's receipts for this batch go once the listeners had it: now, or when the
+    // buffer holding it is flushed. A crash before that leaves the messages in the inbox,
+    // emitted again at the next start.
+    if (batch.ack != null) {
+      const ack = batch.ack
+      ev[kAfterDelivery](() => handle.delivered(ack))
+    }
     if (closing) {
       wsEvents.emit('close')
       ev.removeAllListeners('connection.update')

@@ -1,18 +1,22 @@
 //! The socket for JavaScript: one `wa_client::Client` per `makeWASocket` (lib/socket.js).
 //!
 //! Events cross as batches: a task drains the client's event channel and hands each batch
-//! (a JSON array of `{ name, data }`, bytes in BufferJSON) to one ThreadsafeFunction per
-//! socket, called NonBlocking. That function keeps Node alive while the socket is connected
+//! (`{ ack, events }`: `events` a JSON array of `{ name, data }`, bytes in BufferJSON; `ack`
+//! the batch's number when something waits for it) to one ThreadsafeFunction per socket,
+//! called NonBlocking. Receipts of messages in a batch go to the server only when lib/socket.js
+//! calls `delivered(ack)`, after the listeners had the batch (see wa-client's `delivery`). That function keeps Node alive while the socket is connected
 //! and is released right after the `connection: 'close'` update, so a closed socket never
 //! holds the process open. Nodes for `sendNode`/`query` cross as encoded frames.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use napi::Status;
 use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, Buffer, Env, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use wa_client::{Browser, Client, ClientError, Config, Disconnect};
+use wa_client::{Browser, Client, ClientError, Config, Delivery, Disconnect};
 use wa_store::AuthenticationCreds;
 
 use crate::compat;
@@ -73,10 +77,38 @@ fn config(o: &SocketOptions) -> Result<Config> {
     Ok(c)
 }
 
+/// Batches handed to JavaScript whose deliveries wait for `delivered(batch)`. A batch never
+/// confirmed (the socket object collected first) leaves its messages in the inbox for the
+/// next login.
+#[derive(Clone, Default)]
+struct Waiting(Arc<Mutex<HashMap<u32, Vec<Delivery>>>>);
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Vec<Delivery>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, batch: u32, d: Vec<Delivery>) {
+        self.lock().insert(batch, d);
+    }
+
+    fn confirm(&self, batch: u32) -> bool {
+        let Some(ds) = self.lock().remove(&batch) else {
+            return false;
+        };
+        for d in ds {
+            d.confirm();
+        }
+        true
+    }
+}
+
 /// A connection to WhatsApp (or a test server) with Baileys' socket behaviour.
 #[napi]
 pub struct NativeSocket {
     client: Client,
+    /// Deliveries of the batches JavaScript has not confirmed yet.
+    waiting: Waiting,
     /// Routes this socket's `tracing` records to its JS logger while the socket object lives.
     _log: Option<logging::Registration>,
 }
@@ -118,22 +150,40 @@ impl NativeSocket {
             None => None,
         };
         let span = tracing::info_span!(logging::SOCKET_SPAN, socket = id);
+        let waiting = Waiting::default();
+        let batches = waiting.clone();
         let client = napi::bindgen_prelude::within_runtime_if_available(move || {
             let (client, mut events) = span.in_scope(|| Client::connect(cfg, creds, store));
+            let waiting = batches;
             tokio::spawn(async move {
                 let mut batch = Vec::new();
-                while let Some(first) = events.recv().await {
-                    batch.push(first);
+                let mut deliveries = Vec::new();
+                let mut next_batch: u32 = 0;
+                while let Some(first) = events.recv_pending().await {
+                    let (e, d) = first;
+                    batch.push(e);
+                    deliveries.extend(d);
                     while batch.len() < 256 {
-                        match events.try_recv() {
-                            Ok(e) => batch.push(e),
+                        match events.try_recv_pending() {
+                            Ok((e, d)) => {
+                                batch.push(e);
+                                deliveries.extend(d);
+                            }
                             Err(_) => break,
                         }
                     }
                     let closed = batch.iter().any(wa_client::Event::is_close);
-                    let json = serde_json::Value::Array(
-                        batch.drain(..).map(|e| compat::event_json(&e)).collect(),
-                    )
+                    let ack = if deliveries.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        next_batch = next_batch.wrapping_add(1);
+                        waiting.put(next_batch, std::mem::take(&mut deliveries));
+                        next_batch.into()
+                    };
+                    let json = serde_json::json!({
+                        "ack": ack,
+                        "events": batch.drain(..).map(|e| compat::event_json(&e)).collect::<Vec<_>>(),
+                    })
                     .to_string();
                     tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
                     if closed {
@@ -145,7 +195,11 @@ impl NativeSocket {
             });
             client
         });
-        Ok(Self { client, _log: log })
+        Ok(Self {
+            client,
+            waiting,
+            _log: log,
+        })
     }
 
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
@@ -203,6 +257,14 @@ impl NativeSocket {
             )
         });
         self.client.end(why);
+    }
+
+    /// The JavaScript listeners have had event batch `batch` (after any buffering): the
+    /// server's receipts and acks for it go out, its inbox entries are done. Returns whether
+    /// that batch was waiting.
+    #[napi(catch_unwind)]
+    pub fn delivered(&self, batch: u32) -> bool {
+        self.waiting.confirm(batch)
     }
 
     #[napi(getter)]

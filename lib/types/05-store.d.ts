@@ -161,7 +161,7 @@ export declare class Store {
 
 export type SignalDataType =
   | 'pre-key' | 'session' | 'sender-key' | 'sender-key-memory' | 'app-state-sync-key'
-  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key'
+  | 'app-state-sync-version' | 'lid-mapping' | 'device-list' | 'tctoken' | 'identity-key' | 'inbox'
 export type SignalDataSet = { [T in SignalDataType]?: { [id: string]: any | null } }
 
 /** One unit of key work: `prefetch` reads once, `commit` writes once. */

@@ -2,8 +2,8 @@
 //! sends to the connection driver, events out, IQs, our own identity, and the stores. Feature
 //! modules add `impl Client` blocks of their own on top of this one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -13,9 +13,11 @@ use wa_signal::SignalProtocol;
 use wa_store::{AuthenticationCreds, KeyStore};
 
 use crate::config::Config;
+use crate::delivery::{Delivery, Envelope, Events};
 use crate::devices::DeviceCache;
 use crate::error::{ClientError, Disconnect};
 use crate::event::{CredsField, Event, creds_update};
+use crate::inbox::Inbox;
 use crate::lid::LidMappings;
 use crate::retry::RetryState;
 use crate::send::order::Lanes;
@@ -88,8 +90,13 @@ pub(crate) struct Shared {
     pub retry: RetryState,
     /// Serialises prekey uploads (post-login and refills may overlap).
     pub prekeys: tokio::sync::Mutex<()>,
+    /// This connection among every connection of the process (the inbox tells what it handed
+    /// to whom).
+    pub conn: u64,
+    /// The account's inbox, once we know who we are.
+    inbox: OnceLock<Arc<Inbox>>,
     cmd: mpsc::UnboundedSender<Command>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<Envelope>,
     closed: AtomicBool,
     span: tracing::Span,
 }
@@ -101,9 +108,6 @@ pub(crate) struct Shared {
 pub struct Client {
     pub(crate) inner: Arc<Shared>,
 }
-
-/// The events of a connection; ends after the close event.
-pub type Events = mpsc::UnboundedReceiver<Event>;
 
 impl Client {
     /// Starts connecting. Events (starting with `connection: Connecting`) arrive on the
@@ -128,6 +132,11 @@ impl Client {
             lanes: Lanes::default(),
             retry: RetryState::default(),
             prekeys: tokio::sync::Mutex::new(()),
+            conn: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
+            inbox: OnceLock::new(),
             cmd: cmd_tx,
             events: ev_tx,
             closed: AtomicBool::new(false),
@@ -139,7 +148,7 @@ impl Client {
             crate::transport::drive(client.clone(), cmd_rx, work_tx).instrument(span.clone()),
         );
         tokio::spawn(crate::recv::work(client.clone(), work_rx).instrument(span));
-        (client, ev_rx)
+        (client, Events::new(ev_rx))
     }
 
     /// Runs `fut` as a task of this connection (inside its span).
@@ -173,7 +182,30 @@ impl Client {
     }
 
     pub(crate) fn emit(&self, e: Event) {
-        let _ = self.inner.events.send(e);
+        let _ = self.inner.events.send(Envelope {
+            event: e,
+            delivery: None,
+        });
+    }
+
+    /// Emits an event whose `answers` go to the server (and whose inbox `entry` is closed)
+    /// only once the app confirmed it (see `delivery`).
+    pub(crate) fn emit_then(&self, e: Event, answers: Vec<Node>, entry: Option<(Arc<Inbox>, u64)>) {
+        let delivery = Delivery::new(answers, self.inner.cmd.clone(), entry);
+        let _ = self.inner.events.send(Envelope {
+            event: e,
+            delivery: Some(delivery),
+        });
+    }
+
+    /// The account's inbox; an error before pairing.
+    pub(crate) fn inbox(&self) -> Result<Arc<Inbox>, ClientError> {
+        if let Some(i) = self.inner.inbox.get() {
+            return Ok(i.clone());
+        }
+        let account = self.me()?.pn.to_string();
+        let i = Inbox::for_account(&account, &self.inner.keys);
+        Ok(self.inner.inbox.get_or_init(|| i).clone())
     }
 
     /// Applies `change` to the credentials and tells the app which fields changed.

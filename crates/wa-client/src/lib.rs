@@ -16,6 +16,9 @@
 //! - [`recv`]: the receive worker and its message, receipt and notification handlers.
 //! - [`retry`]: retry receipts, asked and answered.
 //! - [`signal_store`]: `wa-signal`'s store traits over `wa-store`'s key store.
+//! - `inbox`: the account's durable inbox (decrypted messages kept with the Signal state
+//!   until the app confirmed them); [`delivery`]: events out, and the answers to the server
+//!   that wait for the app.
 //! - [`event`], [`error`], [`config`]: what the app sees and sets.
 //!
 //! Later features take their obvious place beside these: `media/`, `groups/`, `appstate/`,
@@ -26,9 +29,11 @@
 pub mod config;
 pub mod core;
 pub mod ctx;
+pub mod delivery;
 pub mod devices;
 pub mod error;
 pub mod event;
+mod inbox;
 pub mod lid;
 mod login;
 pub mod nodes;
@@ -41,10 +46,12 @@ pub mod retry;
 pub mod send;
 pub mod sessions;
 pub mod signal_store;
+mod testhook;
 mod transport;
 
 pub use config::{Browser, Config};
-pub use ctx::{Client, Events, Own};
+pub use ctx::{Client, Own};
+pub use delivery::{Delivery, Events, TryRecvError};
 pub use error::{ClientError, Disconnect};
 pub use event::{
     AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,

@@ -200,3 +200,145 @@ impl StoreCommit for KeyStoreSignal {
         self.keys.set(&w).await.map_err(backend)
     }
 }
+
+/// Signal operations staged for one unit of work: reads see what earlier operations of the
+/// unit wrote, commits only collect. The caller writes [`Staged::into_writes`] once, together
+/// with whatever else belongs to the unit (a received message's inbox entry), and must hold
+/// the protocol's lock of every key it touched until then.
+pub struct Staged<'a> {
+    base: &'a KeyStoreSignal,
+    changes: std::sync::Mutex<Changes>,
+}
+
+#[derive(Default)]
+struct Changes {
+    sessions: std::collections::HashMap<String, (ProtocolAddress, Option<SessionRecord>)>,
+    identities: std::collections::HashMap<String, (ProtocolAddress, Vec<u8>)>,
+    removed_pre_keys: std::collections::BTreeSet<u32>,
+    sender_keys: std::collections::HashMap<String, (SenderKeyName, Option<SenderKeyRecord>)>,
+}
+
+impl<'a> Staged<'a> {
+    pub fn new(base: &'a KeyStoreSignal) -> Self {
+        Self {
+            base,
+            changes: Default::default(),
+        }
+    }
+
+    fn changes(&self) -> std::sync::MutexGuard<'_, Changes> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether any operation committed something.
+    pub fn is_empty(&self) -> bool {
+        let c = self.changes();
+        c.sessions.is_empty()
+            && c.identities.is_empty()
+            && c.removed_pre_keys.is_empty()
+            && c.sender_keys.is_empty()
+    }
+
+    /// Everything committed, as one key store write.
+    pub fn into_writes(self) -> Result<KeyWrites, StoreError> {
+        let c = self
+            .changes
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        batch_writes(Batch {
+            sessions: c.sessions.into_values().collect(),
+            identities: c.identities.into_values().collect(),
+            removed_pre_keys: c.removed_pre_keys.into_iter().collect(),
+            sender_keys: c.sender_keys.into_values().collect(),
+        })
+    }
+}
+
+impl IdentityKeyStore for Staged<'_> {
+    async fn local_identity(&self) -> Result<LocalIdentity, StoreError> {
+        self.base.local_identity().await
+    }
+
+    async fn remote_identity(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let staged = self
+            .changes()
+            .identities
+            .get(&address.to_string())
+            .map(|(_, k)| k.clone());
+        match staged {
+            Some(k) => Ok(Some(k)),
+            None => self.base.remote_identity(address).await,
+        }
+    }
+}
+
+impl SessionStore for Staged<'_> {
+    async fn load_session(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let staged = self
+            .changes()
+            .sessions
+            .get(&address.to_string())
+            .map(|(_, r)| r.clone());
+        match staged {
+            Some(r) => Ok(r),
+            None => self.base.load_session(address).await,
+        }
+    }
+}
+
+impl PreKeyStore for Staged<'_> {
+    async fn load_pre_key(&self, id: u32) -> Result<Option<KeyPair>, StoreError> {
+        if self.changes().removed_pre_keys.contains(&id) {
+            return Ok(None);
+        }
+        self.base.load_pre_key(id).await
+    }
+}
+
+impl SignedPreKeyStore for Staged<'_> {
+    async fn load_signed_pre_key(&self, id: Option<u32>) -> Result<Option<KeyPair>, StoreError> {
+        self.base.load_signed_pre_key(id).await
+    }
+}
+
+impl SenderKeyStore for Staged<'_> {
+    async fn load_sender_key(
+        &self,
+        name: &SenderKeyName,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        let staged = self
+            .changes()
+            .sender_keys
+            .get(&name.to_string())
+            .map(|(_, r)| r.clone());
+        match staged {
+            Some(r) => Ok(r),
+            None => self.base.load_sender_key(name).await,
+        }
+    }
+}
+
+impl StoreCommit for Staged<'_> {
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut c = self.changes();
+        for (a, r) in batch.sessions {
+            c.sessions.insert(a.to_string(), (a, r));
+        }
+        for (a, k) in batch.identities {
+            c.identities.insert(a.to_string(), (a, k));
+        }
+        c.removed_pre_keys.extend(batch.removed_pre_keys);
+        for (n, r) in batch.sender_keys {
+            c.sender_keys.insert(n.to_string(), (n, r));
+        }
+        Ok(())
+    }
+}

@@ -447,6 +447,15 @@ impl<S: SignalStore> SignalProtocol<S> {
         group_process_distribution(&self.store, name, message).await
     }
 
+    /// Takes the lock of one key (an address's `to_string()` or a sender key name's) for work
+    /// that calls the free functions of this module itself, for example a caller that stages
+    /// several operations and commits them in one batch of its own: it must hold every key it
+    /// touches until that batch is written, or a concurrent operation could read the state from
+    /// before it.
+    pub async fn lock(&self, key: String) -> LockGuard<'_> {
+        self.locks.lock(key).await
+    }
+
     /// Keys locked right now (tests check that locks do not pile up).
     pub fn locked_keys(&self) -> usize {
         self.locks.len()

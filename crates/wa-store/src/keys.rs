@@ -27,10 +27,14 @@ pub enum KeyType {
     DeviceList,
     Tctoken,
     IdentityKey,
+    /// Not Baileys': the account's delivery journal (decrypted messages the app has not
+    /// confirmed yet, see wa-client's `inbox`). Kept beside the Signal state so one `set`
+    /// writes both.
+    Inbox,
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 10] = [
+    pub const ALL: [KeyType; 11] = [
         KeyType::PreKey,
         KeyType::Session,
         KeyType::SenderKey,
@@ -41,6 +45,7 @@ impl KeyType {
         KeyType::DeviceList,
         KeyType::Tctoken,
         KeyType::IdentityKey,
+        KeyType::Inbox,
     ];
 
     /// Baileys' name of the type.
@@ -56,7 +61,15 @@ impl KeyType {
             KeyType::DeviceList => "device-list",
             KeyType::Tctoken => "tctoken",
             KeyType::IdentityKey => "identity-key",
+            KeyType::Inbox => "inbox",
         }
+    }
+
+    /// Whether [`CachedKeyStore`] keeps values of this type. Pre-keys are read at most once
+    /// (when a peer uses one) and inbox entries once (at a replay after a crash), so caching
+    /// them only holds memory.
+    pub fn cached(self) -> bool {
+        !matches!(self, KeyType::PreKey | KeyType::Inbox)
     }
 
     pub fn parse(s: &str) -> Result<Self> {
@@ -314,7 +327,7 @@ impl KeyStore for CachedKeyStore {
                         if let Some(v) = got.get(id) {
                             // A pre-key is read once, when a peer uses it, and then deleted:
                             // caching it only holds memory.
-                            if *ty != KeyType::PreKey {
+                            if ty.cached() {
                                 c.put((*ty, id.clone()), Some(v.clone()));
                             }
                             out[i].insert(id.clone(), v.clone());
@@ -355,7 +368,7 @@ impl KeyStore for CachedKeyStore {
                         // Pre-keys are written hundreds at a time and each is read at most
                         // once, when a peer uses it: caching the writes cost ~1.4 KB per key
                         // (1.1 MB per fresh account) for nothing.
-                        Ok(()) if *ty != KeyType::PreKey => c.put(k, v.clone()),
+                        Ok(()) if ty.cached() => c.put(k, v.clone()),
                         _ => c.forget(&k),
                     }
                 }

@@ -1,23 +1,55 @@
 //! A received `<message>`: the sender's LID mapping remembered, each `<enc>` decrypted under
 //! the sender's lock (`pkmsg`/`msg` by the author's Signal address, `skmsg` by sender key),
-//! unpadded and decoded, wrappers unwrapped, sender keys processed; then the event, then the
-//! receipt. The Signal state a message changed is committed before the app hears of it, and
-//! the receipt goes after: a crash in between means redelivery, never a loss.
+//! unpadded and decoded, wrappers unwrapped, sender keys processed.
+//!
+//! Every Signal change of the message is staged and written in **one** `set` together with
+//! the message's inbox entry, the locks held until then; only then is the event emitted, and
+//! its delivery receipt goes when the app confirmed it (`delivery`). A redelivered message
+//! (its keys used already) is answered from the inbox: emitted again while the app has not
+//! confirmed it, receipted when it has.
 
 use prost::Message as _;
 use wa_binary::{Jid, Node};
 use wa_proto::web_message_info::StubType;
+use wa_signal::protocol::{self, LockGuard};
 use wa_signal::{MessageKind, SenderKeyName};
 
 use super::parse::ParsedMessage;
-use crate::ctx::{Client, now_ms};
+use crate::ctx::{Client, Own, now_ms};
 use crate::error::ClientError;
 use crate::event::{Event, MessagesUpsert, UpsertType};
+use crate::inbox::{Entry, Known};
 use crate::lid::lid_pn_pair;
 use crate::nodes;
+use crate::signal_store::Staged;
+use crate::testhook::{self, CrashPoint};
 
 /// Baileys' text for a message node without anything to decrypt.
 const NO_CONTENT: &str = "Message absent from node";
+
+/// The envelope kept in an entry: the message's attributes, none of its ciphertext.
+fn envelope_of(node: &Node) -> Node {
+    let mut e = Node::new(node.tag.clone());
+    e.attrs = node.attrs.clone();
+    e
+}
+
+/// The event of an inbox entry and the receipt that answers it; `None` for an entry whose
+/// envelope no longer parses (it could not have been written).
+fn upsert_of(entry: &Entry, own: &Own, kind: UpsertType) -> Option<(Event, Node)> {
+    let parsed = ParsedMessage::parse(&entry.envelope, own)?;
+    let mut msg = parsed.wa_message();
+    msg.info.message = entry.message.clone();
+    if let Some((ty, params)) = &entry.stub {
+        msg.info.message_stub_type = Some(*ty);
+        msg.info.message_stub_parameters = params.clone();
+    }
+    let upsert = Event::MessagesUpsert(MessagesUpsert {
+        messages: vec![msg],
+        kind,
+    });
+    Some((upsert, parsed.delivery_receipt()))
+}
 
 impl Client {
     pub(super) async fn handle_message(&self, node: &Node) -> Result<(), ClientError> {
@@ -25,6 +57,22 @@ impl Client {
         let Some(parsed) = ParsedMessage::parse(node, &own) else {
             return self.send_ack(node, Some(487)).await;
         };
+        let inbox = self.inbox()?;
+        let uid = parsed.uid();
+        match inbox.known(&uid, self.inner.conn) {
+            Known::Unknown => {}
+            // Emitted by this connection already: its receipt follows the app.
+            Known::InFlight => return Ok(()),
+            Known::Pending(seq) => {
+                if let Some(entry) = inbox.take(seq, self.inner.conn).await?
+                    && let Some((event, receipt)) = upsert_of(&entry, &own, UpsertType::Append)
+                {
+                    self.emit_then(event, vec![receipt], Some((inbox, seq)));
+                }
+                return Ok(());
+            }
+            Known::Delivered => return self.send_node(parsed.delivery_receipt()).await,
+        }
         // Remember the sender's LID mapping before decrypting, so the session is looked up
         // where Baileys keeps it.
         if let (Some(alt), Ok(author)) = (&parsed.sender_alt, Jid::parse(&parsed.author))
@@ -34,6 +82,8 @@ impl Client {
             self.store_lid_mapping(&lid.user, &pn.user).await?;
         }
 
+        let staged = Staged::new(self.inner.signal.store());
+        let mut held = Vec::new();
         let mut content: Option<wa_proto::Message> = None;
         let mut failure: Option<ClientError> = None;
         let mut decryptables = 0;
@@ -45,7 +95,7 @@ impl Client {
                 continue;
             };
             decryptables += 1;
-            match self.decrypt_one(&parsed, enc, ct).await {
+            match self.decrypt_one(&parsed, enc, ct, &staged, &mut held).await {
                 // Several `enc` children (rare): later content completes earlier, as Baileys'
                 // Object.assign does.
                 Ok(m) => match &mut content {
@@ -57,48 +107,83 @@ impl Client {
                 Err(e) => failure = Some(e),
             }
         }
+        testhook::reached(CrashPoint::Decrypted);
 
-        let mut msg = parsed.wa_message();
-        msg.info.message = content;
-        if let Some(e) = &failure {
+        if let Some(e) = failure {
+            // Whatever did decrypt is kept; a message we cannot read is not journaled (the
+            // sender is asked to send it again).
+            if !staged.is_empty() {
+                let w = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
+                self.inner.keys.set(&w).await?;
+            }
+            drop(held);
+            // Our keys for it are used (the server delivered it again) and the inbox does not
+            // have it: Baileys acks it with a parsing error instead of asking for a retry.
+            if e.is_duplicate() {
+                return self.send_ack(node, Some(487)).await;
+            }
+            self.send_retry(node).await?;
+            self.send_ack(node, Some(500)).await?;
+            let mut msg = parsed.wa_message();
+            msg.info.message = content;
             msg.info.message_stub_type = Some(StubType::Ciphertext as i32);
             msg.info.message_stub_parameters = vec![e.to_string()];
-        } else if decryptables == 0 {
-            msg.info.message_stub_type = Some(StubType::Ciphertext as i32);
-            msg.info.message_stub_parameters = vec![NO_CONTENT.to_owned()];
+            self.emit(Event::MessagesUpsert(MessagesUpsert {
+                messages: vec![msg],
+                kind: upsert_kind(&parsed),
+            }));
+            return Ok(());
         }
-        let kind = if parsed.offline {
-            UpsertType::Append
-        } else {
-            UpsertType::Notify
+
+        let entry = Entry {
+            uid,
+            envelope: envelope_of(node),
+            message: content,
+            stub: (decryptables == 0)
+                .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
-        let upsert = Event::MessagesUpsert(MessagesUpsert {
-            messages: vec![msg],
-            kind,
-        });
-        match failure {
-            // A message we already decrypted (the server delivered it again): Baileys acks it
-            // with a parsing error instead of asking for a retry.
-            Some(e) if e.is_duplicate() => self.send_ack(node, Some(487)).await,
-            Some(_) => {
-                self.send_retry(node).await?;
-                self.send_ack(node, Some(500)).await?;
-                self.emit(upsert);
-                Ok(())
-            }
-            None => {
-                self.emit(upsert);
-                self.send_node(parsed.delivery_receipt()).await
-            }
+        let writes = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
+        let seq = inbox
+            .append(&self.inner.keys, writes, &entry, self.inner.conn)
+            .await?;
+        drop(held);
+        testhook::reached(CrashPoint::Committed);
+        if let Some((event, receipt)) = upsert_of(&entry, &own, upsert_kind(&parsed)) {
+            self.emit_then(event, vec![receipt], Some((inbox, seq)));
         }
+        testhook::reached(CrashPoint::Emitted);
+        Ok(())
     }
 
-    /// Decrypts one `<enc>` (or reads a `<plaintext>`) into a `Message`.
-    async fn decrypt_one(
-        &self,
+    /// Emits what the inbox holds and the app has not confirmed (a crash came between),
+    /// before any new traffic of this connection.
+    pub(super) async fn replay_inbox(&self) -> Result<(), ClientError> {
+        let own = self.me()?;
+        let inbox = self.inbox()?;
+        let entries = inbox.unconfirmed(self.inner.conn).await?;
+        if !entries.is_empty() {
+            tracing::info!(count = entries.len(), "replaying unconfirmed messages");
+        }
+        for (seq, entry) in entries {
+            match upsert_of(&entry, &own, UpsertType::Append) {
+                Some((event, receipt)) => {
+                    self.emit_then(event, vec![receipt], Some((inbox.clone(), seq)));
+                }
+                None => tracing::warn!(seq, "an inbox entry without a readable envelope"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrypts one `<enc>` (or reads a `<plaintext>`) into a `Message`, staging its Signal
+    /// changes and keeping the lock of every key it touched in `held`.
+    async fn decrypt_one<'a>(
+        &'a self,
         parsed: &ParsedMessage,
         enc: &Node,
         ct: &[u8],
+        staged: &Staged<'_>,
+        held: &mut Vec<(String, LockGuard<'a>)>,
     ) -> Result<wa_proto::Message, ClientError> {
         let plain = match (enc.tag.as_ref(), enc.get_attr("type")) {
             ("plaintext", _) => ct.to_vec(),
@@ -109,17 +194,15 @@ impl Client {
                     MessageKind::Whisper
                 };
                 let addr = self.address(&parsed.author).await?;
-                let d = self
-                    .inner
-                    .signal
-                    .decrypt(&addr, kind, ct, now_ms() as i64)
-                    .await?;
+                self.hold(addr.to_string(), held).await;
+                let d = protocol::decrypt(staged, &addr, kind, ct, now_ms() as i64).await?;
                 nodes::unpad(&d.plaintext)?.to_vec()
             }
             (_, Some("skmsg")) => {
                 let name = SenderKeyName::from_jids(&parsed.chat, &parsed.author)
                     .map_err(|k| ClientError::from(k.at(&parsed.author)))?;
-                let p = self.inner.signal.group_decrypt(&name, ct).await?;
+                self.hold(name.to_string(), held).await;
+                let p = protocol::group_decrypt(staged, &name, ct).await?;
                 nodes::unpad(&p)?.to_vec()
             }
             (_, other) => {
@@ -139,10 +222,36 @@ impl Client {
                 &skdm.axolotl_sender_key_distribution_message,
             )
             && let Ok(name) = SenderKeyName::from_jids(g, &parsed.author)
-            && let Err(e) = self.inner.signal.group_process_distribution(&name, d).await
         {
-            tracing::warn!(code = e.code(), "sender key distribution failed");
+            self.hold(name.to_string(), held).await;
+            if let Err(e) = protocol::group_process_distribution(staged, &name, d).await {
+                tracing::warn!(code = e.code(), "sender key distribution failed");
+            }
         }
         Ok(m)
     }
+
+    /// Takes the protocol lock of `key` unless this message holds it already.
+    async fn hold<'a>(&'a self, key: String, held: &mut Vec<(String, LockGuard<'a>)>) {
+        if held.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        let g = self.inner.signal.lock(key.clone()).await;
+        held.push((key, g));
+    }
+}
+
+/// Baileys' type for a new message: `append` for the offline queue, else `notify`.
+fn upsert_kind(parsed: &ParsedMessage) -> UpsertType {
+    if parsed.offline {
+        UpsertType::Append
+    } else {
+        UpsertType::Notify
+    }
+}
+
+fn staged_err(e: wa_signal::StoreError, parsed: &ParsedMessage) -> ClientError {
+    wa_signal::ErrorKind::Store(e.to_string())
+        .at(&parsed.author)
+        .into()
 }

@@ -24,6 +24,10 @@ pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Work>) 
     while let Some(w) = rx.recv().await {
         match w {
             Work::LoggedIn(node) => {
+                // What a crash kept from the app goes first, before any new stanza.
+                if let Err(e) = client.replay_inbox().await {
+                    tracing::warn!(code = e.code(), "could not replay the inbox");
+                }
                 let c = client.clone();
                 client.spawn(async move { c.post_login(node).await });
             }

@@ -77,6 +77,11 @@ impl ParsedMessage {
         })
     }
 
+    /// What tells this message apart from every other: chat, id and author.
+    pub fn uid(&self) -> String {
+        format!("{}|{}|{}", self.chat, self.id, self.author)
+    }
+
     pub fn is_group(&self) -> bool {
         self.chat.ends_with("@g.us")
     }

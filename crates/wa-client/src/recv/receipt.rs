@@ -1,5 +1,5 @@
 //! Receipts for messages we sent: delivery, read and played become `messages.update` status
-//! changes; a `retry` receipt is answered (see `retry`). Always acked.
+//! changes; a `retry` receipt is answered (see `retry`). Acked once the app has the update.
 
 use wa_binary::{Jid, Node};
 use wa_proto::web_message_info::Status;
@@ -7,6 +7,7 @@ use wa_proto::web_message_info::Status;
 use crate::ctx::{Client, Own};
 use crate::error::ClientError;
 use crate::event::{Event, MessageKey, MessageUpdate};
+use crate::nodes;
 
 /// The status a receipt type means; `None` for receipts that change no status (`retry`,
 /// `inactive`, ...).
@@ -63,15 +64,18 @@ impl Client {
     pub(super) async fn handle_receipt(&self, node: &Node) -> Result<(), ClientError> {
         let own = self.me()?;
         let updates = receipt_updates(node, &own);
-        if !updates.is_empty() {
-            self.emit(Event::MessagesUpdate(updates));
-        }
         if node.get_attr("type") == Some("retry")
             && let Err(e) = self.resend(node).await
         {
             tracing::warn!(code = e.code(), "could not resend on a retry receipt");
         }
-        self.send_ack(node, None).await
+        if updates.is_empty() {
+            return self.send_ack(node, None).await;
+        }
+        // The server keeps the receipt until acked: the ack waits for the app to have it.
+        let ack = nodes::ack(node, None, Some(&own.pn.to_string()));
+        self.emit_then(Event::MessagesUpdate(updates), vec![ack], None);
+        Ok(())
     }
 }
 

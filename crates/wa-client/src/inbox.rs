@@ -1,0 +1,527 @@
+//! The account's durable inbox: every decrypted message is written to the key store in the
+//! same `set` as the Signal state its decryption changed, and stays there until the app
+//! confirmed the event carrying it. Then the receipt goes to the server and the entry is
+//! deleted (the delete rides along with the next entry's write, or is flushed on its own
+//! after a short idle).
+//!
+//! So a crash can no longer lose a message between decryption and the app:
+//! - before the write, nothing changed: the server delivers the message again and it decrypts
+//!   as the first time;
+//! - after the write and before the receipt, the entry is still there: the next login emits
+//!   it again before any new traffic, and the server's redelivery (which now decrypts as a
+//!   duplicate, its key used) is answered from the inbox instead of being dropped.
+//!
+//! A key store has no listing, so entries are numbered: `e<seq>` and a `meta` entry with
+//! `head` (the oldest seq that may still exist) and `next`, written in the same batch as each
+//! entry. Writes that carry `meta` are serialised here, and one process shares one inbox per
+//! account between its connections (a reconnect must not write an older `meta` over a newer
+//! one).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use prost::Message as _;
+use serde_json::{Value, json};
+use wa_binary::Node;
+use wa_store::{KeyStore, KeyType, KeyWrites, bufferjson};
+
+use crate::error::ClientError;
+
+const META: &str = "meta";
+/// How long a confirmed entry may wait for a message to ride along with before its delete is
+/// written on its own.
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
+/// Confirmed messages remembered in memory, to answer the server's redelivery of one with a
+/// receipt.
+const RECENT_CAP: usize = 4096;
+/// Entries read per `get` when loading.
+const LOAD_CHUNK: u64 = 256;
+
+fn entry_id(seq: u64) -> String {
+    format!("e{seq:016}")
+}
+
+/// What a message's entry keeps: the envelope (its attributes, no ciphertext) and what
+/// decryption gave.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub uid: String,
+    pub envelope: Node,
+    pub message: Option<wa_proto::Message>,
+    /// A stub type and its parameters, when the message is one.
+    pub stub: Option<(i32, Vec<String>)>,
+}
+
+impl Entry {
+    fn to_json(&self) -> Result<Value, ClientError> {
+        let envelope = wa_binary::encode(&self.envelope)?;
+        Ok(json!({
+            "v": 1,
+            "uid": self.uid,
+            "envelope": bufferjson::buffer(&envelope),
+            "message": self.message.as_ref().map(|m| bufferjson::buffer(&m.encode_to_vec())),
+            "stub": self.stub.as_ref().map(|(t, p)| json!({ "type": t, "params": p })),
+        }))
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        if v.get("v")?.as_u64()? != 1 {
+            return None;
+        }
+        let envelope = wa_binary::decode(&bufferjson::bytes(v.get("envelope")?)?).ok()?;
+        let message = match v.get("message") {
+            None | Some(Value::Null) => None,
+            Some(m) => Some(wa_proto::Message::decode(bufferjson::bytes(m)?.as_slice()).ok()?),
+        };
+        let stub = match v.get("stub") {
+            None | Some(Value::Null) => None,
+            Some(s) => Some((
+                i32::try_from(s.get("type")?.as_i64()?).ok()?,
+                s.get("params")?
+                    .as_array()?
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()?,
+            )),
+        };
+        Some(Self {
+            uid: v.get("uid")?.as_str()?.to_owned(),
+            envelope,
+            message,
+            stub,
+        })
+    }
+}
+
+/// What the inbox knows of a message delivered again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Stored, and on its way to the app from this connection: its receipt follows the app.
+    InFlight,
+    /// Stored, not on its way (it was handed to a connection that is gone).
+    Pending(u64),
+    /// The app has it.
+    Delivered,
+    /// Never seen (or confirmed so long ago it was forgotten).
+    Unknown,
+}
+
+#[derive(Default)]
+struct State {
+    loaded: bool,
+    next: u64,
+    /// Written and not confirmed: seq -> uid.
+    pending: BTreeMap<u64, String>,
+    by_uid: HashMap<String, u64>,
+    /// Which connection an entry was last handed to.
+    handed_to: HashMap<u64, u64>,
+    /// Confirmed; their deletes not written yet.
+    done: BTreeSet<u64>,
+    recent: VecDeque<String>,
+    recent_set: HashSet<String>,
+    flush_scheduled: bool,
+}
+
+impl State {
+    fn head(&self) -> u64 {
+        let oldest = [self.pending.keys().next(), self.done.iter().next()]
+            .into_iter()
+            .flatten()
+            .min()
+            .copied();
+        oldest.unwrap_or(self.next)
+    }
+
+    fn remember(&mut self, uid: String) {
+        if self.recent_set.insert(uid.clone()) {
+            self.recent.push_back(uid);
+        }
+        while self.recent.len() > RECENT_CAP {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_set.remove(&old);
+            }
+        }
+    }
+}
+
+/// One account's inbox (shared by its connections in this process).
+pub(crate) struct Inbox {
+    runtime: tokio::runtime::Handle,
+    /// The key store of the newest connection (deletes written on their own go there).
+    keys: Mutex<Arc<dyn KeyStore>>,
+    /// Held across every write that carries `meta`.
+    writer: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+fn registry() -> MutexGuard<'static, HashMap<String, Weak<Inbox>>> {
+    static R: OnceLock<Mutex<HashMap<String, Weak<Inbox>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inbox {
+    /// The inbox of `account` (our device JID) in this process, writing through `keys` from
+    /// now on. Must be called inside a tokio runtime.
+    pub fn for_account(account: &str, keys: &Arc<dyn KeyStore>) -> Arc<Inbox> {
+        let mut r = registry();
+        r.retain(|_, w| w.strong_count() > 0);
+        if let Some(inbox) = r.get(account).and_then(Weak::upgrade) {
+            *inbox.keys.lock().unwrap_or_else(PoisonError::into_inner) = keys.clone();
+            return inbox;
+        }
+        let inbox = Arc::new(Inbox {
+            runtime: tokio::runtime::Handle::current(),
+            keys: Mutex::new(keys.clone()),
+            writer: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State::default()),
+        });
+        r.insert(account.to_owned(), Arc::downgrade(&inbox));
+        inbox
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn keys(&self) -> Arc<dyn KeyStore> {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads `meta` and the entries it covers, once per process.
+    async fn load(&self) -> Result<(), ClientError> {
+        if self.state().loaded {
+            return Ok(());
+        }
+        let _w = self.writer.lock().await;
+        if self.state().loaded {
+            return Ok(());
+        }
+        let keys = self.keys();
+        let meta = keys
+            .get(KeyType::Inbox, &[META.to_owned()])
+            .await?
+            .remove(META);
+        let (head, next) = match &meta {
+            Some(m) => (
+                m.get("head").and_then(Value::as_u64).unwrap_or(0),
+                m.get("next").and_then(Value::as_u64).unwrap_or(0),
+            ),
+            None => (0, 0),
+        };
+        let mut found = BTreeMap::new();
+        let mut from = head.min(next);
+        while from < next {
+            let to = (from + LOAD_CHUNK).min(next);
+            let ids: Vec<String> = (from..to).map(entry_id).collect();
+            let got = keys.get(KeyType::Inbox, &ids).await?;
+            for seq in from..to {
+                match got.get(&entry_id(seq)).map(Entry::from_json) {
+                    Some(Some(e)) => {
+                        found.insert(seq, e.uid);
+                    }
+                    Some(None) => {
+                        tracing::warn!(seq, "an unreadable inbox entry is skipped");
+                    }
+                    None => {}
+                }
+            }
+            from = to;
+        }
+        let mut s = self.state();
+        s.next = next;
+        for (seq, uid) in found {
+            s.by_uid.insert(uid.clone(), seq);
+            s.pending.insert(seq, uid);
+        }
+        s.loaded = true;
+        Ok(())
+    }
+
+    /// Every stored entry the app has not confirmed, oldest first, now handed to connection
+    /// `conn`.
+    pub async fn unconfirmed(&self, conn: u64) -> Result<Vec<(u64, Entry)>, ClientError> {
+        self.load().await?;
+        let seqs: Vec<u64> = self.state().pending.keys().copied().collect();
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = seqs.iter().map(|s| entry_id(*s)).collect();
+        let got = self.keys().get(KeyType::Inbox, &ids).await?;
+        let mut out = Vec::new();
+        let mut s = self.state();
+        for seq in seqs {
+            if !s.pending.contains_key(&seq) {
+                continue;
+            }
+            if let Some(e) = got.get(&entry_id(seq)).and_then(Entry::from_json) {
+                s.handed_to.insert(seq, conn);
+                out.push((seq, e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One stored entry, now handed to connection `conn`.
+    pub async fn take(&self, seq: u64, conn: u64) -> Result<Option<Entry>, ClientError> {
+        let id = entry_id(seq);
+        let got = self
+            .keys()
+            .get(KeyType::Inbox, std::slice::from_ref(&id))
+            .await?;
+        let e = got.get(&id).and_then(Entry::from_json);
+        if e.is_some() {
+            self.state().handed_to.insert(seq, conn);
+        }
+        Ok(e)
+    }
+
+    /// What the inbox knows of the message `uid`, for connection `conn`.
+    pub fn known(&self, uid: &str, conn: u64) -> Known {
+        let s = self.state();
+        match s.by_uid.get(uid) {
+            Some(seq) if s.handed_to.get(seq) == Some(&conn) => Known::InFlight,
+            Some(seq) => Known::Pending(*seq),
+            None if s.recent_set.contains(uid) => Known::Delivered,
+            None => Known::Unknown,
+        }
+    }
+
+    /// Writes `writes` (a message's Signal changes) with its entry, `meta` and the deletes of
+    /// confirmed entries, as one `set` through `keys`. Returns the entry's seq, handed to
+    /// connection `conn`.
+    pub async fn append(
+        &self,
+        keys: &Arc<dyn KeyStore>,
+        mut writes: KeyWrites,
+        entry: &Entry,
+        conn: u64,
+    ) -> Result<u64, ClientError> {
+        self.load().await?;
+        let value = entry.to_json()?;
+        let _w = self.writer.lock().await;
+        let (seq, deletes, meta) = {
+            let mut s = self.state();
+            let seq = s.next;
+            let deletes = std::mem::take(&mut s.done);
+            s.next += 1;
+            let meta = json!({ "v": 1, "head": s.head().min(seq), "next": s.next });
+            (seq, deletes, meta)
+        };
+        let inbox = writes.entry(KeyType::Inbox).or_default();
+        for d in &deletes {
+            inbox.insert(entry_id(*d), None);
+        }
+        inbox.insert(entry_id(seq), Some(value));
+        inbox.insert(META.to_owned(), Some(meta));
+        let r = keys.set(&writes).await;
+        let mut s = self.state();
+        match r {
+            Ok(()) => {
+                s.pending.insert(seq, entry.uid.clone());
+                s.by_uid.insert(entry.uid.clone(), seq);
+                s.handed_to.insert(seq, conn);
+                Ok(seq)
+            }
+            Err(e) => {
+                // Nothing was written: the seq is free again and the deletes still due.
+                s.next = seq;
+                s.done.extend(deletes);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The app has entry `seq`: it is forgotten, and its delete written soon.
+    pub fn done(self: &Arc<Self>, seq: u64) {
+        let schedule = {
+            let mut s = self.state();
+            let Some(uid) = s.pending.remove(&seq) else {
+                return;
+            };
+            s.by_uid.remove(&uid);
+            s.handed_to.remove(&seq);
+            s.remember(uid);
+            s.done.insert(seq);
+            !std::mem::replace(&mut s.flush_scheduled, true)
+        };
+        if schedule {
+            let me = self.clone();
+            self.runtime.spawn(async move {
+                tokio::time::sleep(FLUSH_AFTER).await;
+                me.state().flush_scheduled = false;
+                if let Err(e) = me.flush().await {
+                    tracing::warn!(code = e.code(), "could not write the inbox's deletes");
+                }
+            });
+        }
+    }
+
+    /// Writes the deletes of confirmed entries now.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let _w = self.writer.lock().await;
+        let (deletes, meta) = {
+            let mut s = self.state();
+            if s.done.is_empty() {
+                return Ok(());
+            }
+            let deletes = std::mem::take(&mut s.done);
+            let meta = json!({ "v": 1, "head": s.head(), "next": s.next });
+            (deletes, meta)
+        };
+        let mut writes = KeyWrites::new();
+        let inbox = writes.entry(KeyType::Inbox).or_default();
+        for d in &deletes {
+            inbox.insert(entry_id(*d), None);
+        }
+        inbox.insert(META.to_owned(), Some(meta));
+        if let Err(e) = self.keys().set(&writes).await {
+            self.state().done.extend(deletes);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Entries written and not confirmed.
+    #[cfg(test)]
+    pub fn pending_len(&self) -> usize {
+        self.state().pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_store::{BoxFuture, EngineKeyStore, KeyMap, KeyRequest, MemoryEngine, StoreError};
+
+    /// Reads nothing, refuses every write.
+    struct Refusing;
+
+    impl KeyStore for Refusing {
+        fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
+            Box::pin(async move { Ok(reqs.iter().map(|_| KeyMap::new()).collect()) })
+        }
+        fn set<'a>(&'a self, _: &'a KeyWrites) -> BoxFuture<'a, ()> {
+            Box::pin(async { Err(StoreError::BadKeyType("refused".into())) })
+        }
+    }
+
+    fn entry(uid: &str) -> Entry {
+        Entry {
+            uid: uid.to_owned(),
+            envelope: Node::new("message")
+                .attr("id", uid.to_owned())
+                .attr("from", "1@s.whatsapp.net"),
+            message: Some(wa_proto::Message {
+                conversation: Some(format!("text {uid}")),
+                ..Default::default()
+            }),
+            stub: None,
+        }
+    }
+
+    fn store() -> Arc<dyn KeyStore> {
+        Arc::new(EngineKeyStore::new(Arc::new(MemoryEngine::new())))
+    }
+
+    async fn stored(keys: &Arc<dyn KeyStore>) -> Vec<String> {
+        let ids: Vec<String> = (0..32).map(entry_id).collect();
+        let mut v: Vec<String> = keys
+            .get(KeyType::Inbox, &ids)
+            .await
+            .unwrap()
+            .into_keys()
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn entries_round_trip_through_json() {
+        let mut e = entry("A");
+        e.stub = Some((2, vec!["why".into()]));
+        let back = Entry::from_json(&e.to_json().unwrap()).unwrap();
+        assert_eq!(back, e);
+        assert!(Entry::from_json(&json!({ "v": 2 })).is_none());
+        assert!(Entry::from_json(&json!({ "v": 1, "uid": "x", "envelope": "zz" })).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_written_with_its_signal_changes_and_deleted_after_confirmation() {
+        let keys = store();
+        let inbox = Inbox::for_account("t1@s.whatsapp.net", &keys);
+        let mut w = KeyWrites::new();
+        w.entry(KeyType::Session)
+            .or_default()
+            .insert("s".into(), Some(json!("rec")));
+        let a = inbox.append(&keys, w, &entry("A"), 1).await.unwrap();
+        let got = keys.get(KeyType::Session, &["s".into()]).await.unwrap();
+        assert_eq!(got.get("s"), Some(&json!("rec")));
+        assert_eq!(stored(&keys).await, vec![entry_id(a)]);
+        assert_eq!(inbox.known("A", 1), Known::InFlight);
+        assert_eq!(inbox.known("A", 2), Known::Pending(a));
+
+        inbox.done(a);
+        assert_eq!(inbox.known("A", 1), Known::Delivered);
+        // The delete rides along with the next entry.
+        let b = inbox
+            .append(&keys, KeyWrites::new(), &entry("B"), 1)
+            .await
+            .unwrap();
+        assert_eq!(stored(&keys).await, vec![entry_id(b)]);
+        inbox.done(b);
+        inbox.flush().await.unwrap();
+        assert!(stored(&keys).await.is_empty());
+        let meta = keys.get(KeyType::Inbox, &[META.into()]).await.unwrap();
+        assert_eq!(meta[META]["next"], json!(2));
+        assert_eq!(meta[META]["head"], json!(2));
+    }
+
+    #[tokio::test]
+    async fn a_new_process_finds_what_was_not_confirmed() {
+        let keys = store();
+        {
+            let inbox = Inbox::for_account("t2@s.whatsapp.net", &keys);
+            for uid in ["A", "B", "C"] {
+                inbox
+                    .append(&keys, KeyWrites::new(), &entry(uid), 1)
+                    .await
+                    .unwrap();
+            }
+            inbox.done(1);
+            inbox.flush().await.unwrap();
+        }
+        // Another account name over the same store: nothing in memory, as in a new process.
+        let inbox = Inbox::for_account("t2-restarted@s.whatsapp.net", &keys);
+        let left = inbox.unconfirmed(7).await.unwrap();
+        let uids: Vec<&str> = left.iter().map(|(_, e)| e.uid.as_str()).collect();
+        assert_eq!(uids, ["A", "C"]);
+        assert_eq!(left[0].1, entry("A"));
+        assert_eq!(inbox.known("C", 7), Known::InFlight);
+        // Numbering goes on after the newest entry.
+        let d = inbox
+            .append(&keys, KeyWrites::new(), &entry("D"), 7)
+            .await
+            .unwrap();
+        assert_eq!(d, 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_behind() {
+        let keys: Arc<dyn KeyStore> = Arc::new(Refusing);
+        let inbox = Inbox::for_account("t3@s.whatsapp.net", &keys);
+        assert!(
+            inbox
+                .append(&keys, KeyWrites::new(), &entry("A"), 1)
+                .await
+                .is_err()
+        );
+        assert_eq!(inbox.pending_len(), 0);
+        assert_eq!(inbox.known("A", 1), Known::Unknown);
+    }
+}

@@ -1,0 +1,201 @@
+//! The durable inbox against the real test server: a message's receipt waits for the app,
+//! what the app never confirmed is emitted again at the next login (also by a "new process":
+//! a fresh key store over the same storage, nothing in memory), and the server's
+//! redelivery of it is answered instead of being dropped as a duplicate.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use wa_client::{Client, Delivery, Event, MessagesUpsert, UpsertType};
+use wa_store::{CachedKeyStore, EngineKeyStore, KeyStore, KeyType, MemoryEngine};
+
+/// The next message upsert and its delivery, taken without confirming it.
+async fn pending_upsert(events: &mut wa_client::Events) -> (MessagesUpsert, Delivery) {
+    let wait = async {
+        loop {
+            match events.recv_pending().await {
+                Some((Event::MessagesUpsert(u), Some(d))) => return (u, d),
+                Some((_, d)) => {
+                    if let Some(d) = d {
+                        d.confirm();
+                    }
+                }
+                None => panic!("the event stream ended"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, wait).await.expect("an upsert")
+}
+
+/// A key store as a bot's: a cache in front of `engine` (the "disk").
+fn store_over(engine: &Arc<MemoryEngine>) -> Arc<dyn KeyStore> {
+    Arc::new(CachedKeyStore::new(
+        Arc::new(EngineKeyStore::new(engine.clone())),
+        4096,
+        None,
+    ))
+}
+
+async fn wait_queue_empty(server: &wa_testserver::TestServer, jid: &str) {
+    for _ in 0..200 {
+        if server.queued(jid) == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{} stanzas still queued for {jid}", server.queued(jid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_waits_for_the_app_and_an_unconfirmed_message_is_replayed() {
+    let server = server("e2e-inbox-replay").await;
+    let pa = pair(&server, "15554440001").await;
+    let me = pa.creds.me.clone().unwrap().id;
+    let (a, mut ea) = login(&server, &pa).await;
+    let friend = server.phone("15554440002").unwrap();
+
+    let id = friend
+        .send_text("15554440001@s.whatsapp.net", "hold me")
+        .unwrap();
+    let (got, delivery) = pending_upsert(&mut ea).await;
+    assert_eq!(got.messages[0].key.id, id);
+    assert_eq!(upsert_text(&got), "hold me");
+    // Not confirmed: the server still holds the message, the sender has no receipt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.queued(&me), 1, "no receipt before the app has it");
+    // (The account's phone got it too and answers for itself: only our device counts.)
+    assert!(friend.receipts().iter().all(|r| r.id != id || r.from != me));
+
+    // The app goes away without confirming (as a crash would).
+    drop(delivery);
+    let creds = a.creds();
+    a.end(None);
+    closed(&mut ea).await;
+    drop((a, ea));
+
+    // The next login emits it again, as `append`, with the same id, before new traffic; the
+    // server's redelivery (whose keys are used now) is not emitted twice.
+    let (b, mut eb) = Client::connect(config(&server), creds, pa.keys.clone());
+    let again = upsert(&mut eb).await;
+    assert_eq!(again.kind, UpsertType::Append);
+    assert_eq!(again.messages[0].key.id, id);
+    assert_eq!(upsert_text(&again), "hold me");
+    opened(&mut eb).await;
+    wait_queue_empty(&server, &me).await;
+    let receipts = friend.wait_for_receipts(2, 10_000).await.unwrap();
+    assert!(
+        receipts
+            .iter()
+            .any(|r| r.id == id && r.kind == "delivery" && r.from == me),
+        "{receipts:?}"
+    );
+
+    // Nothing else arrives for it; the session keeps working both ways.
+    let id2 = friend
+        .send_text("15554440001@s.whatsapp.net", "and then")
+        .unwrap();
+    let next_one = upsert(&mut eb).await;
+    assert_eq!(next_one.messages[0].key.id, id2, "no second copy of {id}");
+    b.send_text(friend.jid(), "back to you").await.unwrap();
+    let inbox = friend.wait_for_inbox(1, 10_000).await.unwrap();
+    assert_eq!(inbox[0].text(), Some("back to you"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_replays_from_storage_and_answers_the_redelivered_duplicate() {
+    let server = server("e2e-inbox-restart").await;
+    // The account's storage outlives the "process" (its key store and every client).
+    let disk = Arc::new(MemoryEngine::new());
+    let paired = {
+        let keys = store_over(&disk);
+        let (client, mut ev) = Client::connect(
+            config(&server),
+            wa_store::AuthenticationCreds::generate(),
+            keys,
+        );
+        let qr = next(&mut ev, |e| match e {
+            Event::Connection(u) => u.qr.clone().flatten(),
+            _ => None,
+        })
+        .await;
+        server.scan_qr(&qr, "15554440011", None).await.unwrap();
+        closed(&mut ev).await;
+        client.creds()
+    };
+    let me = paired.me.clone().unwrap().id;
+    let friend = server.phone("15554440012").unwrap();
+
+    let ids = {
+        let (a, mut ea) = Client::connect(config(&server), paired.clone(), store_over(&disk));
+        opened(&mut ea).await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(
+                friend
+                    .send_text("15554440011@s.whatsapp.net", &format!("m{i}"))
+                    .unwrap(),
+            );
+        }
+        // The first is confirmed; the other two reach the "app" and die with the process.
+        let (first, d) = pending_upsert(&mut ea).await;
+        assert_eq!(first.messages[0].key.id, ids[0]);
+        d.confirm();
+        let mut lost = Vec::new();
+        for _ in 1..3 {
+            lost.push(pending_upsert(&mut ea).await);
+        }
+        // Their Signal state is stored (a redelivery cannot decrypt again) and so are they.
+        let stored = disk_inbox_entries(&disk).await;
+        assert!(stored >= 2, "{stored} inbox entries on disk");
+        a.end(None);
+        closed(&mut ea).await;
+        drop(lost);
+        ids
+    };
+    // Let the confirmed entry's delete land and every task of the old "process" end.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let (b, mut eb) = Client::connect(config(&server), paired, store_over(&disk));
+    let mut replayed = Vec::new();
+    while replayed.len() < 2 {
+        let u = upsert(&mut eb).await;
+        replayed.push((u.messages[0].key.id.clone(), upsert_text(&u), u.kind));
+    }
+    assert_eq!(
+        replayed,
+        vec![
+            (ids[1].clone(), "m1".to_owned(), UpsertType::Append),
+            (ids[2].clone(), "m2".to_owned(), UpsertType::Append),
+        ]
+    );
+    opened(&mut eb).await;
+    wait_queue_empty(&server, &me).await;
+    let receipts = friend.wait_for_receipts(6, 10_000).await.unwrap();
+    for id in &ids {
+        assert!(
+            receipts.iter().any(|r| &r.id == id && r.from == me),
+            "a receipt from our device for {id}: {receipts:?}"
+        );
+    }
+    // Confirmed entries are pruned from storage.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(disk_inbox_entries(&disk).await, 0);
+    b.send_text(friend.jid(), "still talking").await.unwrap();
+    friend.wait_for_inbox(1, 10_000).await.unwrap();
+    server.stop().await;
+}
+
+/// Inbox entries (not `meta`) in the account's storage.
+async fn disk_inbox_entries(disk: &Arc<MemoryEngine>) -> usize {
+    let keys = EngineKeyStore::new(disk.clone());
+    keys.ids(KeyType::Inbox)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|id| id.starts_with('e'))
+        .count()
+}
