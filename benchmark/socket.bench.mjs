@@ -53,6 +53,8 @@ function parent() {
   row('QR shown -> paired -> open (median)', b.pairMs, o.pairMs, 'ms', 'lower')
   row('phone -> socket, decrypted in upsert', b.inPerSec, o.inPerSec, 'texts/s', 'higher')
   row('socket -> phone, sendMessage awaited', b.outPerSec, o.outPerSec, 'texts/s', 'higher')
+  row('client CPU per 1,000 received', b.inCpu, o.inCpu, 'ms', 'lower')
+  row('client CPU per 1,000 sent', b.outCpu, o.outCpu, 'ms', 'lower')
 }
 
 function fmt(v) {
@@ -98,15 +100,24 @@ async function child(impl) {
   const c = clients[0]
   const me = `${c.number}@s.whatsapp.net`
   const phone = server.phone('15559099999')
+  // CPU of this process only (the server runs in another): ms per 1,000 texts.
+  const cpuMs = (since) => {
+    const d = process.cpuUsage(since)
+    return (d.user + d.system) / 1000 / (M / 1000)
+  }
   let t0 = performance.now()
+  let cpu0 = process.cpuUsage()
   const ids = new Set()
   for (let i = 0; i < M; i++) ids.add(await phone.sendText(me, `in ${i}`))
   await c.waitAll(ids)
   const inPerSec = M / ((performance.now() - t0) / 1000)
+  const inCpu = cpuMs(cpu0)
   t0 = performance.now()
+  cpu0 = process.cpuUsage()
   for (let i = 0; i < M; i++) await c.sock.sendMessage(phone.jid, { text: `out ${i}` })
   await phone.waitForInbox(M, { timeoutMs: 120_000 })
   const outPerSec = M / ((performance.now() - t0) / 1000)
+  const outCpu = cpuMs(cpu0)
 
   restore()
   server.stop()
@@ -116,6 +127,8 @@ async function child(impl) {
     pairMs: median(pairMs),
     inPerSec,
     outPerSec,
+    inCpu,
+    outCpu,
   }
 
   async function pair(client, number) {

@@ -32,11 +32,17 @@ const META: &str = "meta";
 /// How long a confirmed entry may wait for a message to ride along with before its delete is
 /// written on its own.
 const FLUSH_AFTER: Duration = Duration::from_millis(200);
-/// Confirmed messages remembered in memory, to answer the server's redelivery of one with a
-/// receipt.
-const RECENT_CAP: usize = 4096;
+/// Confirmed messages remembered in memory (by a hash of their uid, 8 bytes each), to answer
+/// the server's redelivery of one with a receipt. Such redeliveries only follow a receipt lost
+/// with its connection, so the last thousand are plenty.
+const RECENT_CAP: usize = 1024;
 /// Entries read per `get` when loading.
 const LOAD_CHUNK: u64 = 256;
+
+fn uid_hash(uid: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(uid)
+}
 
 fn entry_id(seq: u64) -> String {
     format!("e{seq:016}")
@@ -118,8 +124,8 @@ struct State {
     handed_to: HashMap<u64, u64>,
     /// Confirmed; their deletes not written yet.
     done: BTreeSet<u64>,
-    recent: VecDeque<String>,
-    recent_set: HashSet<String>,
+    recent: VecDeque<u64>,
+    recent_set: HashSet<u64>,
     flush_scheduled: bool,
 }
 
@@ -133,9 +139,10 @@ impl State {
         oldest.unwrap_or(self.next)
     }
 
-    fn remember(&mut self, uid: String) {
-        if self.recent_set.insert(uid.clone()) {
-            self.recent.push_back(uid);
+    fn remember(&mut self, uid: &str) {
+        let h = uid_hash(uid);
+        if self.recent_set.insert(h) {
+            self.recent.push_back(h);
         }
         while self.recent.len() > RECENT_CAP {
             if let Some(old) = self.recent.pop_front() {
@@ -215,6 +222,7 @@ impl Inbox {
             None => (0, 0),
         };
         let mut found = BTreeMap::new();
+        let mut unreadable = Vec::new();
         let mut from = head.min(next);
         while from < next {
             let to = (from + LOAD_CHUNK).min(next);
@@ -226,7 +234,8 @@ impl Inbox {
                         found.insert(seq, e.uid);
                     }
                     Some(None) => {
-                        tracing::warn!(seq, "an unreadable inbox entry is skipped");
+                        tracing::warn!(seq, "an unreadable inbox entry is skipped and deleted");
+                        unreadable.push(seq);
                     }
                     None => {}
                 }
@@ -235,6 +244,7 @@ impl Inbox {
         }
         let mut s = self.state();
         s.next = next;
+        s.done.extend(unreadable);
         for (seq, uid) in found {
             s.by_uid.insert(uid.clone(), seq);
             s.pending.insert(seq, uid);
@@ -287,7 +297,7 @@ impl Inbox {
         match s.by_uid.get(uid) {
             Some(seq) if s.handed_to.get(seq) == Some(&conn) => Known::InFlight,
             Some(seq) => Known::Pending(*seq),
-            None if s.recent_set.contains(uid) => Known::Delivered,
+            None if s.recent_set.contains(&uid_hash(uid)) => Known::Delivered,
             None => Known::Unknown,
         }
     }
@@ -346,7 +356,7 @@ impl Inbox {
             };
             s.by_uid.remove(&uid);
             s.handed_to.remove(&seq);
-            s.remember(uid);
+            s.remember(&uid);
             s.done.insert(seq);
             !std::mem::replace(&mut s.flush_scheduled, true)
         };
@@ -509,6 +519,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(d, 3);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_entry_is_skipped_and_deleted() {
+        let keys = store();
+        let mut w = KeyWrites::new();
+        let inbox_w = w.entry(KeyType::Inbox).or_default();
+        inbox_w.insert(
+            entry_id(0),
+            Some(json!({ "v": 1, "uid": "x", "envelope": 5 })),
+        );
+        inbox_w.insert(META.into(), Some(json!({ "v": 1, "head": 0, "next": 1 })));
+        keys.set(&w).await.unwrap();
+        let inbox = Inbox::for_account("t4@s.whatsapp.net", &keys);
+        assert!(inbox.unconfirmed(1).await.unwrap().is_empty());
+        let a = inbox
+            .append(&keys, KeyWrites::new(), &entry("A"), 1)
+            .await
+            .unwrap();
+        assert_eq!(a, 1);
+        assert_eq!(stored(&keys).await, vec![entry_id(1)]);
     }
 
     #[tokio::test]
