@@ -8,9 +8,8 @@
 //! `makeLibSignalRepository` both use it, so an auth state moves between Baileys and us with
 //! its sessions findable.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -20,11 +19,15 @@ use wa_store::{BoxFuture, KeyStore, KeyType, KeyWrites};
 use crate::ctx::Client;
 use crate::error::ClientError;
 
-/// How long a mapping stays cached after its last use (Baileys: 3 days).
-const TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
-/// Cached mappings at most (Baileys' cache has no bound; a bot that sees many numbers should
-/// not grow without end).
-const CACHE_CAP: usize = 100_000;
+mod cache;
+mod jid;
+
+use cache::Cache;
+use jid::with_device;
+pub use jid::{
+    LooseJid, is_hosted_lid_user, is_hosted_pn_user, is_lid_user, is_pn_user, lid_pn_pair,
+    loose_decode,
+};
 
 /// A LID and the phone number it stands for, as JIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,111 +40,6 @@ pub struct LidPair {
 /// query on a socket, the app's function for a repository).
 pub trait PnToLid: Send + Sync {
     fn fetch(&self, pns: Vec<String>) -> BoxFuture<'_, Vec<LidPair>>;
-}
-
-/// Baileys' `jidDecode`: lenient (`user[_agent][:device]@server`, extra parts ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LooseJid<'a> {
-    pub user: &'a str,
-    pub server: &'a str,
-    pub agent: Option<&'a str>,
-    /// `Some(n)` when a device is written; `Some(None)`-like cases (not a number) are `None`.
-    pub device: Option<u64>,
-    pub device_written: bool,
-}
-
-pub fn loose_decode(jid: &str) -> Option<LooseJid<'_>> {
-    let (combined, server) = jid.split_once('@')?;
-    let mut parts = combined.split(':');
-    let user_agent = parts.next().unwrap_or_default();
-    let device = parts.next();
-    let mut ua = user_agent.split('_');
-    let user = ua.next().unwrap_or_default();
-    let agent = ua.next().filter(|a| !a.is_empty());
-    Some(LooseJid {
-        user,
-        server,
-        agent,
-        device: device
-            .filter(|d| !d.is_empty())
-            .and_then(|d| d.parse().ok()),
-        device_written: device.is_some_and(|d| !d.is_empty()),
-    })
-}
-
-pub fn is_lid_user(jid: &str) -> bool {
-    jid.ends_with("@lid")
-}
-pub fn is_pn_user(jid: &str) -> bool {
-    jid.ends_with("@s.whatsapp.net")
-}
-pub fn is_hosted_pn_user(jid: &str) -> bool {
-    jid.ends_with("@hosted")
-}
-pub fn is_hosted_lid_user(jid: &str) -> bool {
-    jid.ends_with("@hosted.lid")
-}
-
-fn with_device(user: &str, device: u64, server: &str) -> String {
-    if device == 0 {
-        format!("{user}@{server}")
-    } else {
-        format!("{user}:{device}@{server}")
-    }
-}
-
-/// A map whose entries expire `TTL` after their last use, evicting the least recently used
-/// beyond `CACHE_CAP`.
-#[derive(Default)]
-struct Cache {
-    map: HashMap<String, (String, Instant, u64)>,
-    order: VecDeque<(String, u64)>,
-    tick: u64,
-}
-
-impl Cache {
-    fn get(&mut self, key: &str) -> Option<String> {
-        let now = Instant::now();
-        let (value, used, stamp) = self.map.get_mut(key)?;
-        if now.duration_since(*used) > TTL {
-            self.map.remove(key);
-            return None;
-        }
-        *used = now;
-        self.tick += 1;
-        *stamp = self.tick;
-        let v = value.clone();
-        self.order.push_back((key.to_owned(), self.tick));
-        self.trim();
-        Some(v)
-    }
-
-    fn set(&mut self, key: String, value: String) {
-        self.tick += 1;
-        self.order.push_back((key.clone(), self.tick));
-        self.map.insert(key, (value, Instant::now(), self.tick));
-        self.trim();
-    }
-
-    fn trim(&mut self) {
-        // Stale order entries (a key touched again later) are skipped, and dropped once they
-        // make up most of the queue.
-        while self.map.len() > CACHE_CAP
-            || self.order.len() > 2 * self.map.len().max(CACHE_CAP / 64)
-        {
-            let Some((k, stamp)) = self.order.pop_front() else {
-                break;
-            };
-            if self.map.len() > CACHE_CAP && self.map.get(&k).is_some_and(|e| e.2 == stamp) {
-                self.map.remove(&k);
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
-    }
 }
 
 type Lookup = Arc<OnceCell<Result<Option<Vec<LidPair>>, ClientError>>>;
@@ -555,24 +453,9 @@ impl Client {
     }
 }
 
-/// A pair of addresses of one user learned from an envelope (`sender_lid`, `participant_pn`,
-/// ...): which one is the LID and which the phone number, if they are one of each.
-pub fn lid_pn_pair<'a>(
-    a: &'a wa_binary::Jid,
-    b: &'a wa_binary::Jid,
-) -> Option<(&'a wa_binary::Jid, &'a wa_binary::Jid)> {
-    use wa_binary::Server;
-    match (&a.server, &b.server) {
-        (Server::Lid, Server::Pn) => Some((a, b)),
-        (Server::Pn, Server::Lid) => Some((b, a)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wa_binary::Jid;
     use wa_store::{EngineKeyStore, MemoryEngine};
 
     fn mappings(fetcher: Option<Arc<dyn PnToLid>>) -> LidMappings {
@@ -595,26 +478,6 @@ mod tests {
                     .collect())
             })
         }
-    }
-
-    #[test]
-    fn pairs_are_one_lid_and_one_pn() {
-        let lid = Jid::parse("100:2@lid").unwrap();
-        let pn = Jid::parse("1555:2@s.whatsapp.net").unwrap();
-        assert_eq!(lid_pn_pair(&pn, &lid), Some((&lid, &pn)));
-        assert_eq!(lid_pn_pair(&lid, &pn), Some((&lid, &pn)));
-        assert_eq!(lid_pn_pair(&pn, &pn), None);
-    }
-
-    #[test]
-    fn loose_decoding_matches_baileys() {
-        let d = loose_decode("5511_1:2@s.whatsapp.net").unwrap();
-        assert_eq!(
-            (d.user, d.agent, d.device, d.server),
-            ("5511", Some("1"), Some(2), "s.whatsapp.net")
-        );
-        assert_eq!(loose_decode("x:y:z@lid").unwrap().device, None);
-        assert!(loose_decode("no-server").is_none());
     }
 
     #[tokio::test]
@@ -696,17 +559,5 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(m.session_address(&pn).await.unwrap().to_string(), "111_1.3");
-    }
-
-    #[test]
-    fn the_cache_is_bounded() {
-        let mut c = Cache::default();
-        for i in 0..(CACHE_CAP + 50) {
-            c.set(format!("k{i}"), "v".into());
-        }
-        assert!(c.map.len() <= CACHE_CAP);
-        assert!(c.get("k0").is_none());
-        assert!(c.get(&format!("k{}", CACHE_CAP + 49)).is_some());
-        assert!(c.order.len() <= 2 * CACHE_CAP);
     }
 }

@@ -1,0 +1,82 @@
+//! The LID store's cache of mappings: entries expire after their last use, the least
+//! recently used are evicted beyond a bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long a mapping stays cached after its last use (Baileys: 3 days).
+const TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// Cached mappings at most (Baileys' cache has no bound; a bot that sees many numbers should
+/// not grow without end).
+const CACHE_CAP: usize = 100_000;
+
+/// A map whose entries expire `TTL` after their last use, evicting the least recently used
+/// beyond `CACHE_CAP`.
+#[derive(Default)]
+pub(super) struct Cache {
+    map: HashMap<String, (String, Instant, u64)>,
+    order: VecDeque<(String, u64)>,
+    tick: u64,
+}
+
+impl Cache {
+    pub(super) fn get(&mut self, key: &str) -> Option<String> {
+        let now = Instant::now();
+        let (value, used, stamp) = self.map.get_mut(key)?;
+        if now.duration_since(*used) > TTL {
+            self.map.remove(key);
+            return None;
+        }
+        *used = now;
+        self.tick += 1;
+        *stamp = self.tick;
+        let v = value.clone();
+        self.order.push_back((key.to_owned(), self.tick));
+        self.trim();
+        Some(v)
+    }
+
+    pub(super) fn set(&mut self, key: String, value: String) {
+        self.tick += 1;
+        self.order.push_back((key.clone(), self.tick));
+        self.map.insert(key, (value, Instant::now(), self.tick));
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        // Stale order entries (a key touched again later) are skipped, and dropped once they
+        // make up most of the queue.
+        while self.map.len() > CACHE_CAP
+            || self.order.len() > 2 * self.map.len().max(CACHE_CAP / 64)
+        {
+            let Some((k, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.len() > CACHE_CAP && self.map.get(&k).is_some_and(|e| e.2 == stamp) {
+                self.map.remove(&k);
+            }
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let mut c = Cache::default();
+        for i in 0..(CACHE_CAP + 50) {
+            c.set(format!("k{i}"), "v".into());
+        }
+        assert!(c.map.len() <= CACHE_CAP);
+        assert!(c.get("k0").is_none());
+        assert!(c.get(&format!("k{}", CACHE_CAP + 49)).is_some());
+        assert!(c.order.len() <= 2 * CACHE_CAP);
+    }
+}
