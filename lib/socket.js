@@ -53,9 +53,18 @@ function logAt(logger, level, fields, msg) {
   if (fn) fn.call(logger, fields || {}, msg)
 }
 
+// One native bridge per JavaScript key store, kept across the sockets an app makes with it
+// (reconnects): its cache stays warm and the socket's inbox (one per account and store) is
+// shared by them.
+const bridges = new WeakMap()
 function keysHandle(keys) {
   if (keys?.[kNative]) return keys[kNative]
-  return KeyStore.fromAuthState(keys)[kNative]
+  let handle = bridges.get(keys)
+  if (!handle) {
+    handle = KeyStore.fromAuthState(keys)[kNative]
+    bridges.set(keys, handle)
+  }
+  return handle
 }
 
 function closeError(err) {

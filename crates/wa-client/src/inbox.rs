@@ -14,8 +14,8 @@
 //! A key store has no listing, so entries are numbered: `e<seq>` and a `meta` entry with
 //! `head` (the oldest seq that may still exist) and `next`, written in the same batch as each
 //! entry. Writes that carry `meta` are serialised here, and one process shares one inbox per
-//! account between its connections (a reconnect must not write an older `meta` over a newer
-//! one).
+//! account and key store between its connections (a reconnect must not write an older `meta`
+//! over a newer one).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
@@ -155,8 +155,7 @@ impl State {
 /// One account's inbox (shared by its connections in this process).
 pub(crate) struct Inbox {
     runtime: tokio::runtime::Handle,
-    /// The key store of the newest connection (deletes written on their own go there).
-    keys: Mutex<Arc<dyn KeyStore>>,
+    keys: Arc<dyn KeyStore>,
     /// Held across every write that carries `meta`.
     writer: tokio::sync::Mutex<()>,
     state: Mutex<State>,
@@ -170,22 +169,24 @@ fn registry() -> MutexGuard<'static, HashMap<String, Weak<Inbox>>> {
 }
 
 impl Inbox {
-    /// The inbox of `account` (our device JID) in this process, writing through `keys` from
-    /// now on. Must be called inside a tokio runtime.
+    /// The inbox of `account` (our device JID) in `keys`, shared by every connection of this
+    /// process that uses the same key store. Must be called inside a tokio runtime.
     pub fn for_account(account: &str, keys: &Arc<dyn KeyStore>) -> Arc<Inbox> {
+        // The store's address tells stores apart; it cannot be reused while the inbox lives,
+        // since the inbox holds the store.
+        let key = format!("{account}#{:p}", Arc::as_ptr(keys).cast::<()>());
         let mut r = registry();
         r.retain(|_, w| w.strong_count() > 0);
-        if let Some(inbox) = r.get(account).and_then(Weak::upgrade) {
-            *inbox.keys.lock().unwrap_or_else(PoisonError::into_inner) = keys.clone();
+        if let Some(inbox) = r.get(&key).and_then(Weak::upgrade) {
             return inbox;
         }
         let inbox = Arc::new(Inbox {
             runtime: tokio::runtime::Handle::current(),
-            keys: Mutex::new(keys.clone()),
+            keys: keys.clone(),
             writer: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
         });
-        r.insert(account.to_owned(), Arc::downgrade(&inbox));
+        r.insert(key, Arc::downgrade(&inbox));
         inbox
     }
 
@@ -194,10 +195,7 @@ impl Inbox {
     }
 
     fn keys(&self) -> Arc<dyn KeyStore> {
-        self.keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.keys.clone()
     }
 
     /// Reads `meta` and the entries it covers, once per process.
@@ -303,11 +301,9 @@ impl Inbox {
     }
 
     /// Writes `writes` (a message's Signal changes) with its entry, `meta` and the deletes of
-    /// confirmed entries, as one `set` through `keys`. Returns the entry's seq, handed to
-    /// connection `conn`.
+    /// confirmed entries, as one `set`. Returns the entry's seq, handed to connection `conn`.
     pub async fn append(
         &self,
-        keys: &Arc<dyn KeyStore>,
         mut writes: KeyWrites,
         entry: &Entry,
         conn: u64,
@@ -329,7 +325,7 @@ impl Inbox {
         }
         inbox.insert(entry_id(seq), Some(value));
         inbox.insert(META.to_owned(), Some(meta));
-        let r = keys.set(&writes).await;
+        let r = self.keys.set(&writes).await;
         let mut s = self.state();
         match r {
             Ok(()) => {
@@ -469,7 +465,7 @@ mod tests {
         w.entry(KeyType::Session)
             .or_default()
             .insert("s".into(), Some(json!("rec")));
-        let a = inbox.append(&keys, w, &entry("A"), 1).await.unwrap();
+        let a = inbox.append(w, &entry("A"), 1).await.unwrap();
         let got = keys.get(KeyType::Session, &["s".into()]).await.unwrap();
         assert_eq!(got.get("s"), Some(&json!("rec")));
         assert_eq!(stored(&keys).await, vec![entry_id(a)]);
@@ -480,7 +476,7 @@ mod tests {
         assert_eq!(inbox.known("A", 1), Known::Delivered);
         // The delete rides along with the next entry.
         let b = inbox
-            .append(&keys, KeyWrites::new(), &entry("B"), 1)
+            .append(KeyWrites::new(), &entry("B"), 1)
             .await
             .unwrap();
         assert_eq!(stored(&keys).await, vec![entry_id(b)]);
@@ -494,20 +490,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_process_finds_what_was_not_confirmed() {
-        let keys = store();
+        let engine = Arc::new(MemoryEngine::new());
+        let keys: Arc<dyn KeyStore> = Arc::new(EngineKeyStore::new(engine.clone()));
         {
             let inbox = Inbox::for_account("t2@s.whatsapp.net", &keys);
             for uid in ["A", "B", "C"] {
                 inbox
-                    .append(&keys, KeyWrites::new(), &entry(uid), 1)
+                    .append(KeyWrites::new(), &entry(uid), 1)
                     .await
                     .unwrap();
             }
             inbox.done(1);
             inbox.flush().await.unwrap();
         }
-        // Another account name over the same store: nothing in memory, as in a new process.
-        let inbox = Inbox::for_account("t2-restarted@s.whatsapp.net", &keys);
+        // Another key store over the same storage: nothing in memory, as in a new process.
+        let keys: Arc<dyn KeyStore> = Arc::new(EngineKeyStore::new(engine.clone()));
+        let inbox = Inbox::for_account("t2@s.whatsapp.net", &keys);
         let left = inbox.unconfirmed(7).await.unwrap();
         let uids: Vec<&str> = left.iter().map(|(_, e)| e.uid.as_str()).collect();
         assert_eq!(uids, ["A", "C"]);
@@ -515,7 +513,7 @@ mod tests {
         assert_eq!(inbox.known("C", 7), Known::InFlight);
         // Numbering goes on after the newest entry.
         let d = inbox
-            .append(&keys, KeyWrites::new(), &entry("D"), 7)
+            .append(KeyWrites::new(), &entry("D"), 7)
             .await
             .unwrap();
         assert_eq!(d, 3);
@@ -535,7 +533,7 @@ mod tests {
         let inbox = Inbox::for_account("t4@s.whatsapp.net", &keys);
         assert!(inbox.unconfirmed(1).await.unwrap().is_empty());
         let a = inbox
-            .append(&keys, KeyWrites::new(), &entry("A"), 1)
+            .append(KeyWrites::new(), &entry("A"), 1)
             .await
             .unwrap();
         assert_eq!(a, 1);
@@ -548,7 +546,7 @@ mod tests {
         let inbox = Inbox::for_account("t3@s.whatsapp.net", &keys);
         assert!(
             inbox
-                .append(&keys, KeyWrites::new(), &entry("A"), 1)
+                .append(KeyWrites::new(), &entry("A"), 1)
                 .await
                 .is_err()
         );

@@ -143,9 +143,7 @@ impl Client {
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
         let writes = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
-        let seq = inbox
-            .append(&self.inner.keys, writes, &entry, self.inner.conn)
-            .await?;
+        let seq = inbox.append(writes, &entry, self.inner.conn).await?;
         drop(held);
         testhook::reached(CrashPoint::Committed);
         if let Some((event, receipt)) = upsert_of(&entry, &own, upsert_kind(&parsed)) {
