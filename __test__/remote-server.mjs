@@ -193,6 +193,7 @@ export async function clientFactory(impl, server) {
         client.sock = null
       },
       waitAll: (ids) => waitAll(seen, waiters, ids),
+      has: (id) => seen.has(id),
       get received() {
         return seen.size
       },
