@@ -119,10 +119,7 @@ export async function clientFactory(impl, server) {
       const baseConnect = c.connect.bind(c)
       c.connect = () => {
         const sock = baseConnect()
-        sock.ev.on('messages.upsert', ({ messages }) => {
-          for (const m of messages) seen.add(m.key.id)
-          for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]()) waiters.splice(i, 1)
-        })
+        sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
         return sock
       }
       c.pairByQR = async (phoneNumber, pushName) => {
@@ -164,10 +161,7 @@ export async function clientFactory(impl, server) {
           connectTimeoutMs: 30_000,
           defaultQueryTimeoutMs: 30_000,
         })
-        sock.ev.on('messages.upsert', ({ messages }) => {
-          for (const m of messages) seen.add(m.key.id)
-          for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]()) waiters.splice(i, 1)
-        })
+        sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
         client.sock = sock
         return sock
       },
@@ -202,13 +196,25 @@ export async function clientFactory(impl, server) {
   }
 }
 
+// A waiter keeps the ids it still misses, so each upsert costs it one delete (a harness that
+// rescanned every id per upsert would dominate the CPU it measures).
 function waitAll(seen, waiters, ids) {
   return new Promise((resolve) => {
-    const done = () => {
-      for (const id of ids) if (!seen.has(id)) return false
+    const missing = new Set(ids)
+    for (const id of ids) if (seen.has(id)) missing.delete(id)
+    if (missing.size === 0) return resolve()
+    waiters.push((id) => {
+      missing.delete(id)
+      if (missing.size > 0) return false
       resolve()
       return true
-    }
-    if (!done()) waiters.push(done)
+    })
   })
+}
+
+function upserted(seen, waiters, messages) {
+  for (const m of messages) {
+    seen.add(m.key.id)
+    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i](m.key.id)) waiters.splice(i, 1)
+  }
 }

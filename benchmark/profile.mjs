@@ -6,7 +6,7 @@
 //       pairs 1 + 50 sockets, settles, and exits with all of them still connected: what
 //       heaptrack reports as "leaked" is what the idle sockets hold.
 //   node --perf-basic-prof --expose-gc benchmark/profile.mjs cpu 4000 /tmp/perf
-//       pairs one socket, then runs `perf record -g` on this process while a simulated phone
+//       pairs one socket, then runs `perf record --call-graph dwarf` on this process while a simulated phone
 //       sends it 4000 texts (10 in flight), and again while it sends 4000 (10 in flight):
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
 import { spawn } from 'node:child_process'
@@ -34,10 +34,12 @@ if (mode === 'idle') {
   const phone = server.phone('15556099999')
   const profile = async (name, fn) => {
     await settle()
-    const perf = spawn('perf', ['record', '-g', '-F', '999', '-p', String(process.pid), '-o', `${out}-${name}.data`], {
-      stdio: 'ignore',
+    // DWARF unwinding: the addon is built without frame pointers.
+    const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
+    const perf = spawn('perf', ['record', '--call-graph', graph, '-F', '499', '-p', String(process.pid), '-o', `${out}-${name}.data`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
     })
-    await new Promise((r) => setTimeout(r, 500))
+    await new Promise((r) => setTimeout(r, 1000))
     const u0 = process.cpuUsage()
     await fn()
     const u = process.cpuUsage(u0)
