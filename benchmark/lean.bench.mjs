@@ -62,10 +62,13 @@ function parent() {
   }
   const b = results.baileys
   const o = results.ours
-  const head = (unit) =>
-    console.log(`${'measure'.padEnd(44)}${'Baileys'.padStart(10)}${'ours'.padStart(10)}  ${unit.padEnd(8)}Baileys / ours`)
-  const row = (name, bv, ov, unit) => {
-    const ratio = bv === undefined || ov === undefined ? '-' : `${(bv / ov).toFixed(2)}x`
+  const head = (unit, ratio = 'Baileys / ours') =>
+    console.log(`${'measure'.padEnd(44)}${'Baileys'.padStart(10)}${'ours'.padStart(10)}  ${unit.padEnd(8)}${ratio}`)
+  // The ratio is "how many times better ours is": Baileys / ours for costs, ours / Baileys
+  // for rates (higher = true).
+  const row = (name, bv, ov, unit, higher = false) => {
+    const [num, den] = higher ? [ov, bv] : [bv, ov]
+    const ratio = bv === undefined || ov === undefined || !(den > 0) ? '-' : `${(num / den).toFixed(2)}x`
     console.log(`${name.padEnd(44)}${fmt(bv).padStart(10)}${fmt(ov).padStart(10)}  ${unit.padEnd(8)}${ratio}`)
   }
 
@@ -97,9 +100,9 @@ function parent() {
   console.log(`\nclient CPU per 1,000 texts (user + system of the client process; ratio > 1: ours cheaper)`)
   head('unit')
   for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].msPer1000, o.cpu[k].msPer1000, 'ms CPU')
-  console.log('\nthroughput in the same runs (bounded by the test server, which runs the phone)')
-  head('unit')
-  for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].perSec, o.cpu[k].perSec, 'texts/s')
+  console.log('\nthroughput in the same runs (bounded by the test server, which runs the phone; ratio > 1: ours faster)')
+  head('unit', 'ours / Baileys')
+  for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].perSec, o.cpu[k].perSec, 'texts/s', true)
   const top = (m) => Math.max(...Object.keys(m.mem).map(Number))
   console.log(
     `\npairing, ${PAIR_CONCURRENCY} at a time: Baileys ${top(b)} sockets in ${b.pairSeconds.toFixed(0)} s, ours ${top(o)} in ${o.pairSeconds.toFixed(0)} s` +
