@@ -17,7 +17,10 @@ impl Inner {
     fn apply(&mut self, w: Write) {
         let (parent, name) = path::split(&w.path);
         match w.value {
-            Some(v) => {
+            Some(mut v) => {
+                // Kept for the engine's lifetime: drop the spare capacity of the writer's buffer
+                // (serde_json grows a value's Vec by doubling; a pre-key's 150 bytes sat in 256).
+                v.shrink_to_fit();
                 if let Some(e) = self.entries.get_mut(&w.path) {
                     *e = v;
                     return;

@@ -82,21 +82,16 @@ impl Shared {
 
     /// Routes everything the core produced, completes requests and waiters, re-arms the timer.
     fn pump(&self) {
-        let (outputs, events) = {
+        let events = {
             let mut core = self.core();
-            let mut outputs = Vec::new();
+            // Frames go to their connections' queues while the core is still locked: each is a
+            // Noise frame whose nonce is its place in the stream, so two threads pumping at
+            // once must not hand one connection's frames over in another order than the core
+            // made them (they did, under a burst of deliveries: the client failed to decrypt).
+            // The queues are unbounded, so nothing here waits.
+            let mut conns = None;
             while let Some(o) = core.poll_output() {
-                outputs.push(o);
-            }
-            let mut events = Vec::new();
-            while let Some(e) = core.poll_event() {
-                events.push(e);
-            }
-            (outputs, events)
-        };
-        if !outputs.is_empty() {
-            let conns = lock(&self.conns);
-            for o in outputs {
+                let conns = conns.get_or_insert_with(|| lock(&self.conns));
                 match o {
                     Output::Transmit { conn, data } => {
                         if let Some(tx) = conns.get(&conn) {
@@ -110,7 +105,13 @@ impl Shared {
                     }
                 }
             }
-        }
+            drop(conns);
+            let mut events = Vec::new();
+            while let Some(e) = core.poll_event() {
+                events.push(e);
+            }
+            events
+        };
         if !events.is_empty() {
             let mut pairings = lock(&self.pairings);
             for e in events {

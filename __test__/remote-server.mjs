@@ -1,0 +1,220 @@
+// The test server in its own process (`baileys-native test-server --stdin-control`) and small
+// client handles for our socket and the real Baileys behind one interface. Used where the
+// memory of a process must be its sockets' alone: the benchmarks (`benchmark/`) and the soak
+// test, whose clients run in a child process while the server runs in another.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+/**
+ * Starts the CLI test server (seeded) and returns the controls the callers need. A profiler's
+ * preload (heaptrack) is not passed on: only the client process is measured.
+ */
+export async function remoteServer(seed) {
+  const env = { ...process.env }
+  delete env.LD_PRELOAD
+  delete env.DUMP_HEAPTRACK_OUTPUT
+  const bin = fileURLToPath(new URL('../bin/baileys-native.js', import.meta.url))
+  const p = spawn(process.execPath, [bin, 'test-server', '--json', '--stdin-control', '--seed', seed], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env,
+  })
+  const lines = createInterface({ input: p.stdout })
+  const pending = new Map()
+  let nextId = 1
+  const first = await new Promise((resolve, reject) => {
+    lines.once('line', resolve)
+    p.once('exit', (code) => reject(new Error(`test server exited (${code}) before it started`)))
+  })
+  const info = JSON.parse(first)
+  lines.on('line', (l) => {
+    const m = JSON.parse(l)
+    const w = pending.get(m.id)
+    pending.delete(m.id)
+    if (m.ok) w?.resolve(m.result)
+    else w?.reject(new Error(`${m.error.code}: ${m.error.message}`))
+  })
+  const call = (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++
+      pending.set(id, { resolve, reject })
+      p.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
+    })
+  return {
+    url: info.url,
+    rootPublicKey: Buffer.from(info.rootPublicKey, 'base64'),
+    pid: p.pid,
+    scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
+    stats: () => call('stats', {}),
+    phone(phoneNumber) {
+      return {
+        jid: `${phoneNumber}@s.whatsapp.net`,
+        sendText: (to, text) => call('sendText', { phoneNumber, to, text }),
+        inbox: () => call('inbox', { phoneNumber }),
+        async waitForInbox(n, { timeoutMs }) {
+          const end = Date.now() + timeoutMs
+          while (Date.now() < end) {
+            const inbox = await call('inbox', { phoneNumber })
+            if (inbox.length >= n) return inbox
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          throw new Error('inbox timed out')
+        },
+      }
+    },
+    stop: () => p.kill('SIGTERM'),
+  }
+}
+
+/** Forced GC (needs --expose-gc), then the process' RSS and JS heap in MiB. */
+export async function settle() {
+  for (let i = 0; i < 3; i++) {
+    global.gc?.()
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  const m = process.memoryUsage()
+  return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 }
+}
+
+/** Calls `fn(i)` for i in 0..n keeping at most `window` calls unresolved at a time. */
+export async function inFlight(n, window, fn) {
+  const pending = new Set()
+  for (let i = 0; i < n; i++) {
+    const p = Promise.resolve(fn(i)).finally(() => pending.delete(p))
+    pending.add(p)
+    if (pending.size >= window) await Promise.race(pending)
+  }
+  await Promise.all(pending)
+}
+
+function connectionUpdate(sock, pred, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      sock.ev.off('connection.update', on)
+      reject(new Error('connection.update timed out'))
+    }, timeoutMs)
+    const on = (u) => {
+      if (pred(u)) {
+        clearTimeout(t)
+        sock.ev.off('connection.update', on)
+        resolve(u)
+      }
+    }
+    sock.ev.on('connection.update', on)
+  })
+}
+
+/**
+ * A client of one implementation ('ours' or 'baileys') behind one interface: `pairByQR`,
+ * `connect` (log in again with the kept auth state), `end`, `waitAll(ids)` (resolves once
+ * every id was upserted) and `received` (how many upserts so far).
+ */
+export async function clientFactory(impl, server) {
+  if (impl === 'baileys') {
+    const { BaileysClient } = await import('./testserver-util.mjs')
+    return (name) => {
+      const c = new BaileysClient(server, name)
+      const seen = new Set()
+      const waiters = []
+      const baseConnect = c.connect.bind(c)
+      c.connect = () => {
+        const sock = baseConnect()
+        sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
+        return sock
+      }
+      c.pairByQR = async (phoneNumber, pushName) => {
+        c.number = phoneNumber
+        c.connect()
+        const { qr } = await c.waitUpdate((u) => !!u.qr, 30_000)
+        const closed = c.waitClose(30_000)
+        await server.scanQR(qr, { phoneNumber, pushName })
+        await closed
+        c.connect()
+        await c.waitOpen(30_000)
+      }
+      c.login = async () => {
+        c.connect()
+        await c.waitOpen(30_000)
+      }
+      c.waitAll = (ids) => waitAll(seen, waiters, ids)
+      Object.defineProperty(c, 'received', { get: () => seen.size })
+      c.upserts = { push() {} } // the recorder's list is not needed: keep it from growing
+      return c
+    }
+  }
+  const { default: makeWASocket, initAuthCreds, KeyStore, MemoryEngine } = await import('../index.mjs')
+  // The same silent logger the Baileys clients get: logging is not what is measured.
+  const { logger } = await import('./testserver-util.mjs')
+  return (name) => {
+    const seen = new Set()
+    const waiters = []
+    const client = {
+      name,
+      auth: { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) },
+      sock: null,
+      connect() {
+        const sock = makeWASocket({
+          auth: client.auth,
+          waWebSocketUrl: server.url,
+          waCertPublicKey: server.rootPublicKey,
+          logger,
+          connectTimeoutMs: 30_000,
+          defaultQueryTimeoutMs: 30_000,
+        })
+        sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
+        client.sock = sock
+        return sock
+      },
+      async pairByQR(phoneNumber) {
+        client.number = phoneNumber
+        const sock = client.connect()
+        const { qr } = await connectionUpdate(sock, (u) => !!u.qr)
+        const closed = connectionUpdate(sock, (u) => u.connection === 'close')
+        await server.scanQR(qr, { phoneNumber })
+        await closed
+        await client.login()
+      },
+      async login() {
+        const sock = client.connect()
+        await connectionUpdate(sock, (u) => u.connection === 'open')
+      },
+      async end() {
+        const sock = client.sock
+        if (!sock) return
+        const closed = connectionUpdate(sock, (u) => u.connection === 'close', 5_000).catch(() => {})
+        sock.end(undefined)
+        await closed
+        client.sock = null
+      },
+      waitAll: (ids) => waitAll(seen, waiters, ids),
+      has: (id) => seen.has(id),
+      get received() {
+        return seen.size
+      },
+    }
+    return client
+  }
+}
+
+// A waiter keeps the ids it still misses, so each upsert costs it one delete (a harness that
+// rescanned every id per upsert would dominate the CPU it measures).
+function waitAll(seen, waiters, ids) {
+  return new Promise((resolve) => {
+    const missing = new Set(ids)
+    for (const id of ids) if (seen.has(id)) missing.delete(id)
+    if (missing.size === 0) return resolve()
+    waiters.push((id) => {
+      missing.delete(id)
+      if (missing.size > 0) return false
+      resolve()
+      return true
+    })
+  })
+}
+
+function upserted(seen, waiters, messages) {
+  for (const m of messages) {
+    seen.add(m.key.id)
+    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i](m.key.id)) waiters.splice(i, 1)
+  }
+}

@@ -1,0 +1,186 @@
+// How much a socket costs: our makeWASocket next to the real Baileys 7.0.0-rc14, each in its
+// own child process (its own heap and RSS) against the test server in a third process.
+// Memory (RSS and JS heap after forced GC) with 1, 100 and 500 connected idle logged-in
+// sockets and after ending half of them; then the client process' CPU time
+// (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
+// 1,000 sent to it, with 1 and with 10 calls in flight. A measurement, never a test.
+//
+//   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
+//                               BENCH_LEAN_BAILEYS_MAX=100
+//
+// Baileys is measured up to BENCH_LEAN_BAILEYS_MAX sockets (100 by default): each Baileys
+// pairing generates and signs its 812 pre-keys in JavaScript, about a second of CPU, so 500
+// would take well over the bench's 10 minutes on a small machine. Ours goes to the largest
+// count. Per-socket costs are compared over the range both measured.
+import { spawnSync } from 'node:child_process'
+import { loadavg, cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
+
+const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
+const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
+const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
+const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
+// Pairing is what takes the time: a few at once, as a bot host restarting would.
+const PAIR_CONCURRENCY = Number(process.env.BENCH_LEAN_PAIRING || 8)
+const self = fileURLToPath(import.meta.url)
+const progress = (...a) => process.env.BENCH_VERBOSE && console.error('[lean]', ...a)
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ')
+
+if (process.argv.includes('--child')) {
+  const impl = process.argv[process.argv.indexOf('--child') + 1]
+  const result = await child(impl)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  // Baileys leaves 30 s timers behind after prekey uploads; the numbers are out, so leave.
+  process.exit(0)
+} else {
+  parent()
+}
+
+function parent() {
+  const max = Math.max(...COUNTS)
+  console.log(`\n### idle logged-in sockets (${COUNTS.join(', ')}), ${TEXTS} texts each way; each implementation in its own process`)
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; load average before: ${load()}`)
+  const results = {}
+  for (const r of ['baileys', 'ours']) {
+    const started = Date.now()
+    const p = spawnSync(process.execPath, ['--expose-gc', self, '--child', r], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+      timeout: 900_000,
+      maxBuffer: 64 * 2 ** 20,
+      killSignal: 'SIGKILL',
+    })
+    const line = p.stdout.trim().split('\n').pop()
+    if (p.status !== 0 || !line) {
+      console.error(`${r}: child failed (status ${p.status}${p.signal ? `, killed: ${p.signal}` : ''})`)
+      process.exit(1)
+    }
+    results[r] = JSON.parse(line)
+    console.log(`${r}: ${((Date.now() - started) / 1000).toFixed(0)} s; load average after: ${load()}`)
+  }
+  const b = results.baileys
+  const o = results.ours
+  const head = (unit, ratio = 'Baileys / ours') =>
+    console.log(`${'measure'.padEnd(44)}${'Baileys'.padStart(10)}${'ours'.padStart(10)}  ${unit.padEnd(8)}${ratio}`)
+  // The ratio is "how many times better ours is": Baileys / ours for costs, ours / Baileys
+  // for rates (higher = true).
+  const row = (name, bv, ov, unit, higher = false) => {
+    const [num, den] = higher ? [ov, bv] : [bv, ov]
+    const ratio = bv === undefined || ov === undefined || !(den > 0) ? '-' : `${(num / den).toFixed(2)}x`
+    console.log(`${name.padEnd(44)}${fmt(bv).padStart(10)}${fmt(ov).padStart(10)}  ${unit.padEnd(8)}${ratio}`)
+  }
+
+  console.log('\nmemory after forced GC (lower is better; ratio > 1: ours smaller)')
+  head('unit')
+  for (const n of COUNTS) {
+    row(`RSS, ${n} idle socket${n === 1 ? '' : 's'}`, b.mem[n]?.rss, o.mem[n]?.rss, 'MB')
+    row(`JS heap, ${n} idle socket${n === 1 ? '' : 's'}`, b.mem[n]?.heap, o.mem[n]?.heap, 'MB')
+  }
+  for (const [name, m] of [['Baileys', b], ['ours', o]]) {
+    const top = Math.max(...Object.keys(m.mem).map(Number))
+    const ended = top - Math.floor(top / 2)
+    const line = (what, v) => row(`${what} after ending ${ended} of ${top} (${name})`, name === 'ours' ? undefined : v, name === 'ours' ? v : undefined, 'MB')
+    line('RSS', m.half.rss)
+    line('JS heap', m.half.heap)
+  }
+  const first = COUNTS[0]
+  const per = (m, n, k) => (m.mem[n] ? ((m.mem[n][k] - m.mem[first][k]) / (n - first)) * 1024 : undefined)
+  for (const n of COUNTS.slice(1)) {
+    row(`RSS per extra socket, ${first} -> ${n}`, per(b, n, 'rss'), per(o, n, 'rss'), 'KB')
+    row(`JS heap per extra socket, ${first} -> ${n}`, per(b, n, 'heap'), per(o, n, 'heap'), 'KB')
+  }
+  const returned = (m) => {
+    const top = Math.max(...Object.keys(m.mem).map(Number))
+    return ((m.mem[top].rss - m.half.rss) / (top - Math.floor(top / 2))) * 1024
+  }
+  row('RSS returned per ended socket', returned(b), returned(o), 'KB')
+
+  console.log(`\nclient CPU per 1,000 texts (user + system of the client process; ratio > 1: ours cheaper)`)
+  head('unit')
+  for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].msPer1000, o.cpu[k].msPer1000, 'ms CPU')
+  console.log('\nthroughput in the same runs (bounded by the test server, which runs the phone; ratio > 1: ours faster)')
+  head('unit', 'ours / Baileys')
+  for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].perSec, o.cpu[k].perSec, 'texts/s', true)
+  const top = (m) => Math.max(...Object.keys(m.mem).map(Number))
+  console.log(
+    `\npairing, ${PAIR_CONCURRENCY} at a time: Baileys ${top(b)} sockets in ${b.pairSeconds.toFixed(0)} s, ours ${top(o)} in ${o.pairSeconds.toFixed(0)} s` +
+      (top(b) < max ? ` (Baileys measured up to ${top(b)} sockets: BENCH_LEAN_BAILEYS_MAX)` : ''),
+  )
+}
+
+function fmt(v) {
+  if (v === undefined) return '-'
+  const a = Math.abs(v)
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2)
+}
+
+async function child(impl) {
+  const util = await import('../__test__/testserver-util.mjs')
+  const server = await remoteServer(`lean bench ${impl}`)
+  const restore = util.trustServer(server)
+  const make = await clientFactory(impl, server)
+  const number = (i) => `1555800${String(i).padStart(4, '0')}`
+
+  const clients = []
+  const mem = {}
+  let pairMs = 0
+  for (const n of countsOf(impl)) {
+    const t0 = performance.now()
+    const from = clients.length
+    await inFlight(n - from, PAIR_CONCURRENCY, async (k) => {
+      const c = make(`c${from + k}`)
+      await c.pairByQR(number(from + k), 'Bench')
+      clients[from + k] = c
+    })
+    pairMs += performance.now() - t0
+    mem[n] = await settle()
+    progress(impl, n, 'paired', mem[n])
+  }
+  const max = clients.length
+  // End the second half; what they held should come back.
+  await inFlight(max - Math.floor(max / 2), 16, (k) => clients[Math.floor(max / 2) + k].end())
+  const half = await settle()
+  progress(impl, 'half ended', half)
+
+  // CPU with one socket left, so idle sockets' keepalives are not counted.
+  await inFlight(Math.floor(max / 2) - 1, 16, (k) => clients[1 + k].end())
+  await settle()
+  progress(impl, 'all but one ended')
+  const c = clients[0]
+  const me = `${c.number}@s.whatsapp.net`
+  const phone = server.phone('15558099999')
+  const cpu = {}
+  const measure = async (name, fn) => {
+    await settle()
+    const u0 = process.cpuUsage()
+    const t0 = performance.now()
+    let timer
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${impl}: ${name} did not finish in 300 s`)), 300_000)
+    })
+    await Promise.race([fn(), limit]).finally(() => clearTimeout(timer))
+    const wall = performance.now() - t0
+    const u = process.cpuUsage(u0)
+    progress(impl, name, u)
+    cpu[name] = { msPer1000: (u.user + u.system) / 1000 / (TEXTS / 1000), perSec: TEXTS / (wall / 1000) }
+  }
+  let sentToPhone = 0
+  for (const window of [1, 10]) {
+    await measure(`received, ${window} in flight`, async () => {
+      const ids = []
+      await inFlight(TEXTS, window, async (i) => ids.push(await phone.sendText(me, `in ${window} ${i}`)))
+      await c.waitAll(ids)
+    })
+    await measure(`sent, ${window} in flight`, async () => {
+      await inFlight(TEXTS, window, (i) => c.sock.sendMessage(phone.jid, { text: `out ${window} ${i}` }))
+      sentToPhone += TEXTS
+      await phone.waitForInbox(sentToPhone, { timeoutMs: 300_000 })
+    })
+  }
+
+  restore()
+  server.stop()
+  return { mem, half, cpu, pairSeconds: pairMs / 1000 }
+}

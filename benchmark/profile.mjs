@@ -1,0 +1,64 @@
+// Profiling driver for docs/performance.md (not a benchmark: `npm run bench` does not run it).
+// Our sockets only, against the CLI test server in its own process, so a profiler attached to
+// this process sees the client alone.
+//
+//   heaptrack -o /tmp/idle node --expose-gc benchmark/profile.mjs idle 50
+//       pairs 1 + 50 sockets, settles, and exits with all of them still connected: what
+//       heaptrack reports as "leaked" is what the idle sockets hold.
+//   node --perf-basic-prof --expose-gc benchmark/profile.mjs cpu 4000 /tmp/perf
+//       pairs one socket, then runs `perf record --call-graph dwarf` on this process while a simulated phone
+//       sends it 4000 texts (10 in flight), and again while it sends 4000 (10 in flight):
+//       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
+import { spawn } from 'node:child_process'
+import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
+import { trustServer } from '../__test__/testserver-util.mjs'
+
+const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
+const server = await remoteServer(`profile ${mode}`)
+const restore = trustServer(server)
+const make = await clientFactory('ours', server)
+const number = (i) => `1555600${String(i).padStart(4, '0')}`
+
+const first = make('c0')
+await first.pairByQR(number(0))
+if (mode === 'idle') {
+  const base = await settle()
+  await inFlight(Number(count), 8, async (i) => make(`c${i + 1}`).pairByQR(number(i + 1)))
+  const m = await settle()
+  console.error(`1 socket: rss ${base.rss.toFixed(1)} MiB; ${1 + Number(count)}: rss ${m.rss.toFixed(1)} MiB`)
+  // Give heaptrack's and the workers' idle state a moment, then leave with the sockets up.
+  await new Promise((r) => setTimeout(r, 1000))
+} else if (mode === 'cpu') {
+  const n = Number(count)
+  const me = `${first.number}@s.whatsapp.net`
+  const phone = server.phone('15556099999')
+  const profile = async (name, fn) => {
+    await settle()
+    // DWARF unwinding: the addon is built without frame pointers.
+    const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
+    const perf = spawn('perf', ['record', '--call-graph', graph, '-F', '499', '-p', String(process.pid), '-o', `${out}-${name}.data`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
+    await new Promise((r) => setTimeout(r, 1000))
+    const u0 = process.cpuUsage()
+    await fn()
+    const u = process.cpuUsage(u0)
+    perf.kill('SIGINT')
+    await new Promise((r) => perf.once('exit', r))
+    console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts`)
+  }
+  await profile('recv', async () => {
+    const ids = []
+    await inFlight(n, 10, async (i) => ids.push(await phone.sendText(me, `in ${i}`)))
+    await first.waitAll(ids)
+  })
+  await profile('send', async () => {
+    await inFlight(n, 10, (i) => first.sock.sendMessage(phone.jid, { text: `out ${i}` }))
+    await phone.waitForInbox(n, { timeoutMs: 300_000 })
+  })
+} else {
+  console.error('usage: profile.mjs idle N | cpu N OUT')
+}
+restore()
+server.stop()
+process.exit(0)
