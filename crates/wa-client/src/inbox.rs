@@ -194,10 +194,6 @@ impl Inbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn keys(&self) -> Arc<dyn KeyStore> {
-        self.keys.clone()
-    }
-
     /// Reads `meta` and the entries it covers, once per process.
     async fn load(&self) -> Result<(), ClientError> {
         if self.state().loaded {
@@ -207,7 +203,7 @@ impl Inbox {
         if self.state().loaded {
             return Ok(());
         }
-        let keys = self.keys();
+        let keys = &self.keys;
         let meta = keys
             .get(KeyType::Inbox, &[META.to_owned()])
             .await?
@@ -260,7 +256,7 @@ impl Inbox {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = seqs.iter().map(|s| entry_id(*s)).collect();
-        let got = self.keys().get(KeyType::Inbox, &ids).await?;
+        let got = self.keys.get(KeyType::Inbox, &ids).await?;
         let mut out = Vec::new();
         let mut s = self.state();
         for seq in seqs {
@@ -279,7 +275,7 @@ impl Inbox {
     pub async fn take(&self, seq: u64, conn: u64) -> Result<Option<Entry>, ClientError> {
         let id = entry_id(seq);
         let got = self
-            .keys()
+            .keys
             .get(KeyType::Inbox, std::slice::from_ref(&id))
             .await?;
         let e = got.get(&id).and_then(Entry::from_json);
@@ -386,7 +382,7 @@ impl Inbox {
             inbox.insert(entry_id(*d), None);
         }
         inbox.insert(META.to_owned(), Some(meta));
-        if let Err(e) = self.keys().set(&writes).await {
+        if let Err(e) = self.keys.set(&writes).await {
             self.state().done.extend(deletes);
             return Err(e.into());
         }

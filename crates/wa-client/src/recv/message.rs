@@ -34,21 +34,26 @@ fn envelope_of(node: &Node) -> Node {
     e
 }
 
-/// The event of an inbox entry and the receipt that answers it; `None` for an entry whose
-/// envelope no longer parses (it could not have been written).
-fn upsert_of(entry: &Entry, own: &Own, kind: UpsertType) -> Option<(Event, Node)> {
-    let parsed = ParsedMessage::parse(&entry.envelope, own)?;
+/// The event of a message's inbox entry and the receipt that answers it.
+fn upsert_from(parsed: &ParsedMessage, entry: Entry, kind: UpsertType) -> (Event, Node) {
     let mut msg = parsed.wa_message();
-    msg.info.message = entry.message.clone();
-    if let Some((ty, params)) = &entry.stub {
-        msg.info.message_stub_type = Some(*ty);
-        msg.info.message_stub_parameters = params.clone();
+    msg.info.message = entry.message;
+    if let Some((ty, params)) = entry.stub {
+        msg.info.message_stub_type = Some(ty);
+        msg.info.message_stub_parameters = params;
     }
     let upsert = Event::MessagesUpsert(MessagesUpsert {
         messages: vec![msg],
         kind,
     });
-    Some((upsert, parsed.delivery_receipt()))
+    (upsert, parsed.delivery_receipt())
+}
+
+/// [`upsert_from`] for a stored entry; `None` when its envelope no longer parses (it could
+/// not have been written).
+fn upsert_of(entry: Entry, own: &Own, kind: UpsertType) -> Option<(Event, Node)> {
+    let parsed = ParsedMessage::parse(&entry.envelope, own)?;
+    Some(upsert_from(&parsed, entry, kind))
 }
 
 impl Client {
@@ -65,7 +70,7 @@ impl Client {
             Known::InFlight => return Ok(()),
             Known::Pending(seq) => {
                 if let Some(entry) = inbox.take(seq, self.inner.conn).await?
-                    && let Some((event, receipt)) = upsert_of(&entry, &own, UpsertType::Append)
+                    && let Some((event, receipt)) = upsert_of(entry, &own, UpsertType::Append)
                 {
                     self.emit_then(event, vec![receipt], Some((inbox, seq)));
                 }
@@ -146,9 +151,8 @@ impl Client {
         let seq = inbox.append(writes, &entry, self.inner.conn).await?;
         drop(held);
         testhook::reached(CrashPoint::Committed);
-        if let Some((event, receipt)) = upsert_of(&entry, &own, upsert_kind(&parsed)) {
-            self.emit_then(event, vec![receipt], Some((inbox, seq)));
-        }
+        let (event, receipt) = upsert_from(&parsed, entry, upsert_kind(&parsed));
+        self.emit_then(event, vec![receipt], Some((inbox, seq)));
         testhook::reached(CrashPoint::Emitted);
         Ok(())
     }
@@ -163,7 +167,7 @@ impl Client {
             tracing::info!(count = entries.len(), "replaying unconfirmed messages");
         }
         for (seq, entry) in entries {
-            match upsert_of(&entry, &own, UpsertType::Append) {
+            match upsert_of(entry, &own, UpsertType::Append) {
                 Some((event, receipt)) => {
                     self.emit_then(event, vec![receipt], Some((inbox.clone(), seq)));
                 }
