@@ -339,14 +339,14 @@ function consolidate(s) {
   return map
 }
 
+// Internal hook of lib/socket.js (a registered symbol: no export of ours to type or document).
+const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
+
 /**
  * Baileys' `makeEventBuffer(logger)`: `on/off/removeAllListeners`, `emit(event, data)`,
  * `process(handler)` (one map per batch), `buffer()`, `flush()`, `isBuffering()`,
  * `createBufferedFunction(work)`, `destroy()`.
  */
-// Internal hook of lib/socket.js (a registered symbol: no export of ours to type or document).
-const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
-
 function makeEventBuffer(logger) {
   const log = logger || quietLogger
   const debug = (...a) => log.debug?.(...a)
