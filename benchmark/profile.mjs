@@ -11,11 +11,9 @@
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
 import { spawn } from 'node:child_process'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
-import { trustServer } from '../__test__/testserver-util.mjs'
 
 const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
 const server = await remoteServer(`profile ${mode}`)
-const restore = trustServer(server)
 const make = await clientFactory('ours', server)
 const number = (i) => `1555600${String(i).padStart(4, '0')}`
 
@@ -59,6 +57,5 @@ if (mode === 'idle') {
 } else {
   console.error('usage: profile.mjs idle N | cpu N OUT')
 }
-restore()
 server.stop()
 process.exit(0)

@@ -71,12 +71,6 @@ pub trait Engine: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'a, Vec<String>>;
 
-    /// Every path holding a value (at any depth), in the engine's scan order, starting
-    /// after `after`; at most `limit`. Migrations page through an account with it and
-    /// resume after the last path they copied. Native engines answer from an index; the
-    /// default walks the path convention with `list` (creds, each Signal key type,
-    /// contacts, chats and, per listed chat, its messages, contents and timeline), so a
-    /// JavaScript engine needs no more than `get`/`set`/`list`.
     /// Digests of the entries a [`scan`](Engine::scan) page holds (for verifying copies).
     /// The default reads them; S3 answers from its listing (ETags).
     fn digests<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<Digest>> {
@@ -86,6 +80,12 @@ pub trait Engine: Send + Sync + 'static {
         })
     }
 
+    /// Every path holding a value (at any depth), in the engine's scan order, starting
+    /// after `after`; at most `limit`. Migrations page through an account with it and
+    /// resume after the last path they copied. Native engines answer from an index; the
+    /// default walks the path convention with `list` (creds, each Signal key type,
+    /// contacts, chats and, per listed chat, its messages, contents and timeline), so a
+    /// JavaScript engine needs no more than `get`/`set`/`list`.
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let mut all = convention_walk(self).await?;

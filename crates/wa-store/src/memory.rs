@@ -1,51 +1,171 @@
 //! An engine that keeps everything in memory: tests, benchmarks, short-lived bots.
+//!
+//! Its size is an account's size: a pairing leaves 812 pre-keys in it, and a process may hold
+//! hundreds of accounts. So it keeps one sorted map and no second index (a parent's children
+//! are a range of it, see [`key`]), and values in the packed form of [`pack`]: the BufferJSON
+//! objects that make up most of a key's JSON are kept as their bytes, not as base64.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::RwLock;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 use crate::engine::{BoxFuture, Engine, Write};
 use crate::path;
 
+/// An entry's map key: its parent, a NUL, its name. Paths hold no NUL, so the children of one
+/// parent are exactly the keys that start with `parent\0`, already in name order.
+fn key(path: &str) -> Vec<u8> {
+    let (parent, name) = path::split(path);
+    let mut k = Vec::with_capacity(path.len() + 1);
+    k.extend_from_slice(parent.as_bytes());
+    k.push(0);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The path of a map key (the inverse of [`key`]).
+fn path_of(key: &[u8]) -> String {
+    let cut = key.iter().rposition(|&b| b == 0).unwrap_or(0);
+    let parent = String::from_utf8_lossy(&key[..cut]);
+    let name = String::from_utf8_lossy(key.get(cut + 1..).unwrap_or_default());
+    path::join(&parent, &name)
+}
+
+/// A value kept as given.
+const RAW: u8 = 0;
+/// A UTF-8 value whose BufferJSON objects are packed (see [`pack`]).
+const PACKED: u8 = 1;
+/// Stands for one BufferJSON object in a packed value; never a byte of UTF-8 text.
+const BUFFER: u8 = 0xFF;
+const BUFFER_OPEN: &str = r#"{"type":"Buffer","data":""#;
+const BUFFER_CLOSE: &str = r#""}"#;
+
+/// The stored form of a value. Text holding `{"type":"Buffer","data":"<base64>"}` (how
+/// BufferJSON writes bytes, so every Signal key) gets each such object replaced by
+/// [`BUFFER`], the length as LEB128 and the bytes, about half the size. Only base64 that
+/// encodes back to the same text is packed, so [`unpack`] returns exactly what was set.
+fn pack(value: Vec<u8>) -> Box<[u8]> {
+    let text = match std::str::from_utf8(&value) {
+        Ok(t) if t.contains(BUFFER_OPEN) => t,
+        _ => return raw(value),
+    };
+    let mut out = Vec::with_capacity(value.len());
+    out.push(PACKED);
+    let mut rest = text;
+    while let Some(at) = rest.find(BUFFER_OPEN) {
+        out.extend_from_slice(&rest.as_bytes()[..at]);
+        let body = &rest[at + BUFFER_OPEN.len()..];
+        let packed = body.find('"').and_then(|end| {
+            let b64 = &body[..end];
+            let after = body[end..].strip_prefix(BUFFER_CLOSE)?;
+            let bytes = STANDARD.decode(b64).ok()?;
+            (STANDARD.encode(&bytes) == b64).then_some((bytes, after))
+        });
+        match packed {
+            Some((bytes, after)) => {
+                out.push(BUFFER);
+                leb128(&mut out, bytes.len());
+                out.extend_from_slice(&bytes);
+                rest = after;
+            }
+            None => {
+                out.extend_from_slice(BUFFER_OPEN.as_bytes());
+                rest = body;
+            }
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out.into_boxed_slice()
+}
+
+fn raw(value: Vec<u8>) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(value.len() + 1);
+    out.push(RAW);
+    out.extend_from_slice(&value);
+    out.into_boxed_slice()
+}
+
+/// The value [`pack`] was given.
+fn unpack(stored: &[u8]) -> Vec<u8> {
+    let Some((&tag, body)) = stored.split_first() else {
+        return Vec::new();
+    };
+    if tag == RAW {
+        return body.to_vec();
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 2);
+    let mut rest = body;
+    while let Some(at) = rest.iter().position(|&b| b == BUFFER) {
+        out.extend_from_slice(&rest[..at]);
+        let (len, used) = read_leb128(&rest[at + 1..]);
+        let start = at + 1 + used;
+        let bytes = &rest[start..start + len];
+        out.extend_from_slice(BUFFER_OPEN.as_bytes());
+        let at = out.len();
+        out.resize(at + bytes.len().div_ceil(3) * 4, 0);
+        let written = STANDARD
+            .encode_slice(bytes, &mut out[at..])
+            .unwrap_or_default();
+        out.truncate(at + written);
+        out.extend_from_slice(BUFFER_CLOSE.as_bytes());
+        rest = &rest[start + len..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7F) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Reads what [`leb128`] wrote (only our own packed values are read back).
+fn read_leb128(b: &[u8]) -> (usize, usize) {
+    let mut n = 0usize;
+    for (i, &byte) in b.iter().enumerate() {
+        n |= usize::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (n, i + 1);
+        }
+    }
+    (n, b.len())
+}
+
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, Vec<u8>>,
-    /// parent -> names of its children that hold a value, in key order (for `list`).
-    children: HashMap<String, BTreeSet<String>>,
+    /// Every entry by [`key`], its value packed.
+    entries: BTreeMap<Box<[u8]>, Box<[u8]>>,
 }
 
 impl Inner {
+    fn get(&self, p: &str) -> Option<Vec<u8>> {
+        self.entries.get(key(p).as_slice()).map(|v| unpack(v))
+    }
+
     fn apply(&mut self, w: Write) {
-        let (parent, name) = path::split(&w.path);
+        let k = key(&w.path);
         match w.value {
-            Some(mut v) => {
-                // Kept for the engine's lifetime: drop the spare capacity of the writer's buffer
-                // (serde_json grows a value's Vec by doubling; a pre-key's 150 bytes sat in 256).
-                v.shrink_to_fit();
-                if let Some(e) = self.entries.get_mut(&w.path) {
-                    *e = v;
-                    return;
-                }
-                self.children
-                    .entry(parent.to_owned())
-                    .or_default()
-                    .insert(name.to_owned());
-                self.entries.insert(w.path, v);
+            Some(v) => {
+                self.entries.insert(k.into_boxed_slice(), pack(v));
             }
             None => {
-                if self.entries.remove(&w.path).is_some()
-                    && let Some(kids) = self.children.get_mut(parent)
-                {
-                    kids.remove(name);
-                    if kids.is_empty() {
-                        self.children.remove(parent);
-                    }
-                }
+                self.entries.remove(k.as_slice());
             }
         }
     }
 }
 
-/// The in-memory engine. Cloning the data out on `get` keeps readers independent of writers.
+/// The in-memory engine. Values are copied out on `get`, so readers are independent of writers.
 #[derive(Default)]
 pub struct MemoryEngine {
     inner: RwLock<Inner>,
@@ -65,7 +185,7 @@ impl Engine for MemoryEngine {
     fn get<'a>(&'a self, p: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             path::check(p)?;
-            Ok(self.read().entries.get(p).cloned())
+            Ok(self.read().get(p))
         })
     }
 
@@ -75,10 +195,7 @@ impl Engine for MemoryEngine {
                 path::check(p)?;
             }
             let inner = self.read();
-            Ok(paths
-                .iter()
-                .map(|p| inner.entries.get(p).cloned())
-                .collect())
+            Ok(paths.iter().map(|p| inner.get(p)).collect())
         })
     }
 
@@ -104,31 +221,138 @@ impl Engine for MemoryEngine {
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?;
+            let mut from = prefix.as_bytes().to_vec();
+            from.push(0);
+            let mut to = prefix.as_bytes().to_vec();
+            to.push(1);
             let inner = self.read();
             Ok(inner
-                .children
-                .get(prefix)
-                .map(|kids| {
-                    kids.iter()
-                        .skip(offset)
-                        .take(limit)
-                        .map(|n| path::join(prefix, n))
-                        .collect()
-                })
-                .unwrap_or_default())
+                .entries
+                .range::<[u8], _>((Bound::Included(&from[..]), Bound::Excluded(&to[..])))
+                .skip(offset)
+                .take(limit)
+                .map(|(k, _)| path_of(k))
+                .collect())
         })
     }
 
+    /// Scan order is the map's: parent by parent, each one's children in name order.
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
+            let from = after.map(key);
+            let lower = match &from {
+                Some(k) => Bound::Excluded(&k[..]),
+                None => Bound::Unbounded,
+            };
             let inner = self.read();
-            let mut all: Vec<&String> = inner
+            Ok(inner
                 .entries
-                .keys()
-                .filter(|p| after.is_none_or(|a| p.as_str() > a))
-                .collect();
-            all.sort_unstable();
-            Ok(all.into_iter().take(limit).cloned().collect())
+                .range::<[u8], _>((lower, Bound::Unbounded))
+                .take(limit)
+                .map(|(k, _)| path_of(k))
+                .collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer_json(bytes: &[u8]) -> String {
+        format!(r#"{{"type":"Buffer","data":"{}"}}"#, STANDARD.encode(bytes))
+    }
+
+    #[test]
+    fn packing_returns_every_value_exactly() {
+        let key_pair = format!(
+            r#"{{"private":{},"public":{}}}"#,
+            buffer_json(&[7; 32]),
+            buffer_json(&[9; 33])
+        );
+        let cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"{}".to_vec(),
+            key_pair.clone().into_bytes(),
+            // Not canonical base64 (trailing bits set): kept as text.
+            br#"{"type":"Buffer","data":"AB=="}"#.to_vec(),
+            // Unclosed, or not followed by `"}`: kept as text.
+            br#"{"type":"Buffer","data":"AAAA"#.to_vec(),
+            br#"[{"type":"Buffer","data":"AAAA","x":1}]"#.to_vec(),
+            // Empty and long buffers (a two-byte length), next to each other.
+            format!("[{},{}]", buffer_json(&[]), buffer_json(&[1; 300])).into_bytes(),
+            // Binary content, including the marker byte.
+            vec![0xFF, 0x00, 0x01, 0xFE],
+            "héllo {\"type\":\"Buffer\"}".as_bytes().to_vec(),
+        ];
+        for v in cases {
+            let stored = pack(v.clone());
+            assert_eq!(
+                unpack(&stored),
+                v,
+                "round trip of {:?}",
+                String::from_utf8_lossy(&v)
+            );
+        }
+        let stored = pack(key_pair.clone().into_bytes());
+        assert_eq!(stored[0], PACKED);
+        assert!(
+            stored.len() < key_pair.len() * 2 / 3,
+            "a key pair packs to {} of {} bytes",
+            stored.len(),
+            key_pair.len()
+        );
+    }
+
+    #[test]
+    fn keys_map_back_to_paths() {
+        for p in [
+            "creds",
+            "session/creds",
+            "session/signal/pre-key/12",
+            "a-b/c",
+        ] {
+            assert_eq!(path_of(&key(p)), p);
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_direct_children_only_and_scans_everything() {
+        let e = MemoryEngine::new();
+        let w = |p: &str| Write {
+            path: p.to_owned(),
+            value: Some(p.as_bytes().to_vec()),
+        };
+        e.set_many(vec![
+            w("a/x"),
+            w("a/y"),
+            w("a/y/z"),
+            w("a-b/c"),
+            w("a"),
+            w("b"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(e.list("a", 0, 10).await.unwrap(), ["a/x", "a/y"]);
+        assert_eq!(e.list("a/", 1, 10).await.unwrap(), ["a/y"]);
+        assert_eq!(e.list("", 0, 10).await.unwrap(), ["a", "b"]);
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = e.scan(after.as_deref(), 2).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().cloned();
+            seen.extend(page);
+        }
+        seen.sort();
+        assert_eq!(seen, ["a", "a-b/c", "a/x", "a/y", "a/y/z", "b"]);
+        e.set("a/y", None).await.unwrap();
+        assert_eq!(e.list("a", 0, 10).await.unwrap(), ["a/x"]);
+        assert_eq!(
+            e.get("a/y/z").await.unwrap().as_deref(),
+            Some(&b"a/y/z"[..])
+        );
     }
 }
