@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
 /**
  * Starts the CLI test server (seeded) and returns the controls the callers need. A profiler's
@@ -68,6 +69,9 @@ export async function remoteServer(seed) {
 
 /** Forced GC (needs --expose-gc), then the process' RSS and JS heap in MiB. */
 export async function settle() {
+  // Idle means idle: the binding hands memory freed by a burst of work (pairings, ended
+  // sockets) back to the OS a second after the burst (src/trim.rs).
+  await new Promise((r) => setTimeout(r, 1500))
   for (let i = 0; i < 3; i++) {
     global.gc?.()
     await new Promise((r) => setTimeout(r, 300))
@@ -107,22 +111,34 @@ function connectionUpdate(sock, pred, timeoutMs = 30_000) {
 /**
  * A client of one implementation ('ours' or 'baileys') behind one interface: `pairByQR`,
  * `connect` (log in again with the kept auth state), `end`, `waitAll(ids)` (resolves once
- * every id was upserted) and `received` (how many upserts so far).
+ * every id was upserted) and `received` (how many upserts so far). With `authDir`, each
+ * client keeps its auth state in `useMultiFileAuthState(authDir/name)` (the implementation's
+ * own), as most bots do; otherwise in memory.
  */
-export async function clientFactory(impl, server) {
+export async function clientFactory(impl, server, { authDir } = {}) {
   if (impl === 'baileys') {
     const { BaileysClient } = await import('./testserver-util.mjs')
+    const { useMultiFileAuthState } = await import('@whiskeysockets/baileys')
     return (name) => {
       const c = new BaileysClient(server, name)
       const seen = new Set()
       const waiters = []
+      let saveCreds
+      const ready = authDir
+        ? useMultiFileAuthState(join(authDir, name)).then((a) => {
+            c.auth = a.state
+            saveCreds = a.saveCreds
+          })
+        : Promise.resolve()
       const baseConnect = c.connect.bind(c)
       c.connect = () => {
         const sock = baseConnect()
+        if (saveCreds) sock.ev.on('creds.update', saveCreds)
         sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
         return sock
       }
       c.pairByQR = async (phoneNumber, pushName) => {
+        await ready
         c.number = phoneNumber
         c.connect()
         const { qr } = await c.waitUpdate((u) => !!u.qr, 30_000)
@@ -133,6 +149,7 @@ export async function clientFactory(impl, server) {
         await c.waitOpen(30_000)
       }
       c.login = async () => {
+        await ready
         c.connect()
         await c.waitOpen(30_000)
       }
@@ -142,7 +159,7 @@ export async function clientFactory(impl, server) {
       return c
     }
   }
-  const { default: makeWASocket, initAuthCreds, KeyStore, MemoryEngine } = await import('../index.mjs')
+  const { default: makeWASocket, initAuthCreds, KeyStore, MemoryEngine, useMultiFileAuthState } = await import('../index.mjs')
   // Silent, as the Baileys clients' logger is: logging is not what is measured. Defined here
   // rather than imported from testserver-util.mjs, which loads Baileys (about 30 MB of RSS
   // and 18 MB of JS heap that would be counted as ours).
@@ -150,9 +167,16 @@ export async function clientFactory(impl, server) {
   return (name) => {
     const seen = new Set()
     const waiters = []
+    let saveCreds
+    const ready = authDir
+      ? useMultiFileAuthState(join(authDir, name)).then((a) => {
+          client.auth = a.state
+          saveCreds = a.saveCreds
+        })
+      : Promise.resolve()
     const client = {
       name,
-      auth: { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) },
+      auth: authDir ? null : { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) },
       sock: null,
       connect() {
         const sock = makeWASocket({
@@ -164,10 +188,12 @@ export async function clientFactory(impl, server) {
           defaultQueryTimeoutMs: 30_000,
         })
         sock.ev.on('messages.upsert', ({ messages }) => upserted(seen, waiters, messages))
+        if (saveCreds) sock.ev.on('creds.update', saveCreds)
         client.sock = sock
         return sock
       },
       async pairByQR(phoneNumber) {
+        await ready
         client.number = phoneNumber
         const sock = client.connect()
         const { qr } = await connectionUpdate(sock, (u) => !!u.qr)
@@ -177,6 +203,7 @@ export async function clientFactory(impl, server) {
         await client.login()
       },
       async login() {
+        await ready
         const sock = client.connect()
         await connectionUpdate(sock, (u) => u.connection === 'open')
       },

@@ -6,20 +6,30 @@
 // 1,000 sent to it, with 1 and with 10 calls in flight. A measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
-//                               BENCH_LEAN_BAILEYS_MAX=100
+//                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
+//
+// Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
+// pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
+// implementation of Baileys' function, which most bots use) and ends them; a fresh process
+// then logs them all in from the folders, and its RSS and heap are read with 1 and with all
+// of them connected. That is the memory of a production host after a restart, without what
+// pairing left behind and without the in-memory auth state of the first part.
 //
 // Baileys is measured up to BENCH_LEAN_BAILEYS_MAX sockets (100 by default): each Baileys
 // pairing generates and signs its 812 pre-keys in JavaScript, about a second of CPU, so 500
 // would take well over the bench's 10 minutes on a small machine. Ours goes to the largest
 // count. Per-socket costs are compared over the range both measured.
 import { spawnSync } from 'node:child_process'
-import { loadavg, cpus } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { loadavg, cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
+const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
 // Pairing is what takes the time: a few at once, as a bot host restarting would.
 const PAIR_CONCURRENCY = Number(process.env.BENCH_LEAN_PAIRING || 8)
@@ -27,9 +37,10 @@ const self = fileURLToPath(import.meta.url)
 const progress = (...a) => process.env.BENCH_VERBOSE && console.error('[lean]', ...a)
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ')
 
-if (process.argv.includes('--child')) {
-  const impl = process.argv[process.argv.indexOf('--child') + 1]
-  const result = await child(impl)
+const mode = ['--child', '--restart', '--restarted'].find((m) => process.argv.includes(m))
+if (mode) {
+  const impl = process.argv[process.argv.indexOf(mode) + 1]
+  const result = await { '--child': child, '--restart': restart, '--restarted': restarted }[mode](impl)
   process.stdout.write(`${JSON.stringify(result)}\n`)
   // Baileys leaves 30 s timers behind after prekey uploads; the numbers are out, so leave.
   process.exit(0)
@@ -44,20 +55,7 @@ function parent() {
   const results = {}
   for (const r of ['baileys', 'ours']) {
     const started = Date.now()
-    const p = spawnSync(process.execPath, ['--expose-gc', self, '--child', r], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: process.env,
-      timeout: 900_000,
-      maxBuffer: 64 * 2 ** 20,
-      killSignal: 'SIGKILL',
-    })
-    const line = p.stdout.trim().split('\n').pop()
-    if (p.status !== 0 || !line) {
-      console.error(`${r}: child failed (status ${p.status}${p.signal ? `, killed: ${p.signal}` : ''})`)
-      process.exit(1)
-    }
-    results[r] = JSON.parse(line)
+    results[r] = runChild(['--child', r])
     console.log(`${r}: ${((Date.now() - started) / 1000).toFixed(0)} s; load average after: ${load()}`)
   }
   const b = results.baileys
@@ -108,6 +106,82 @@ function parent() {
     `\npairing, ${PAIR_CONCURRENCY} at a time: Baileys ${top(b)} sockets in ${b.pairSeconds.toFixed(0)} s, ours ${top(o)} in ${o.pairSeconds.toFixed(0)} s` +
       (top(b) < max ? ` (Baileys measured up to ${top(b)} sockets: BENCH_LEAN_BAILEYS_MAX)` : ''),
   )
+  if (RESTART > 1) restartTable(head, row)
+}
+
+function restartTable(head, row) {
+  console.log(`\n### a restarted bot host: ${RESTART} sockets log in with auth paired earlier, kept in useMultiFileAuthState folders; a fresh process per implementation`)
+  const r = {}
+  for (const impl of ['baileys', 'ours']) {
+    r[impl] = runChild(['--restart', impl])
+    console.log(`${impl}: load average after: ${load()}`)
+  }
+  const [b, o] = [r.baileys, r.ours]
+  console.log('\nmemory after forced GC (lower is better; ratio > 1: ours smaller)')
+  head('unit')
+  row('RSS, 1 socket logged in', b.one.rss, o.one.rss, 'MB')
+  row(`RSS, ${RESTART} sockets logged in`, b.all.rss, o.all.rss, 'MB')
+  row(`JS heap, ${RESTART} sockets logged in`, b.all.heap, o.all.heap, 'MB')
+  const per = (m, k) => ((m.all[k] - m.one[k]) / (RESTART - 1)) * 1024
+  row(`RSS per extra socket, 1 -> ${RESTART}`, per(b, 'rss'), per(o, 'rss'), 'KB')
+  row(`JS heap per extra socket, 1 -> ${RESTART}`, per(b, 'heap'), per(o, 'heap'), 'KB')
+}
+
+/** Runs this file in a child process and returns the JSON of its last line. */
+function runChild(args, env = {}) {
+  const p = spawnSync(process.execPath, ['--expose-gc', self, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+    timeout: 900_000,
+    maxBuffer: 64 * 2 ** 20,
+    killSignal: 'SIGKILL',
+  })
+  const line = p.stdout.trim().split('\n').pop()
+  if (p.status !== 0 || !line) {
+    console.error(`${args.join(' ')}: child failed (status ${p.status}${p.signal ? `, killed: ${p.signal}` : ''})`)
+    process.exit(1)
+  }
+  return JSON.parse(line)
+}
+
+// The accounts are paired here; the restarted host is a fresh process (`restarted`), while
+// this one keeps the test server (and so the accounts) alive.
+async function restart(impl) {
+  const dir = mkdtempSync(join(tmpdir(), `lean-${impl}-`))
+  const server = await remoteServer(`lean restart ${impl}`)
+  const restore = impl === 'baileys' ? (await import('../__test__/testserver-util.mjs')).trustServer(server) : () => {}
+  try {
+    const make = await clientFactory(impl, server, { authDir: dir })
+    await inFlight(RESTART, PAIR_CONCURRENCY, async (k) => {
+      const c = make(`c${k}`)
+      await c.pairByQR(`1555810${String(k).padStart(4, '0')}`, 'Bench')
+      await c.end()
+    })
+    await settle() // the last credential and key writes land
+    progress(impl, 'paired and ended', RESTART)
+    return runChild(['--restarted', impl], {
+      LEAN_SERVER_URL: server.url,
+      LEAN_SERVER_KEY: server.rootPublicKey.toString('base64'),
+      LEAN_AUTH_DIR: dir,
+    })
+  } finally {
+    restore()
+    server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function restarted(impl) {
+  const server = { url: process.env.LEAN_SERVER_URL, rootPublicKey: Buffer.from(process.env.LEAN_SERVER_KEY, 'base64') }
+  if (impl === 'baileys') (await import('../__test__/testserver-util.mjs')).trustServer(server)
+  const make = await clientFactory(impl, server, { authDir: process.env.LEAN_AUTH_DIR })
+  await make('c0').login()
+  const one = await settle()
+  await inFlight(RESTART - 1, PAIR_CONCURRENCY, (k) => make(`c${k + 1}`).login())
+  const all = await settle()
+  progress(impl, 'restarted', one, all)
+  return { one, all }
 }
 
 function fmt(v) {

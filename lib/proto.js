@@ -85,17 +85,19 @@ function enumObject(valuesByName) {
 // Enum objects by dotted path, shared by `protoEnum` (before the schema is compiled) and
 // `proto` (so `WAMessageStatus === proto.WebMessageInfo.Status`, as in Baileys).
 const enums = new Map()
-let descriptor = null
+let enumValues = null
 
-/** The enum object at `path` ('WebMessageInfo.Status'), without compiling the schema. */
+/**
+ * The enum object at `path` ('WebMessageInfo.Status'), without compiling the schema or parsing
+ * its descriptor: the package's constants are enums, read when it loads.
+ */
 function protoEnum(path) {
   let e = enums.get(path)
   if (!e) {
-    descriptor ??= schema.descriptor()
-    let node = descriptor.nested[PACKAGE]
-    for (const part of path.split('.')) node = node?.nested?.[part]
-    if (!node?.values) throw new Error(`no enum ${path} in the schema`)
-    e = enumObject(node.values)
+    enumValues ??= schema.enums()
+    const values = Object.hasOwn(enumValues, path) ? enumValues[path] : null
+    if (!values) throw new Error(`no enum ${path} in the schema`)
+    e = enumObject(values)
     enums.set(path, e)
   }
   return e
@@ -163,8 +165,8 @@ function build() {
   if (built) return
   built = true
   protobuf = require('protobufjs/light.js')
-  const root = protobuf.Root.fromJSON(descriptor ?? schema.descriptor())
-  descriptor = null
+  const root = protobuf.Root.fromJSON(schema.descriptor())
+  enumValues = null // the compiled schema has them now
   const all = {}
   attachNested(root.lookup(PACKAGE), all)
   for (const name of schema.names) {

@@ -23,6 +23,7 @@ use crate::compat;
 use crate::errors::{Coded, JsFail, Result, coded};
 use crate::logging;
 use crate::store::NativeKeys;
+use crate::trim;
 
 /// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
 #[napi(object)]
@@ -173,6 +174,9 @@ impl NativeSocket {
                         }
                     }
                     let closed = batch.iter().any(wa_client::Event::is_close);
+                    if batch.iter().any(wa_client::Event::ends_burst) {
+                        trim::soon();
+                    }
                     let ack = if deliveries.is_empty() {
                         serde_json::Value::Null
                     } else {

@@ -13,3 +13,4 @@ mod noise;
 mod proto;
 mod signal;
 mod store;
+mod trim;

@@ -29,6 +29,18 @@ impl Event {
     pub fn is_close(&self) -> bool {
         matches!(self, Event::Connection(u) if u.connection == Some(ConnectionState::Close))
     }
+
+    /// The event closes a burst of short-lived allocations: a pre-key upload (812 keys made,
+    /// stored and sent when pairing; the counters move past them) or a connection's end. A
+    /// host that hands freed memory back to the OS (the Node binding) does it after these.
+    pub fn ends_burst(&self) -> bool {
+        match self {
+            Event::Creds(changes) => changes
+                .iter()
+                .any(|c| matches!(c, CredsChange::FirstUnuploadedPreKeyId(_))),
+            e => e.is_close(),
+        }
+    }
 }
 
 /// Where the connection stands.
@@ -254,5 +266,26 @@ impl MessageUpdate {
                 ..WebMessageInfo::default()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_end_with_a_pre_key_upload_or_a_close() {
+        let conn = |c| {
+            Event::Connection(ConnectionUpdate {
+                connection: Some(c),
+                ..Default::default()
+            })
+        };
+        assert!(conn(ConnectionState::Close).ends_burst());
+        assert!(!conn(ConnectionState::Open).ends_burst());
+        assert!(Event::Creds(vec![CredsChange::FirstUnuploadedPreKeyId(813)]).ends_burst());
+        assert!(!Event::Creds(vec![CredsChange::NextPreKeyId(813)]).ends_burst());
+        assert!(!Event::Creds(vec![CredsChange::Registered(true)]).ends_burst());
+        assert!(!Event::MessagesUpdate(Vec::new()).ends_burst());
     }
 }

@@ -46,6 +46,12 @@ impl Client {
             _ => Ok(()),
         };
         if let Err(e) = r {
+            // A stanza still being handled when the connection ends fails with CLOSED: that is
+            // the end, not a fault (and the socket's logger may be gone already).
+            if e.code() == crate::error::code::CLOSED {
+                tracing::debug!(tag = %node.tag, "a stanza was cut short by the connection's end");
+                return;
+            }
             tracing::warn!(code = e.code(), tag = %node.tag, "handling a stanza failed");
             tracing::debug!(error = %e, tag = %node.tag, "handling a stanza failed");
         }
