@@ -47,7 +47,9 @@ export function factsText() {
     const value = B[name]
     if (value === undefined) throw new Error(`${name} is not exported by Baileys`)
     lines.push(`/** ${what} */`)
-    lines.push(`exports.${name} = ${JSON.stringify(value)}`)
+    // As JSON text for JSON.parse rather than as a literal: V8 compiles a 450 KB object
+    // literal into bytecode first, which left ~4 MB more RSS in every process loading us.
+    lines.push(`exports.${name} = JSON.parse(${JSON.stringify(JSON.stringify(value))})`)
   }
   lines.push('')
   return lines.join('\n')
