@@ -344,6 +344,42 @@ impl Locks {
         }
     }
 
+    /// The lock of `key` if nobody holds or waits for it, without waiting (a caller on a
+    /// thread that must not block, the JS thread driving an operation, takes this first and
+    /// waits with [`Locks::lock_owned`] only when it is taken). Waiters keep their turn: a
+    /// released lock goes to the longest waiter, never to a `try_lock_owned` that comes later.
+    pub fn try_lock_owned(self: &Arc<Self>, key: &str) -> Option<OwnedLockGuard> {
+        let m = self.map().entry(key.to_owned()).or_default().clone();
+        match m.try_lock_owned() {
+            Ok(guard) => Some(OwnedLockGuard {
+                locks: self.clone(),
+                key: key.to_owned(),
+                guard: Some(guard),
+            }),
+            Err(_) => None,
+        }
+    }
+
+    /// Waits for the lock of `key`; the guard owns a handle to these locks, so it can live in
+    /// a value that outlives the borrow (an operation object handed to JavaScript).
+    pub async fn lock_owned(self: &Arc<Self>, key: String) -> OwnedLockGuard {
+        let m = self.map().entry(key.clone()).or_default().clone();
+        let guard = m.lock_owned().await;
+        OwnedLockGuard {
+            locks: self.clone(),
+            key,
+            guard: Some(guard),
+        }
+    }
+
+    /// Drops a key's entry once nobody holds or waits for it.
+    fn release(&self, key: &str) {
+        let mut map = self.map();
+        if map.get(key).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(key);
+        }
+    }
+
     /// Keys currently locked or waited for.
     pub fn len(&self) -> usize {
         self.map().len()
@@ -357,13 +393,28 @@ impl Locks {
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut map = self.locks.map();
-        if map
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            map.remove(&self.key);
-        }
+        self.locks.release(&self.key);
+    }
+}
+
+/// Holds a key's lock until dropped, owning a handle to its [`Locks`].
+pub struct OwnedLockGuard {
+    locks: Arc<Locks>,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl OwnedLockGuard {
+    /// The key held.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Drop for OwnedLockGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.locks.release(&self.key);
     }
 }
 
