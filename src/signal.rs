@@ -294,6 +294,7 @@ impl NativeSignalOp {
     #[napi(catch_unwind)]
     pub async fn wait(&self) -> Coded<()> {
         let waiting = self.op().wait();
+        // (The lock's place in its queue was taken by `step`, in call order.)
         match waiting.await {
             Ok(w) => {
                 self.op().waited(w);

@@ -4,7 +4,9 @@
 //! each operation one read of everything it needs and one atomic write.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -194,6 +196,8 @@ pub struct Operation {
     /// phone-number address, so an unmapped device costs one read, not two.
     speculate: Option<String>,
     to_lock: std::collections::VecDeque<String>,
+    /// The place in the queue of the next lock, taken in `step`.
+    waiting: Option<Pin<Box<dyn Future<Output = OwnedLockGuard> + Send>>>,
     guards: Vec<OwnedLockGuard>,
     values: HashMap<(KeyType, String), Option<Value>>,
     asked: Vec<KeyRequest>,
@@ -253,19 +257,37 @@ impl Operation {
         out
     }
 
-    /// What to do next (never blocks, never does I/O).
+    /// What to do next (never blocks, never does I/O). A failure releases the locks.
     pub fn step(&mut self) -> Result<Step, ClientError> {
+        let step = self.next();
+        if step.is_err() {
+            self.release();
+        }
+        step
+    }
+
+    fn next(&mut self) -> Result<Step, ClientError> {
         loop {
             if self.unresolved {
                 return Ok(Step::Wait);
             }
             while let Some(key) = self.to_lock.front() {
-                match self.locks.try_lock_owned(key) {
-                    Some(g) => {
+                if self.waiting.is_some() {
+                    return Ok(Step::Wait);
+                }
+                // Polled here, where the call happens: the lock is taken, or the queue joined
+                // in call order (the waiting then happens in `wait`).
+                let mut lock = Box::pin(self.locks.lock_owned(key.clone()));
+                let mut cx = Context::from_waker(Waker::noop());
+                match lock.as_mut().poll(&mut cx) {
+                    Poll::Ready(g) => {
                         self.guards.push(g);
                         self.to_lock.pop_front();
                     }
-                    None => return Ok(Step::Wait),
+                    Poll::Pending => {
+                        self.waiting = Some(lock);
+                        return Ok(Step::Wait);
+                    }
                 }
             }
             let missing = grouped(
@@ -303,22 +325,19 @@ impl Operation {
     }
 
     /// Waits for what [`Step::Wait`] named: the next lock, or the LID lookup.
-    pub fn wait(
-        &self,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Waited, ClientError>> + Send + 'static>> {
-        let locks = self.locks.clone();
+    pub fn wait(&mut self) -> Pin<Box<dyn Future<Output = Result<Waited, ClientError>> + Send>> {
         let lids = self.lids.clone();
-        let key = self.to_lock.front().cloned();
         let plain = match (&self.target, self.unresolved) {
             (Target::Session(a), true) => Some(a.clone()),
             _ => None,
         };
+        let lock = self.waiting.take();
         Box::pin(async move {
             if let Some(plain) = plain {
                 return Ok(Waited::Resolved(lids.session_address(&plain).await?));
             }
-            match key {
-                Some(key) => Ok(Waited::Lock(locks.lock_owned(key).await)),
+            match lock {
+                Some(lock) => Ok(Waited::Lock(lock.await)),
                 None => Err(ClientError::Protocol(
                     "a Signal operation was awaited with nothing to wait for".into(),
                 )),
@@ -469,6 +488,7 @@ impl Operation {
 
     /// Gives up: the locks are released, nothing was written by the operation itself.
     pub fn release(&mut self) {
+        self.waiting = None;
         self.to_lock.clear();
         self.guards.clear();
     }
@@ -546,6 +566,7 @@ impl SignalRepository {
             unresolved: false,
             speculate: None,
             to_lock: Default::default(),
+            waiting: None,
             guards: Vec::new(),
             values: HashMap::new(),
             asked: Vec::new(),
@@ -997,5 +1018,90 @@ impl SignalRepository {
             skipped: ops.len() as u32 - count,
             total: ops.len() as u32,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_store::{EngineKeyStore, MemoryEngine};
+
+    fn repository() -> SignalRepository {
+        let keys: Arc<dyn KeyStore> = Arc::new(EngineKeyStore::new(Arc::new(MemoryEngine::new())));
+        SignalRepository::new(keys, AuthenticationCreds::generate(), None)
+    }
+
+    const GROUP: &str = "120363040000000001@g.us";
+    const ME: &str = "5511000000001@s.whatsapp.net";
+
+    #[test]
+    fn an_operation_reads_runs_and_hands_back_one_write() {
+        let repo = repository();
+        let mut op = repo.distribution_operation(GROUP, ME).unwrap();
+        let name = op.target();
+        let Step::Read(reqs) = op.step().unwrap() else {
+            panic!("the sender key is read first");
+        };
+        assert_eq!(reqs, vec![(KeyType::SenderKey, vec![name.clone()])]);
+        assert_eq!(repo.locks.len(), 1, "the lock is held from the first step");
+        // Answered with the wrong number of maps: refused.
+        assert!(op.feed(vec![]).is_err());
+        op.asked = reqs;
+        op.feed(vec![KeyMap::new()]).unwrap();
+        let Step::Write(batch) = op.step().unwrap() else {
+            panic!("then the operation runs");
+        };
+        assert_eq!(batch.sender_keys.len(), 1, "a new sender key is written");
+        assert_eq!(batch.sender_keys[0].0.to_string(), name);
+        assert!(matches!(op.finish().unwrap(), Outcome::Distribution(d) if !d.is_empty()));
+        assert!(repo.locks.is_empty(), "finish releases the lock");
+    }
+
+    #[test]
+    fn a_run_that_misses_a_read_is_discarded_and_repeated() {
+        let repo = repository();
+        let mut op = repo.distribution_operation(GROUP, ME).unwrap();
+        let name = op.target();
+        assert!(matches!(op.step().unwrap(), Step::Read(_)));
+        op.feed(vec![KeyMap::new()]).unwrap();
+        // The run itself meets a key it was not handed: the Fed store records the miss, the
+        // result (a created sender key) is dropped, and the key is asked for.
+        op.speculate = None;
+        op.values.clear();
+        op.asked.clear();
+        let step = op.run().unwrap();
+        let Step::Read(reqs) = step else {
+            panic!("a miss asks for the key, whatever the run produced");
+        };
+        assert_eq!(reqs, vec![(KeyType::SenderKey, vec![name])]);
+        assert!(op.outcome.is_none());
+        // An operation that keeps missing gives up with an error (and releases its lock).
+        op.feed(vec![KeyMap::new()]).unwrap();
+        op.rounds = MAX_ROUNDS;
+        assert!(op.step().is_err());
+        assert!(repo.locks.is_empty());
+    }
+
+    #[test]
+    fn a_second_operation_on_the_address_waits_and_a_dropped_one_frees_its_place() {
+        let repo = repository();
+        let mut first = repo.distribution_operation(GROUP, ME).unwrap();
+        assert!(matches!(first.step().unwrap(), Step::Read(_)));
+        let mut second = repo.distribution_operation(GROUP, ME).unwrap();
+        assert!(matches!(second.step().unwrap(), Step::Wait));
+        let mut third = repo.distribution_operation(GROUP, ME).unwrap();
+        assert!(matches!(third.step().unwrap(), Step::Wait));
+        // The second gives up while queued: the third is next.
+        drop(second);
+        first.release();
+        let waited = futures_util::FutureExt::now_or_never(third.wait())
+            .expect("the lock passed to the third")
+            .unwrap();
+        third.waited(waited);
+        assert!(matches!(third.step().unwrap(), Step::Read(_)));
+        third.release();
+        drop(third);
+        drop(first);
+        assert!(repo.locks.is_empty());
     }
 }

@@ -344,31 +344,24 @@ impl Locks {
         }
     }
 
-    /// The lock of `key` if nobody holds or waits for it, without waiting (a caller on a
-    /// thread that must not block, the JS thread driving an operation, takes this first and
-    /// waits with [`Locks::lock_owned`] only when it is taken). Waiters keep their turn: a
-    /// released lock goes to the longest waiter, never to a `try_lock_owned` that comes later.
-    pub fn try_lock_owned(self: &Arc<Self>, key: &str) -> Option<OwnedLockGuard> {
-        let m = self.map().entry(key.to_owned()).or_default().clone();
-        match m.try_lock_owned() {
-            Ok(guard) => Some(OwnedLockGuard {
-                locks: self.clone(),
-                key: key.to_owned(),
-                guard: Some(guard),
-            }),
-            Err(_) => None,
-        }
-    }
-
     /// Waits for the lock of `key`; the guard owns a handle to these locks, so it can live in
-    /// a value that outlives the borrow (an operation object handed to JavaScript).
-    pub async fn lock_owned(self: &Arc<Self>, key: String) -> OwnedLockGuard {
+    /// a value that outlives the borrow (an operation object handed to JavaScript). The
+    /// future is `'static`: poll it once where the call happens (with any waker) and it takes
+    /// the lock if free or joins the queue right then, so locks are granted in call order
+    /// even when the waiting itself happens elsewhere.
+    pub fn lock_owned(
+        self: &Arc<Self>,
+        key: String,
+    ) -> impl Future<Output = OwnedLockGuard> + Send + 'static {
+        let locks = self.clone();
         let m = self.map().entry(key.clone()).or_default().clone();
-        let guard = m.lock_owned().await;
-        OwnedLockGuard {
-            locks: self.clone(),
-            key,
-            guard: Some(guard),
+        async move {
+            let guard = m.lock_owned().await;
+            OwnedLockGuard {
+                locks,
+                key,
+                guard: Some(guard),
+            }
         }
     }
 
