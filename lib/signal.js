@@ -42,11 +42,15 @@ function storeFailure(op, err) {
   return e
 }
 
-// A stored value as JSON text for the native side. A session object (libsignal-node's
-// record) holds no bytes: plain JSON; bytes and everything else go as BufferJSON.
+// A stored value as JSON text for the native side: bytes as BufferJSON (base64, without
+// Buffer#toJSON's array of numbers); a session object (libsignal-node's record, no bytes
+// inside) as plain JSON; anything else through BufferJSON's replacer.
 function valueText(type, v) {
   if (v === undefined || v === null) return null
-  return type === 'session' && !(v instanceof Uint8Array) ? JSON.stringify(v) : JSON.stringify(v, BufferJSON.replacer)
+  if (v instanceof Uint8Array) {
+    return `{"type":"Buffer","data":"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"}`
+  }
+  return type === 'session' ? JSON.stringify(v) : JSON.stringify(v, BufferJSON.replacer)
 }
 
 // Reads `[type, id, type, id, ...]` with one keys.get per type (together): one JSON text or
@@ -61,7 +65,7 @@ async function readKeys(keys, pairs) {
   const types = [...byType.keys()]
   let maps
   try {
-    maps = await Promise.all(types.map((t) => keys.get(t, byType.get(t))))
+    maps = types.length === 1 ? [await keys.get(types[0], byType.get(types[0]))] : await Promise.all(types.map((t) => keys.get(t, byType.get(t))))
   } catch (err) {
     throw storeFailure('get', err)
   }
