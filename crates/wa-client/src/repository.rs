@@ -700,7 +700,7 @@ impl SignalRepository {
                     if !batch.is_empty() {
                         let w = batch_writes(batch).map_err(|e| {
                             ClientError::Signal(
-                                wa_signal::ErrorKind::Store(e.to_string()).at(&op.target()),
+                                wa_signal::ErrorKind::Store(e.to_string()).at(op.target()),
                             )
                         })?;
                         self.keys.set(&w).await?;
