@@ -1103,7 +1103,11 @@ export declare class NativeSignalOp {
    * text (a session: libsignal-node's record; bytes: BufferJSON), null to delete.
    */
   writes(): Array<string | undefined | null>
-  /** Waits for the lock another call holds, or the LID lookup, that `step` asked for. */
+  /**
+   * Waits for what `step` asked to wait for: a lock another call holds (`step` already
+   * took this call's place in its queue, so calls on one address run in call order), or
+   * the LID lookup of `pnToLIDFunc`.
+   */
   wait(): Promise<Coded<undefined>>
   /** The result, after the write (if any) succeeded; releases the locks. */
   finish(): Coded<SignalOpResult>

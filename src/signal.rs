@@ -290,11 +290,12 @@ impl NativeSignalOp {
         flat
     }
 
-    /// Waits for the lock another call holds, or the LID lookup, that `step` asked for.
+    /// Waits for what `step` asked to wait for: a lock another call holds (`step` already
+    /// took this call's place in its queue, so calls on one address run in call order), or
+    /// the LID lookup of `pnToLIDFunc`.
     #[napi(catch_unwind)]
     pub async fn wait(&self) -> Coded<()> {
         let waiting = self.op().wait();
-        // (The lock's place in its queue was taken by `step`, in call order.)
         match waiting.await {
             Ok(w) => {
                 self.op().waited(w);
