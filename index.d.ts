@@ -1083,6 +1083,38 @@ export declare class NativeKeyTransaction {
   commit(): Promise<Coded<undefined>>
 }
 
+/**
+ * One repository call driven from JavaScript over a JavaScript key store (lib/signal.js):
+ * `step` runs on the JS thread and names the keys to read; the store's `get` and `set`
+ * run there too, so a call costs no thread round trip unless it waits for a lock another
+ * call holds (or a LID lookup of the app's `pnToLIDFunc`). The locks are the repository's
+ * own: held from the step that takes them until `finish` or `release`.
+ */
+export declare class NativeSignalOp {
+  /**
+   * The next step: `0` wait (await `wait()`), `1` done (take `finish()`), `2` done with a
+   * write (`writes()`, then `finish()` once the store took it), or the keys to read as
+   * `[type, id, type, id, ...]`: the next call's `found` answers them, one JSON text (or
+   * null: not stored) per pair. A failure releases the locks.
+   */
+  step(found?: Array<string | undefined | null> | undefined | null): number | string[]
+  /**
+   * The write of a finished operation, as `[type, id, json, ...]`: `json` the value's JSON
+   * text (a session: libsignal-node's record; bytes: BufferJSON), null to delete.
+   */
+  writes(): Array<string | undefined | null>
+  /**
+   * Waits for what `step` asked to wait for: a lock another call holds (`step` already
+   * took this call's place in its queue, so calls on one address run in call order), or
+   * the LID lookup of `pnToLIDFunc`.
+   */
+  wait(): Promise<Coded<undefined>>
+  /** The result, after the write (if any) succeeded; releases the locks. */
+  finish(): Coded<SignalOpResult>
+  /** Gives up (the store's read or write failed): releases the locks; nothing was applied. */
+  release(): void
+}
+
 /** Baileys' `SignalRepository` on the Rust Signal layer (wrapped by lib/signal.js). */
 export declare class NativeSignalRepository {
   /**
@@ -1092,6 +1124,14 @@ export declare class NativeSignalRepository {
   static create(keys: NativeKeys, credsJson: string, pnToLid?: ((arg: Array<string>) => Promise<string>) | undefined | null): NativeSignalRepository
   /** Takes in `auth.creds` again (the app changed them). */
   setCreds(credsJson: string): void
+  /** `decryptMessage` as an operation the caller drives over its own key store. */
+  decryptOp(jid: string, kind: string, ciphertext: Buffer): Coded<NativeSignalOp>
+  encryptOp(jid: string, data: Buffer): Coded<NativeSignalOp>
+  injectE2ESessionOp(jid: string, session: SignalBundleIn): Coded<NativeSignalOp>
+  encryptGroupOp(group: string, meId: string, data: Buffer): Coded<NativeSignalOp>
+  decryptGroupOp(group: string, authorJid: string, msg: Buffer): Coded<NativeSignalOp>
+  processSenderKeyDistributionOp(groupId: string, authorJid: string, message: Buffer): Coded<NativeSignalOp>
+  senderKeyDistributionOp(group: string, meId: string): Coded<NativeSignalOp>
   decryptMessage(jid: string, kind: string, ciphertext: Buffer): Promise<Coded<Buffer>>
   encryptMessage(jid: string, data: Buffer): Promise<Coded<SignalEncrypted>>
   injectE2ESession(jid: string, session: SignalBundleIn): Promise<Coded<undefined>>
@@ -1420,6 +1460,15 @@ export interface SignalMigration {
   migrated: number
   skipped: number
   total: number
+}
+
+/** What an operation produced (the fields of its kind). */
+export interface SignalOpResult {
+  /** `pkmsg` or `msg` for an encryption. */
+  type?: string
+  ciphertext?: Buffer
+  plaintext?: Buffer
+  senderKeyDistributionMessage?: Buffer
 }
 
 export interface SignalPreKeyIn {

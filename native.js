@@ -842,6 +842,7 @@ module.exports.NativeAuthFolder = nativeBinding.NativeAuthFolder
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.NativeKeys = nativeBinding.NativeKeys
 module.exports.NativeKeyTransaction = nativeBinding.NativeKeyTransaction
+module.exports.NativeSignalOp = nativeBinding.NativeSignalOp
 module.exports.NativeSignalRepository = nativeBinding.NativeSignalRepository
 module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.NativeStore = nativeBinding.NativeStore

@@ -11,9 +11,10 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use wa_client::ClientError;
 use wa_client::lid::{LidPair, PnToLid};
-use wa_client::repository::{SessionCheck, SignalRepository};
+use wa_client::repository::{Operation, Outcome, SessionCheck, SignalRepository, Step};
+use wa_client::signal_store::batch_texts;
 use wa_signal::{MessageKind, PreKeyBundle, ProtocolAddress, SenderKeyRecord, SessionRecord};
-use wa_store::{AuthenticationCreds, BoxFuture, StoreError};
+use wa_store::{AuthenticationCreds, BoxFuture, KeyType, StoreError};
 
 use crate::errors::{Coded, JsFail, Result, coded};
 use crate::store::NativeKeys;
@@ -190,6 +191,185 @@ fn pairs_out(p: Option<Vec<LidPair>>) -> Option<Vec<SignalLidPair>> {
     })
 }
 
+/// What an operation produced (the fields of its kind).
+#[napi(object)]
+pub struct SignalOpResult {
+    /// `pkmsg` or `msg` for an encryption.
+    #[napi(js_name = "type")]
+    pub kind: Option<String>,
+    pub ciphertext: Option<Buffer>,
+    pub plaintext: Option<Buffer>,
+    pub sender_key_distribution_message: Option<Buffer>,
+}
+
+/// One repository call driven from JavaScript over a JavaScript key store (lib/signal.js):
+/// `step` runs on the JS thread and names the keys to read; the store's `get` and `set`
+/// run there too, so a call costs no thread round trip unless it waits for a lock another
+/// call holds (or a LID lookup of the app's `pnToLIDFunc`). The locks are the repository's
+/// own: held from the step that takes them until `finish` or `release`.
+#[napi]
+pub struct NativeSignalOp {
+    op: std::sync::Mutex<Operation>,
+    writes: std::sync::Mutex<Vec<(KeyType, String, Option<String>)>>,
+}
+
+impl NativeSignalOp {
+    fn new(op: std::result::Result<Operation, ClientError>) -> Coded<Self> {
+        Coded(
+            op.map(|op| Self {
+                op: op.into(),
+                writes: Default::default(),
+            })
+            .map_err(fail),
+        )
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<(KeyType, String, Option<String>)>> {
+        self.writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn op(&self) -> std::sync::MutexGuard<'_, Operation> {
+        self.op
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[napi]
+impl NativeSignalOp {
+    /// The next step: `0` wait (await `wait()`), `1` done (take `finish()`), `2` done with a
+    /// write (`writes()`, then `finish()` once the store took it), or the keys to read as
+    /// `[type, id, type, id, ...]`: the next call's `found` answers them, one JSON text (or
+    /// null: not stored) per pair. A failure releases the locks.
+    #[napi(catch_unwind, ts_return_type = "number | string[]")]
+    pub fn step(&self, found: Option<Vec<Option<String>>>) -> Coded<Either<u32, Vec<String>>> {
+        let mut op = self.op();
+        let r = (|| {
+            if let Some(texts) = found {
+                op.feed_texts(texts)?;
+            }
+            op.step()
+        })();
+        Coded(Ok(match r {
+            Ok(Step::Wait) => Either::A(0),
+            Ok(Step::Read(reqs)) => {
+                let mut flat = Vec::new();
+                for (t, ids) in reqs {
+                    for id in ids {
+                        flat.push(t.as_str().to_owned());
+                        flat.push(id);
+                    }
+                }
+                Either::B(flat)
+            }
+            Ok(Step::Write(batch)) if batch.is_empty() => Either::A(1),
+            Ok(Step::Write(batch)) => {
+                drop(op);
+                *self.pending() = batch_texts(batch);
+                Either::A(2)
+            }
+            Err(e) => {
+                op.release();
+                return Coded(Err(fail(e)));
+            }
+        }))
+    }
+
+    /// The write of a finished operation, as `[type, id, json, ...]`: `json` the value's JSON
+    /// text (a session: libsignal-node's record; bytes: BufferJSON), null to delete.
+    #[napi]
+    pub fn writes(&self) -> Vec<Option<String>> {
+        let mut flat = Vec::new();
+        for (t, id, v) in std::mem::take(&mut *self.pending()) {
+            flat.push(Some(t.as_str().to_owned()));
+            flat.push(Some(id));
+            flat.push(v);
+        }
+        flat
+    }
+
+    /// Waits for what `step` asked to wait for: a lock another call holds (`step` already
+    /// took this call's place in its queue, so calls on one address run in call order), or
+    /// the LID lookup of `pnToLIDFunc`.
+    #[napi(catch_unwind)]
+    pub async fn wait(&self) -> Coded<()> {
+        let waiting = self.op().wait();
+        match waiting.await {
+            Ok(w) => {
+                self.op().waited(w);
+                Coded(Ok(()))
+            }
+            Err(e) => {
+                self.op().release();
+                Coded(Err(fail(e)))
+            }
+        }
+    }
+
+    /// The result, after the write (if any) succeeded; releases the locks.
+    #[napi(catch_unwind)]
+    pub fn finish(&self) -> Coded<SignalOpResult> {
+        let outcome = self.op().finish();
+        let mut r = SignalOpResult {
+            kind: None,
+            ciphertext: None,
+            plaintext: None,
+            sender_key_distribution_message: None,
+        };
+        match outcome {
+            Ok(Outcome::Encrypted(e)) => {
+                r.kind = Some(e.kind.as_str().to_owned());
+                r.ciphertext = Some(e.body.into());
+            }
+            Ok(Outcome::Decrypted(d)) => {
+                if d.identity_changed {
+                    tracing::info!("identity key changed or new contact; the session starts over");
+                }
+                r.plaintext = Some(d.plaintext.into());
+            }
+            Ok(Outcome::GroupEncrypted(g)) => {
+                r.ciphertext = Some(g.ciphertext.into());
+                r.sender_key_distribution_message = Some(g.distribution.into());
+            }
+            Ok(Outcome::GroupDecrypted(p)) => r.plaintext = Some(p.into()),
+            Ok(Outcome::Distribution(d)) => r.sender_key_distribution_message = Some(d.into()),
+            Ok(Outcome::Injected | Outcome::Processed) => {}
+            Err(e) => return Coded(Err(fail(e))),
+        }
+        Coded(Ok(r))
+    }
+
+    /// Gives up (the store's read or write failed): releases the locks; nothing was applied.
+    #[napi]
+    pub fn release(&self) {
+        self.op().release();
+    }
+}
+
+fn bundle_in(session: &SignalBundleIn) -> PreKeyBundle {
+    PreKeyBundle {
+        registration_id: session.registration_id,
+        identity_key: session.identity_key.to_vec(),
+        signed_pre_key_id: session.signed_pre_key.key_id,
+        signed_pre_key: session.signed_pre_key.public_key.to_vec(),
+        signed_pre_key_signature: session.signed_pre_key.signature.to_vec(),
+        pre_key: session
+            .pre_key
+            .as_ref()
+            .map(|k| (k.key_id, k.public_key.to_vec())),
+    }
+}
+
+fn message_kind(kind: &str) -> Result<MessageKind> {
+    match kind {
+        "pkmsg" => Ok(MessageKind::PreKey),
+        "msg" => Ok(MessageKind::Whisper),
+        other => Err(bad_arg(format!("unknown message type {other:?}"))),
+    }
+}
+
 /// Baileys' `SignalRepository` on the Rust Signal layer (wrapped by lib/signal.js).
 #[napi]
 pub struct NativeSignalRepository {
@@ -229,6 +409,84 @@ impl NativeSignalRepository {
         Ok(())
     }
 
+    /// `decryptMessage` as an operation the caller drives over its own key store.
+    #[napi(catch_unwind)]
+    pub fn decrypt_op(
+        &self,
+        jid: String,
+        kind: String,
+        ciphertext: Buffer,
+    ) -> Coded<NativeSignalOp> {
+        let kind = match message_kind(&kind) {
+            Ok(k) => k,
+            Err(e) => return Coded(Err(e)),
+        };
+        NativeSignalOp::new(
+            self.repo
+                .decrypt_operation(&jid, kind, &ciphertext, now_ms()),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub fn encrypt_op(&self, jid: String, data: Buffer) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(self.repo.encrypt_operation(&jid, &data))
+    }
+
+    #[napi(js_name = "injectE2ESessionOp", catch_unwind)]
+    pub fn inject_e2e_session_op(
+        &self,
+        jid: String,
+        session: SignalBundleIn,
+    ) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(
+            self.repo
+                .inject_operation(&jid, bundle_in(&session), now_ms()),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub fn encrypt_group_op(
+        &self,
+        group: String,
+        me_id: String,
+        data: Buffer,
+    ) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(self.repo.group_encrypt_operation(&group, &me_id, &data))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn decrypt_group_op(
+        &self,
+        group: String,
+        author_jid: String,
+        msg: Buffer,
+    ) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(self.repo.group_decrypt_operation(&group, &author_jid, &msg))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn process_sender_key_distribution_op(
+        &self,
+        group_id: String,
+        author_jid: String,
+        message: Buffer,
+    ) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(self.repo.process_distribution_operation(
+            &group_id,
+            &author_jid,
+            &message,
+        ))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn sender_key_distribution_op(
+        &self,
+        group: String,
+        me_id: String,
+    ) -> Coded<NativeSignalOp> {
+        NativeSignalOp::new(self.repo.distribution_operation(&group, &me_id))
+    }
+
     #[napi(catch_unwind)]
     pub async fn decrypt_message(
         &self,
@@ -238,11 +496,7 @@ impl NativeSignalRepository {
     ) -> Coded<Buffer> {
         Coded(
             async move {
-                let kind = match kind.as_str() {
-                    "pkmsg" => MessageKind::PreKey,
-                    "msg" => MessageKind::Whisper,
-                    other => return Err(bad_arg(format!("unknown message type {other:?}"))),
-                };
+                let kind = message_kind(&kind)?;
                 let out = self
                     .repo
                     .decrypt(&jid, kind, &ciphertext, now_ms())
@@ -273,17 +527,7 @@ impl NativeSignalRepository {
 
     #[napi(js_name = "injectE2ESession", catch_unwind)]
     pub async fn inject_e2e_session(&self, jid: String, session: SignalBundleIn) -> Coded<()> {
-        let bundle = PreKeyBundle {
-            registration_id: session.registration_id,
-            identity_key: session.identity_key.to_vec(),
-            signed_pre_key_id: session.signed_pre_key.key_id,
-            signed_pre_key: session.signed_pre_key.public_key.to_vec(),
-            signed_pre_key_signature: session.signed_pre_key.signature.to_vec(),
-            pre_key: session
-                .pre_key
-                .as_ref()
-                .map(|k| (k.key_id, k.public_key.to_vec())),
-        };
+        let bundle = bundle_in(&session);
         Coded(
             self.repo
                 .inject_session(&jid, &bundle, now_ms())

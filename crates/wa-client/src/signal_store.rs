@@ -63,6 +63,20 @@ impl KeyStoreSignal {
         }
     }
 
+    /// The same credentials and derived identity over other keys (one operation's reads).
+    pub fn with_keys(&self, keys: Arc<dyn KeyStore>) -> Self {
+        Self {
+            keys,
+            creds: self.creds.clone(),
+            identity: self.identity.clone(),
+        }
+    }
+
+    /// The credentials the store reads (shared: a change is seen by the next operation).
+    pub fn creds(&self) -> &SharedCreds {
+        &self.creds
+    }
+
     pub fn keys(&self) -> &Arc<dyn KeyStore> {
         &self.keys
     }
@@ -212,6 +226,50 @@ pub fn batch_writes(batch: Batch) -> Result<KeyWrites, StoreError> {
     Ok(w)
 }
 
+/// A Signal batch as Baileys' `SignalDataSet` entries, each value as its JSON text (`None`
+/// deletes): a session as libsignal-node's record JSON, bytes as BufferJSON
+/// (`{"type":"Buffer","data":"<base64>"}`). The same values as [`batch_writes`], without
+/// building JSON trees first (what the binding hands a JavaScript store).
+pub fn batch_texts(batch: Batch) -> Vec<(KeyType, String, Option<String>)> {
+    let mut out = Vec::new();
+    for (addr, rec) in batch.sessions {
+        out.push((KeyType::Session, addr.to_string(), rec.map(|r| r.to_json())));
+    }
+    for (addr, key) in batch.identities {
+        out.push((
+            KeyType::IdentityKey,
+            addr.to_string(),
+            Some(bufferjson::buffer(&key).to_string()),
+        ));
+    }
+    for id in batch.removed_pre_keys {
+        out.push((KeyType::PreKey, id.to_string(), None));
+    }
+    for (name, rec) in batch.sender_keys {
+        out.push((
+            KeyType::SenderKey,
+            name.to_string(),
+            rec.map(|r| bufferjson::buffer(&r.to_json()).to_string()),
+        ));
+    }
+    out
+}
+
+/// A stored value handed over as JSON text, for the store adapter: a session record's JSON
+/// stays text (the adapter parses it once, as a record, instead of as a JSON tree first);
+/// anything else, bytes included, is parsed.
+pub fn stored_value(ty: KeyType, text: &str) -> Result<Value, serde_json::Error> {
+    let t = text.trim_start();
+    if ty == KeyType::Session
+        && t.starts_with('{')
+        && !t.starts_with("{\"type\"")
+        && !t.starts_with("{\"0\"")
+    {
+        return Ok(Value::String(text.to_owned()));
+    }
+    serde_json::from_str(text)
+}
+
 impl StoreCommit for KeyStoreSignal {
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
@@ -264,16 +322,21 @@ impl<'a> Staged<'a> {
 
     /// Everything committed, as one key store write.
     pub fn into_writes(self) -> Result<KeyWrites, StoreError> {
+        batch_writes(self.into_batch())
+    }
+
+    /// Everything committed, as records.
+    pub fn into_batch(self) -> Batch {
         let c = self
             .changes
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        batch_writes(Batch {
+        Batch {
             sessions: c.sessions.into_values().collect(),
             identities: c.identities.into_values().collect(),
             removed_pre_keys: c.removed_pre_keys.into_iter().collect(),
             sender_keys: c.sender_keys.into_values().collect(),
-        })
+        }
     }
 }
 

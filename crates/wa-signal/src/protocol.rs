@@ -344,6 +344,35 @@ impl Locks {
         }
     }
 
+    /// Waits for the lock of `key`; the guard owns a handle to these locks, so it can live in
+    /// a value that outlives the borrow (an operation object handed to JavaScript). The
+    /// future is `'static`: poll it once where the call happens (with any waker) and it takes
+    /// the lock if free or joins the queue right then, so locks are granted in call order
+    /// even when the waiting itself happens elsewhere.
+    pub fn lock_owned(
+        self: &Arc<Self>,
+        key: String,
+    ) -> impl Future<Output = OwnedLockGuard> + Send + 'static {
+        let locks = self.clone();
+        let m = self.map().entry(key.clone()).or_default().clone();
+        async move {
+            let guard = m.lock_owned().await;
+            OwnedLockGuard {
+                locks,
+                key,
+                guard: Some(guard),
+            }
+        }
+    }
+
+    /// Drops a key's entry once nobody holds or waits for it.
+    fn release(&self, key: &str) {
+        let mut map = self.map();
+        if map.get(key).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(key);
+        }
+    }
+
     /// Keys currently locked or waited for.
     pub fn len(&self) -> usize {
         self.map().len()
@@ -357,13 +386,28 @@ impl Locks {
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut map = self.locks.map();
-        if map
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            map.remove(&self.key);
-        }
+        self.locks.release(&self.key);
+    }
+}
+
+/// Holds a key's lock until dropped, owning a handle to its [`Locks`].
+pub struct OwnedLockGuard {
+    locks: Arc<Locks>,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl OwnedLockGuard {
+    /// The key held.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Drop for OwnedLockGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.locks.release(&self.key);
     }
 }
 

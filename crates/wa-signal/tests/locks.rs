@@ -156,3 +156,52 @@ async fn without_the_lock_they_race() {
         "unserialised encryptions should collide: {c:?}"
     );
 }
+
+/// `Locks::lock_owned` polled once where the call happens takes the lock or a place in the
+/// queue right then: later callers never overtake, whoever polls first afterwards.
+#[test]
+fn owned_locks_are_granted_in_the_order_they_were_first_polled() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    use wa_signal::protocol::Locks;
+
+    let locks = Arc::new(Locks::default());
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut first = pin!(locks.lock_owned("a.0".into()));
+    let Poll::Ready(held) = first.as_mut().poll(&mut cx) else {
+        panic!("a free lock is taken on the first poll");
+    };
+    assert_eq!(held.key(), "a.0");
+    let mut second = pin!(locks.lock_owned("a.0".into()));
+    let mut third = pin!(locks.lock_owned("a.0".into()));
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    // Another key is independent.
+    let mut other = pin!(locks.lock_owned("b.0".into()));
+    let Poll::Ready(other_held) = other.as_mut().poll(&mut cx) else {
+        panic!("another key's lock is free");
+    };
+    drop(held);
+    // The third, polled first after the release, still waits for the second.
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    let Poll::Ready(second_held) = second.as_mut().poll(&mut cx) else {
+        panic!("the second in line gets the released lock");
+    };
+    // A newcomer queues behind the third.
+    let mut fourth = pin!(locks.lock_owned("a.0".into()));
+    assert!(fourth.as_mut().poll(&mut cx).is_pending());
+    drop(second_held);
+    assert!(fourth.as_mut().poll(&mut cx).is_pending());
+    let Poll::Ready(third_held) = third.as_mut().poll(&mut cx) else {
+        panic!("then the third");
+    };
+    drop(third_held);
+    let Poll::Ready(fourth_held) = fourth.as_mut().poll(&mut cx) else {
+        panic!("then the fourth");
+    };
+    drop(fourth_held);
+    drop(other_held);
+    assert!(locks.is_empty(), "released keys leave the table");
+}

@@ -396,6 +396,25 @@ impl LidMappings {
         self.cache().clear();
     }
 
+    /// Where the session with `address` lives when that needs no lookup: a LID (or hosted
+    /// LID) address is where it is, a phone-number device with a cached mapping is under its
+    /// LID. `None` when the store (or the fetcher) has to be asked: [`Self::session_address`].
+    pub fn cached_session_address(&self, address: &ProtocolAddress) -> Option<ProtocolAddress> {
+        let text = address.to_string();
+        let Some((name, device)) = text.split_once('.') else {
+            return Some(address.clone());
+        };
+        let (user, domain) = name.split_once('_').unwrap_or((name, "0"));
+        let domain: u32 = domain.parse().unwrap_or(0);
+        if domain == 1 || domain == 129 {
+            return Some(address.clone());
+        }
+        let lid_user = self.cached_lid_user(user)?;
+        let server = if domain == 128 { "hosted.lid" } else { "lid" };
+        let lid = with_device(&lid_user, device.parse().ok()?, server);
+        ProtocolAddress::from_jid(&lid).ok()
+    }
+
     /// The Signal address a session with `address` (`user[_domain].device`) is kept under:
     /// a phone-number device's LID address once the mapping is known (Baileys' storage
     /// resolves every address this way).
