@@ -1,6 +1,6 @@
 'use strict'
 // makeLibSignalRepository: Baileys 7's SignalRepository on the Rust Signal layer. The Signal
-// work runs in Rust (crates/wa-client/src/repository.rs): the same Signal adapter and LID
+// work runs in Rust (crates/wa-client/src/repository/): the same Signal adapter and LID
 // mapping store the socket uses, one lock per Signal address, one read and one atomic write
 // per operation. Records stay in libsignal-node's formats, so the same auth state works with
 // Baileys' own repository before and after. Over one of our native key stores Rust does the
