@@ -7,6 +7,7 @@
 //   npm run bench socket            BENCH_SOCKETS=20 BENCH_TEXTS=200 by default
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { remoteServer } from '../__test__/remote-server.mjs'
 
 const N = Number(process.env.BENCH_SOCKETS || 20)
 const M = Number(process.env.BENCH_TEXTS || 200)
@@ -134,55 +135,6 @@ async function child(impl) {
   async function pair(client, number) {
     client.number = number
     await client.pairByQR(number, 'Bench')
-  }
-}
-
-// The test server in its own process (`baileys-native test-server --stdin-control`), with the
-// few controls the bench needs.
-async function remoteServer(seed) {
-  const { spawn } = await import('node:child_process')
-  const { createInterface } = await import('node:readline')
-  const bin = fileURLToPath(new URL('../bin/baileys-native.js', import.meta.url))
-  const p = spawn(process.execPath, [bin, 'test-server', '--json', '--stdin-control', '--seed', seed], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const lines = createInterface({ input: p.stdout })
-  const pending = new Map()
-  let nextId = 1
-  const first = await new Promise((resolve) => lines.once('line', resolve))
-  const info = JSON.parse(first)
-  lines.on('line', (l) => {
-    const m = JSON.parse(l)
-    const w = pending.get(m.id)
-    pending.delete(m.id)
-    if (m.ok) w?.resolve(m.result)
-    else w?.reject(new Error(`${m.error.code}: ${m.error.message}`))
-  })
-  const call = (cmd, args) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++
-      pending.set(id, { resolve, reject })
-      p.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
-    })
-  return {
-    url: info.url,
-    rootPublicKey: Buffer.from(info.rootPublicKey, 'base64'),
-    scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
-    phone(phoneNumber) {
-      return {
-        jid: `${phoneNumber}@s.whatsapp.net`,
-        sendText: (to, text) => call('sendText', { phoneNumber, to, text }),
-        async waitForInbox(n, { timeoutMs }) {
-          const end = Date.now() + timeoutMs
-          while (Date.now() < end) {
-            if ((await call('inbox', { phoneNumber })).length >= n) return
-            await new Promise((r) => setTimeout(r, 50))
-          }
-          throw new Error('inbox timed out')
-        },
-      }
-    },
-    stop: () => p.kill('SIGTERM'),
   }
 }
 
