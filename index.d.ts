@@ -53,6 +53,8 @@ export type ErrorCode =
   | 'ERR_WA_CRYPTO_MEDIA_TYPE'
   | 'ERR_WA_CRYPTO_PUBLIC_KEY'
   | 'ERR_WA_CRYPTO_TRUNCATED'
+  | 'ERR_WA_MESSAGE_CONTENT'
+  | 'ERR_WA_MESSAGE_UNSUPPORTED'
   | 'ERR_WA_NAPI'
   | 'ERR_WA_NOISE_BAD_INTRO'
   | 'ERR_WA_NOISE_CERT_DECODE'
@@ -677,6 +679,7 @@ export interface WAEventMap {
   'creds.update': Record<string, any>
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
   'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
+  'messages.reaction': Array<{ key: WAMessageKeyInput; reaction: { text?: string | null; key: WAMessageLike['key']; senderTimestampMs?: number | null } }>
   [event: string]: any
 }
 
@@ -693,13 +696,84 @@ export interface WAEventEmitter {
   isBuffering(): boolean
 }
 
+/** A message key as content kinds take it (`react.key`, `delete`, `edit`, `pin`). */
+export interface WAMessageKeyInput {
+  remoteJid?: string | null
+  fromMe?: boolean | null
+  id?: string | null
+  participant?: string | null
+}
+
+interface ContentCommon {
+  mentions?: string[]
+  mentionAll?: boolean
+  contextInfo?: Record<string, any>
+  viewOnce?: boolean
+  edit?: WAMessageKeyInput
+}
+
+/** Baileys' `AnyMessageContent` (the kinds a bot passes to `sendMessage`). */
+export type AnyMessageContent = ContentCommon &
+  (
+    | { text: string; linkPreview?: Record<string, any> | null }
+    | { contacts: { displayName?: string; contacts: Array<{ displayName?: string; vcard?: string }> } }
+    | { location: { degreesLatitude: number; degreesLongitude: number; name?: string; address?: string; [k: string]: any } }
+    | { react: { text: string; key: WAMessageKeyInput; senderTimestampMs?: number } }
+    | { delete: WAMessageKeyInput }
+    | { forward: WAMessageLike; force?: boolean }
+    | { disappearingMessagesInChat: boolean | number }
+    | { groupInvite: { inviteCode: string; inviteExpiration: number; text: string; jid: string; subject: string } }
+    | { pin: WAMessageKeyInput; type: 1 | 2; time?: 86400 | 604800 | 2592000 }
+    | { buttonReply: { displayText: string; id: string; index: number }; type: 'template' | 'plain' }
+    | { listReply: Record<string, any> }
+    | { poll: { name: string; values: string[]; selectableCount?: number; toAnnouncementGroup?: boolean; messageSecret?: Uint8Array } }
+    | { event: { name: string; description?: string; startDate: Date; endDate?: Date; location?: Record<string, any>; call?: 'audio' | 'video'; isCancelled?: boolean; isScheduleCall?: boolean; extraGuestsAllowed?: boolean; messageSecret?: Uint8Array } }
+    | { album: { expectedImageCount?: number; expectedVideoCount?: number } }
+    | { sharePhoneNumber: boolean }
+    | { requestPhoneNumber: boolean }
+    | { limitSharing: boolean }
+    | { image: unknown; caption?: string; [k: string]: any }
+    | { video: unknown; caption?: string; [k: string]: any }
+    | { audio: unknown; [k: string]: any }
+    | { sticker: unknown; [k: string]: any }
+    | { document: unknown; mimetype: string; [k: string]: any }
+  )
+
+/** Baileys' `MiscMessageGenerationOptions` (statusJidList is refused until status broadcasts land). */
+export interface MiscMessageGenerationOptions {
+  timestamp?: Date
+  quoted?: WAMessageLike
+  ephemeralExpiration?: number | string
+  mediaUploadTimeoutMs?: number
+  statusJidList?: string[]
+  backgroundColor?: string | number
+  font?: number
+  broadcast?: boolean
+  messageId?: string
+  additionalAttributes?: Record<string, string>
+  additionalNodes?: BinaryNode[]
+  useCachedGroupMetadata?: boolean
+}
+
+/** `relayMessage`'s options. */
+export interface MessageRelayOptions {
+  messageId?: string
+  additionalAttributes?: Record<string, string>
+  additionalNodes?: BinaryNode[]
+  useUserDevicesCache?: boolean
+  useCachedGroupMetadata?: boolean
+}
+
 export interface WASocket {
   type: 'md'
   ev: WAEventEmitter
   ws: { readonly isOpen: boolean; readonly isClosed: boolean; close(): Promise<void>; on(event: 'close', l: () => void): unknown }
   authState: WASocketConfig['auth']
   readonly user: { id: string; lid?: string; name?: string } | undefined
-  sendMessage(jid: string, content: { text: string }, options?: Record<string, unknown>): Promise<WAMessageLike>
+  /** Every content kind but media (image, video, audio, sticker, document, ptv, product), which is refused with ERR_WA_MESSAGE_UNSUPPORTED until media upload lands. */
+  sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
+  /** Sends a `proto.IMessage` as it is; resolves with the message id. */
+  relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>
   end(error?: Error | WABoomError): void
@@ -829,6 +903,10 @@ export declare function shouldIncrementChatUnread(message: any): boolean
 export declare function getChatId(key: WAMessageKeyLike): string
 export declare function cleanMessage(message: any, meId: string, meLid?: string): void
 export declare function generateForwardMessageContent(message: any, forceForward?: boolean): any
+/** The `proto.Message` for a content object (media kinds need `options.prepareMedia` until media upload lands). */
+export declare function generateWAMessageContent(content: AnyMessageContent, options?: Record<string, any>): Promise<any>
+export declare function generateWAMessageFromContent(jid: string, message: Record<string, any>, options: { userJid?: string; quoted?: WAMessageLike; timestamp?: Date; messageId?: string; ephemeralExpiration?: number | string }): any
+export declare function generateWAMessage(jid: string, content: AnyMessageContent, options: Record<string, any>): Promise<any>
 export declare function prepareDisappearingMessageSettingContent(ephemeralExpiration?: number): any
 export declare function hasNonNullishProperty(message: any, key: string): boolean
 export declare function assertMediaContent(content: any): any
@@ -1165,6 +1243,13 @@ export declare class NativeSocket {
    * call, so sends made one after another go out in that order even when nobody awaits.
    */
   sendText(jid: string, text: string): Promise<string>
+  /**
+   * Baileys' `relayMessage(jid, message, { messageId, additionalAttributes,
+   * additionalNodes })` with the message as `proto.Message` bytes and each additional node
+   * as an encoded frame; resolves with the WAMessage as JSON once the server acked. Like
+   * `sendText`, it takes its place in the chat's order during this call.
+   */
+  relayMessage(jid: string, message: Buffer, options?: RelayOptions | undefined | null): Promise<string>
   requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<Coded<string>>
   logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */
@@ -1410,6 +1495,14 @@ export interface PostgresOptions {
   poolMax?: number
   retryMs?: number
   connectTimeoutMs?: number
+}
+
+/** `relayMessage`'s options that reach the stanza. */
+export interface RelayOptions {
+  messageId?: string
+  additionalAttributes?: Record<string, string>
+  /** Each node encoded with `encodeBinaryNode`. */
+  additionalNodes?: Array<Buffer>
 }
 
 export interface S3Credentials {

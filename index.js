@@ -14,6 +14,7 @@ module.exports = {
   ...require('./lib/defaults.js'),
   ...require('./lib/generics.js'),
   ...require('./lib/messages.js'),
+  ...require('./lib/generate.js'),
   ...require('./lib/event-buffer.js'),
   ...require('./lib/auth-utils.js'),
   ...require('./lib/usync.js'),

@@ -35,6 +35,11 @@ const DisconnectReason = Object.freeze({
 
 const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
 const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
+const { generateWAMessage, stanzaExtras } = require('./generate.js')
+const { derivedEvents } = require('./message-events.js')
+const { proto } = require('./proto.js')
+const { generateMessageIDV2 } = require('./generics.js')
+const { isJidGroup, jidNormalizedUser } = require('./jid.js')
 
 const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
 
@@ -72,6 +77,21 @@ function closeError(err) {
   const boom = makeBoom(err.message, { statusCode: err.statusCode, data: err.data })
   boom.code = err.code
   return boom
+}
+
+const PLAIN_TEXT_KEYS = new Set(['text'])
+
+function isPlainText(content, options) {
+  if (typeof content.text !== 'string') return false
+  for (const k in content) if (!PLAIN_TEXT_KEYS.has(k) && content[k] !== undefined) return false
+  for (const k in options) if (options[k] !== undefined) return false
+  return true
+}
+
+/** Options that need a layer not built yet: refused, never ignored. */
+function refuseUnsupported(options) {
+  if (options.statusJidList) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'statusJidList: status broadcasts need groups, not built yet')
+  if (options.participant) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'participant: resending to one device is done by the socket itself')
 }
 
 /**
@@ -157,6 +177,7 @@ function makeWASocket(userConfig = {}) {
         if ('qr' in data && data.qr === null) data.qr = undefined
       }
       out.push({ name, data })
+      if (name === 'messages.upsert') out.push(...derivedEvents(data.messages, creds.me?.id, creds.me?.lid))
     }
     // Baileys delivers the close last and then stops emitting; buffered events go first.
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
@@ -173,6 +194,50 @@ function makeWASocket(userConfig = {}) {
       wsEvents.emit('close')
       ev.removeAllListeners('connection.update')
     }
+  }
+
+  // Sends keep call order per chat. The native send takes its place in the chat's order when
+  // it is called; a send that first builds its message in JS (async: patch hooks, events with
+  // call links) holds the chat's place here until it has called the native send, and later
+  // sends to that chat wait for it. With none pending, a send goes straight through.
+  const preludes = new Map()
+  async function ordered(jid, build) {
+    const chat = jidNormalizedUser(jid) || jid
+    const prev = preludes.get(chat)
+    let done
+    const mine = new Promise((resolve) => {
+      done = resolve
+    })
+    preludes.set(chat, mine)
+    let sent
+    try {
+      if (prev) await prev
+      const start = await build()
+      sent = start()
+    } finally {
+      done()
+      if (preludes.get(chat) === mine) preludes.delete(chat)
+    }
+    return JSON.parse(await sent, BufferJSON.reviver)
+  }
+  const pendingFor = (jid) => preludes.size > 0 && preludes.has(jidNormalizedUser(jid) || jid)
+
+  // The message as sent (after the app's patchMessageBeforeSending), encoded for the native send.
+  async function prepareRelay(jid, message, { messageId, additionalAttributes, additionalNodes } = {}) {
+    if (!message || typeof message !== 'object') throw codedError('ERR_WA_CLIENT_ARGUMENT', 'message must be a proto.IMessage')
+    let patched = config.patchMessageBeforeSending ? await config.patchMessageBeforeSending(message, [jid]) : message
+    if (Array.isArray(patched)) patched = patched.find((p) => p.recipientJid === jid) || patched[0]
+    if (patched && patched.recipientJid !== undefined) {
+      patched = { ...patched }
+      delete patched.recipientJid
+    }
+    const bytes = Buffer.from(proto.Message.encode(proto.Message.fromObject(patched)).finish())
+    const attrs = {}
+    for (const [k, v] of Object.entries(additionalAttributes || {})) {
+      if (v !== undefined) attrs[k] = String(v)
+    }
+    const nodes = (additionalNodes || []).map((n) => encodeBinaryNode(n))
+    return () => handle.relayMessage(jid, bytes, { messageId: messageId ?? undefined, additionalAttributes: attrs, additionalNodes: nodes })
   }
 
   let handle
@@ -202,14 +267,41 @@ function makeWASocket(userConfig = {}) {
     get user() {
       return creds.me
     },
-    async sendMessage(jid, content, _options = {}) {
+    async sendMessage(jid, content, options = {}) {
       if (!content || typeof content !== 'object') {
         throw codedError('ERR_WA_CLIENT_ARGUMENT', 'content must be an object')
       }
-      if (typeof content.text === 'string') {
-        return JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver)
+      // A bare text with no options is the hot path: built and sent natively.
+      if (isPlainText(content, options)) {
+        if (!pendingFor(jid)) return JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver)
+        return ordered(jid, async () => () => handle.sendText(jid, content.text))
       }
-      throw codedError('ERR_WA_CLIENT_ARGUMENT', 'only { text } messages are supported so far')
+      if (content.disappearingMessagesInChat !== undefined && isJidGroup(jid)) {
+        throw codedError('ERR_WA_CLIENT_ARGUMENT', 'disappearing messages in a group are set with groupToggleEphemeral, which needs groups')
+      }
+      refuseUnsupported(options)
+      let fullMsg
+      await ordered(jid, async () => {
+        fullMsg = await generateWAMessage(jid, content, {
+          logger,
+          userJid: creds.me?.id,
+          messageId: generateMessageIDV2(creds.me?.id),
+          ...options,
+        })
+        const extras = stanzaExtras(content)
+        return prepareRelay(jid, fullMsg.message, {
+          messageId: fullMsg.key.id,
+          additionalAttributes: { ...extras.additionalAttributes, ...options.additionalAttributes },
+          additionalNodes: [...extras.additionalNodes, ...(options.additionalNodes || [])],
+        })
+      })
+      return fullMsg
+    },
+    /** Baileys' `relayMessage(jid, message, opts)`: sends a `proto.IMessage` as it is; resolves with its id. */
+    async relayMessage(jid, message, opts = {}) {
+      refuseUnsupported(opts)
+      const sent = await ordered(jid, () => prepareRelay(jid, message, opts))
+      return sent.key.id
     },
     requestPairingCode: (phoneNumber, customPairingCode) =>
       handle.requestPairingCode(String(phoneNumber), customPairingCode ?? undefined),

@@ -25,6 +25,16 @@ use crate::logging;
 use crate::store::NativeKeys;
 use crate::trim;
 
+/// `relayMessage`'s options that reach the stanza.
+#[napi(object)]
+#[derive(Default)]
+pub struct RelayOptions {
+    pub message_id: Option<String>,
+    pub additional_attributes: Option<HashMap<String, String>>,
+    /// Each node encoded with `encodeBinaryNode`.
+    pub additional_nodes: Option<Vec<Buffer>>,
+}
+
 /// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
 #[napi(object)]
 pub struct SocketOptions {
@@ -217,6 +227,49 @@ impl NativeSocket {
         text: String,
     ) -> Result<AsyncBlock<Coded<String>>> {
         let sending = self.client.send_text(&jid, &text);
+        Ok(AsyncBlockBuilder::new(async move {
+            Ok(Coded(
+                sending
+                    .await
+                    .map(|msg| compat::wa_message_json(&msg).to_string())
+                    .map_err(client_err),
+            ))
+        })
+        .build(env)?)
+    }
+
+    /// Baileys' `relayMessage(jid, message, { messageId, additionalAttributes,
+    /// additionalNodes })` with the message as `proto.Message` bytes and each additional node
+    /// as an encoded frame; resolves with the WAMessage as JSON once the server acked. Like
+    /// `sendText`, it takes its place in the chat's order during this call.
+    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    pub fn relay_message(
+        &self,
+        env: &Env,
+        jid: String,
+        message: Buffer,
+        options: Option<RelayOptions>,
+    ) -> Result<AsyncBlock<Coded<String>>> {
+        let message =
+            <wa_proto::Message as prost::Message>::decode(message.as_ref()).map_err(|e| {
+                coded(
+                    wa_client::error::code::ARGUMENT,
+                    format!("message is not a proto.Message: {e}"),
+                )
+            })?;
+        let options = options.unwrap_or_default();
+        let mut send = wa_client::SendOptions {
+            id: options.message_id,
+            ..Default::default()
+        };
+        for (k, v) in options.additional_attributes.unwrap_or_default() {
+            send.attrs.push((k, v));
+        }
+        for frame in options.additional_nodes.unwrap_or_default() {
+            let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
+            send.nodes.push(node);
+        }
+        let sending = self.client.relay_message(&jid, message, send);
         Ok(AsyncBlockBuilder::new(async move {
             Ok(Coded(
                 sending

@@ -96,6 +96,7 @@ export interface WAEventMap {
   'creds.update': Record<string, any>
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
   'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
+  'messages.reaction': Array<{ key: WAMessageKeyInput; reaction: { text?: string | null; key: WAMessageLike['key']; senderTimestampMs?: number | null } }>
   [event: string]: any
 }
 
@@ -112,13 +113,84 @@ export interface WAEventEmitter {
   isBuffering(): boolean
 }
 
+/** A message key as content kinds take it (`react.key`, `delete`, `edit`, `pin`). */
+export interface WAMessageKeyInput {
+  remoteJid?: string | null
+  fromMe?: boolean | null
+  id?: string | null
+  participant?: string | null
+}
+
+interface ContentCommon {
+  mentions?: string[]
+  mentionAll?: boolean
+  contextInfo?: Record<string, any>
+  viewOnce?: boolean
+  edit?: WAMessageKeyInput
+}
+
+/** Baileys' `AnyMessageContent` (the kinds a bot passes to `sendMessage`). */
+export type AnyMessageContent = ContentCommon &
+  (
+    | { text: string; linkPreview?: Record<string, any> | null }
+    | { contacts: { displayName?: string; contacts: Array<{ displayName?: string; vcard?: string }> } }
+    | { location: { degreesLatitude: number; degreesLongitude: number; name?: string; address?: string; [k: string]: any } }
+    | { react: { text: string; key: WAMessageKeyInput; senderTimestampMs?: number } }
+    | { delete: WAMessageKeyInput }
+    | { forward: WAMessageLike; force?: boolean }
+    | { disappearingMessagesInChat: boolean | number }
+    | { groupInvite: { inviteCode: string; inviteExpiration: number; text: string; jid: string; subject: string } }
+    | { pin: WAMessageKeyInput; type: 1 | 2; time?: 86400 | 604800 | 2592000 }
+    | { buttonReply: { displayText: string; id: string; index: number }; type: 'template' | 'plain' }
+    | { listReply: Record<string, any> }
+    | { poll: { name: string; values: string[]; selectableCount?: number; toAnnouncementGroup?: boolean; messageSecret?: Uint8Array } }
+    | { event: { name: string; description?: string; startDate: Date; endDate?: Date; location?: Record<string, any>; call?: 'audio' | 'video'; isCancelled?: boolean; isScheduleCall?: boolean; extraGuestsAllowed?: boolean; messageSecret?: Uint8Array } }
+    | { album: { expectedImageCount?: number; expectedVideoCount?: number } }
+    | { sharePhoneNumber: boolean }
+    | { requestPhoneNumber: boolean }
+    | { limitSharing: boolean }
+    | { image: unknown; caption?: string; [k: string]: any }
+    | { video: unknown; caption?: string; [k: string]: any }
+    | { audio: unknown; [k: string]: any }
+    | { sticker: unknown; [k: string]: any }
+    | { document: unknown; mimetype: string; [k: string]: any }
+  )
+
+/** Baileys' `MiscMessageGenerationOptions` (statusJidList is refused until status broadcasts land). */
+export interface MiscMessageGenerationOptions {
+  timestamp?: Date
+  quoted?: WAMessageLike
+  ephemeralExpiration?: number | string
+  mediaUploadTimeoutMs?: number
+  statusJidList?: string[]
+  backgroundColor?: string | number
+  font?: number
+  broadcast?: boolean
+  messageId?: string
+  additionalAttributes?: Record<string, string>
+  additionalNodes?: BinaryNode[]
+  useCachedGroupMetadata?: boolean
+}
+
+/** `relayMessage`'s options. */
+export interface MessageRelayOptions {
+  messageId?: string
+  additionalAttributes?: Record<string, string>
+  additionalNodes?: BinaryNode[]
+  useUserDevicesCache?: boolean
+  useCachedGroupMetadata?: boolean
+}
+
 export interface WASocket {
   type: 'md'
   ev: WAEventEmitter
   ws: { readonly isOpen: boolean; readonly isClosed: boolean; close(): Promise<void>; on(event: 'close', l: () => void): unknown }
   authState: WASocketConfig['auth']
   readonly user: { id: string; lid?: string; name?: string } | undefined
-  sendMessage(jid: string, content: { text: string }, options?: Record<string, unknown>): Promise<WAMessageLike>
+  /** Every content kind but media (image, video, audio, sticker, document, ptv, product), which is refused with ERR_WA_MESSAGE_UNSUPPORTED until media upload lands. */
+  sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
+  /** Sends a `proto.IMessage` as it is; resolves with the message id. */
+  relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>
   end(error?: Error | WABoomError): void

@@ -114,6 +114,10 @@ export declare function shouldIncrementChatUnread(message: any): boolean
 export declare function getChatId(key: WAMessageKeyLike): string
 export declare function cleanMessage(message: any, meId: string, meLid?: string): void
 export declare function generateForwardMessageContent(message: any, forceForward?: boolean): any
+/** The `proto.Message` for a content object (media kinds need `options.prepareMedia` until media upload lands). */
+export declare function generateWAMessageContent(content: AnyMessageContent, options?: Record<string, any>): Promise<any>
+export declare function generateWAMessageFromContent(jid: string, message: Record<string, any>, options: { userJid?: string; quoted?: WAMessageLike; timestamp?: Date; messageId?: string; ephemeralExpiration?: number | string }): any
+export declare function generateWAMessage(jid: string, content: AnyMessageContent, options: Record<string, any>): Promise<any>
 export declare function prepareDisappearingMessageSettingContent(ephemeralExpiration?: number): any
 export declare function hasNonNullishProperty(message: any, key: string): boolean
 export declare function assertMediaContent(content: any): any

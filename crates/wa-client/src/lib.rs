@@ -57,3 +57,4 @@ pub use event::{
     AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,
     MessageKey, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
 };
+pub use send::SendOptions;

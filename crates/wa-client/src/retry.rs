@@ -203,13 +203,17 @@ impl Client {
             .encrypt(&address, &nodes::pad(plain))
             .await?;
         let pkmsg = enc.kind == MessageKind::PreKey;
-        let mut content = vec![enc_node(&enc).attr("count", req.count.to_string())];
+        let mut enc = enc_node(&enc).attr("count", req.count.to_string());
+        if let Some(m) = crate::send::kind::media_type(&message) {
+            enc = enc.attr("mediatype", m);
+        }
+        let mut content = vec![enc];
         if pkmsg {
             content.extend(self.device_identity());
         }
         let mut stanza = Node::new("message")
             .attr("id", req.id)
-            .attr("type", "text")
+            .attr("type", crate::send::kind::stanza_type(&message))
             .attr("to", req.device);
         stanza = if mine {
             stanza.attr("recipient", chat)

@@ -1,7 +1,7 @@
 //! The addressing of a received `<message>` (Baileys' `decodeMessageNode`): which chat, which
 //! author, whether we sent it, and the alternate addresses the envelope names. Pure.
 
-use wa_binary::{Jid, Node};
+use wa_binary::{Jid, Node, Server};
 use wa_proto::WebMessageInfo;
 use wa_proto::web_message_info::Status;
 
@@ -90,10 +90,10 @@ impl ParsedMessage {
         let alt = self.sender_alt.clone();
         let group = self.is_group();
         MessageKey {
-            remote_jid: self.chat.clone(),
+            remote_jid: user_of(&self.chat),
             from_me: self.from_me,
             id: self.id.clone(),
-            participant: self.participant.clone(),
+            participant: self.participant.as_deref().map(user_of),
             remote_jid_alt: if group { None } else { alt.clone() },
             participant_alt: if group { alt } else { None },
             addressing_mode: Some(self.addressing_mode),
@@ -139,6 +139,24 @@ impl ParsedMessage {
     }
 }
 
+/// A chat or author as the app keys it: the user, without device or agent, hosted servers as
+/// their plain ones (Baileys' `cleanMessage`). A message from a companion device belongs to its
+/// user's chat, not to a chat of its own.
+fn user_of(jid: &str) -> String {
+    match Jid::parse(jid) {
+        Ok(j) => {
+            let mut u = j.normalized_user();
+            u.server = match u.server {
+                Server::Hosted => Server::Pn,
+                Server::HostedLid => Server::Lid,
+                other => other,
+            };
+            u.to_string()
+        }
+        Err(_) => jid.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +182,8 @@ mod tests {
             ("2000:1@s.whatsapp.net", false)
         );
         let k = p.key();
+        // The chat is the user's, whichever of its devices wrote.
+        assert_eq!(k.remote_jid, "2000@s.whatsapp.net");
         assert_eq!(k.remote_jid_alt.as_deref(), Some("800:1@lid"));
         assert_eq!(k.addressing_mode, Some(AddressingMode::Pn));
         let m = p.wa_message();
@@ -196,12 +216,21 @@ mod tests {
             .attr("participant_pn", "2000:2@s.whatsapp.net");
         let p = ParsedMessage::parse(&group, &own()).unwrap();
         let k = p.key();
+        assert_eq!(
+            (k.remote_jid.as_str(), k.participant.as_deref()),
+            ("123@g.us", Some("800@lid"))
+        );
         assert_eq!(k.participant_alt.as_deref(), Some("2000:2@s.whatsapp.net"));
         assert_eq!(k.addressing_mode, Some(AddressingMode::Lid));
         assert_eq!(
             p.delivery_receipt().get_attr("participant"),
             Some("800:2@lid")
         );
+        let hosted = Node::new("message")
+            .attr("id", "F")
+            .attr("from", "3000:99@hosted");
+        let k = ParsedMessage::parse(&hosted, &own()).unwrap().key();
+        assert_eq!(k.remote_jid, "3000@s.whatsapp.net");
         let no_author = Node::new("message")
             .attr("id", "E")
             .attr("from", "123@g.us");

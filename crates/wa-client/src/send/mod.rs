@@ -2,10 +2,11 @@
 //! encryption per device, the stanza, the server's ack. The planning is pure ([`plan`]); this
 //! module runs it against the network and the key store.
 
+pub mod kind;
 pub mod order;
 pub mod plan;
 
-use wa_binary::{Jid, Node, Server};
+use wa_binary::{Content, Jid, Node, Server};
 use wa_proto::WebMessageInfo;
 use wa_proto::web_message_info::Status;
 use wa_signal::MessageKind;
@@ -45,6 +46,17 @@ impl Client {
         to: &str,
         message: wa_proto::Message,
     ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
+        self.relay_message(to, message, SendOptions::default())
+    }
+
+    /// Baileys' `relayMessage`: sends `message` as it is, with the stanza's id, extra attributes
+    /// and extra child nodes from `options`. Takes its place in the chat's order when called.
+    pub fn relay_message(
+        &self,
+        to: &str,
+        message: wa_proto::Message,
+        options: SendOptions,
+    ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
         let client = self.clone();
         let dest = Jid::parse(to).map_err(|e| ClientError::Argument(format!("{to:?}: {e}")));
         let ticket = dest
@@ -57,7 +69,7 @@ impl Client {
                 Some(t) => Some(t.turn().await),
                 None => None,
             };
-            client.send_in_turn(dest, message, turn).await
+            client.send_in_turn(dest, message, options, turn).await
         }
     }
 
@@ -67,9 +79,11 @@ impl Client {
         &self,
         dest: Jid,
         message: wa_proto::Message,
+        options: SendOptions,
         turn: Option<order::Turn>,
     ) -> Result<WaMessage, ClientError> {
         let own = self.me()?;
+        options.check()?;
         if dest.is_group() || dest.is_broadcast() || dest.is_newsletter() {
             return Err(ClientError::Argument(
                 "only messages to users are supported so far".into(),
@@ -77,7 +91,10 @@ impl Client {
         }
         let dest = dest.normalized_user();
         let now = now_ms();
-        let id = nodes::message_id(Some(&own.pn.user), now / 1000);
+        let id = match options.id {
+            Some(id) => id,
+            None => nodes::message_id(Some(&own.pn.user), now / 1000),
+        };
         let sender = own.device_for(&dest).clone();
         let own_user = match (&own.lid, dest.server == Server::Lid) {
             (Some(l), true) => l.normalized_user(),
@@ -98,6 +115,7 @@ impl Client {
         let dsm = plaintext_for(true, &chat, &message);
         let mut participants = Vec::with_capacity(recipients.len());
         let mut any_pkmsg = false;
+        let media = kind::media_type(&message);
         for r in &recipients {
             let bytes = nodes::pad(if r.mine { dsm.clone() } else { plain.clone() });
             let address = self.address(&r.jid).await?;
@@ -106,7 +124,7 @@ impl Client {
             participants.push(
                 Node::new("to")
                     .attr("jid", r.jid.clone())
-                    .children(vec![enc_node(&enc)]),
+                    .children(vec![with_media_type(enc_node(&enc), media)]),
             );
         }
         let identity = if any_pkmsg {
@@ -114,7 +132,20 @@ impl Client {
         } else {
             None
         };
-        let stanza = plan::message_stanza(&id, &chat, participants, identity, nodes::phash(&jids));
+        let mut stanza = plan::message_stanza(
+            &id,
+            &chat,
+            kind::stanza_type(&message),
+            participants,
+            identity,
+            nodes::phash(&jids),
+        );
+        for (k, v) in options.attrs {
+            stanza = stanza.attr(k, v);
+        }
+        if let Content::Nodes(children) = &mut stanza.content {
+            children.extend(options.nodes);
+        }
         // Remembered before it goes out: a recipient's retry receipt can arrive before the
         // server's ack does.
         self.inner
@@ -146,5 +177,49 @@ impl Client {
             }));
         }
         Ok(msg)
+    }
+}
+
+/// What `relayMessage` adds to a send: Baileys' `messageId`, `additionalAttributes` and
+/// `additionalNodes`.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// The message id; one is made when absent.
+    pub id: Option<String>,
+    /// Attributes added to the `<message>` stanza (`edit`, `category`, ...).
+    pub attrs: Vec<(String, String)>,
+    /// Nodes appended to the stanza (`<meta polltype=creation>`, ...).
+    pub nodes: Vec<Node>,
+}
+
+/// Attributes the send itself owns: an extra one could only break the stanza.
+const OWN_ATTRS: [&str; 4] = ["id", "to", "type", "phash"];
+
+impl SendOptions {
+    fn check(&self) -> Result<(), ClientError> {
+        if let Some(id) = &self.id
+            && (id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ClientError::Argument(format!(
+                "messageId must be 1-128 visible ASCII characters, got {id:?}"
+            )));
+        }
+        if let Some((k, _)) = self
+            .attrs
+            .iter()
+            .find(|(k, _)| OWN_ATTRS.contains(&k.as_str()))
+        {
+            return Err(ClientError::Argument(format!(
+                "additionalAttributes may not set {k:?}: the send sets it"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn with_media_type(enc: Node, media: Option<&'static str>) -> Node {
+    match media {
+        Some(m) => enc.attr("mediatype", m),
+        None => enc,
     }
 }

@@ -47,6 +47,8 @@ pub fn plaintext_for(mine: bool, chat: &str, message: &wa_proto::Message) -> Vec
                 message: Some(Box::new(message.clone())),
                 phash: None,
             })),
+            // Our other devices read a poll's or event's secret here, as WhatsApp puts it.
+            message_context_info: message.message_context_info.clone(),
             ..Default::default()
         }
         .encode_to_vec()
@@ -73,6 +75,7 @@ pub fn device_identity_node(account: &StoredAccount) -> Node {
 pub fn message_stanza(
     id: &str,
     to: &str,
+    kind: &str,
     participants: Vec<Node>,
     device_identity: Option<Node>,
     phash: String,
@@ -82,7 +85,7 @@ pub fn message_stanza(
     Node::new("message")
         .attr("id", id.to_owned())
         .attr("to", to.to_owned())
-        .attr("type", "text")
+        .attr("type", kind.to_owned())
         .attr("phash", phash)
         .children(content)
 }
