@@ -53,8 +53,19 @@ export type ErrorCode =
   | 'ERR_WA_CRYPTO_MEDIA_TYPE'
   | 'ERR_WA_CRYPTO_PUBLIC_KEY'
   | 'ERR_WA_CRYPTO_TRUNCATED'
+  | 'ERR_WA_MEDIA_ARGUMENT'
+  | 'ERR_WA_MEDIA_BAD_MAC'
+  | 'ERR_WA_MEDIA_DECODE'
+  | 'ERR_WA_MEDIA_HASH_MISMATCH'
+  | 'ERR_WA_MEDIA_HTTP'
+  | 'ERR_WA_MEDIA_IO'
+  | 'ERR_WA_MEDIA_NETWORK'
+  | 'ERR_WA_MEDIA_RETRY'
+  | 'ERR_WA_MEDIA_TLS'
+  | 'ERR_WA_MEDIA_TOO_LARGE'
+  | 'ERR_WA_MEDIA_TRUNCATED'
+  | 'ERR_WA_MEDIA_UPLOAD_FAILED'
   | 'ERR_WA_MESSAGE_CONTENT'
-  | 'ERR_WA_MESSAGE_UNSUPPORTED'
   | 'ERR_WA_NAPI'
   | 'ERR_WA_NOISE_BAD_INTRO'
   | 'ERR_WA_NOISE_CERT_DECODE'
@@ -770,10 +781,12 @@ export interface WASocket {
   ws: { readonly isOpen: boolean; readonly isClosed: boolean; close(): Promise<void>; on(event: 'close', l: () => void): unknown }
   authState: WASocketConfig['auth']
   readonly user: { id: string; lid?: string; name?: string } | undefined
-  /** Every content kind but media (image, video, audio, sticker, document, ptv, product), which is refused with ERR_WA_MESSAGE_UNSUPPORTED until media upload lands. */
+  /** Every content kind of Baileys 7 (media is encrypted and uploaded to the `media_conn` hosts). */
   sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
+  /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */
+  waUploadToServer(filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }): Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>
   end(error?: Error | WABoomError): void
@@ -903,7 +916,7 @@ export declare function shouldIncrementChatUnread(message: any): boolean
 export declare function getChatId(key: WAMessageKeyLike): string
 export declare function cleanMessage(message: any, meId: string, meLid?: string): void
 export declare function generateForwardMessageContent(message: any, forceForward?: boolean): any
-/** The `proto.Message` for a content object (media kinds need `options.prepareMedia` until media upload lands). */
+/** The `proto.Message` for a content object (media kinds need `options.upload`, e.g. `sock.waUploadToServer`). */
 export declare function generateWAMessageContent(content: AnyMessageContent, options?: Record<string, any>): Promise<any>
 export declare function generateWAMessageFromContent(jid: string, message: Record<string, any>, options: { userJid?: string; quoted?: WAMessageLike; timestamp?: Date; messageId?: string; ephemeralExpiration?: number | string }): any
 export declare function generateWAMessage(jid: string, content: AnyMessageContent, options: Record<string, any>): Promise<any>
@@ -1045,6 +1058,23 @@ export declare function decodeDecompressedBinaryNode(buffer: Uint8Array, opts?: 
 /** The WebMessageInfo objects (toJSON form) of a node's `<message>` children. */
 export declare function getBinaryNodeMessages(node: { content?: any }): { [k: string]: any }[]
 
+/** A media input as Baileys takes it. */
+export type WAMediaUpload = Buffer | { url: string | URL } | { stream: import('node:stream').Readable }
+export declare function getStream(item: WAMediaUpload, opts?: Record<string, any>): Promise<{ stream: import('node:stream').Readable; type: 'buffer' | 'readable' | 'file' | 'remote' }>
+export declare function getHttpStream(url: string | URL, options?: { dispatcher?: unknown; headers?: Record<string, string> }): Promise<import('node:stream').Readable>
+export declare function encryptedStream(media: WAMediaUpload, mediaType: string, opts?: { saveOriginalFileIfRequired?: boolean; opts?: Record<string, any>; maxLength?: number; logger?: unknown }): Promise<{ mediaKey: Buffer; originalFilePath?: string; encFilePath: string; mac: Buffer; fileEncSha256: Buffer; fileSha256: Buffer; fileLength: number }>
+export declare function prepareWAMessageMedia(message: Record<string, any>, options: { upload: WASocket['waUploadToServer']; mediaCache?: { get(k: string): any; set(k: string, v: Uint8Array): any }; mediaTypeOverride?: string; mediaUploadTimeoutMs?: number; jid?: string; options?: Record<string, any> }): Promise<any>
+export interface MediaDownloadOptions {
+  startByte?: number
+  endByte?: number
+  host?: string
+  maxLength?: number
+  options?: Record<string, any>
+}
+export declare function downloadContentFromMessage(media: { mediaKey?: Uint8Array | null; directPath?: string | null; url?: string | null; fileEncSha256?: Uint8Array | null; fileSha256?: Uint8Array | null }, type: string, opts?: MediaDownloadOptions): Promise<import('node:stream').Readable>
+export declare function downloadMediaMessage(message: WAMessageLike, type: 'buffer', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<Buffer>
+export declare function downloadMediaMessage(message: WAMessageLike, type: 'stream', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<import('node:stream').Readable>
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -1068,6 +1098,14 @@ export declare class MediaDecryptor {
   update(chunk: Buffer): Buffer
   /** Checks the MAC and returns the last plaintext bytes. */
   finish(): Buffer
+}
+
+/** A downloaded, verified media file, decrypted as JavaScript reads it. */
+export declare class MediaDownload {
+  /** The next plaintext chunk, or `null` at the end (the temporary file is then removed). */
+  read(): Promise<Buffer | null>
+  /** Drops the temporary file without reading the rest. */
+  close(): void
 }
 
 /**
@@ -1250,6 +1288,11 @@ export declare class NativeSocket {
    * `sendText`, it takes its place in the chat's order during this call.
    */
   relayMessage(jid: string, message: Buffer, options?: RelayOptions | undefined | null): Promise<string>
+  /**
+   * Uploads an encrypted file (from `encryptMediaFile`) to the `media_conn` hosts; resolves
+   * with `{ mediaUrl, directPath, meta_hmac, fbid, ts }` as JSON (Baileys' upload result).
+   */
+  uploadMedia(encFilePath: string, mediaType: string, fileEncSha256: Buffer, timeoutMs?: number | undefined | null): Promise<Coded<string>>
   requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<Coded<string>>
   logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */
@@ -1362,6 +1405,9 @@ export declare function decryptMedia(data: Buffer, mediaKey: Buffer, mediaTypeNa
  */
 export declare function describeHandshakeMessage(bytes: Buffer): Array<string>
 
+/** Downloads, verifies and decrypts a media file into a Buffer. */
+export declare function downloadMedia(url: string, mediaKey: Buffer, mediaTypeName: string, options?: MediaDownloadOptions | undefined | null): Promise<Coded<Buffer>>
+
 /**
  * An encrypted media file (`data` = ciphertext followed by the 10-byte `mac`) and the
  * digests an upload needs.
@@ -1374,11 +1420,26 @@ export interface EncryptedMedia {
   fileLength: number
 }
 
+/** `encryptMediaFile`'s result: Baileys' `encryptedStream` fields. */
+export interface EncryptedMediaFile {
+  mediaKey: Buffer
+  encFilePath: string
+  fileSha256: Buffer
+  fileEncSha256: Buffer
+  fileLength: number
+}
+
 /**
  * Encrypts a whole media file held in memory under `mediaKey` for `mediaType` (a Baileys
  * media type name such as `image`, `ptt`, `md-app-state`).
  */
 export declare function encryptMedia(plain: Buffer, mediaKey: Buffer, mediaTypeName: string): EncryptedMedia
+
+/**
+ * Encrypts a Buffer or the file at a path under a fresh media key into a temporary file
+ * (0600) the caller removes after uploading it.
+ */
+export declare function encryptMediaFile(input: Buffer | string, mediaTypeName: string, maxLength?: number | undefined | null): Promise<Coded<EncryptedMediaFile>>
 
 /** A request from Rust to a JavaScript engine's dispatcher. */
 export interface EngineCall {
@@ -1425,6 +1486,16 @@ export interface KeysReply {
 export interface ListedEntry {
   id: string
   json: string
+}
+
+/** What a download checks and cuts. */
+export interface MediaDownloadOptions {
+  fileEncSha256?: Buffer
+  fileSha256?: Buffer
+  startByte?: number
+  endByte?: number
+  maxLength?: number
+  timeoutMs?: number
 }
 
 /** The expansion of a media key: `iv`, `cipherKey`, `macKey` (as Baileys' `getMediaKeys`) and `refKey`. */
@@ -1488,6 +1559,9 @@ export interface NoiseResponderOptions {
 
 /** WhatsApp's certificate root public key (32 bytes). */
 export declare function noiseWaCertRoot(): Buffer
+
+/** Downloads and verifies a media file into a temporary file; resolves once the MAC held. */
+export declare function openMediaDownload(url: string, mediaKey: Buffer, mediaTypeName: string, options?: MediaDownloadOptions | undefined | null): Promise<Coded<MediaDownload>>
 
 /** What a migration moved. */
 export interface PostgresOptions {

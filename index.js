@@ -15,6 +15,7 @@ module.exports = {
   ...require('./lib/generics.js'),
   ...require('./lib/messages.js'),
   ...require('./lib/generate.js'),
+  ...require('./lib/media.js'),
   ...require('./lib/event-buffer.js'),
   ...require('./lib/auth-utils.js'),
   ...require('./lib/usync.js'),

@@ -289,7 +289,7 @@ test('bad content is a coded error naming the field, and nothing is sent', async
     [{ event: { name: 'e', startDate: 'tomorrow' } }, 'ERR_WA_MESSAGE_CONTENT', /event\.startDate/],
     [{ text: 'x', mentions: 'all' }, 'ERR_WA_MESSAGE_CONTENT', /mentions/],
     [{ nothing: true }, 'ERR_WA_MESSAGE_CONTENT', /no content kind/],
-    [{ image: Buffer.alloc(10) }, 'ERR_WA_MESSAGE_UNSUPPORTED', /image cannot be sent yet/],
+    [{ image: { url: 'http://example.com/a.jpg' } }, 'ERR_WA_MEDIA_ARGUMENT', /not a file, https or data: URL/],
     [{ buttonReply: { displayText: 'a', id: 'b', index: 0 }, type: 'fancy' }, 'ERR_WA_MESSAGE_CONTENT', /content\.type/],
   ]
   for (const [content, code, message] of cases) {

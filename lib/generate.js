@@ -17,6 +17,7 @@ const {
   hasNonNullishProperty,
 } = require('./messages.js')
 const { isJidGroup, isJidNewsletter, isJidStatusBroadcast, jidNormalizedUser } = require('./jid.js')
+const { prepareWAMessageMedia } = require('./media.js')
 
 // Call-link prefixes of an event's join link (WhatsApp's URLs).
 const CALL_VIDEO_PREFIX = 'https://call.whatsapp.com/video/'
@@ -31,10 +32,15 @@ function contentError(field, why) {
   return err
 }
 
-function unsupported(what) {
-  const err = new Boom(`${what} cannot be sent yet: media upload is not built`, { statusCode: 501, data: { kind: what } })
-  err.code = 'ERR_WA_MESSAGE_UNSUPPORTED'
+function needsUpload(what) {
+  const err = new Boom(`${what}: sending media needs options.upload (sendMessage passes the socket's)`, { statusCode: 400, data: { kind: what } })
+  err.code = 'ERR_WA_MEDIA_ARGUMENT'
   return err
+}
+
+function prepareMedia(message, options, what) {
+  if (typeof options.upload !== 'function') throw needsUpload(what)
+  return prepareWAMessageMedia(message, options)
 }
 
 const isObject = (v) => typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && !Array.isArray(v)
@@ -215,8 +221,17 @@ async function kindContent(message, options) {
     }
     throw contentError('type', "must be 'template' or 'plain' for a buttonReply")
   }
-  if (message.ptv) throw unsupported('ptv')
-  if (has('product')) throw unsupported('product')
+  if (message.ptv) {
+    const { videoMessage } = await prepareMedia({ video: message.video }, options, 'ptv')
+    return { ptvMessage: videoMessage }
+  }
+  if (has('product')) {
+    if (!isObject(message.product)) throw contentError('product', 'must be an object with productImage')
+    const { imageMessage } = await prepareMedia({ image: message.product.productImage }, options, 'product')
+    return {
+      productMessage: proto.Message.ProductMessage.create({ ...message, product: { ...message.product, productImage: imageMessage } }),
+    }
+  }
   if (has('listReply')) {
     if (!isObject(message.listReply)) throw contentError('listReply', 'must be an object')
     return { listResponseMessage: { ...message.listReply } }
@@ -242,10 +257,7 @@ async function kindContent(message, options) {
     }
   }
   const media = MEDIA_KINDS.find((k) => has(k))
-  if (media) {
-    if (options.prepareMedia) return options.prepareMedia(message, options)
-    throw unsupported(media)
-  }
+  if (media) return prepareMedia(message, options, media)
   throw contentError('(kind)', `no content kind found among ${JSON.stringify(Object.keys(message))}`)
 }
 

@@ -285,6 +285,9 @@ function makeWASocket(userConfig = {}) {
         fullMsg = await generateWAMessage(jid, content, {
           logger,
           userJid: creds.me?.id,
+          upload: sock.waUploadToServer,
+          mediaCache: config.mediaCache,
+          options: config.options,
           messageId: generateMessageIDV2(creds.me?.id),
           ...options,
         })
@@ -296,6 +299,23 @@ function makeWASocket(userConfig = {}) {
         })
       })
       return fullMsg
+    },
+    /**
+     * Baileys' `waUploadToServer(encFilePath, { mediaType, fileEncSha256B64, timeoutMs })`:
+     * uploads an encrypted file to the `media_conn` hosts in order; `{ mediaUrl, directPath }`.
+     */
+    async waUploadToServer(filePath, { mediaType, fileEncSha256B64, timeoutMs } = {}) {
+      if (typeof filePath !== 'string') throw codedError('ERR_WA_MEDIA_ARGUMENT', 'filePath must be the path of an encrypted file')
+      const sha = Buffer.from(String(fileEncSha256B64 ?? ''), 'base64')
+      if (sha.length !== 32) throw codedError('ERR_WA_MEDIA_ARGUMENT', 'fileEncSha256B64 must be the base64 SHA-256 of the file')
+      try {
+        return JSON.parse(await handle.uploadMedia(filePath, String(mediaType), sha, timeoutMs ?? config.mediaUploadTimeoutMs ?? undefined))
+      } catch (e) {
+        const status = Number(e.status)
+        const boom = makeBoom(e.message, { statusCode: status >= 400 ? status : 500 })
+        boom.code = e.code
+        throw boom
+      }
     },
     /** Baileys' `relayMessage(jid, message, opts)`: sends a `proto.IMessage` as it is; resolves with its id. */
     async relayMessage(jid, message, opts = {}) {

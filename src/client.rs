@@ -281,6 +281,43 @@ impl NativeSocket {
         .build(env)?)
     }
 
+    /// Uploads an encrypted file (from `encryptMediaFile`) to the `media_conn` hosts; resolves
+    /// with `{ mediaUrl, directPath, meta_hmac, fbid, ts }` as JSON (Baileys' upload result).
+    #[napi(catch_unwind)]
+    pub async fn upload_media(
+        &self,
+        enc_file_path: String,
+        media_type: String,
+        file_enc_sha256: Buffer,
+        timeout_ms: Option<u32>,
+    ) -> Coded<String> {
+        Coded(
+            async move {
+                let http = crate::media::http()?;
+                let r = self
+                    .client
+                    .upload_media(
+                        &http,
+                        std::path::Path::new(&enc_file_path),
+                        &media_type,
+                        &file_enc_sha256,
+                        timeout_ms.map(|t| Duration::from_millis(u64::from(t))),
+                    )
+                    .await
+                    .map_err(crate::media::media_err)?;
+                Ok(serde_json::json!({
+                    "mediaUrl": r.url,
+                    "directPath": r.direct_path,
+                    "meta_hmac": r.meta_hmac,
+                    "fbid": r.fbid,
+                    "ts": r.ts,
+                })
+                .to_string())
+            }
+            .await,
+        )
+    }
+
     #[napi(catch_unwind)]
     pub async fn request_pairing_code(
         &self,

@@ -9,6 +9,7 @@ mod compat;
 mod crypto;
 mod errors;
 mod logging;
+mod media;
 mod noise;
 mod proto;
 mod signal;

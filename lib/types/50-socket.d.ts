@@ -187,10 +187,12 @@ export interface WASocket {
   ws: { readonly isOpen: boolean; readonly isClosed: boolean; close(): Promise<void>; on(event: 'close', l: () => void): unknown }
   authState: WASocketConfig['auth']
   readonly user: { id: string; lid?: string; name?: string } | undefined
-  /** Every content kind but media (image, video, audio, sticker, document, ptv, product), which is refused with ERR_WA_MESSAGE_UNSUPPORTED until media upload lands. */
+  /** Every content kind of Baileys 7 (media is encrypted and uploaded to the `media_conn` hosts). */
   sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
+  /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */
+  waUploadToServer(filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }): Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>
   end(error?: Error | WABoomError): void

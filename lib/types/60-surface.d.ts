@@ -114,7 +114,7 @@ export declare function shouldIncrementChatUnread(message: any): boolean
 export declare function getChatId(key: WAMessageKeyLike): string
 export declare function cleanMessage(message: any, meId: string, meLid?: string): void
 export declare function generateForwardMessageContent(message: any, forceForward?: boolean): any
-/** The `proto.Message` for a content object (media kinds need `options.prepareMedia` until media upload lands). */
+/** The `proto.Message` for a content object (media kinds need `options.upload`, e.g. `sock.waUploadToServer`). */
 export declare function generateWAMessageContent(content: AnyMessageContent, options?: Record<string, any>): Promise<any>
 export declare function generateWAMessageFromContent(jid: string, message: Record<string, any>, options: { userJid?: string; quoted?: WAMessageLike; timestamp?: Date; messageId?: string; ephemeralExpiration?: number | string }): any
 export declare function generateWAMessage(jid: string, content: AnyMessageContent, options: Record<string, any>): Promise<any>
@@ -255,3 +255,20 @@ export declare function decompressingIfRequired(buffer: Uint8Array): Promise<Buf
 export declare function decodeDecompressedBinaryNode(buffer: Uint8Array, opts?: { SINGLE_BYTE_TOKENS: string[]; DOUBLE_BYTE_TOKENS: string[][]; [k: string]: any }, indexRef?: { index: number }): BinaryNode
 /** The WebMessageInfo objects (toJSON form) of a node's `<message>` children. */
 export declare function getBinaryNodeMessages(node: { content?: any }): { [k: string]: any }[]
+
+/** A media input as Baileys takes it. */
+export type WAMediaUpload = Buffer | { url: string | URL } | { stream: import('node:stream').Readable }
+export declare function getStream(item: WAMediaUpload, opts?: Record<string, any>): Promise<{ stream: import('node:stream').Readable; type: 'buffer' | 'readable' | 'file' | 'remote' }>
+export declare function getHttpStream(url: string | URL, options?: { dispatcher?: unknown; headers?: Record<string, string> }): Promise<import('node:stream').Readable>
+export declare function encryptedStream(media: WAMediaUpload, mediaType: string, opts?: { saveOriginalFileIfRequired?: boolean; opts?: Record<string, any>; maxLength?: number; logger?: unknown }): Promise<{ mediaKey: Buffer; originalFilePath?: string; encFilePath: string; mac: Buffer; fileEncSha256: Buffer; fileSha256: Buffer; fileLength: number }>
+export declare function prepareWAMessageMedia(message: Record<string, any>, options: { upload: WASocket['waUploadToServer']; mediaCache?: { get(k: string): any; set(k: string, v: Uint8Array): any }; mediaTypeOverride?: string; mediaUploadTimeoutMs?: number; jid?: string; options?: Record<string, any> }): Promise<any>
+export interface MediaDownloadOptions {
+  startByte?: number
+  endByte?: number
+  host?: string
+  maxLength?: number
+  options?: Record<string, any>
+}
+export declare function downloadContentFromMessage(media: { mediaKey?: Uint8Array | null; directPath?: string | null; url?: string | null; fileEncSha256?: Uint8Array | null; fileSha256?: Uint8Array | null }, type: string, opts?: MediaDownloadOptions): Promise<import('node:stream').Readable>
+export declare function downloadMediaMessage(message: WAMessageLike, type: 'buffer', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<Buffer>
+export declare function downloadMediaMessage(message: WAMessageLike, type: 'stream', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<import('node:stream').Readable>

@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     /// Call order of sends, per chat.
     pub lanes: Lanes,
     pub retry: RetryState,
+    /// The cached `media_conn`.
+    pub media: crate::media::MediaState,
     /// Serialises prekey uploads (post-login and refills may overlap).
     pub prekeys: tokio::sync::Mutex<()>,
     /// This connection among every connection of the process (the inbox tells what it handed
@@ -131,6 +133,7 @@ impl Client {
             devices: DeviceCache::default(),
             lanes: Lanes::default(),
             retry: RetryState::default(),
+            media: Default::default(),
             prekeys: tokio::sync::Mutex::new(()),
             conn: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);

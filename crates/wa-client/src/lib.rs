@@ -36,6 +36,7 @@ pub mod event;
 mod inbox;
 pub mod lid;
 mod login;
+pub mod media;
 pub mod nodes;
 pub mod pairing;
 pub mod payload;

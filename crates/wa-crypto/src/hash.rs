@@ -15,6 +15,20 @@ pub fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// SHA-256 of a stream of parts, fed as they come.
+#[derive(Debug, Clone, Default)]
+pub struct Sha256Stream(Sha256);
+
+impl Sha256Stream {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
 pub fn sha512(data: &[u8]) -> [u8; 64] {
     Sha512::digest(data).into()
 }

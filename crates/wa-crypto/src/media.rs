@@ -391,6 +391,81 @@ impl MediaDecryptor {
     }
 }
 
+/// Checks an encrypted file's MAC and hashes it as it streams past, without decrypting: a
+/// download is verified whole before any plaintext is handed out.
+pub struct MediaVerifier {
+    mac: Hmac<Sha256>,
+    enc_hash: Sha256,
+    tail: Vec<u8>,
+    length: u64,
+}
+
+impl std::fmt::Debug for MediaVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaVerifier")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a verified file is: its length (MAC included) and SHA-256 (`fileEncSha256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedMedia {
+    pub enc_length: u64,
+    pub file_enc_sha256: [u8; 32],
+}
+
+impl MediaVerifier {
+    pub fn new(keys: &MediaKeys) -> Self {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&keys.mac_key).expect("any key length");
+        mac.update(&keys.iv);
+        Self {
+            mac,
+            enc_hash: Sha256::new(),
+            tail: Vec::with_capacity(2 * MEDIA_MAC_LEN),
+            length: 0,
+        }
+    }
+
+    /// Takes the next bytes of the encrypted file.
+    pub fn update(&mut self, data: &[u8]) {
+        self.enc_hash.update(data);
+        self.length += data.len() as u64;
+        // The last MEDIA_MAC_LEN bytes are the MAC, not MAC input: hold them back.
+        if data.len() >= MEDIA_MAC_LEN {
+            self.mac.update(&self.tail);
+            self.tail.clear();
+            let (body, last) = data.split_at(data.len() - MEDIA_MAC_LEN);
+            self.mac.update(body);
+            self.tail.extend_from_slice(last);
+        } else {
+            self.tail.extend_from_slice(data);
+            let over = self.tail.len().saturating_sub(MEDIA_MAC_LEN);
+            self.mac.update(&self.tail[..over]);
+            self.tail.drain(..over);
+        }
+    }
+
+    /// Checks the file's shape (whole blocks and the MAC) and its MAC.
+    pub fn finish(self) -> Result<VerifiedMedia, CryptoError> {
+        if self.length < (BLOCK + MEDIA_MAC_LEN) as u64 {
+            return Err(CryptoError::Truncated(self.length as usize));
+        }
+        if !(self.length - MEDIA_MAC_LEN as u64).is_multiple_of(BLOCK as u64) {
+            return Err(CryptoError::CbcPadding);
+        }
+        let expected: [u8; 32] = self.mac.finalize().into_bytes().into();
+        if !crate::mac::ct_eq(&expected[..MEDIA_MAC_LEN], &self.tail) {
+            return Err(CryptoError::BadMac);
+        }
+        Ok(VerifiedMedia {
+            enc_length: self.length,
+            file_enc_sha256: self.enc_hash.finalize().into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +587,39 @@ mod tests {
             stream_decrypt(&keys, &enc.data[1..], 7),
             Err(CryptoError::CbcPadding)
         );
+    }
+
+    #[test]
+    fn the_verifier_agrees_with_the_mac_in_any_chunking() {
+        let mk = [5u8; 32];
+        let keys = media_keys(&mk, MediaType::Audio);
+        let enc = encrypt_media(&mk, MediaType::Audio, &[3u8; 1000]);
+        for chunk in [1, 3, 10, 11, 16, 333, 5000] {
+            let mut v = MediaVerifier::new(&keys);
+            enc.data.chunks(chunk).for_each(|c| v.update(c));
+            let ok = v.finish().unwrap();
+            assert_eq!(
+                ok.file_enc_sha256, enc.digest.file_enc_sha256,
+                "chunk {chunk}"
+            );
+            assert_eq!(ok.enc_length, enc.data.len() as u64);
+            for i in [0, 500, enc.data.len() - 1] {
+                let mut bad = enc.data.clone();
+                bad[i] ^= 1;
+                let mut v = MediaVerifier::new(&keys);
+                bad.chunks(chunk).for_each(|c| v.update(c));
+                assert_eq!(
+                    v.finish(),
+                    Err(CryptoError::BadMac),
+                    "chunk {chunk} byte {i}"
+                );
+            }
+        }
+        let mut v = MediaVerifier::new(&keys);
+        v.update(&enc.data[..20]);
+        assert_eq!(v.finish(), Err(CryptoError::Truncated(20)));
+        let mut v = MediaVerifier::new(&keys);
+        v.update(&enc.data[..enc.data.len() - 1]);
+        assert_eq!(v.finish(), Err(CryptoError::CbcPadding));
     }
 }

@@ -1,0 +1,124 @@
+// Media encryption against Baileys 7's definition: what our `encryptedStream` writes is
+// decrypted with Baileys' own `getMediaKeys` (AES-256-CBC + the truncated HMAC), for every
+// input kind Baileys takes (Buffer, file path, `file://`, `data:`, stream); temporary files
+// are 0600; bad inputs are coded errors.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync, statSync, unlinkSync, mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import * as B from '@whiskeysockets/baileys'
+import * as O from '../index.mjs'
+
+const dir = mkdtempSync(join(tmpdir(), 'bn-media-'))
+const plain = randomBytes(300_001)
+const file = join(dir, 'in.bin')
+writeFileSync(file, plain)
+
+async function openWithBaileys(enc, type) {
+  const { cipherKey, iv, macKey } = await B.getMediaKeys(enc.mediaKey, type)
+  const bytes = readFileSync(enc.encFilePath)
+  const body = bytes.subarray(0, -10)
+  const mac = createHmac('sha256', macKey).update(iv).update(body).digest().subarray(0, 10)
+  assert.deepEqual(bytes.subarray(-10), mac, 'the MAC is HMAC-SHA256(macKey, iv || ciphertext)[..10]')
+  assert.deepEqual(enc.mac, mac)
+  assert.deepEqual(enc.fileEncSha256, createHash('sha256').update(bytes).digest())
+  const d = createDecipheriv('aes-256-cbc', cipherKey, iv)
+  return Buffer.concat([d.update(body), d.final()])
+}
+
+test('encryptedStream: every input kind opens with Baileys keys and hashes to the message fields', async () => {
+  const inputs = [
+    ['buffer', () => plain],
+    ['path', () => ({ url: file })],
+    ['file url', () => ({ url: new URL(`file://${file}`) })],
+    ['data url', () => ({ url: `data:application/octet-stream;base64,${plain.toString('base64')}` })],
+    ['stream', () => ({ stream: Readable.from([plain.subarray(0, 1000), plain.subarray(1000)]) })],
+  ]
+  for (const [name, input] of inputs) {
+    for (const type of ['image', 'audio', 'document']) {
+      const enc = await O.encryptedStream(input(), type, {})
+      try {
+        assert.equal(statSync(enc.encFilePath).mode & 0o777, 0o600, `${name}: the encrypted file is 0600`)
+        assert.equal(enc.mediaKey.length, 32)
+        assert.equal(enc.fileLength, plain.length)
+        assert.deepEqual(enc.fileSha256, createHash('sha256').update(plain).digest())
+        assert.deepEqual(await openWithBaileys(enc, type), plain, `${name} as ${type}`)
+      } finally {
+        unlinkSync(enc.encFilePath)
+      }
+    }
+  }
+})
+
+test('encryptedStream keeps the original when asked, and each call has its own key', async () => {
+  const a = await O.encryptedStream(plain, 'video', { saveOriginalFileIfRequired: true })
+  const b = await O.encryptedStream(plain, 'video', {})
+  assert.notDeepEqual(a.mediaKey, b.mediaKey)
+  assert.deepEqual(readFileSync(a.originalFilePath), plain)
+  assert.equal(b.originalFilePath, undefined)
+  for (const f of [a.encFilePath, a.originalFilePath, b.encFilePath]) unlinkSync(f)
+})
+
+test('bad media inputs are coded errors and leave no file behind', async () => {
+  const before = new Set(readdir())
+  const cases = [
+    [{ url: 'http://example.com/x.jpg' }, 'ERR_WA_MEDIA_ARGUMENT'],
+    [{ url: 'ftp://example.com/x.jpg' }, 'ERR_WA_MEDIA_ARGUMENT'],
+    [{ url: join(dir, 'missing.bin') }, 'ERR_WA_MEDIA_IO'],
+    [{ url: dir }, 'ERR_WA_MEDIA_ARGUMENT'],
+    [42, 'ERR_WA_MEDIA_ARGUMENT'],
+  ]
+  for (const [input, code] of cases) {
+    await assert.rejects(O.encryptedStream(input, 'image', {}), (e) => {
+      assert.equal(e.code, code, `${JSON.stringify(input)}: ${e.message}`)
+      return true
+    })
+  }
+  await assert.rejects(O.encryptedStream(plain, 'not-a-type', {}), { code: 'ERR_WA_MEDIA_ARGUMENT' })
+  await assert.rejects(O.encryptedStream(plain, 'image', { maxLength: 1000 }), { code: 'ERR_WA_MEDIA_TOO_LARGE' })
+  assert.deepEqual(readdir().filter((f) => !before.has(f)), [], 'no temporary file left')
+})
+
+test('prepareWAMessageMedia without an upload function is refused before anything is read', async () => {
+  await assert.rejects(O.prepareWAMessageMedia({ image: plain }, {}), { code: 'ERR_WA_MEDIA_ARGUMENT' })
+  await assert.rejects(O.generateWAMessageContent({ image: plain }, {}), { code: 'ERR_WA_MEDIA_ARGUMENT' })
+})
+
+test('prepareWAMessageMedia fills the message as Baileys does, with an upload function given', async () => {
+  const seen = []
+  const upload = async (encFilePath, opts) => {
+    seen.push({ bytes: readFileSync(encFilePath), ...opts })
+    return { mediaUrl: 'https://mmg.example/x', directPath: '/v/t62/x' }
+  }
+  for (const [content, type] of [
+    [{ image: plain, caption: 'c' }, 'image'],
+    [{ document: plain }, 'document'],
+    [{ audio: { url: file }, ptt: true, seconds: 3 }, 'audio'],
+    [{ sticker: plain }, 'sticker'],
+    [{ video: plain, gifPlayback: true }, 'video'],
+  ]) {
+    const ours = await O.prepareWAMessageMedia(content, { upload })
+    const theirs = await B.prepareWAMessageMedia(content, { upload, logger: undefined })
+    const a = ours[`${type}Message`]
+    const b = theirs[`${type}Message`]
+    for (const k of ['url', 'directPath', 'mimetype', 'fileName', 'caption', 'ptt', 'seconds', 'gifPlayback']) {
+      assert.deepEqual(a[k], b[k], `${type}.${k}`)
+    }
+    assert.equal(Number(a.fileLength), plain.length)
+    assert.deepEqual(Buffer.from(a.fileSha256), createHash('sha256').update(plain).digest())
+    const up = seen.at(-2)
+    assert.equal(up.mediaType, type)
+    assert.equal(up.fileEncSha256B64, Buffer.from(a.fileEncSha256).toString('base64'))
+    assert.ok(Number(a.mediaKeyTimestamp) > 1_700_000_000)
+  }
+  const ptv = await O.generateWAMessageContent({ video: plain, ptv: true }, { upload })
+  assert.ok(ptv.ptvMessage?.url, 'ptv becomes ptvMessage')
+})
+
+/** Our temporary files: `baileys-native-*` (JS) and `.tmp*` (native). */
+function readdir() {
+  return readdirSync(tmpdir()).filter((f) => f.startsWith('baileys-native-') || f.startsWith('.tmp'))
+}
