@@ -1074,6 +1074,9 @@ export interface MediaDownloadOptions {
 export declare function downloadContentFromMessage(media: { mediaKey?: Uint8Array | null; directPath?: string | null; url?: string | null; fileEncSha256?: Uint8Array | null; fileSha256?: Uint8Array | null }, type: string, opts?: MediaDownloadOptions): Promise<import('node:stream').Readable>
 export declare function downloadMediaMessage(message: WAMessageLike, type: 'buffer', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<Buffer>
 export declare function downloadMediaMessage(message: WAMessageLike, type: 'stream', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<import('node:stream').Readable>
+export declare function extractImageThumb(bufferOrFilePath: Buffer | string | import('node:stream').Readable, width?: number): Promise<{ buffer: Buffer; original: { width?: number; height?: number } }>
+export declare function generateThumbnail(file: string | Buffer, mediaType: 'image' | 'video', options?: { logger?: any }): Promise<{ thumbnail?: string; originalImageDimensions?: { width: number; height: number } }>
+export declare function getAudioDuration(buffer: Buffer | string | import('node:stream').Readable): Promise<number | undefined>
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -1376,6 +1379,9 @@ export declare class NoiseResponder {
   get routingInfo(): Buffer | null
 }
 
+/** The duration in seconds of an Ogg (Opus or Vorbis) file; `null` for other formats. */
+export declare function audioDuration(input: Buffer | string): Promise<Coded<number | undefined | null>>
+
 export interface ChecksumResult {
   count: number
   checksum: string
@@ -1462,6 +1468,15 @@ export interface EngineReply {
   error?: string
   errorCode?: string
 }
+
+/** `extractImageThumb`'s native half: a JPEG `width` pixels wide and the original's size. */
+export interface ImageThumb {
+  jpeg: Buffer
+  width: number
+  height: number
+}
+
+export declare function imageThumbnail(input: Buffer | string, width: number): Promise<Coded<ImageThumb>>
 
 /** Fresh credentials as JSON text (BufferJSON), like Baileys' `initAuthCreds()`. */
 export declare function initAuthCredsJson(): string

@@ -161,11 +161,62 @@ async function encryptedStream(media, mediaType, { saveOriginalFileIfRequired, o
   }
 }
 
+async function bytesOrPath(input) {
+  if (input instanceof Readable) return toBufferFromStream(input)
+  if (Buffer.isBuffer(input) || input instanceof Uint8Array) return Buffer.from(input)
+  if (typeof input === 'string') return input
+  if (input && typeof input === 'object' && input.url && urlKind(input.url) === 'file') return filePathOf(input.url)
+  throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'expected a Buffer, a file path or a readable stream')
+}
+
+async function toBufferFromStream(stream) {
+  const chunks = []
+  for await (const c of stream) chunks.push(c)
+  return Buffer.concat(chunks)
+}
+
+/**
+ * Baileys' `extractImageThumb(bufferOrFilePath, width = 32)`: a JPEG preview (quality 50) and
+ * the original's size, made natively from JPEG, PNG or WebP (Baileys needs sharp or jimp).
+ */
+async function extractImageThumb(bufferOrFilePath, width = 32) {
+  const t = await native.imageThumbnail(await bytesOrPath(bufferOrFilePath), width).catch((e) => {
+    throw asBoom(e)
+  })
+  return { buffer: t.jpeg, original: { width: t.width, height: t.height } }
+}
+
+/**
+ * Baileys' `generateThumbnail(file, mediaType, options)`: `{ thumbnail (base64),
+ * originalImageDimensions }` for an image. Video frames need a video decoder, which Baileys
+ * borrows from an ffmpeg install; without one neither gives a video thumbnail.
+ */
+async function generateThumbnail(file, mediaType, options = {}) {
+  if (mediaType !== 'image') {
+    options.logger?.debug?.(`no thumbnail for ${mediaType}`)
+    return { thumbnail: undefined, originalImageDimensions: undefined }
+  }
+  const { buffer, original } = await extractImageThumb(file)
+  return {
+    thumbnail: buffer.toString('base64'),
+    originalImageDimensions: original.width && original.height ? { width: original.width, height: original.height } : undefined,
+  }
+}
+
+/** Baileys' `getAudioDuration(buffer | path | stream)`: seconds, read from an Ogg (Opus/Vorbis) file; `undefined` for other formats. */
+async function getAudioDuration(buffer) {
+  const seconds = await native.audioDuration(await bytesOrPath(buffer)).catch((e) => {
+    throw asBoom(e)
+  })
+  return seconds ?? undefined
+}
+
 /**
  * Baileys' `prepareWAMessageMedia(message, options)`: encrypts and uploads (`options.upload`,
  * e.g. `sock.waUploadToServer`) the media of `{ image | video | audio | sticker | document, ... }`
- * and returns the `proto.Message` describing it. A `jpegThumbnail`, `seconds`, `width`/`height`
- * or `waveform` given is sent as given; none is computed yet.
+ * and returns the `proto.Message` describing it. An image without `jpegThumbnail` gets one
+ * (and its `width`/`height`), an Ogg audio without `seconds` its duration, as Baileys computes
+ * them; a failure there is logged and the media sent without them, as in Baileys.
  */
 async function prepareWAMessageMedia(message, options = {}) {
   let mediaType
@@ -191,16 +242,39 @@ async function prepareWAMessageMedia(message, options = {}) {
       return obj
     }
   }
-  const enc = await encryptedStream(uploadData.media, options.mediaTypeOverride || mediaType, { opts: options.options })
+  const needsThumb = mediaType === 'image' && uploadData.jpegThumbnail === undefined
+  const needsSeconds = mediaType === 'audio' && uploadData.seconds === undefined
+  const enc = await encryptedStream(uploadData.media, options.mediaTypeOverride || mediaType, {
+    opts: options.options,
+    saveOriginalFileIfRequired: needsThumb || needsSeconds,
+  })
   let uploaded
   try {
-    uploaded = await options.upload(enc.encFilePath, {
-      fileEncSha256B64: enc.fileEncSha256.toString('base64'),
-      mediaType,
-      timeoutMs: options.mediaUploadTimeoutMs,
-    })
+    ;[uploaded] = await Promise.all([
+      options.upload(enc.encFilePath, {
+        fileEncSha256B64: enc.fileEncSha256.toString('base64'),
+        mediaType,
+        timeoutMs: options.mediaUploadTimeoutMs,
+      }),
+      (async () => {
+        try {
+          if (needsThumb) {
+            const { thumbnail, originalImageDimensions } = await generateThumbnail(enc.originalFilePath, mediaType, options)
+            uploadData.jpegThumbnail = thumbnail
+            if (!uploadData.width && originalImageDimensions) {
+              uploadData.width = originalImageDimensions.width
+              uploadData.height = originalImageDimensions.height
+            }
+          }
+          if (needsSeconds) uploadData.seconds = await getAudioDuration(enc.originalFilePath)
+        } catch (error) {
+          options.logger?.warn?.({ err: error }, 'failed to obtain extra info')
+        }
+      })(),
+    ])
   } finally {
     await fsp.unlink(enc.encFilePath).catch(() => {})
+    if (enc.originalFilePath) await fsp.unlink(enc.originalFilePath).catch(() => {})
   }
   const obj = proto.Message.fromObject({
     [messageKey]: proto.Message[MESSAGE_TYPES[mediaType]].fromObject({
@@ -308,6 +382,9 @@ async function downloadMediaMessage(message, type, options = {}, ctx) {
 }
 
 module.exports = {
+  extractImageThumb,
+  generateThumbnail,
+  getAudioDuration,
   getStream,
   getHttpStream,
   encryptedStream,

@@ -197,3 +197,67 @@ impl MediaDownload {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
+
+/// Largest file read whole for a thumbnail or a duration.
+const META_MAX: u64 = 64 * 1024 * 1024;
+
+fn read_input(input: Either<Buffer, String>) -> Result<Vec<u8>, MediaError> {
+    match input {
+        Either::A(b) => Ok(b.to_vec()),
+        Either::B(path) => {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| MediaError::Io(format!("{path}: {e}")))?
+                .len();
+            if len > META_MAX {
+                return Err(MediaError::TooLarge(format!(
+                    "{path} is over {META_MAX} bytes"
+                )));
+            }
+            std::fs::read(&path).map_err(|e| MediaError::Io(format!("{path}: {e}")))
+        }
+    }
+}
+
+/// `extractImageThumb`'s native half: a JPEG `width` pixels wide and the original's size.
+#[napi(object)]
+pub struct ImageThumb {
+    pub jpeg: Buffer,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[napi(catch_unwind)]
+pub async fn image_thumbnail(input: Either<Buffer, String>, width: u32) -> Coded<ImageThumb> {
+    Coded(
+        async move {
+            let t = tokio::task::spawn_blocking(move || {
+                wa_client::media::meta::image_thumbnail(&read_input(input)?, width)
+            })
+            .await
+            .map_err(join_err)?
+            .map_err(media_err)?;
+            Ok(ImageThumb {
+                jpeg: t.jpeg.into(),
+                width: t.width,
+                height: t.height,
+            })
+        }
+        .await,
+    )
+}
+
+/// The duration in seconds of an Ogg (Opus or Vorbis) file; `null` for other formats.
+#[napi(catch_unwind)]
+pub async fn audio_duration(input: Either<Buffer, String>) -> Coded<Option<f64>> {
+    Coded(
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Ok(wa_client::media::meta::ogg_duration(&read_input(input)?))
+            })
+            .await
+            .map_err(join_err)?
+            .map_err(media_err)
+        }
+        .await,
+    )
+}

@@ -272,3 +272,6 @@ export interface MediaDownloadOptions {
 export declare function downloadContentFromMessage(media: { mediaKey?: Uint8Array | null; directPath?: string | null; url?: string | null; fileEncSha256?: Uint8Array | null; fileSha256?: Uint8Array | null }, type: string, opts?: MediaDownloadOptions): Promise<import('node:stream').Readable>
 export declare function downloadMediaMessage(message: WAMessageLike, type: 'buffer', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<Buffer>
 export declare function downloadMediaMessage(message: WAMessageLike, type: 'stream', options?: MediaDownloadOptions, ctx?: { logger?: any; reuploadRequest(m: WAMessageLike): Promise<WAMessageLike> }): Promise<import('node:stream').Readable>
+export declare function extractImageThumb(bufferOrFilePath: Buffer | string | import('node:stream').Readable, width?: number): Promise<{ buffer: Buffer; original: { width?: number; height?: number } }>
+export declare function generateThumbnail(file: string | Buffer, mediaType: 'image' | 'video', options?: { logger?: any }): Promise<{ thumbnail?: string; originalImageDimensions?: { width: number; height: number } }>
+export declare function getAudioDuration(buffer: Buffer | string | import('node:stream').Readable): Promise<number | undefined>

@@ -7,11 +7,13 @@
 //!   the app's own).
 //! - [`upload`]: encrypt to a temporary file; upload with retries over the hosts.
 //! - [`download`]: fetch and verify, then decrypt from memory or from a temporary file.
+//! - [`meta`]: image thumbnails and dimensions, Ogg audio durations.
 
 pub mod conn;
 pub mod download;
 mod error;
 pub mod http;
+pub mod meta;
 pub mod upload;
 
 pub use conn::{MediaConn, MediaHost};

@@ -1,7 +1,8 @@
-// Media encryption against Baileys 7's definition: what our `encryptedStream` writes is
-// decrypted with Baileys' own `getMediaKeys` (AES-256-CBC + the truncated HMAC), for every
-// input kind Baileys takes (Buffer, file path, `file://`, `data:`, stream); temporary files
-// are 0600; bad inputs are coded errors.
+// Media without a network. Encryption against Baileys 7's definition: what our
+// `encryptedStream` writes is decrypted with Baileys' own `getMediaKeys` (AES-256-CBC + the
+// truncated HMAC), for every input kind Baileys takes (Buffer, file path, `file://`, `data:`,
+// stream); temporary files are 0600; bad inputs are coded errors. Thumbnails of a real PNG and
+// Ogg durations, checked against the files' own headers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
@@ -122,3 +123,66 @@ test('prepareWAMessageMedia fills the message as Baileys does, with an upload fu
 function readdir() {
   return readdirSync(tmpdir()).filter((f) => f.startsWith('baileys-native-') || f.startsWith('.tmp'))
 }
+
+/** Width and height from a JPEG's start-of-frame marker. */
+function jpegSize(buf) {
+  assert.deepEqual([...buf.subarray(0, 2)], [0xff, 0xd8], 'a JPEG')
+  let i = 2
+  while (i < buf.length) {
+    const marker = buf[i + 1]
+    const len = buf.readUInt16BE(i + 2)
+    if (marker >= 0xc0 && marker <= 0xc3) return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) }
+    i += 2 + len
+  }
+  throw new Error('no SOF marker')
+}
+
+const banner = new URL('../node_modules/pino/pino-banner.png', import.meta.url)
+
+test('image thumbnails: 32 px wide JPEG of a real PNG, with the original size', async () => {
+  const png = readFileSync(banner)
+  const original = { width: png.readUInt32BE(16), height: png.readUInt32BE(20) }
+  for (const input of [png, banner.pathname]) {
+    const t = await O.extractImageThumb(input)
+    assert.deepEqual(t.original, original)
+    assert.deepEqual(jpegSize(t.buffer), { width: 32, height: Math.round((original.height * 32) / original.width) })
+  }
+  const wide = await O.extractImageThumb(png, 100)
+  assert.equal(jpegSize(wide.buffer).width, 100)
+  await assert.rejects(O.extractImageThumb(Buffer.from('not an image')), { code: 'ERR_WA_MEDIA_DECODE' })
+  const g = await O.generateThumbnail(banner.pathname, 'image', {})
+  assert.deepEqual(g.originalImageDimensions, original)
+  assert.deepEqual(jpegSize(Buffer.from(g.thumbnail, 'base64')).width, 32)
+  // An image message gets its thumbnail and size (Baileys needs sharp or jimp for that).
+  const upload = async () => ({ mediaUrl: 'https://mmg.example/x', directPath: '/v/x' })
+  const m = await O.prepareWAMessageMedia({ image: { url: banner.pathname }, caption: 'pino' }, { upload })
+  assert.equal(m.imageMessage.width, original.width)
+  assert.equal(m.imageMessage.height, original.height)
+  assert.equal(jpegSize(Buffer.from(m.imageMessage.jpegThumbnail)).width, 32)
+})
+
+/** An Ogg page (RFC 3533) with one packet. */
+function oggPage(granule, packet) {
+  const h = Buffer.alloc(27 + 1)
+  h.write('OggS', 0)
+  h.writeBigUInt64LE(BigInt(granule), 6)
+  h[26] = 1
+  h[27] = packet.length
+  return Buffer.concat([h, packet])
+}
+
+test('audio durations from Ogg Opus and Vorbis files; other formats have none', async () => {
+  const opusHead = Buffer.concat([Buffer.from('OpusHead'), Buffer.from([1, 1]), Buffer.from([0x38, 0x01])]) // pre-skip 312
+  const opus = Buffer.concat([oggPage(0, opusHead), oggPage(48_000 * 7 + 312, Buffer.from('x'))])
+  assert.equal(await O.getAudioDuration(opus), 7)
+  const ident = Buffer.alloc(16)
+  Buffer.from('\x01vorbis', 'latin1').copy(ident)
+  ident.writeUInt32LE(44_100, 12)
+  const vorbis = Buffer.concat([oggPage(0, ident), oggPage(44_100 * 2.5, Buffer.from('x'))])
+  assert.equal(await O.getAudioDuration(vorbis), 2.5)
+  assert.equal(await O.getAudioDuration(Buffer.from('ID3\x04 an mp3')), undefined)
+  const upload = async () => ({ mediaUrl: 'https://mmg.example/a', directPath: '/v/a' })
+  const m = await O.prepareWAMessageMedia({ audio: opus, ptt: true }, { upload })
+  assert.equal(m.audioMessage.seconds, 7)
+  assert.equal(m.audioMessage.mimetype, 'audio/ogg; codecs=opus')
+})
