@@ -134,6 +134,12 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     const bad = await command({ id: 3, cmd: 'scanQR', qr: 'nonsense', phoneNumber: '1' })
     assert.equal(bad.ok, false)
     assert.equal(bad.error.code, 'ERR_WA_TESTSERVER_BAD_QR')
+    // The media host's address and CA come out with the URL; its controls are commands.
+    assert.match(info.mediaHost, /^127\.0\.0\.1:\d+$/)
+    assert.match(info.mediaCaPem, /^-----BEGIN CERTIFICATE-----/)
+    assert.deepEqual(await command({ id: 5, cmd: 'mediaCount' }), { id: 5, ok: true, result: 0 })
+    const gone = await command({ id: 6, cmd: 'mediaExpire', directPath: '/v/t62.7118-24/none.enc' })
+    assert.equal(gone.error.code, 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA')
   } finally {
     await bot.end()
     undo()
