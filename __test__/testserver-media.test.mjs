@@ -4,7 +4,7 @@
 // controls: expiry (410) and a corrupted byte, as Baileys sees them.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Agent as HttpsAgent } from 'node:https'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { readFile, rm } from 'node:fs/promises'
 import { createHash, randomBytes } from 'node:crypto'
 import { startTestServer } from 'baileys-native/testing'
@@ -83,8 +83,62 @@ test('Baileys uploads through media_conn and downloads the same bytes', async ()
   assert.deepEqual(part, image.subarray(1000, 3000))
 })
 
+/** POSTs `body` as Baileys' uploadWithNodeHttp does; resolves to { status, json }. */
+function post(path, body) {
+  return new Promise((resolve, reject) => {
+    const [hostname, port] = server.media.host.split(':')
+    const req = httpsRequest(
+      {
+        hostname,
+        port,
+        path,
+        method: 'POST',
+        ca: server.media.caPem,
+        headers: { 'Content-Type': 'application/octet-stream', Origin: 'https://web.whatsapp.com', 'Content-Length': body.length },
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (c) => (text += c))
+        res.on('end', () => resolve({ status: res.statusCode, json: text ? JSON.parse(text) : null }))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+test("the host's answers to the media_conn of a Baileys socket: 200, 401, 400, 413", async () => {
+  const mc = await client.sock.query({
+    tag: 'iq',
+    attrs: { type: 'set', xmlns: 'w:m', to: '@s.whatsapp.net' },
+    content: [{ tag: 'media_conn', attrs: {} }],
+  })
+  const node = mc.content.find((n) => n.tag === 'media_conn')
+  const host = node.content.find((n) => n.tag === 'host')
+  assert.equal(host.attrs.hostname, server.media.host)
+  assert.equal(host.attrs.maxContentLengthBytes, String(64 * 1024))
+  assert.equal(node.attrs.auth_ttl, '21600')
+  const auth = encodeURIComponent(node.attrs.auth)
+  const body = randomBytes(1000)
+  const token = createHash('sha256').update(body).digest('base64url')
+  const before = server.media.count()
+  assert.equal((await post(`/mms/image/${token}?token=${token}`, body)).status, 401)
+  assert.equal((await post(`/mms/image/${token}?auth=nope&token=${token}`, body)).status, 401)
+  const other = createHash('sha256').update('other').digest('base64url')
+  assert.equal((await post(`/mms/image/${other}?auth=${auth}&token=${other}`, body)).status, 400)
+  const big = randomBytes(64 * 1024 + 1)
+  const bigToken = createHash('sha256').update(big).digest('base64url')
+  assert.equal((await post(`/mms/image/${bigToken}?auth=${auth}&token=${bigToken}`, big)).status, 413)
+  assert.equal(server.media.count(), before, 'nothing stored')
+  const ok = await post(`/mms/image/${token}?auth=${auth}&token=${token}`, body)
+  assert.equal(ok.status, 200)
+  assert.deepEqual(server.media.file(ok.json.direct_path), body)
+})
+
 test('uploads over maxContentLengthBytes fail in Baileys (the host answers 413)', async () => {
+  const before = server.media.count()
   await assert.rejects(uploadImage(randomBytes(80 * 1024)), (e) => e?.output?.statusCode === 500 && /all hosts/.test(e.message))
+  assert.equal(server.media.count(), before)
 })
 
 test('a corrupted byte: garbled ciphertext breaks the download; Baileys rc14 never checks the MAC', async () => {

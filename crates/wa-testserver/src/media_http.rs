@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -179,26 +179,24 @@ async fn upload(req: Request<Incoming>, path: &str, store: &MediaStore, host: &s
         }
     }
     let now = now_ms();
-    // Refused before the body is read, as WhatsApp's host does.
-    if !auth.as_deref().is_some_and(|a| store.auth_valid(a, now)) {
-        return error_json(StatusCode::UNAUTHORIZED, "unauthorized");
-    }
     let max = store.max_bytes();
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // Refused without keeping the body. It is still read (and dropped) so that a client that
+    // writes it all before reading the answer sees the status, not a broken pipe.
+    if !auth.as_deref().is_some_and(|a| store.auth_valid(a, now)) {
+        drain(req.into_body()).await;
+        return error_json(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
     if declared.is_some_and(|n| n > max) {
+        drain(req.into_body()).await;
         return error_json(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return error_json(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
-        }
-        Err(_) => return error_json(StatusCode::BAD_REQUEST, "body not read"),
+    let Some(body) = read_body(req.into_body(), max).await else {
+        return error_json(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     };
     match store.upload(path, auth.as_deref(), token.as_deref(), body, now) {
         Ok(up) => {
@@ -218,6 +216,36 @@ async fn upload(req: Request<Incoming>, path: &str, store: &MediaStore, host: &s
         }
         Err(refusal) => error_json(status_of(refusal), &format!("{refusal:?}")),
     }
+}
+
+/// Most bytes read and dropped from a refused upload before the connection is just closed.
+const DRAIN_CAP: u64 = 256 * 1024 * 1024;
+
+/// Reads a refused request's body and drops it (up to [`DRAIN_CAP`]).
+async fn drain(mut body: Incoming) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > DRAIN_CAP {
+            return;
+        }
+    }
+}
+
+/// The body if it is at most `max` bytes; `None` (the rest drained) if it is larger. A body
+/// that breaks off is kept as far as it came: its hash will not match the token.
+async fn read_body(mut body: Incoming, max: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(d) = frame.data_ref() {
+            if out.len() as u64 + d.len() as u64 > max {
+                drain(body).await;
+                return None;
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Some(out)
 }
 
 /// A single `bytes=` range of a `len`-byte file: `Some(Ok((first, last)))` to serve,
