@@ -165,6 +165,10 @@ test('the CLI stops on SIGTERM', async () => {
 test('bad options are refused with codes', async () => {
   await assert.rejects(startTestServer({ port: 70000 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
   await assert.rejects(startTestServer({ handshakeTimeoutMs: -1 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
+  await assert.rejects(startTestServer({ mediaMaxBytes: -1 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION', message: /bytes/ })
+  await assert.rejects(startTestServer({ mediaAuthTtlMs: 2 ** 33 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
+  assert.throws(() => server.media.corrupt('/v/t62.7118-24/none.enc', 0), { code: 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA' })
+  assert.throws(() => server.media.file('/v/t62.7118-24/none.enc'), { code: 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA' })
   await assert.rejects(server.scanQR('2@x,AAAA,AAAA,AAAA', { phoneNumber: A }), { code: 'ERR_WA_TESTSERVER_BAD_QR' })
   await assert.rejects(server.enterPairingCode(A, 'ABCD1234'), { code: 'ERR_WA_TESTSERVER_NO_PAIRING_CODE_REQUEST' })
   assert.throws(() => server.phone('not a number'), { code: 'ERR_WA_TESTSERVER_BAD_PHONE_NUMBER' })

@@ -71,6 +71,8 @@ fn stats_json(s: &Stats) -> String {
 }
 
 /// Starts a server on 127.0.0.1. `seed` fixes every key; timers in ms override WhatsApp's.
+/// The arguments are `startTestServer`'s options in order (`testing/index.js` spreads them).
+#[allow(clippy::too_many_arguments)]
 #[napi(js_name = "testServerStart", catch_unwind)]
 pub async fn start(
     port: Option<u32>,
