@@ -295,16 +295,9 @@ fn download(req: &Request<Incoming>, path: &str, store: &MediaStore) -> Reply {
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_range(v, len));
-    let head = req.method() == Method::HEAD;
+    // A HEAD answer carries the same body: hyper sends its length and drops the bytes.
     let mut r = match range {
-        None => reply(
-            StatusCode::OK,
-            if head {
-                Bytes::new()
-            } else {
-                Bytes::from(bytes.as_ref().clone())
-            },
-        ),
+        None => reply(StatusCode::OK, Bytes::from(bytes.as_ref().clone())),
         Some(Err(())) => {
             let mut r = reply(StatusCode::RANGE_NOT_SATISFIABLE, "");
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -315,14 +308,7 @@ fn download(req: &Request<Incoming>, path: &str, store: &MediaStore) -> Reply {
         Some(Ok((first, last))) => {
             // first <= last < len, both fit the in-memory file.
             let part = bytes[first as usize..=last as usize].to_vec();
-            let mut r = reply(
-                StatusCode::PARTIAL_CONTENT,
-                if head {
-                    Bytes::new()
-                } else {
-                    Bytes::from(part)
-                },
-            );
+            let mut r = reply(StatusCode::PARTIAL_CONTENT, Bytes::from(part));
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{last}/{len}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }

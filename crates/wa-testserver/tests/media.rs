@@ -124,6 +124,12 @@ async fn uploads_and_downloads_over_https() {
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
 
+    // HEAD tells the length without the bytes.
+    let head = c.head(url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"].to_str().unwrap(), "5000");
+    assert!(head.bytes().await.unwrap().is_empty());
+
     // Each kind uploads to its own path; the download path names its type.
     let auth = server.issue_media_auth();
     let doc = body(33);
