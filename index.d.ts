@@ -150,6 +150,7 @@ export type ErrorCode =
   | 'ERR_WA_TESTSERVER_TIMEOUT'
   | 'ERR_WA_TESTSERVER_UNKNOWN_ACCOUNT'
   | 'ERR_WA_TESTSERVER_UNKNOWN_DEVICE'
+  | 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA'
   | 'ERR_WA_TESTSERVER_UNKNOWN_REF'
 
 /** An error raised by baileys-native: a JS `Error` whose `code` is one of ours. */

@@ -44,6 +44,14 @@ export async function remoteServer(seed) {
   return {
     url: info.url,
     rootPublicKey: Buffer.from(info.rootPublicKey, 'base64'),
+    media: {
+      host: info.mediaHost,
+      caPem: info.mediaCaPem,
+      expire: (directPath) => call('mediaExpire', { directPath }),
+      corrupt: (directPath, offset) => call('mediaCorrupt', { directPath, offset }),
+      file: async (directPath) => Buffer.from(await call('mediaFile', { directPath }), 'base64'),
+      count: () => call('mediaCount', {}),
+    },
     pid: p.pid,
     scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
     stats: () => call('stats', {}),

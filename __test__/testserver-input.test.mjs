@@ -134,6 +134,12 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     const bad = await command({ id: 3, cmd: 'scanQR', qr: 'nonsense', phoneNumber: '1' })
     assert.equal(bad.ok, false)
     assert.equal(bad.error.code, 'ERR_WA_TESTSERVER_BAD_QR')
+    // The media host's address and CA come out with the URL; its controls are commands.
+    assert.match(info.mediaHost, /^127\.0\.0\.1:\d+$/)
+    assert.match(info.mediaCaPem, /^-----BEGIN CERTIFICATE-----/)
+    assert.deepEqual(await command({ id: 5, cmd: 'mediaCount' }), { id: 5, ok: true, result: 0 })
+    const gone = await command({ id: 6, cmd: 'mediaExpire', directPath: '/v/t62.7118-24/none.enc' })
+    assert.equal(gone.error.code, 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA')
   } finally {
     await bot.end()
     undo()
@@ -159,6 +165,10 @@ test('the CLI stops on SIGTERM', async () => {
 test('bad options are refused with codes', async () => {
   await assert.rejects(startTestServer({ port: 70000 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
   await assert.rejects(startTestServer({ handshakeTimeoutMs: -1 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
+  await assert.rejects(startTestServer({ mediaMaxBytes: -1 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION', message: /bytes/ })
+  await assert.rejects(startTestServer({ mediaAuthTtlMs: 2 ** 33 }), { code: 'ERR_WA_TESTSERVER_BAD_OPTION' })
+  assert.throws(() => server.media.corrupt('/v/t62.7118-24/none.enc', 0), { code: 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA' })
+  assert.throws(() => server.media.file('/v/t62.7118-24/none.enc'), { code: 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA' })
   await assert.rejects(server.scanQR('2@x,AAAA,AAAA,AAAA', { phoneNumber: A }), { code: 'ERR_WA_TESTSERVER_BAD_QR' })
   await assert.rejects(server.enterPairingCode(A, 'ABCD1234'), { code: 'ERR_WA_TESTSERVER_NO_PAIRING_CODE_REQUEST' })
   assert.throws(() => server.phone('not a number'), { code: 'ERR_WA_TESTSERVER_BAD_PHONE_NUMBER' })

@@ -238,3 +238,18 @@ export function text(m) {
 export function exitWhenDone() {
   setTimeout(() => process.exit(), 100)
 }
+
+/**
+ * An undici dispatcher for `fetch` that trusts the test server's media host CA (`caPem`), for
+ * Baileys' downloads (`downloadContentFromMessage(..., { options: { dispatcher } })`). Node 20
+ * ships undici as fetch's engine but does not export it; its `Agent` class is the constructor
+ * of the global dispatcher, which exists once fetch has been used. A bot can `npm install
+ * undici` and use `new Agent({ connect: { ca } })` from it the same way.
+ */
+export async function mediaDispatcher(caPem) {
+  const key = Symbol.for('undici.globalDispatcher.1')
+  if (!globalThis[key]) await fetch('http://127.0.0.1:0/').catch(() => {})
+  const Agent = globalThis[key]?.constructor
+  if (typeof Agent !== 'function') throw new Error("no undici Agent behind this Node's fetch")
+  return new Agent({ connect: { ca: caPem } })
+}

@@ -13,10 +13,10 @@ const HELP = `usage: baileys-native test-server [--port N] [--seed TEXT] [--json
 
   --port N          port on 127.0.0.1 (0, the default, picks a free one)
   --seed TEXT       derive every key from TEXT, so the root key is the same each run
-  --json            print {"url","rootPublicKey"} as one JSON line
+  --json            print {"url","rootPublicKey","mediaHost","mediaCaPem"} as one JSON line
   --stdin-control   read JSON commands from stdin: scanQR, enterPairingCode, sendText,
                     inbox, devices, stats, dropConnection, streamError, refuseLogins,
-                    removeDevice, stop`
+                    removeDevice, mediaExpire, mediaCorrupt, mediaFile, mediaCount, stop`
 
 function parse(argv) {
   const opts = { port: 0, json: false, control: false }
@@ -63,6 +63,14 @@ async function control(server, line) {
       return server.refuseLogins(msg.durationMs, { code: msg.code, failure: msg.failure })
     case 'removeDevice':
       return server.removeDevice(msg.jid)
+    case 'mediaExpire':
+      return server.media.expire(msg.directPath)
+    case 'mediaCorrupt':
+      return server.media.corrupt(msg.directPath, msg.offset)
+    case 'mediaFile':
+      return server.media.file(msg.directPath).toString('base64')
+    case 'mediaCount':
+      return server.media.count()
     case 'stop':
       return 'stopping'
     default:
@@ -92,11 +100,20 @@ async function testServer(argv) {
   process.on('SIGTERM', () => stop(0))
   const root = Buffer.from(server.rootPublicKey)
   if (opts.json) {
-    console.log(JSON.stringify({ url: server.url, rootPublicKey: root.toString('base64'), rootPublicKeyHex: root.toString('hex') }))
+    console.log(
+      JSON.stringify({
+        url: server.url,
+        rootPublicKey: root.toString('base64'),
+        rootPublicKeyHex: root.toString('hex'),
+        mediaHost: server.media.host,
+        mediaCaPem: server.media.caPem,
+      }),
+    )
   } else {
     console.log(`url: ${server.url}`)
     console.log(`rootPublicKey (hex): ${root.toString('hex')}`)
     console.log(`rootPublicKey (base64): ${root.toString('base64')}`)
+    console.log(`media host: https://${server.media.host} (its CA certificate: --json prints it)`)
   }
   if (opts.control) {
     const rl = require('node:readline').createInterface({ input: process.stdin })

@@ -15,6 +15,26 @@ export interface TestServerOptions {
   qrNextTtlMs?: number
   /** How long `pair-success` waits for the companion's signature (30 000). */
   pairingTimeoutMs?: number
+  /** The largest upload the media host takes (`maxContentLengthBytes`, 104 857 600); larger gets 413. */
+  mediaMaxBytes?: number
+  /** How long an upload `auth` from `media_conn` is accepted (21 600 000, WhatsApp's 6 h). */
+  mediaAuthTtlMs?: number
+}
+
+/** The test server's HTTPS media host on 127.0.0.1 (what `media_conn` names) and its controls. */
+export interface TestMediaHost {
+  /** `127.0.0.1:PORT` */
+  host: string
+  /** The CA certificate (PEM) the host's certificate chains to: trust it to upload and download. */
+  caPem: string
+  /** Downloads of the file at this direct path get 410 from now on (the query string is ignored). */
+  expire(directPath: string): void
+  /** Flips the bits of the stored byte at `offset` (to test MAC checks). */
+  corrupt(directPath: string, offset: number): void
+  /** The stored (encrypted) bytes of a file. */
+  file(directPath: string): Buffer
+  /** How many files the host stores. */
+  count(): number
 }
 
 export interface WaitOptions {
@@ -101,6 +121,8 @@ export interface TestServer {
   port: number
   /** The key that signs the server's certificate chain; trust it instead of WhatsApp's. */
   rootPublicKey: Buffer
+  /** The HTTPS media host (`media_conn` names it): uploads need its `auth`, downloads take `Range`. */
+  media: TestMediaHost
   /** The phone of `phoneNumber` scans the QR a companion shows; resolves to the companion's JID once paired. */
   scanQR(qr: string, options: { phoneNumber: string; pushName?: string }): Promise<string>
   /** The user types the companion's pairing code on the phone; resolves to the companion's JID once paired. */

@@ -22,10 +22,10 @@ function seedBytes(seed) {
   return Buffer.from(String(seed), 'utf8')
 }
 
-function ms(v, name) {
+function ms(v, name, unit = 'milliseconds') {
   if (v === undefined || v === null) return undefined
   if (!Number.isFinite(v) || v < 0 || v > 0xffffffff) {
-    const e = new TypeError(`${name} must be a number of milliseconds`)
+    const e = new TypeError(`${name} must be a number of ${unit}`)
     e.code = 'ERR_WA_TESTSERVER_BAD_OPTION'
     throw e
   }
@@ -35,7 +35,8 @@ function ms(v, name) {
 /**
  * Starts a test server on 127.0.0.1.
  * @param {{ port?: number, seed?: string|number|Uint8Array, handshakeTimeoutMs?: number,
- *   qrFirstTtlMs?: number, qrNextTtlMs?: number, pairingTimeoutMs?: number }} [options]
+ *   qrFirstTtlMs?: number, qrNextTtlMs?: number, pairingTimeoutMs?: number,
+ *   mediaMaxBytes?: number, mediaAuthTtlMs?: number }} [options]
  */
 async function startTestServer(options = {}) {
   const port = options.port ?? 0
@@ -52,6 +53,8 @@ async function startTestServer(options = {}) {
       ms(options.qrFirstTtlMs, 'qrFirstTtlMs'),
       ms(options.qrNextTtlMs, 'qrNextTtlMs'),
       ms(options.pairingTimeoutMs, 'pairingTimeoutMs'),
+      ms(options.mediaMaxBytes, 'mediaMaxBytes', 'bytes'),
+      ms(options.mediaAuthTtlMs, 'mediaAuthTtlMs'),
     ),
   )
   let stopped = null
@@ -82,6 +85,21 @@ async function startTestServer(options = {}) {
     url: sync(() => native.testServerUrl(h)),
     port: sync(() => native.testServerPort(h)),
     rootPublicKey: sync(() => native.testServerRootPublicKey(h)),
+    /** The HTTPS media host `media_conn` names, and its controls. */
+    media: {
+      /** `127.0.0.1:PORT` */
+      host: sync(() => native.testServerMediaHost(h)),
+      /** The CA certificate (PEM) to trust for the media host. */
+      caPem: sync(() => native.testServerMediaCaPem(h)),
+      /** Downloads of this file get 410 from now on (its query string is ignored). */
+      expire: (directPath) => sync(() => native.testServerMediaExpire(h, String(directPath))),
+      /** Flips the bits of one stored byte (to test MAC checks). */
+      corrupt: (directPath, offset) => sync(() => native.testServerMediaCorrupt(h, String(directPath), offset)),
+      /** The stored (encrypted) bytes of a file. */
+      file: (directPath) => sync(() => native.testServerMediaFile(h, String(directPath))),
+      /** How many files are stored. */
+      count: () => sync(() => native.testServerMediaFileCount(h)),
+    },
     /** The phone of `phoneNumber` scans `qr`; resolves to the companion's JID once paired. */
     scanQR: (qr, { phoneNumber, pushName } = {}) =>
       call(native.testServerScanQr(h, String(qr), String(phoneNumber), pushName ?? undefined)),

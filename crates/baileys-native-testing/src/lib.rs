@@ -71,6 +71,8 @@ fn stats_json(s: &Stats) -> String {
 }
 
 /// Starts a server on 127.0.0.1. `seed` fixes every key; timers in ms override WhatsApp's.
+/// The arguments are `startTestServer`'s options in order (`testing/index.js` spreads them).
+#[allow(clippy::too_many_arguments)]
 #[napi(js_name = "testServerStart", catch_unwind)]
 pub async fn start(
     port: Option<u32>,
@@ -79,6 +81,8 @@ pub async fn start(
     qr_first_ttl_ms: Option<u32>,
     qr_next_ttl_ms: Option<u32>,
     pairing_timeout_ms: Option<u32>,
+    media_max_bytes: Option<u32>,
+    media_auth_ttl_ms: Option<u32>,
 ) -> Coded<u32> {
     Coded(
         async move {
@@ -97,6 +101,12 @@ pub async fn start(
             }
             if let Some(v) = pairing_timeout_ms {
                 config.pairing_timeout_ms = u64::from(v);
+            }
+            if let Some(v) = media_max_bytes {
+                config.media_max_bytes = u64::from(v);
+            }
+            if let Some(v) = media_auth_ttl_ms {
+                config.media_auth_ttl_ms = u64::from(v);
             }
             let port = u16::try_from(port.unwrap_or(0))
                 .map_err(|_| coded("ERR_WA_TESTSERVER_IO", "port must be 0..65535"))?;
@@ -125,6 +135,41 @@ pub fn port(handle: u32) -> Result<u32> {
 #[napi(js_name = "testServerRootPublicKey", catch_unwind)]
 pub fn root_public_key(handle: u32) -> Result<Buffer> {
     Ok(server(handle)?.root_public_key().to_vec().into())
+}
+
+#[napi(js_name = "testServerMediaHost", catch_unwind)]
+pub fn media_host(handle: u32) -> Result<String> {
+    Ok(server(handle)?.media_host())
+}
+
+#[napi(js_name = "testServerMediaCaPem", catch_unwind)]
+pub fn media_ca_pem(handle: u32) -> Result<String> {
+    Ok(server(handle)?.media_ca_pem().to_owned())
+}
+
+#[napi(js_name = "testServerMediaExpire", catch_unwind)]
+pub fn media_expire(handle: u32, direct_path: String) -> Result<()> {
+    server(handle)?.expire_media(&direct_path).map_err(err)
+}
+
+#[napi(js_name = "testServerMediaCorrupt", catch_unwind)]
+pub fn media_corrupt(handle: u32, direct_path: String, offset: u32) -> Result<()> {
+    server(handle)?
+        .corrupt_media(&direct_path, offset as usize)
+        .map_err(err)
+}
+
+#[napi(js_name = "testServerMediaFile", catch_unwind)]
+pub fn media_file(handle: u32, direct_path: String) -> Result<Buffer> {
+    Ok(server(handle)?
+        .media_file(&direct_path)
+        .map_err(err)?
+        .into())
+}
+
+#[napi(js_name = "testServerMediaFileCount", catch_unwind)]
+pub fn media_file_count(handle: u32) -> Result<u32> {
+    Ok(u32::try_from(server(handle)?.media_file_count()).unwrap_or(u32::MAX))
 }
 
 #[napi(js_name = "testServerStats", catch_unwind)]

@@ -20,8 +20,13 @@ pub struct ServerConfig {
     pub pairing_timeout_ms: u64,
     /// One-time prekeys each simulated phone publishes at a time; it tops up below a quarter.
     pub phone_pre_keys: u32,
-    /// What the `media_conn` IQ names as upload host (the server does not serve media).
+    /// What the `media_conn` IQ names as media host. [`crate::TestServer`] replaces it with
+    /// its own HTTPS media host (`127.0.0.1:PORT`).
     pub media_host: String,
+    /// The largest upload the media host takes (`maxContentLengthBytes`; larger: HTTP 413).
+    pub media_max_bytes: u64,
+    /// How long an upload `auth` from `media_conn` is accepted (`auth_ttl`, WhatsApp: 6 h).
+    pub media_auth_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +40,8 @@ impl Default for ServerConfig {
             pairing_timeout_ms: 30_000,
             phone_pre_keys: 50,
             media_host: "mmg.localhost".to_owned(),
+            media_max_bytes: 104_857_600,
+            media_auth_ttl_ms: 21_600_000,
         }
     }
 }

@@ -21,6 +21,8 @@ use crate::config::ServerConfig;
 use crate::control::{FaultTarget, StreamErrorKind};
 use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
+use crate::media::MediaStore;
+use crate::media_http::{self, MediaTls};
 use crate::phone::PhoneReceipt;
 use crate::server::Server;
 use crate::state::{ConnId, LoginRefusal, Output, RequestId, ServerEvent, Stats};
@@ -200,6 +202,9 @@ impl Shared {
 pub struct TestServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    media: MediaStore,
+    media_addr: SocketAddr,
+    media_ca_pem: Arc<str>,
     tasks: Arc<Mutex<Option<JoinSet<()>>>>,
 }
 
@@ -214,15 +219,20 @@ impl std::fmt::Debug for TestServer {
 impl TestServer {
     /// Starts a server on `127.0.0.1:port` (0 picks a free port) on the current tokio
     /// runtime.
-    pub async fn start(config: ServerConfig, port: u16) -> Result<TestServer> {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| TestServerError::Io(e.to_string()))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| TestServerError::Io(e.to_string()))?;
+    pub async fn start(mut config: ServerConfig, port: u16) -> Result<TestServer> {
+        let io = |e: std::io::Error| TestServerError::Io(e.to_string());
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        // The media host: HTTPS on a port of its own, named by `media_conn`.
+        let media_listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(io)?;
+        let media_addr = media_listener.local_addr().map_err(io)?;
+        let media_tls = MediaTls::generate()?;
+        let media_ca_pem: Arc<str> = media_tls.ca_pem().into();
+        config.media_host = media_addr.to_string();
+        let core = Server::new(config);
+        let media = core.media().clone();
         let shared = Arc::new(Shared {
-            core: Mutex::new(Server::new(config)),
+            core: Mutex::new(core),
             conns: Mutex::new(HashMap::new()),
             pairings: Mutex::new(Pairings::default()),
             waiters: Mutex::new(Vec::new()),
@@ -234,9 +244,19 @@ impl TestServer {
         let mut tasks = JoinSet::new();
         tasks.spawn(accept_loop(shared.clone(), listener));
         tasks.spawn(timer_loop(shared.clone()));
+        tasks.spawn(media_http::serve(
+            media_listener,
+            media_tls,
+            media.clone(),
+            media_addr.to_string(),
+            shared.shutdown.subscribe(),
+        ));
         Ok(TestServer {
             shared,
             addr,
+            media,
+            media_addr,
+            media_ca_pem,
             tasks: Arc::new(Mutex::new(Some(tasks))),
         })
     }
@@ -371,6 +391,54 @@ impl TestServer {
                 Box::new(move |s| s.is_online(&jid) == online),
             )
             .await
+    }
+
+    // ---- media host ----
+
+    /// `127.0.0.1:PORT` of the HTTPS media host (what `media_conn` names).
+    pub fn media_host(&self) -> String {
+        self.media_addr.to_string()
+    }
+
+    /// The CA certificate (PEM) the media host's certificate chains to; trust it to upload
+    /// and download.
+    pub fn media_ca_pem(&self) -> &str {
+        &self.media_ca_pem
+    }
+
+    /// An upload `auth`, as a `media_conn` IQ would hand out now.
+    pub fn issue_media_auth(&self) -> String {
+        self.media.issue_auth(now_ms())
+    }
+
+    /// Expires the file at `direct_path` (its query is ignored): downloads get 410.
+    pub fn expire_media(&self, direct_path: &str) -> Result<()> {
+        self.media
+            .expire(direct_path)
+            .then_some(())
+            .ok_or_else(|| TestServerError::UnknownMedia(direct_path.to_owned()))
+    }
+
+    /// Flips the bits of the stored byte at `offset` (to test MAC checks).
+    pub fn corrupt_media(&self, direct_path: &str, offset: usize) -> Result<()> {
+        self.media
+            .corrupt(direct_path, offset)
+            .then_some(())
+            .ok_or_else(|| {
+                TestServerError::UnknownMedia(format!("{direct_path} (offset {offset})"))
+            })
+    }
+
+    /// The stored bytes of a file (as uploaded: encrypted).
+    pub fn media_file(&self, direct_path: &str) -> Result<Vec<u8>> {
+        self.media
+            .file(direct_path)
+            .ok_or_else(|| TestServerError::UnknownMedia(direct_path.to_owned()))
+    }
+
+    /// How many files the media host stores.
+    pub fn media_file_count(&self) -> usize {
+        self.media.file_count()
     }
 
     // ---- faults ----

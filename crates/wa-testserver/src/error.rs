@@ -35,6 +35,8 @@ pub enum TestServerError {
     Timeout(String),
     #[error("could not start the server: {0}")]
     Io(String),
+    #[error("no media file at {0}")]
+    UnknownMedia(String),
     #[error("the server has stopped")]
     Stopped,
 }
@@ -58,6 +60,7 @@ impl TestServerError {
             Self::PhoneCrypto(_) => "ERR_WA_TESTSERVER_PHONE_CRYPTO",
             Self::Timeout(_) => "ERR_WA_TESTSERVER_TIMEOUT",
             Self::Io(_) => "ERR_WA_TESTSERVER_IO",
+            Self::UnknownMedia(_) => "ERR_WA_TESTSERVER_UNKNOWN_MEDIA",
             Self::Stopped => "ERR_WA_TESTSERVER_STOPPED",
         }
     }

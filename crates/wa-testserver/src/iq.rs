@@ -61,7 +61,7 @@ pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &N
             remove_companion(state, conn, addr, &id, first, now);
             return;
         }
-        ("w:m", "set", "media_conn") => media_conn(state, &id),
+        ("w:m", "set", "media_conn") => media_conn(state, &id, now),
         ("abt", "get", "props") => nodes::iq_result_with(
             &id,
             vec![Node::new("props").attr("protocol", "1").attr("hash", "0")],
@@ -296,21 +296,25 @@ fn remove_companion(
     }
 }
 
-fn media_conn(state: &State, id: &str) -> Node {
-    let auth: [u8; 24] = wa_crypto::random_bytes();
-    let auth: String = auth.iter().map(|b| format!("{b:02x}")).collect();
+fn media_conn(state: &State, id: &str, now: u64) -> Node {
+    let auth = state.media.issue_auth(now);
+    // Whole seconds, rounded up: a client never thinks its auth lives longer than it does.
+    let auth_ttl = state.config.media_auth_ttl_ms.div_ceil(1_000);
     nodes::iq_result_with(
         id,
         vec![
             Node::new("media_conn")
                 .attr("auth", auth)
                 .attr("ttl", "300")
-                .attr("auth_ttl", "21600")
+                .attr("auth_ttl", auth_ttl.to_string())
                 .attr("max_buckets", "12")
                 .children(vec![
                     Node::new("host")
                         .attr("hostname", state.config.media_host.clone())
-                        .attr("maxContentLengthBytes", "104857600"),
+                        .attr(
+                            "maxContentLengthBytes",
+                            state.config.media_max_bytes.to_string(),
+                        ),
                 ]),
         ],
     )

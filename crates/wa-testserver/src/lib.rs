@@ -19,6 +19,7 @@ mod config;
 mod error;
 pub mod inbox;
 pub mod linkcode;
+pub mod media;
 pub mod nodes;
 pub mod phone;
 mod seed;
@@ -37,6 +38,8 @@ pub mod usync;
 
 mod control;
 mod server;
+
+mod media_http;
 
 mod driver;
 

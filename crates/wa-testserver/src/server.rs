@@ -44,6 +44,11 @@ impl Server {
         &self.state.config
     }
 
+    /// The media store: upload auths issued by `media_conn` and the uploaded files.
+    pub fn media(&self) -> &crate::media::MediaStore {
+        &self.state.media
+    }
+
     /// The public key clients must trust instead of WhatsApp's root.
     pub fn root_public_key(&self) -> [u8; 32] {
         self.state.trust().root_public()

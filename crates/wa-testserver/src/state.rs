@@ -19,6 +19,7 @@ use crate::account::{Account, SignedKey, normalize_number};
 use crate::adv::IssuedIdentity;
 use crate::config::ServerConfig;
 use crate::error::{Result, TestServerError};
+use crate::media::MediaStore;
 use crate::phone::Bundle;
 use crate::seed::Seed;
 use crate::trust::TrustRoot;
@@ -239,6 +240,8 @@ pub(crate) struct State {
     pub config: ServerConfig,
     pub seed: Seed,
     trust: TrustRoot,
+    /// Upload auths from `media_conn` and the uploaded files (shared with the media host).
+    pub media: MediaStore,
     pub conns: BTreeMap<ConnId, Conn>,
     pub accounts: BTreeMap<String, Account>,
     /// LID user -> phone number.
@@ -268,7 +271,9 @@ impl State {
     pub fn new(config: ServerConfig) -> Self {
         let seed = config.seed.map_or_else(Seed::random, Seed::new);
         let trust = TrustRoot::from_seed(&seed);
+        let media = MediaStore::new(config.media_max_bytes, config.media_auth_ttl_ms);
         Self {
+            media,
             config,
             seed,
             trust,

@@ -296,8 +296,17 @@ fn ping_media_conn_props_privacy_and_unknown_iqs() {
         iq("m", "w:m", "set").children(vec![Node::new("media_conn")]),
     );
     let mc = mc.child("media_conn").unwrap();
-    assert!(mc.get_attr("auth").is_some());
-    assert!(mc.child("host").unwrap().get_attr("hostname").is_some());
+    // The auth is one the media store accepts, for `auth_ttl` seconds from now.
+    let auth = mc.get_attr("auth").unwrap();
+    assert_eq!(mc.get_attr("auth_ttl"), Some("21600"));
+    let media = h.server.media();
+    assert!(media.auth_valid(auth, h.now));
+    assert!(media.auth_valid(auth, h.now + 21_599_999));
+    assert!(!media.auth_valid(auth, h.now + 21_600_000));
+    assert!(!media.auth_valid("made-up", h.now));
+    let host = mc.child("host").unwrap();
+    assert_eq!(host.get_attr("hostname"), Some("mmg.localhost"));
+    assert_eq!(host.get_attr("maxContentLengthBytes"), Some("104857600"));
     let props = result(
         &mut h,
         c,
