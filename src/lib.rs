@@ -10,6 +10,7 @@ mod crypto;
 mod errors;
 mod logging;
 mod noise;
+mod presence;
 mod proto;
 mod signal;
 mod store;

@@ -22,6 +22,8 @@ pub enum Event {
     MessagesUpsert(MessagesUpsert),
     /// Baileys' `messages.update` (delivery, read and played receipts of messages).
     MessagesUpdate(Vec<MessageUpdate>),
+    /// Baileys' `presence.update` (see `presence`).
+    Presence(crate::presence::PresenceUpdate),
 }
 
 impl Event {
@@ -63,6 +65,8 @@ pub struct ConnectionUpdate {
     pub is_new_login: Option<bool>,
     /// The server delivered everything queued while we were away (`<ib><offline/>`).
     pub received_pending_notifications: Option<bool>,
+    /// We told the server we are online (or not): `sendPresenceUpdate('available')`.
+    pub is_online: Option<bool>,
 }
 
 impl ConnectionUpdate {

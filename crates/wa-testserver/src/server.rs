@@ -66,8 +66,8 @@ impl Server {
     }
 
     /// The socket of `conn` closed (by the client, or after a [`Output::Close`]).
-    pub fn disconnect(&mut self, conn: ConnId, _now: u64) {
-        self.state.remove(conn);
+    pub fn disconnect(&mut self, conn: ConnId, now: u64) {
+        self.state.remove(conn, now);
     }
 
     /// One websocket message from `conn`.
@@ -203,8 +203,8 @@ impl Server {
             "message" => crate::routing::on_message(state, conn, &addr, &node, now),
             "receipt" => crate::routing::on_receipt(state, conn, &addr, &node, now),
             "ack" => crate::routing::on_ack(state, &addr, &node),
-            "presence" => crate::routing::on_presence(state, &addr, &node, now),
-            "chatstate" => crate::routing::on_chatstate(state, &addr, &node, now),
+            "presence" => crate::presence::on_presence(state, &addr, &node, now),
+            "chatstate" => crate::presence::on_chatstate(state, &addr, &node, now),
             "notification" | "call" => {
                 // Clients do not send these to the server; a well-behaved server acks and
                 // drops them.

@@ -456,7 +456,7 @@ impl State {
         if !self.is_open(conn) {
             return;
         }
-        self.detach(conn);
+        self.detach(conn, now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::Closing;
         }
@@ -470,20 +470,22 @@ impl State {
     }
 
     /// The socket of `conn` is gone: forget it.
-    pub fn remove(&mut self, conn: ConnId) {
-        self.detach(conn);
+    pub fn remove(&mut self, conn: ConnId, now: u64) {
+        self.detach(conn, now);
         self.conns.remove(&conn);
     }
 
     /// Forgets what a connection held: its login, its pairing, its in-flight stanzas.
-    fn detach(&mut self, conn: ConnId) {
+    fn detach(&mut self, conn: ConnId, now: u64) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         match std::mem::replace(&mut c.phase, Phase::Closing) {
             Phase::LoggedIn(s) => {
                 if self.online.get(&s.addr) == Some(&conn) {
+                    let was_available = crate::presence::is_available(self, &s.addr.number);
                     self.online.remove(&s.addr);
+                    crate::presence::on_device_gone(self, &s.addr, was_available, now);
                 }
                 if let Some(q) = self.queues.get_mut(&s.addr) {
                     for p in q.iter_mut().filter(|p| p.sent_on == Some(conn)) {
