@@ -67,6 +67,19 @@ pub fn event_json(e: &Event) -> Value {
             "messages.update",
             Value::Array(updates.iter().map(message_update_json).collect()),
         ),
+        Event::MessageReceipts(r) => (
+            "message-receipt.update",
+            Value::Array(
+                r.iter()
+                    .map(|r| {
+                        json!({
+                            "key": key_json(&r.key),
+                            "receipt": proto_json::to_json("wa.UserReceipt", &r.receipt),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
         Event::Presence(u) => ("presence.update", presence::presence_update_json(u)),
     };
     json!({ "name": name, "data": data })

@@ -22,6 +22,8 @@ pub enum Event {
     MessagesUpsert(MessagesUpsert),
     /// Baileys' `messages.update` (delivery, read and played receipts of messages).
     MessagesUpdate(Vec<MessageUpdate>),
+    /// Baileys' `message-receipt.update` (receipts per participant in groups and statuses).
+    MessageReceipts(Vec<MessageReceipt>),
     /// Baileys' `presence.update` (see `presence`).
     Presence(crate::presence::PresenceUpdate),
 }
@@ -258,6 +260,13 @@ pub struct MessageUpdate {
     pub key: MessageKey,
     /// Only the changed fields are set (for receipts: `status`, `messageTimestamp`).
     pub update: WebMessageInfo,
+}
+
+/// Baileys' `MessageUserReceiptUpdate`: a message and one participant's receipt of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageReceipt {
+    pub key: MessageKey,
+    pub receipt: wa_proto::UserReceipt,
 }
 
 impl MessageUpdate {

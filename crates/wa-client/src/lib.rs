@@ -57,6 +57,6 @@ pub use delivery::{Delivery, Events, TryRecvError};
 pub use error::{ClientError, Disconnect};
 pub use event::{
     AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,
-    MessageKey, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
+    MessageKey, MessageReceipt, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
 };
 pub use presence::{OutgoingPresence, Presence, PresenceState, PresenceUpdate};

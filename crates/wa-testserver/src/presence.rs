@@ -47,10 +47,19 @@ pub(crate) fn on_presence(state: &mut State, addr: &DeviceAddr, node: &Node, now
     }
 }
 
-/// A logged-in device went offline (its account was available before: `before`): it no
-/// longer counts as available, and subscribers hear when that made the account unavailable.
-pub(crate) fn on_device_gone(state: &mut State, addr: &DeviceAddr, before: bool, now: u64) {
-    state.presence.remove(addr);
+/// A logged-in device went offline: it no longer counts as available, and subscribers hear
+/// when that made the account unavailable.
+pub(crate) fn on_device_gone(state: &mut State, addr: &DeviceAddr, now: u64) {
+    if state.online.contains_key(addr) {
+        // Logged in again meanwhile.
+        return;
+    }
+    let Some(was) = state.presence.remove(addr) else {
+        return;
+    };
+    // Availability counts online devices only: the account was available before this device
+    // went if it said so, or if another online device still does.
+    let before = was || is_available(state, &addr.number);
     changed(state, &addr.number, before, now);
 }
 
@@ -66,7 +75,7 @@ fn changed(state: &mut State, number: &str, before: bool, now: u64) {
     publish_presence(state, number, now);
 }
 
-pub(crate) fn is_available(state: &State, number: &str) -> bool {
+fn is_available(state: &State, number: &str) -> bool {
     state
         .presence
         .iter()

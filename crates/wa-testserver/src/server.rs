@@ -67,7 +67,8 @@ impl Server {
 
     /// The socket of `conn` closed (by the client, or after a [`Output::Close`]).
     pub fn disconnect(&mut self, conn: ConnId, now: u64) {
-        self.state.remove(conn, now);
+        self.state.remove(conn);
+        self.settle(now);
     }
 
     /// One websocket message from `conn`.
@@ -99,6 +100,7 @@ impl Server {
                 self.state.stats.bad_frames += 1;
             }
             self.state.close(conn, true, now);
+            self.settle(now);
         }
     }
 
@@ -227,6 +229,9 @@ impl Server {
             match effect {
                 Effect::PhoneReceive { phone, class, node } => {
                     crate::phone_ops::phone_receive(&mut self.state, &phone, class, &node, now)
+                }
+                Effect::DeviceOffline { addr } => {
+                    crate::presence::on_device_gone(&mut self.state, &addr, now)
                 }
             }
         }

@@ -232,6 +232,9 @@ pub(crate) enum Effect {
         class: &'static str,
         node: Node,
     },
+    /// A logged-in device's connection ended (and no other connection of it is up): its
+    /// presence no longer counts.
+    DeviceOffline { addr: DeviceAddr },
 }
 
 /// The server's state. See the module documentation.
@@ -456,7 +459,7 @@ impl State {
         if !self.is_open(conn) {
             return;
         }
-        self.detach(conn, now);
+        self.detach(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::Closing;
         }
@@ -470,22 +473,23 @@ impl State {
     }
 
     /// The socket of `conn` is gone: forget it.
-    pub fn remove(&mut self, conn: ConnId, now: u64) {
-        self.detach(conn, now);
+    pub fn remove(&mut self, conn: ConnId) {
+        self.detach(conn);
         self.conns.remove(&conn);
     }
 
     /// Forgets what a connection held: its login, its pairing, its in-flight stanzas.
-    fn detach(&mut self, conn: ConnId, now: u64) {
+    fn detach(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         match std::mem::replace(&mut c.phase, Phase::Closing) {
             Phase::LoggedIn(s) => {
                 if self.online.get(&s.addr) == Some(&conn) {
-                    let was_available = crate::presence::is_available(self, &s.addr.number);
                     self.online.remove(&s.addr);
-                    crate::presence::on_device_gone(self, &s.addr, was_available, now);
+                    self.effects.push_back(Effect::DeviceOffline {
+                        addr: s.addr.clone(),
+                    });
                 }
                 if let Some(q) = self.queues.get_mut(&s.addr) {
                     for p in q.iter_mut().filter(|p| p.sent_on == Some(conn)) {
