@@ -696,6 +696,8 @@ export interface WAEventMap {
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
   'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
   'presence.update': { id: string; presences: { [participant: string]: WAPresenceData } }
+  /** Receipts per participant in groups and status broadcasts (`proto.IUserReceipt`). */
+  'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
   [event: string]: any
 }
 
