@@ -652,6 +652,8 @@ export interface WASocketConfig {
   defaultQueryTimeoutMs?: number
   qrTimeout?: number
   emitOwnEvents?: boolean
+  /** On open, tell the server we are online (`available`), else `unavailable`; needs `creds.me.name`. Default true. */
+  markOnlineOnConnect?: boolean
   /** Ignored with a warning, as in Baileys. */
   printQRInTerminal?: boolean
   shouldSyncHistoryMessage?: (msg: { syncType?: number | null }) => boolean
@@ -672,7 +674,23 @@ export interface WAConnectionUpdate {
   qr?: string
   isNewLogin?: boolean
   receivedPendingNotifications?: boolean
+  /** Set when `sendPresenceUpdate('available' | 'unavailable')` went out. */
+  isOnline?: boolean
 }
+
+/** Baileys' `WAPresence`. */
+export type WAPresence = 'unavailable' | 'available' | 'composing' | 'recording' | 'paused'
+
+/** Baileys' `PresenceData`. */
+export interface WAPresenceData {
+  lastKnownPresence: WAPresence | (string & {})
+  /** Seconds since the Unix epoch. */
+  lastSeen?: number
+  groupOnlineCount?: number
+}
+
+/** Baileys' `MessageReceiptType` (`undefined`: a delivery receipt). */
+export type WAMessageReceiptType = 'read' | 'read-self' | 'hist_sync' | 'peer_msg' | 'sender' | 'inactive' | 'played' | undefined
 
 /** A WAMessage as Baileys emits it (protobufjs field names). */
 export interface WAMessageLike {
@@ -692,6 +710,9 @@ export interface WAEventMap {
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
   'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
   'messages.reaction': Array<{ key: WAMessageKeyInput; reaction: { text?: string | null; key: WAMessageLike['key']; senderTimestampMs?: number | null } }>
+  'presence.update': { id: string; presences: { [participant: string]: WAPresenceData } }
+  /** Receipts per participant in groups and status broadcasts (`proto.IUserReceipt`). */
+  'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
   [event: string]: any
 }
 
@@ -793,6 +814,14 @@ export interface WASocket {
   end(error?: Error | WABoomError): void
   sendNode(node: BinaryNode): Promise<void>
   query(node: BinaryNode, timeoutMs?: number): Promise<BinaryNode>
+  /** Availability (with `creds.me.name`; nothing is sent without one, as in Baileys) or a chat state in `toJid`. */
+  sendPresenceUpdate(type: WAPresence, toJid?: string): Promise<void>
+  /** Asks for `toJid`'s availability (`presence.update` events); `tcToken`: their privacy token. */
+  presenceSubscribe(toJid: string, tcToken?: Uint8Array): Promise<void>
+  sendReceipt(jid: string, participant: string | undefined, messageIds: string[], type: WAMessageReceiptType): Promise<void>
+  sendReceipts(keys: WAMessageLike['key'][], type: WAMessageReceiptType): Promise<void>
+  /** `read` receipts (`read-self` when the account's read-receipts privacy setting is off). */
+  readMessages(keys: WAMessageLike['key'][]): Promise<void>
   waitForConnectionUpdate(check: (u: WAConnectionUpdate) => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>
 }
 
@@ -1312,6 +1341,19 @@ export declare class NativeSocket {
   sendNode(frame: Buffer): Promise<Coded<undefined>>
   /** Sends an encoded IQ and resolves with the encoded answer. */
   query(frame: Buffer, timeoutMs?: number | undefined | null): Promise<Coded<Buffer>>
+  /**
+   * `sendPresenceUpdate(type, toJid)`; `name`: the push name for availability
+   * (`creds.me.name`).
+   */
+  sendPresenceUpdate(kind: string, to?: string | undefined | null, name?: string | undefined | null): Promise<void>
+  /** `presenceSubscribe(toJid, tcToken?)`. */
+  presenceSubscribe(to: string, tcToken?: Buffer | undefined | null): Promise<void>
+  /** `sendReceipt(jid, participant, messageIds, type)`. */
+  sendReceipt(jid: string, participant: string | undefined | null, ids: Array<string>, kind?: string | undefined | null): Promise<void>
+  /** `sendReceipts(keys, type)`. */
+  sendReceipts(keys: Array<ReceiptKey>, kind?: string | undefined | null): Promise<void>
+  /** `readMessages(keys)`: `read` or `read-self` as the privacy settings say. */
+  readMessages(keys: Array<ReceiptKey>): Promise<void>
 }
 
 /** The typed store (contacts, chats, messages, content, creds) over an engine. */
@@ -1587,6 +1629,14 @@ export interface PostgresOptions {
   connectTimeoutMs?: number
 }
 
+/** A `WAMessageKey` as receipts need it. */
+export interface ReceiptKey {
+  remoteJid?: string
+  id?: string
+  participant?: string
+  fromMe?: boolean
+}
+
 /** `relayMessage`'s options that reach the stanza. */
 export interface RelayOptions {
   messageId?: string
@@ -1692,6 +1742,8 @@ export interface SocketOptions {
   emitOwnEvents: boolean
   /** The app logger's level (pino's names); records below it are not even formatted. */
   logLevel?: string
+  /** Baileys' `markOnlineOnConnect` (default true). */
+  markOnlineOnConnect?: boolean
 }
 
 /** A verified chain's serials and intermediate key. */

@@ -20,6 +20,7 @@ const WRONG = [
   ['makeWASocket needs auth', "import makeWASocket from 'baileys-native'\nmakeWASocket({ browser: ['a', 'b', 'c'] })\n", /TS2741/],
   ['baileys-native/testing is typed (through baileys-native-testing)', "import { startTestServer } from 'baileys-native/testing'\nconst s = await startTestServer()\nconst port: string = s.port\nconsole.log(port)\n", /TS2322/],
   ['sendMessage takes a jid first', "import makeWASocket, { initAuthCreds } from 'baileys-native'\nconst s = makeWASocket({ auth: { creds: initAuthCreds(), keys: { get: async () => ({}), set: async () => {} } } })\nvoid s.sendMessage({ text: 'x' })\n", /TS2554|TS2345/],
+  ['sendPresenceUpdate takes only WAPresence', "import makeWASocket, { initAuthCreds } from 'baileys-native'\nconst s = makeWASocket({ auth: { creds: initAuthCreds(), keys: { get: async () => ({}), set: async () => {} } } })\nvoid s.sendPresenceUpdate('typing', '1@s.whatsapp.net')\n", /TS2345/],
 ]
 
 for (const [name, source, code] of WRONG) {

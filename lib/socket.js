@@ -7,6 +7,7 @@ const { codedError } = require('./errors.js')
 const { makeBoom } = require('./boom.js')
 const { BufferJSON, KeyStore } = require('./store.js')
 const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
+const { addPresence } = require('./presence.js')
 
 const kNative = Symbol.for('baileys-native.store.native')
 
@@ -134,6 +135,7 @@ function makeWASocket(userConfig = {}) {
     defaultQueryTimeoutMs: config.defaultQueryTimeoutMs,
     qrTimeoutMs: config.qrTimeout,
     emitOwnEvents: config.emitOwnEvents !== false,
+    markOnlineOnConnect: config.markOnlineOnConnect !== false,
     logLevel: typeof logger.level === 'string' || typeof logger.level === 'number' ? String(logger.level) : undefined,
   }
 
@@ -361,6 +363,8 @@ function makeWASocket(userConfig = {}) {
       })
     },
   }
+
+  addPresence(sock, handle, creds)
 
   // Baileys buffers events of a logged-in account until the offline queue is drained.
   if (creds.me?.id) ev.buffer()

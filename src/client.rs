@@ -53,11 +53,13 @@ pub struct SocketOptions {
     pub emit_own_events: bool,
     /// The app logger's level (pino's names); records below it are not even formatted.
     pub log_level: Option<String>,
+    /// Baileys' `markOnlineOnConnect` (default true).
+    pub mark_online_on_connect: Option<bool>,
 }
 
 type EventsTsfn = ThreadsafeFunction<String, (), String, Status, false>;
 
-fn client_err(e: ClientError) -> JsFail {
+pub(crate) fn client_err(e: ClientError) -> JsFail {
     coded(e.code(), e)
 }
 
@@ -71,6 +73,7 @@ fn config(o: &SocketOptions) -> Result<Config> {
         default_query_timeout: Duration::from_millis(o.default_query_timeout_ms.max(1).into()),
         qr_timeout: o.qr_timeout_ms.map(|m| Duration::from_millis(m.into())),
         emit_own_events: o.emit_own_events,
+        mark_online_on_connect: o.mark_online_on_connect.unwrap_or(true),
         ..Config::default()
     };
     if let Some(k) = &o.wa_cert_public_key {
@@ -117,7 +120,7 @@ impl Waiting {
 /// A connection to WhatsApp (or a test server) with Baileys' socket behaviour.
 #[napi]
 pub struct NativeSocket {
-    client: Client,
+    pub(crate) client: Client,
     /// Deliveries of the batches JavaScript has not confirmed yet.
     waiting: Waiting,
     /// Routes this socket's `tracing` records to its JS logger while the socket object lives.

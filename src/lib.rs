@@ -11,6 +11,7 @@ mod errors;
 mod logging;
 mod media;
 mod noise;
+mod presence;
 mod proto;
 mod signal;
 mod store;

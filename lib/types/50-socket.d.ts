@@ -57,6 +57,8 @@ export interface WASocketConfig {
   defaultQueryTimeoutMs?: number
   qrTimeout?: number
   emitOwnEvents?: boolean
+  /** On open, tell the server we are online (`available`), else `unavailable`; needs `creds.me.name`. Default true. */
+  markOnlineOnConnect?: boolean
   /** Ignored with a warning, as in Baileys. */
   printQRInTerminal?: boolean
   shouldSyncHistoryMessage?: (msg: { syncType?: number | null }) => boolean
@@ -77,7 +79,23 @@ export interface WAConnectionUpdate {
   qr?: string
   isNewLogin?: boolean
   receivedPendingNotifications?: boolean
+  /** Set when `sendPresenceUpdate('available' | 'unavailable')` went out. */
+  isOnline?: boolean
 }
+
+/** Baileys' `WAPresence`. */
+export type WAPresence = 'unavailable' | 'available' | 'composing' | 'recording' | 'paused'
+
+/** Baileys' `PresenceData`. */
+export interface WAPresenceData {
+  lastKnownPresence: WAPresence | (string & {})
+  /** Seconds since the Unix epoch. */
+  lastSeen?: number
+  groupOnlineCount?: number
+}
+
+/** Baileys' `MessageReceiptType` (`undefined`: a delivery receipt). */
+export type WAMessageReceiptType = 'read' | 'read-self' | 'hist_sync' | 'peer_msg' | 'sender' | 'inactive' | 'played' | undefined
 
 /** A WAMessage as Baileys emits it (protobufjs field names). */
 export interface WAMessageLike {
@@ -97,6 +115,9 @@ export interface WAEventMap {
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string }
   'messages.update': Array<{ key: WAMessageLike['key']; update: Record<string, any> }>
   'messages.reaction': Array<{ key: WAMessageKeyInput; reaction: { text?: string | null; key: WAMessageLike['key']; senderTimestampMs?: number | null } }>
+  'presence.update': { id: string; presences: { [participant: string]: WAPresenceData } }
+  /** Receipts per participant in groups and status broadcasts (`proto.IUserReceipt`). */
+  'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
   [event: string]: any
 }
 
@@ -198,6 +219,14 @@ export interface WASocket {
   end(error?: Error | WABoomError): void
   sendNode(node: BinaryNode): Promise<void>
   query(node: BinaryNode, timeoutMs?: number): Promise<BinaryNode>
+  /** Availability (with `creds.me.name`; nothing is sent without one, as in Baileys) or a chat state in `toJid`. */
+  sendPresenceUpdate(type: WAPresence, toJid?: string): Promise<void>
+  /** Asks for `toJid`'s availability (`presence.update` events); `tcToken`: their privacy token. */
+  presenceSubscribe(toJid: string, tcToken?: Uint8Array): Promise<void>
+  sendReceipt(jid: string, participant: string | undefined, messageIds: string[], type: WAMessageReceiptType): Promise<void>
+  sendReceipts(keys: WAMessageLike['key'][], type: WAMessageReceiptType): Promise<void>
+  /** `read` receipts (`read-self` when the account's read-receipts privacy setting is off). */
+  readMessages(keys: WAMessageLike['key'][]): Promise<void>
   waitForConnectionUpdate(check: (u: WAConnectionUpdate) => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>
 }
 

@@ -4,6 +4,7 @@
 //! BufferJSON for bytes (`{ type: 'Buffer', data: base64 }`, revived into Buffers by
 //! lib/socket.js with Baileys' own reviver).
 
+pub mod presence;
 pub mod proto_json;
 
 use serde_json::{Map, Value, json};
@@ -41,6 +42,9 @@ pub fn event_json(e: &Event) -> Value {
             if let Some(v) = u.received_pending_notifications {
                 o.insert("receivedPendingNotifications".into(), json!(v));
             }
+            if let Some(v) = u.is_online {
+                o.insert("isOnline".into(), json!(v));
+            }
             ("connection.update", Value::Object(o))
         }
         Event::Creds(changes) => (
@@ -63,6 +67,20 @@ pub fn event_json(e: &Event) -> Value {
             "messages.update",
             Value::Array(updates.iter().map(message_update_json).collect()),
         ),
+        Event::MessageReceipts(r) => (
+            "message-receipt.update",
+            Value::Array(
+                r.iter()
+                    .map(|r| {
+                        json!({
+                            "key": key_json(&r.key),
+                            "receipt": proto_json::to_json("wa.UserReceipt", &r.receipt),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+        Event::Presence(u) => ("presence.update", presence::presence_update_json(u)),
     };
     json!({ "name": name, "data": data })
 }

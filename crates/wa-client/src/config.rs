@@ -74,6 +74,9 @@ pub struct Config {
     /// Send delivery receipts (`markOnlineOnConnect`-independent; Baileys sends `inactive`
     /// receipts until the account has a push name).
     pub emit_own_events: bool,
+    /// On open, tell the server we are online (`markOnlineOnConnect`, default true), else
+    /// offline; either needs a push name, as in Baileys.
+    pub mark_online_on_connect: bool,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             default_query_timeout: Duration::from_secs(60),
             qr_timeout: None,
             emit_own_events: true,
+            mark_online_on_connect: true,
         }
     }
 }

@@ -41,6 +41,9 @@ pub fn now_ms() -> u64 {
 /// Where the server's ack of a sent node arrives.
 pub(crate) type AckWait = oneshot::Receiver<Result<Node, ClientError>>;
 
+/// Where the outcome of writing a node arrives.
+pub(crate) type SendWait = oneshot::Receiver<Result<(), ClientError>>;
+
 /// What a handle asks of the connection driver.
 pub(crate) enum Command {
     Send(Node, oneshot::Sender<Result<(), ClientError>>),
@@ -90,6 +93,8 @@ pub(crate) struct Shared {
     pub retry: RetryState,
     /// The cached `media_conn`.
     pub media: crate::media::MediaState,
+    /// What the presence feature remembers (the privacy settings).
+    pub presence: crate::presence::Memory,
     /// Serialises prekey uploads (post-login and refills may overlap).
     pub prekeys: tokio::sync::Mutex<()>,
     /// This connection among every connection of the process (the inbox tells what it handed
@@ -134,6 +139,7 @@ impl Client {
             lanes: Lanes::default(),
             retry: RetryState::default(),
             media: Default::default(),
+            presence: crate::presence::Memory::default(),
             prekeys: tokio::sync::Mutex::new(()),
             conn: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -234,6 +240,15 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Send(node, tx))?;
         rx.await.unwrap_or_else(|_| Err(ClientError::closed()))
+    }
+
+    /// Hands a node to the driver now (in call order with every other command) and returns
+    /// where the outcome of writing it arrives: for sends whose order the caller fixes
+    /// synchronously (chat states, receipts).
+    pub(crate) fn enqueue_send(&self, node: Node) -> Result<SendWait, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Send(node, tx))?;
+        Ok(rx)
     }
 
     /// Sends an IQ and waits for its result (Baileys' `query`); an `<error>` answer is an error.

@@ -22,6 +22,10 @@ pub enum Event {
     MessagesUpsert(MessagesUpsert),
     /// Baileys' `messages.update` (delivery, read and played receipts of messages).
     MessagesUpdate(Vec<MessageUpdate>),
+    /// Baileys' `message-receipt.update` (receipts per participant in groups and statuses).
+    MessageReceipts(Vec<MessageReceipt>),
+    /// Baileys' `presence.update` (see `presence`).
+    Presence(crate::presence::PresenceUpdate),
 }
 
 impl Event {
@@ -63,6 +67,8 @@ pub struct ConnectionUpdate {
     pub is_new_login: Option<bool>,
     /// The server delivered everything queued while we were away (`<ib><offline/>`).
     pub received_pending_notifications: Option<bool>,
+    /// We told the server we are online (or not): `sendPresenceUpdate('available')`.
+    pub is_online: Option<bool>,
 }
 
 impl ConnectionUpdate {
@@ -254,6 +260,13 @@ pub struct MessageUpdate {
     pub key: MessageKey,
     /// Only the changed fields are set (for receipts: `status`, `messageTimestamp`).
     pub update: WebMessageInfo,
+}
+
+/// Baileys' `MessageUserReceiptUpdate`: a message and one participant's receipt of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageReceipt {
+    pub key: MessageKey,
+    pub receipt: wa_proto::UserReceipt,
 }
 
 impl MessageUpdate {

@@ -14,6 +14,7 @@
 //!   Signal sessions with devices; LID/PN mappings and where sessions live.
 //! - [`send`]: sending (pure fan-out planning in [`send::plan`]).
 //! - [`recv`]: the receive worker and its message, receipt and notification handlers.
+//! - [`presence`]: presence, chat states and the receipts we send, both directions.
 //! - [`retry`]: retry receipts, asked and answered.
 //! - [`signal_store`]: `wa-signal`'s store traits over `wa-store`'s key store.
 //! - `inbox`: the account's durable inbox (decrypted messages kept with the Signal state
@@ -22,7 +23,7 @@
 //! - [`event`], [`error`], [`config`]: what the app sees and sets.
 //!
 //! Later features take their obvious place beside these: `media/`, `groups/`, `appstate/`,
-//! `history/`, `presence`, `profile`, `newsletter/`, `calls` (see docs/architecture.md).
+//! `history/`, `profile`, `newsletter/`, `calls` (see docs/architecture.md).
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +42,7 @@ pub mod nodes;
 pub mod pairing;
 pub mod payload;
 pub mod prekeys;
+pub mod presence;
 pub mod recv;
 pub mod repository;
 pub mod retry;
@@ -56,6 +58,7 @@ pub use delivery::{Delivery, Events, TryRecvError};
 pub use error::{ClientError, Disconnect};
 pub use event::{
     AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,
-    MessageKey, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
+    MessageKey, MessageReceipt, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
 };
 pub use send::SendOptions;
+pub use presence::{OutgoingPresence, Presence, PresenceState, PresenceUpdate};

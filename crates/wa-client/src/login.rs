@@ -36,6 +36,7 @@ impl Client {
         self.emit(Event::Connection(ConnectionUpdate::state(
             ConnectionState::Open,
         )));
+        self.presence_on_open().await;
         if let (Ok(own), Some(l)) = (self.me(), lid.and_then(|l| Jid::parse(&l).ok()))
             && let Err(e) = self.store_lid_mapping(&l.user, &own.pn.user).await
         {

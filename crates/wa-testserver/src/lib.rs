@@ -33,6 +33,7 @@ mod iq;
 mod login;
 pub mod pairing;
 mod phone_ops;
+mod presence;
 mod routing;
 pub mod usync;
 

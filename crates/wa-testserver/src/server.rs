@@ -71,8 +71,9 @@ impl Server {
     }
 
     /// The socket of `conn` closed (by the client, or after a [`Output::Close`]).
-    pub fn disconnect(&mut self, conn: ConnId, _now: u64) {
+    pub fn disconnect(&mut self, conn: ConnId, now: u64) {
         self.state.remove(conn);
+        self.settle(now);
     }
 
     /// One websocket message from `conn`.
@@ -104,6 +105,7 @@ impl Server {
                 self.state.stats.bad_frames += 1;
             }
             self.state.close(conn, true, now);
+            self.settle(now);
         }
     }
 
@@ -208,8 +210,8 @@ impl Server {
             "message" => crate::routing::on_message(state, conn, &addr, &node, now),
             "receipt" => crate::routing::on_receipt(state, conn, &addr, &node, now),
             "ack" => crate::routing::on_ack(state, &addr, &node),
-            "presence" => crate::routing::on_presence(state, &addr, &node, now),
-            "chatstate" => crate::routing::on_chatstate(state, &addr, &node, now),
+            "presence" => crate::presence::on_presence(state, &addr, &node, now),
+            "chatstate" => crate::presence::on_chatstate(state, &addr, &node, now),
             "notification" | "call" => {
                 // Clients do not send these to the server; a well-behaved server acks and
                 // drops them.
@@ -232,6 +234,9 @@ impl Server {
             match effect {
                 Effect::PhoneReceive { phone, class, node } => {
                     crate::phone_ops::phone_receive(&mut self.state, &phone, class, &node, now)
+                }
+                Effect::DeviceOffline { addr } => {
+                    crate::presence::on_device_gone(&mut self.state, &addr, now)
                 }
             }
         }

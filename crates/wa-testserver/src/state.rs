@@ -233,6 +233,9 @@ pub(crate) enum Effect {
         class: &'static str,
         node: Node,
     },
+    /// A logged-in device's connection ended (and no other connection of it is up): its
+    /// presence no longer counts.
+    DeviceOffline { addr: DeviceAddr },
 }
 
 /// The server's state. See the module documentation.
@@ -489,6 +492,9 @@ impl State {
             Phase::LoggedIn(s) => {
                 if self.online.get(&s.addr) == Some(&conn) {
                     self.online.remove(&s.addr);
+                    self.effects.push_back(Effect::DeviceOffline {
+                        addr: s.addr.clone(),
+                    });
                 }
                 if let Some(q) = self.queues.get_mut(&s.addr) {
                     for p in q.iter_mut().filter(|p| p.sent_on == Some(conn)) {

@@ -392,6 +392,43 @@ fn presence_subscriptions_and_chat_states() {
 }
 
 #[test]
+fn a_device_that_goes_offline_stops_being_available() {
+    let mut h = Harness::new();
+    let (_, ca) = h.online_device("15552032");
+    let (_, cb) = h.online_device("15552033");
+    h.send(
+        ca,
+        &Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", "15552033@s.whatsapp.net"),
+    );
+    assert_eq!(
+        h.expect(ca, "presence").get_attr("type"),
+        Some("unavailable")
+    );
+    h.send(
+        cb,
+        &Node::new("presence")
+            .attr("type", "available")
+            .attr("name", "Bo"),
+    );
+    assert_eq!(h.expect(ca, "presence").get_attr("type"), Some("available"));
+    // Saying available again changes nothing: subscribers hear only changes.
+    h.send(
+        cb,
+        &Node::new("presence")
+            .attr("type", "available")
+            .attr("name", "Bo"),
+    );
+    assert!(h.drain(ca).iter().all(|n| n.tag != "presence"));
+    h.hang_up(cb);
+    let p = h.expect(ca, "presence");
+    assert_eq!(p.get_attr("from"), Some("15552033@s.whatsapp.net"));
+    assert_eq!(p.get_attr("type"), Some("unavailable"));
+    assert!(p.get_attr("last").is_some());
+}
+
+#[test]
 fn logout_removes_the_companion() {
     let mut h = Harness::new();
     let (d, c) = h.online_device("15552040");

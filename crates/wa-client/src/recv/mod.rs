@@ -43,6 +43,10 @@ impl Client {
             "receipt" => self.handle_receipt(&node).await,
             "notification" => self.handle_notification(&node).await,
             "call" => self.send_ack(&node, None).await,
+            "presence" | "chatstate" => {
+                self.on_presence(&node);
+                Ok(())
+            }
             _ => Ok(()),
         };
         if let Err(e) = r {

@@ -1,12 +1,14 @@
 //! Receipts for messages we sent: delivery, read and played become `messages.update` status
-//! changes; a `retry` receipt is answered (see `retry`). Acked once the app has the update.
+//! changes in chats with one person, `message-receipt.update` per participant in groups and
+//! status broadcasts (as Baileys' `handleReceipt`); a `retry` receipt is answered (see
+//! `retry`). Acked once the app has the update.
 
 use wa_binary::{Jid, Node};
 use wa_proto::web_message_info::Status;
 
 use crate::ctx::{Client, Own};
 use crate::error::ClientError;
-use crate::event::{Event, MessageKey, MessageUpdate};
+use crate::event::{Event, MessageKey, MessageReceipt, MessageUpdate};
 use crate::nodes;
 
 /// The status a receipt type means; `None` for receipts that change no status (`retry`,
@@ -19,6 +21,53 @@ pub fn receipt_status(ty: Option<&str>) -> Option<Status> {
         Some("sender") => Some(Status::ServerAck),
         _ => None,
     }
+}
+
+/// What a receipt tells the app: `messages.update` statuses, or in groups and status
+/// broadcasts `message-receipt.update` entries (one per id, for the participant).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiptNews {
+    Statuses(Vec<MessageUpdate>),
+    PerParticipant(Vec<MessageReceipt>),
+}
+
+/// Baileys' split: receipts in a group or status broadcast name a participant and update
+/// that participant's receipt (`receiptTimestamp` for deliveries, `readTimestamp` for reads
+/// and plays); a group receipt without a participant says nothing. Other chats' receipts
+/// update the message's status.
+pub fn receipt_news(node: &Node, own: &Own) -> Option<ReceiptNews> {
+    let updates = receipt_updates(node, own);
+    if updates.is_empty() {
+        return None;
+    }
+    let chat = Jid::parse(&updates[0].key.remote_jid).ok();
+    if !chat.is_some_and(|c| c.is_group() || c.is_status_broadcast()) {
+        return Some(ReceiptNews::Statuses(updates));
+    }
+    let participant = Jid::parse(node.get_attr("participant")?).ok()?;
+    let user_jid = participant.normalized_user().to_string();
+    let delivery = receipt_status(node.get_attr("type")) == Some(Status::DeliveryAck);
+    Some(ReceiptNews::PerParticipant(
+        updates
+            .into_iter()
+            .map(|u| {
+                let t = u.update.message_timestamp.unwrap_or(0) as i64;
+                let mut receipt = wa_proto::UserReceipt {
+                    user_jid: Some(user_jid.clone()),
+                    ..Default::default()
+                };
+                if delivery {
+                    receipt.receipt_timestamp = Some(t);
+                } else {
+                    receipt.read_timestamp = Some(t);
+                }
+                MessageReceipt {
+                    key: u.key,
+                    receipt,
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// The status updates a receipt stands for (its `id` and every `<list><item id>`), or none.
@@ -63,18 +112,20 @@ pub fn receipt_updates(node: &Node, own: &Own) -> Vec<MessageUpdate> {
 impl Client {
     pub(super) async fn handle_receipt(&self, node: &Node) -> Result<(), ClientError> {
         let own = self.me()?;
-        let updates = receipt_updates(node, &own);
+        let news = receipt_news(node, &own);
         if node.get_attr("type") == Some("retry")
             && let Err(e) = self.resend(node).await
         {
             tracing::warn!(code = e.code(), "could not resend on a retry receipt");
         }
-        if updates.is_empty() {
-            return self.send_ack(node, None).await;
-        }
+        let event = match news {
+            None => return self.send_ack(node, None).await,
+            Some(ReceiptNews::Statuses(u)) => Event::MessagesUpdate(u),
+            Some(ReceiptNews::PerParticipant(r)) => Event::MessageReceipts(r),
+        };
         // The server keeps the receipt until acked: the ack waits for the app to have it.
         let ack = nodes::ack(node, None, Some(&own.pn.to_string()));
-        self.emit_then(Event::MessagesUpdate(updates), vec![ack], None);
+        self.emit_then(event, vec![ack], None);
         Ok(())
     }
 }
@@ -106,6 +157,59 @@ mod tests {
         assert!(u[0].key.from_me);
         assert_eq!(u[0].update.status, Some(Status::Read as i32));
         assert_eq!(u[0].update.message_timestamp, Some(9));
+    }
+
+    #[test]
+    fn group_receipts_update_the_participant_s_receipt() {
+        let read = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "120363@g.us")
+            .attr("participant", "2000:4@s.whatsapp.net")
+            .attr("type", "read")
+            .attr("t", "9")
+            .children(vec![
+                Node::new("list").children(vec![Node::new("item").attr("id", "B")]),
+            ]);
+        let Some(ReceiptNews::PerParticipant(r)) = receipt_news(&read, &own()) else {
+            panic!("a group read receipt updates the participant's receipt");
+        };
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].key.id, "B");
+        assert_eq!(r[0].key.remote_jid, "120363@g.us");
+        assert_eq!(
+            r[0].key.participant.as_deref(),
+            Some("2000:4@s.whatsapp.net")
+        );
+        assert_eq!(
+            r[0].receipt.user_jid.as_deref(),
+            Some("2000@s.whatsapp.net")
+        );
+        assert_eq!(r[0].receipt.read_timestamp, Some(9));
+        assert_eq!(r[0].receipt.receipt_timestamp, None);
+        let delivered = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "status@broadcast")
+            .attr("participant", "2000@s.whatsapp.net")
+            .attr("t", "7");
+        let Some(ReceiptNews::PerParticipant(d)) = receipt_news(&delivered, &own()) else {
+            panic!("a status delivery receipt updates the participant's receipt");
+        };
+        assert_eq!(d[0].receipt.receipt_timestamp, Some(7));
+        assert_eq!(d[0].receipt.read_timestamp, None);
+        // Without a participant a group receipt says nothing; a chat's receipt is a status.
+        let bare = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "120363@g.us")
+            .attr("type", "read");
+        assert_eq!(receipt_news(&bare, &own()), None);
+        let chat = Node::new("receipt")
+            .attr("id", "A")
+            .attr("from", "2000@s.whatsapp.net")
+            .attr("type", "read");
+        assert!(matches!(
+            receipt_news(&chat, &own()),
+            Some(ReceiptNews::Statuses(_))
+        ));
     }
 
     #[test]
