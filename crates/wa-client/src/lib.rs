@@ -60,5 +60,5 @@ pub use event::{
     AddressingMode, ConnectionState, ConnectionUpdate, CredsChange, CredsField, CredsUpdate, Event,
     MessageKey, MessageReceipt, MessageUpdate, MessagesUpsert, UpsertType, WaMessage,
 };
-pub use send::SendOptions;
 pub use presence::{OutgoingPresence, Presence, PresenceState, PresenceUpdate};
+pub use send::SendOptions;
