@@ -336,7 +336,10 @@ async function downloadContentFromMessage(media, type, opts = {}) {
           throw asBoom(e)
         })
         if (chunk === null) return
-        yield chunk
+        // Copied into memory V8 accounts for: a native chunk is invisible to the garbage
+        // collector's sizing, so without the copy finished chunks pile up until some other
+        // allocation triggers a collection.
+        yield Buffer.from(chunk)
       }
     } finally {
       dl.close()

@@ -13,7 +13,9 @@ use wa_crypto::media::{MediaDecryptor, MediaKeys, MediaVerifier, media_keys};
 
 use super::{HttpClient, MediaError, MediaType, upload::ORIGIN};
 
-const CHUNK: usize = 64 * 1024;
+/// Plaintext handed out per read of a verified file: few enough hops to the JS thread, small
+/// enough that memory stays bounded.
+const CHUNK: usize = 256 * 1024;
 
 /// What a download checks besides the MAC, and its limits.
 #[derive(Debug, Clone, Default)]

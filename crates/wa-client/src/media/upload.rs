@@ -15,6 +15,8 @@ use crate::ctx::Client;
 
 /// Read size while encrypting: constant memory whatever the file's size.
 const CHUNK: usize = 64 * 1024;
+/// Read size while uploading the encrypted file.
+const IO_CHUNK: usize = 256 * 1024;
 
 /// Baileys' `DEFAULT_ORIGIN`, sent as `Origin` with every media request.
 pub const ORIGIN: &str = "https://web.whatsapp.com";
@@ -219,7 +221,10 @@ async fn post_file(
         .header("Content-Type", "application/octet-stream")
         .header("Origin", ORIGIN)
         .header("Content-Length", size)
-        .body(reqwest::Body::from(file));
+        // Large reads: each becomes a few TLS records instead of many small ones.
+        .body(reqwest::Body::wrap_stream(
+            tokio_util::io::ReaderStream::with_capacity(file, IO_CHUNK),
+        ));
     if let Some(t) = timeout {
         req = req.timeout(t);
     }
