@@ -203,6 +203,7 @@ function makeWASocket(userConfig = {}) {
   // call links) holds the chat's place here until it has called the native send, and later
   // sends to that chat wait for it. With none pending, a send goes straight through.
   const preludes = new Map()
+  const customPatch = config.patchMessageBeforeSending !== DEFAULT_CONNECTION_CONFIG.patchMessageBeforeSending
   async function ordered(jid, build) {
     const chat = jidNormalizedUser(jid) || jid
     const prev = preludes.get(chat)
@@ -273,8 +274,9 @@ function makeWASocket(userConfig = {}) {
       if (!content || typeof content !== 'object') {
         throw codedError('ERR_WA_CLIENT_ARGUMENT', 'content must be an object')
       }
-      // A bare text with no options is the hot path: built and sent natively.
-      if (isPlainText(content, options)) {
+      // A bare text with no options is the hot path: built and sent natively (unless the app
+      // patches messages before sending: then it goes through the patch like any other).
+      if (!customPatch && isPlainText(content, options)) {
         if (!pendingFor(jid)) return JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver)
         return ordered(jid, async () => () => handle.sendText(jid, content.text))
       }
