@@ -6,16 +6,9 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
-import {
-  makeWASocket,
-  initAuthCreds,
-  KeyStore,
-  MemoryEngine,
-  proto,
-  WAMessageStubType,
-} from '../index.mjs'
+import { proto, WAMessageStubType } from '../index.mjs'
 import { generateWAMessage } from '@whiskeysockets/baileys'
-import { BaileysClient, trustServer, text, exitWhenDone, logger as silent } from './testserver-util.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone, logger as silent, pairOurSocket } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client content' })
 const restore = trustServer(server)
@@ -39,32 +32,14 @@ const ours = {
   updates: [],
   reactions: [],
   async pair() {
-    const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
-    const open = () => {
-      const sock = makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
-      sock.ev.on('messages.upsert', ({ messages }) => this.upserts.push(...messages))
-      sock.ev.on('messages.update', (u) => this.updates.push(...u))
-      sock.ev.on('messages.reaction', (r) => this.reactions.push(...r))
-      this.sock = sock
-      return sock
-    }
-    const update = (sock, pred) =>
-      new Promise((resolve) => {
-        const on = (u) => {
-          if (pred(u)) {
-            sock.ev.off('connection.update', on)
-            resolve(u)
-          }
-        }
-        sock.ev.on('connection.update', on)
-      })
-    let sock = open()
-    const { qr } = await update(sock, (u) => !!u.qr)
-    const closed = update(sock, (u) => u.connection === 'close')
-    await server.scanQR(qr, { phoneNumber: OUR_NUMBER, pushName: 'Ours' })
-    await closed
-    sock = open()
-    await update(sock, (u) => u.connection === 'open')
+    await pairOurSocket(server, OUR_NUMBER, {
+      onSocket: (sock) => {
+        sock.ev.on('messages.upsert', ({ messages }) => this.upserts.push(...messages))
+        sock.ev.on('messages.update', (u) => this.updates.push(...u))
+        sock.ev.on('messages.reaction', (r) => this.reactions.push(...r))
+        this.sock = sock
+      },
+    })
   },
 }
 const baileys = new BaileysClient(server, 'baileys')

@@ -13,8 +13,8 @@ import { join } from 'node:path'
 import { randomBytes, createHash } from 'node:crypto'
 import { startTestServer } from '../lib/testing.mjs'
 import * as B from '@whiskeysockets/baileys'
-import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, downloadMediaMessage, downloadContentFromMessage } from '../index.mjs'
-import { BaileysClient, trustServer, exitWhenDone, mediaDispatcher } from './testserver-util.mjs'
+import { downloadMediaMessage, downloadContentFromMessage } from '../index.mjs'
+import { BaileysClient, trustServer, exitWhenDone, mediaDispatcher, pairOurSocket } from './testserver-util.mjs'
 
 const MAX = 24 * 1024 * 1024
 const server = await startTestServer({ seed: 'client media', mediaMaxBytes: MAX })
@@ -33,32 +33,12 @@ const ourChat = `${OUR_NUMBER}@s.whatsapp.net`
 const baileysChat = `${BAILEYS_NUMBER}@s.whatsapp.net`
 
 const ours = { upserts: [] }
-{
-  const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
-  const open = () => {
-    const sock = makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
+await pairOurSocket(server, OUR_NUMBER, {
+  onSocket: (sock) => {
     sock.ev.on('messages.upsert', ({ messages }) => ours.upserts.push(...messages))
     ours.sock = sock
-    return sock
-  }
-  const update = (sock, pred) =>
-    new Promise((resolve) => {
-      const on = (u) => {
-        if (pred(u)) {
-          sock.ev.off('connection.update', on)
-          resolve(u)
-        }
-      }
-      sock.ev.on('connection.update', on)
-    })
-  let sock = open()
-  const { qr } = await update(sock, (u) => !!u.qr)
-  const closed = update(sock, (u) => u.connection === 'close')
-  await server.scanQR(qr, { phoneNumber: OUR_NUMBER, pushName: 'Ours' })
-  await closed
-  sock = open()
-  await update(sock, (u) => u.connection === 'open')
-}
+  },
+})
 await baileys.pairByQR(BAILEYS_NUMBER, 'Baileys')
 
 after(async () => {

@@ -4,8 +4,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
-import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine } from '../index.mjs'
-import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone, pairOurSocket } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client order' })
 const restore = trustServer(server)
@@ -14,31 +13,6 @@ after(async () => {
   await server.stop()
   exitWhenDone()
 })
-
-function update(sock, pred) {
-  return new Promise((resolve) => {
-    const on = (u) => {
-      if (pred(u)) {
-        sock.ev.off('connection.update', on)
-        resolve(u)
-      }
-    }
-    sock.ev.on('connection.update', on)
-  })
-}
-
-async function ours(number) {
-  const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
-  const open = () => makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
-  let sock = open()
-  const { qr } = await update(sock, (u) => !!u.qr)
-  const closed = update(sock, (u) => u.connection === 'close')
-  await server.scanQR(qr, { phoneNumber: number })
-  await closed
-  sock = open()
-  await update(sock, (u) => u.connection === 'open')
-  return sock
-}
 
 /** Calls `send(i)` for i in 0..n keeping `window` calls unresolved at a time. */
 async function inFlight(n, window, send) {
@@ -50,7 +24,7 @@ async function inFlight(n, window, send) {
   await Promise.all(pending)
 }
 
-const sock = await ours('15550810001')
+const { sock } = await pairOurSocket(server, '15550810001')
 
 test('500 texts to one chat with 50 calls in flight arrive in call order', async () => {
   const phone = server.phone('15550810002')

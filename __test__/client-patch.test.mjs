@@ -5,8 +5,8 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
-import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, proto } from '../index.mjs'
-import { trustServer, text, exitWhenDone } from './testserver-util.mjs'
+import { proto } from '../index.mjs'
+import { trustServer, text, exitWhenDone, pairOurSocket } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client patch' })
 const restore = trustServer(server)
@@ -27,28 +27,7 @@ function patchMessageBeforeSending(message, jids) {
   return { ...message, extendedTextMessage: { ...message.extendedTextMessage, text: `${t} [patched]` }, conversation: undefined }
 }
 
-let sock
-{
-  const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
-  const open = () => makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey, patchMessageBeforeSending })
-  const update = (s, pred) =>
-    new Promise((resolve) => {
-      const on = (u) => {
-        if (pred(u)) {
-          s.ev.off('connection.update', on)
-          resolve(u)
-        }
-      }
-      s.ev.on('connection.update', on)
-    })
-  sock = open()
-  const { qr } = await update(sock, (u) => !!u.qr)
-  const closed = update(sock, (u) => u.connection === 'close')
-  await server.scanQR(qr, { phoneNumber: '15550910001', pushName: 'Patch' })
-  await closed
-  sock = open()
-  await update(sock, (u) => u.connection === 'open')
-}
+const { sock } = await pairOurSocket(server, '15550910001', { config: { patchMessageBeforeSending }, pushName: 'Patch' })
 
 test('the patched message is what the phone decrypts', async () => {
   const phone = server.phone('15550910002')

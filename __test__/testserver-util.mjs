@@ -253,3 +253,36 @@ export async function mediaDispatcher(caPem) {
   if (typeof Agent !== 'function') throw new Error("no undici Agent behind this Node's fetch")
   return new Agent({ connect: { ca: caPem } })
 }
+
+/**
+ * Pairs one of our sockets (fresh in-memory auth) by QR through `server`, restarts after the 515
+ * and resolves with `{ sock, auth }` once it is open. `onSocket(sock)` runs for each socket made
+ * (the pairing one and the logged-in one) before it connects, so listeners miss nothing.
+ */
+export async function pairOurSocket(server, phoneNumber, { config = {}, pushName = 'Ours', onSocket } = {}) {
+  const O = await import('../index.mjs')
+  const auth = { creds: O.initAuthCreds(), keys: O.KeyStore.fromEngine(new O.MemoryEngine()) }
+  const open = () => {
+    const sock = O.makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey, ...config })
+    onSocket?.(sock)
+    return sock
+  }
+  const update = (sock, pred) =>
+    new Promise((resolve) => {
+      const on = (u) => {
+        if (pred(u)) {
+          sock.ev.off('connection.update', on)
+          resolve(u)
+        }
+      }
+      sock.ev.on('connection.update', on)
+    })
+  let sock = open()
+  const { qr } = await update(sock, (u) => !!u.qr)
+  const closed = update(sock, (u) => u.connection === 'close')
+  await server.scanQR(qr, { phoneNumber, pushName })
+  await closed
+  sock = open()
+  await update(sock, (u) => u.connection === 'open')
+  return { sock, auth }
+}

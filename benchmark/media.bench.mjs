@@ -73,25 +73,7 @@ async function child(impl) {
   let sock
   let peer
   if (impl === 'ours') {
-    const auth = { creds: O.initAuthCreds(), keys: O.KeyStore.fromEngine(new O.MemoryEngine()) }
-    const open = () => O.makeWASocket({ auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
-    const upd = (s, pred) =>
-      new Promise((resolve) => {
-        const on = (u) => {
-          if (pred(u)) {
-            s.ev.off('connection.update', on)
-            resolve(u)
-          }
-        }
-        s.ev.on('connection.update', on)
-      })
-    sock = open()
-    const { qr } = await upd(sock, (u) => !!u.qr)
-    const closed = upd(sock, (u) => u.connection === 'close')
-    await server.scanQR(qr, { phoneNumber: '15558800001', pushName: 'bench' })
-    await closed
-    sock = open()
-    await upd(sock, (u) => u.connection === 'open')
+    ;({ sock } = await util.pairOurSocket(server, '15558800001', { pushName: 'bench' }))
   } else {
     const c = new util.BaileysClient(server, 'bench', { fetchAgent: new HttpsAgent({ ca: server.media.caPem }) })
     await c.pairByQR('15558800001', 'bench')
