@@ -6,8 +6,10 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
-import { proto, WAMessageStubType } from '../index.mjs'
-import { generateWAMessage } from '@whiskeysockets/baileys'
+import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { proto, WAMessageStubType, getAggregateVotesInPollMessage, getAggregateResponsesInEventMessage, updateMessageWithPollUpdate, decryptPollVote } from '../index.mjs'
+import * as B from '@whiskeysockets/baileys'
+const { generateWAMessage } = B
 import { BaileysClient, trustServer, text, exitWhenDone, logger as silent, pairOurSocket } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client content' })
@@ -42,7 +44,8 @@ const ours = {
     })
   },
 }
-const baileys = new BaileysClient(server, 'baileys')
+// Baileys decrypts event responses with the creation message its getMessage returns.
+const baileys = new BaileysClient(server, 'baileys', { getMessage: async (key) => baileys.upserts.find((m) => m.key.id === key.id)?.message })
 const baileysReactions = []
 
 /** Resolves with the first element of `list()` matching `pred`, now or within `ms`. */
@@ -284,4 +287,116 @@ test('bad content is a coded error naming the field, and nothing is sent', async
   await new Promise((r) => setTimeout(r, 200))
   assert.deepEqual((await phone.inbox()).map((m) => m.key.id), [ok.key.id])
   assert.equal(text(inbox[0]), 'only this')
+})
+
+// Neither Baileys nor WhatsApp Web's API has a "vote" content: a vote is a pollUpdateMessage
+// whose payload the voter encrypts. This is the test's own encryption (node:crypto), written
+// from the protocol, so both libraries' decryption is checked against a third implementation.
+function encryptAddOn(label, { msgId, creatorJid, actorJid, secret }, plaintext) {
+  const root = createHmac('sha256', Buffer.alloc(32)).update(secret).digest()
+  const sign = Buffer.concat([Buffer.from(msgId), Buffer.from(creatorJid), Buffer.from(actorJid), Buffer.from(label), Buffer.from([1])])
+  const key = createHmac('sha256', root).update(sign).digest()
+  const iv = randomBytes(12)
+  const c = createCipheriv('aes-256-gcm', key, iv)
+  c.setAAD(Buffer.from(`${msgId}\u0000${actorJid}`))
+  return { encPayload: Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]), encIv: iv }
+}
+const optionHash = (name) => createHash('sha256').update(name).digest()
+
+/** The vote message `voter` (a jid) sends for the poll it knows as `pollKey`. */
+function voteMessage(poll, pollKey, creatorJid, voterJid, choices) {
+  const secret = poll.message.messageContextInfo.messageSecret
+  const plain = proto.Message.PollVoteMessage.encode({ selectedOptions: choices.map(optionHash) }).finish()
+  const vote = encryptAddOn('Poll Vote', { msgId: pollKey.id, creatorJid, actorJid: voterJid, secret }, plain)
+  return { pollUpdateMessage: { pollCreationMessageKey: pollKey, vote, senderTimestampMs: Date.now() } }
+}
+
+/** A tally as `{ option: sorted voters }`, the same whichever library made it. */
+const tallyOf = (agg) => Object.fromEntries(agg.map((o) => [o.name, [...o.voters].sort()]))
+
+test('a poll created by one side and voted by the other is tallied the same by both, votes decrypted on ours without a store', async () => {
+  // Ours creates, Baileys votes (and changes its vote): ours decrypts each vote into
+  // messages.update { pollUpdates }, from the poll's secret it kept.
+  const poll = await ours.sock.sendMessage(baileysChat, { poll: { name: 'Which?', values: ['a', 'b', 'c'], selectableCount: 2 } })
+  const atBaileys = await baileys.waitMessage((m) => m.key.id === poll.key.id)
+  const first = voteMessage(atBaileys, atBaileys.key, ourChat, baileysChat, ['a', 'c'])
+  await baileys.sock.relayMessage(ourChat, first, { messageId: B.generateMessageIDV2() })
+  const u1 = await waitIn(() => ours.updates, (u) => u.key.id === poll.key.id && u.update.pollUpdates, 'the first vote at ours')
+  assert.equal(u1.key.fromMe, true, 'the poll is ours')
+  const pollState = { ...poll }
+  for (const pu of u1.update.pollUpdates) updateMessageWithPollUpdate(pollState, pu)
+  // The voter as Baileys' getKeyAuthor names it (the key's LID alternative when it has one).
+  const voterKey = u1.update.pollUpdates[0].pollUpdateMessageKey
+  const who = B.getKeyAuthor(voterKey)
+  const baileysLid = B.jidNormalizedUser(baileys.sock.user.lid)
+  assert.ok([baileysChat, baileysLid].includes(who), who)
+  assert.deepEqual(tallyOf(getAggregateVotesInPollMessage(pollState, ourChat)), { a: [who], b: [], c: [who] })
+  // The same vote decrypted by Baileys' own decryptPollVote and tallied by Baileys.
+  const bVote = B.decryptPollVote(first.pollUpdateMessage.vote, { pollCreatorJid: ourChat, pollMsgId: poll.key.id, pollEncKey: atBaileys.message.messageContextInfo.messageSecret, voterJid: baileysChat })
+  const bState = { message: atBaileys.message, pollUpdates: [{ pollUpdateMessageKey: voterKey, vote: bVote }] }
+  assert.deepEqual(tallyOf(B.getAggregateVotesInPollMessage(bState, baileysChat)), tallyOf(getAggregateVotesInPollMessage(pollState, ourChat)))
+
+  // The changed vote keyed by the voter's LID, as WhatsApp's own clients now do: the JIDs
+  // are not on the wire, ours finds the pair that authenticates.
+  assert.match(baileysLid, /@lid$/)
+  const second = voteMessage(atBaileys, atBaileys.key, ourChat, baileysLid, ['b'])
+  await baileys.sock.relayMessage(ourChat, second, { messageId: B.generateMessageIDV2() })
+  const u2 = await waitIn(() => ours.updates, (u) => u !== u1 && u.key.id === poll.key.id && u.update.pollUpdates, 'the changed vote at ours')
+  for (const pu of u2.update.pollUpdates) updateMessageWithPollUpdate(pollState, pu)
+  assert.deepEqual(tallyOf(getAggregateVotesInPollMessage(pollState, ourChat)), { a: [], b: [who], c: [] }, 'a new vote replaces the voter\'s old one')
+
+  // Baileys creates, ours votes: Baileys 7.0.0-rc14 leaves votes encrypted in messages.upsert
+  // (its auto-decryption is commented out), so its side decrypts with its decryptPollVote.
+  const theirPoll = await baileys.sock.sendMessage(ourChat, { poll: { name: 'Yes?', values: ['yes', 'no'], selectableCount: 1 } })
+  const atOurs = await waitIn(() => ours.upserts, (m) => m.key.id === theirPoll.key.id, 'their poll at ours')
+  const ourVote = voteMessage(atOurs, atOurs.key, baileysChat, ourChat, ['no'])
+  const voteId = await ours.sock.relayMessage(baileysChat, ourVote, { messageId: B.generateMessageIDV2() })
+  const raw = await baileys.waitMessage((m) => m.key.id === voteId)
+  assert.ok(raw.message.pollUpdateMessage, 'the vote reached Baileys as a pollUpdateMessage')
+  assert.equal(baileys.updates.some((u) => u.key.id === theirPoll.key.id && u.update.pollUpdates), false, 'Baileys emits no decrypted vote')
+  const decrypted = B.decryptPollVote(raw.message.pollUpdateMessage.vote, {
+    pollCreatorJid: baileysChat,
+    pollMsgId: theirPoll.key.id,
+    pollEncKey: theirPoll.message.messageContextInfo.messageSecret,
+    voterJid: ourChat,
+  })
+  const theirState = { message: theirPoll.message, pollUpdates: [{ pollUpdateMessageKey: raw.key, vote: decrypted }] }
+  const ourState = { message: atOurs.message, pollUpdates: [{ pollUpdateMessageKey: raw.key, vote: decryptPollVote(ourVote.pollUpdateMessage.vote, { pollCreatorJid: baileysChat, pollMsgId: theirPoll.key.id, pollEncKey: atOurs.message.messageContextInfo.messageSecret, voterJid: ourChat }) }] }
+  const us = B.getKeyAuthor(raw.key)
+  assert.ok([ourChat, B.jidNormalizedUser(ours.sock.user.lid)].includes(us), us)
+  assert.deepEqual(tallyOf(B.getAggregateVotesInPollMessage(theirState, baileysChat)), { yes: [], no: [us] })
+  assert.deepEqual(tallyOf(getAggregateVotesInPollMessage(ourState, ourChat)), { yes: [], no: [us] })
+})
+
+test('event responses are decrypted on both sides; our tally counts them, Baileys\' own tally of its own update counts none', async () => {
+  const event = await ours.sock.sendMessage(baileysChat, { event: { name: 'Party', startDate: new Date(1767258000000) } })
+  const atBaileys = await baileys.waitMessage((m) => m.key.id === event.key.id)
+  const plain = proto.Message.EventResponseMessage.encode({ response: 1, timestampMs: Date.now() }).finish()
+  const enc = encryptAddOn('Event Response', { msgId: event.key.id, creatorJid: ourChat, actorJid: baileysChat, secret: atBaileys.message.messageContextInfo.messageSecret }, plain)
+  await baileys.sock.relayMessage(ourChat, { encEventResponseMessage: { eventCreationMessageKey: atBaileys.key, ...enc } }, { messageId: B.generateMessageIDV2() })
+  const u = await waitIn(() => ours.updates, (x) => x.key.id === event.key.id && x.update.eventResponses, 'the response at ours')
+  const [r] = u.update.eventResponses
+  assert.equal(r.response.response, 1)
+  const ourTally = getAggregateResponsesInEventMessage({ eventResponses: u.update.eventResponses }, ourChat)
+  const who = B.getKeyAuthor(r.eventResponseMessageKey)
+  assert.ok([baileysChat, B.jidNormalizedUser(baileys.sock.user.lid)].includes(who), who)
+  assert.deepEqual(ourTally.find((t) => t.response === 'GOING').responders, [who])
+
+  // Baileys decrypts a response to its own event (with its getMessage) into the same shape...
+  const theirs = await baileys.sock.sendMessage(ourChat, { event: { name: 'Dinner', startDate: new Date(1767258000000) } })
+  const theirsAtOurs = await waitIn(() => ours.upserts, (m) => m.key.id === theirs.key.id, 'their event at ours')
+  // Keyed by our LID, as WhatsApp's clients do now (and as Baileys' getKeyAuthor expects of a
+  // PN-addressed chat whose key carries the LID as its alternative).
+  const ourLid = B.jidNormalizedUser(ours.sock.user.lid)
+  assert.match(ourLid, /@lid$/)
+  const enc2 = encryptAddOn('Event Response', { msgId: theirs.key.id, creatorJid: baileysChat, actorJid: ourLid, secret: theirsAtOurs.message.messageContextInfo.messageSecret }, proto.Message.EventResponseMessage.encode({ response: 3, timestampMs: Date.now() }).finish())
+  await ours.sock.relayMessage(baileysChat, { encEventResponseMessage: { eventCreationMessageKey: theirsAtOurs.key, ...enc2 } }, { messageId: B.generateMessageIDV2() })
+  const bu = await waitIn(() => baileys.updates, (x) => x.key.id === theirs.key.id && x.update.eventResponses, 'the response at Baileys')
+  assert.equal(bu.update.eventResponses[0].response.response, 3)
+  // ...which its getAggregateResponsesInEventMessage then ignores (it reads `eventResponse`);
+  // ours tallies the very same update.
+  const bTally = B.getAggregateResponsesInEventMessage({ eventResponses: bu.update.eventResponses }, baileysChat)
+  assert.equal(bTally.reduce((n, t) => n + t.responders.length, 0), 0, 'Baileys counts nothing')
+  const same = getAggregateResponsesInEventMessage({ eventResponses: bu.update.eventResponses }, baileysChat)
+  assert.deepEqual(same.find((t) => t.response === 'MAYBE').responders, [B.getKeyAuthor(bu.update.eventResponses[0].eventResponseMessageKey)])
 })

@@ -135,8 +135,12 @@ function getAggregateVotesInPollMessage({ message, pollUpdates }, meId) {
 function getAggregateResponsesInEventMessage({ eventResponses }, meId) {
   const tally = {}
   for (const response of ['GOING', 'NOT_GOING', 'MAYBE']) tally[response] = { response, responders: [] }
+  const names = protoEnum('Message.EventResponseMessage.EventResponseType')
   for (const update of eventResponses || []) {
-    const kind = update.eventResponse || 'UNKNOWN'
+    // Baileys tallies `update.eventResponse` but emits `{ response: EventResponseMessage }`,
+    // so its own updates count for nothing there; both shapes count here.
+    const r = update.response?.response
+    const kind = update.eventResponse || (typeof r === 'number' ? Object.keys(names).find((k) => names[k] === r) : r) || 'UNKNOWN'
     if (kind !== 'UNKNOWN' && Object.hasOwn(tally, kind)) {
       tally[kind].responders.push(getKeyAuthor(update.eventResponseMessageKey, meId))
     }
