@@ -808,6 +808,8 @@ export interface WASocket {
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */
+  /** The upload hosts and auth token (Baileys' `refreshMediaConn`), cached until its ttl passes. */
+  refreshMediaConn(forceGet?: boolean): Promise<{ hosts: { hostname: string; maxContentLengthBytes: number }[]; auth: string; ttl: number; fetchDate: Date }>
   waUploadToServer(filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }): Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>
@@ -954,6 +956,36 @@ export declare function prepareDisappearingMessageSettingContent(ephemeralExpira
 export declare function hasNonNullishProperty(message: any, key: string): boolean
 export declare function assertMediaContent(content: any): any
 export declare function extractUrlFromText(text: string): string | undefined
+/** The decrypted bytes [startByte, endByte) of an encrypted media file (no MAC check: it has no MAC key). */
+export declare function downloadEncryptedContent(downloadUrl: string, keys: { cipherKey: Uint8Array; iv: Uint8Array }, opts?: { startByte?: number; endByte?: number; options?: { headers?: Record<string, string>; dispatcher?: any; [k: string]: any } }): Promise<import('node:stream').Transform>
+/** The media copied to a temporary file (0600) with its SHA-256 and length. */
+export declare function getRawMediaUploadData(media: any, mediaType: string, logger?: any): Promise<{ filePath: string; fileSha256: Buffer; fileLength: number }>
+/** A JPEG of the image cut to width x height (640 x 640 by default) around its centre. */
+export declare function generateProfilePicture(mediaUpload: any, dimensions?: { width?: number; height?: number }): Promise<{ img: Buffer }>
+/** POSTs a file with node:https (streamed, up to five redirects); the JSON answer. */
+export declare function uploadWithNodeHttp(params: { url: string; filePath: string; headers?: Record<string, any>; timeoutMs?: number; agent?: any }, redirectCount?: number): Promise<any>
+/** An upload function over the given hosts and `refreshMediaConn` (e.g. `sock.refreshMediaConn`). */
+export declare function getWAUploadToServer(
+  config: { customUploadHosts?: { hostname: string; maxContentLengthBytes?: number }[]; fetchAgent?: any; logger?: any; options?: { headers?: Record<string, string> } },
+  refreshMediaConn: (force: boolean) => Promise<{ hosts: { hostname: string }[]; auth: string }>,
+): (filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }) => Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
+/** What a link preview shows (Baileys' `WAUrlInfo`). */
+export interface WAUrlInfo {
+  'canonical-url': string
+  'matched-text': string
+  title: string
+  description?: string
+  jpegThumbnail?: Buffer
+  highQualityThumbnail?: any
+  originalThumbnailUrl?: string
+}
+/** The preview of a URL's page: title, description, thumbnail (inline, or uploaded with `uploadImage`). */
+export declare function getUrlInfo(
+  text: string,
+  opts?: { thumbnailWidth?: number; fetchOpts?: { timeout?: number; headers?: Record<string, string>; dispatcher?: any; [k: string]: any }; uploadImage?: (filePath: string, opts: any) => Promise<{ mediaUrl: string; directPath: string }>; logger?: any },
+): Promise<WAUrlInfo | undefined>
+/** The preview of the first https URL in `text`, or undefined (no URL, or the fetch failed). */
+export declare function generateLinkPreviewIfRequired(text: string, getUrlInfo: ((url: string) => Promise<WAUrlInfo | undefined>) | undefined, logger?: any): Promise<WAUrlInfo | undefined>
 export declare function extensionForMediaMessage(message: any): string
 export declare function mediaMessageSHA256B64(message: any): string | undefined
 export declare function toReadable(buffer: Buffer): import('node:stream').Readable
@@ -1322,6 +1354,12 @@ export declare class NativeSocket {
    */
   relayMessage(jid: string, message: Buffer, options?: RelayOptions | undefined | null): Promise<string>
   /**
+   * Baileys' `refreshMediaConn(forceGet)`: the upload hosts and auth token (cached until
+   * its `ttl` passes), as JSON `{ hosts: [{ hostname, maxContentLengthBytes }], auth, ttl,
+   * fetchDate }` (fetchDate in ms since the epoch).
+   */
+  refreshMediaConn(force?: boolean | undefined | null): Promise<Coded<string>>
+  /**
    * Uploads an encrypted file (from `encryptMediaFile`) to the `media_conn` hosts; resolves
    * with `{ mediaUrl, directPath, meta_hmac, fbid, ts }` as JSON (Baileys' upload result).
    */
@@ -1628,6 +1666,12 @@ export interface PostgresOptions {
   retryMs?: number
   connectTimeoutMs?: number
 }
+
+/**
+ * `generateProfilePicture`'s native half: the image cut to `width` x `height` around its
+ * centre, as a JPEG.
+ */
+export declare function profilePicture(input: Buffer | string, width: number, height: number): Promise<Coded<Buffer>>
 
 /** A `WAMessageKey` as receipts need it. */
 export interface ReceiptKey {

@@ -16,6 +16,7 @@ module.exports = {
   ...require('./lib/messages.js'),
   ...require('./lib/generate.js'),
   ...require('./lib/media.js'),
+  ...require('./lib/link-preview.js'),
   ...require('./lib/event-buffer.js'),
   ...require('./lib/auth-utils.js'),
   ...require('./lib/usync.js'),

@@ -860,4 +860,5 @@ module.exports.initAuthCredsJson = nativeBinding.initAuthCredsJson
 module.exports.mintNoiseCertChain = nativeBinding.mintNoiseCertChain
 module.exports.noiseWaCertRoot = nativeBinding.noiseWaCertRoot
 module.exports.openMediaDownload = nativeBinding.openMediaDownload
+module.exports.profilePicture = nativeBinding.profilePicture
 module.exports.verifyNoiseCertChain = nativeBinding.verifyNoiseCertChain

@@ -15,6 +15,7 @@ const {
   generateForwardMessageContent,
   prepareDisappearingMessageSettingContent,
   hasNonNullishProperty,
+  extractUrlFromText,
 } = require('./messages.js')
 const { isJidGroup, isJidNewsletter, isJidStatusBroadcast, jidNormalizedUser } = require('./jid.js')
 const { prepareWAMessageMedia } = require('./media.js')
@@ -64,10 +65,12 @@ function assertColor(color) {
   return parseInt(hex, 16)
 }
 
-function textContent(message, options) {
+async function textContent(message, options) {
   if (typeof message.text !== 'string') throw contentError('text', 'must be a string')
   const ext = { text: message.text }
-  const info = message.linkPreview
+  let info = message.linkPreview
+  if (info !== undefined && info !== null && !isObject(info)) throw contentError('linkPreview', 'must be a WAUrlInfo object or null')
+  if (info === undefined) info = await generateLinkPreviewIfRequired(message.text, options.getUrlInfo, options.logger)
   if (info) {
     ext.matchedText = info['matched-text']
     ext.jpegThumbnail = info.jpegThumbnail
@@ -139,6 +142,22 @@ async function eventContent(event, options) {
     location: event.location,
   })
   return { eventMessage, messageContextInfo: { messageSecret: event.messageSecret || randomBytes(32) } }
+}
+
+/**
+ * Baileys' `generateLinkPreviewIfRequired(text, getUrlInfo, logger)`: the preview of the first
+ * https URL in `text`, or undefined (no URL, no `getUrlInfo`, or it failed: a preview is never
+ * worth failing a send for).
+ */
+async function generateLinkPreviewIfRequired(text, getUrlInfo, logger) {
+  const url = extractUrlFromText(text)
+  if (!getUrlInfo || !url) return undefined
+  try {
+    return await getUrlInfo(url)
+  } catch (err) {
+    logger?.warn?.({ trace: err.stack }, 'url generation failed')
+    return undefined
+  }
 }
 
 /** The content kind of `message` and its `proto.Message` fields, before the common options. */
@@ -386,6 +405,7 @@ function stanzaExtras(content) {
 }
 
 module.exports = {
+  generateLinkPreviewIfRequired,
   generateWAMessageContent,
   generateWAMessageFromContent,
   generateWAMessage,

@@ -9,15 +9,15 @@ const fs = require('node:fs')
 const fsp = require('node:fs/promises')
 const os = require('node:os')
 const path = require('node:path')
-const { Readable } = require('node:stream')
+const { Readable, Transform } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
-const { randomBytes } = require('node:crypto')
+const { randomBytes, createHash, createDecipheriv } = require('node:crypto')
 const { Boom } = require('@hapi/boom')
 const native = require('../native.js')
 const { proto } = require('./proto.js')
-const { MEDIA_KEYS } = require('./defaults.js')
+const { MEDIA_KEYS, MEDIA_PATH_MAP, DEFAULT_ORIGIN } = require('./defaults.js')
 const { unixTimestampSeconds } = require('./generics.js')
-const { extractMessageContent, getContentType } = require('./messages.js')
+const { extractMessageContent, getContentType, encodeBase64EncodedStringForUpload } = require('./messages.js')
 const { isJidNewsletter } = require('./jid.js')
 
 const MIMETYPE_MAP = {
@@ -384,7 +384,216 @@ async function downloadMediaMessage(message, type, options = {}, ctx) {
   }
 }
 
+const AES_BLOCK = 16
+const toBlock = (n) => Math.floor(n / AES_BLOCK) * AES_BLOCK
+
+/**
+ * Baileys' `downloadEncryptedContent(downloadUrl, { cipherKey, iv }, { startByte, endByte,
+ * options })`: the decrypted bytes `[startByte, endByte)` of an encrypted media file as a
+ * stream, fetching only the blocks needed (a range starts one block early: that block is the
+ * IV). It is the raw primitive: it has no MAC key, so it cannot check one;
+ * `downloadContentFromMessage` does.
+ */
+async function downloadEncryptedContent(downloadUrl, { cipherKey, iv } = {}, { startByte, endByte, options } = {}) {
+  if (!cipherKey || Buffer.from(cipherKey).length !== 32) throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'cipherKey must be 32 bytes')
+  if (!iv || Buffer.from(iv).length !== 16) throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'iv must be 16 bytes')
+  for (const [name, v] of [['startByte', startByte], ['endByte', endByte]]) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw mediaError('ERR_WA_MEDIA_ARGUMENT', `${name} must be a byte offset`)
+  }
+  const start = startByte || 0
+  // The block before the first one wanted is the IV of the rest.
+  const fetchFrom = start >= AES_BLOCK ? toBlock(start) - AES_BLOCK : 0
+  const fetchTo = endByte !== undefined ? toBlock(endByte) + AES_BLOCK : undefined
+  const given = options?.headers ? (Array.isArray(options.headers) ? Object.fromEntries(options.headers) : options.headers) : {}
+  const headers = { ...given, Origin: DEFAULT_ORIGIN }
+  if (fetchFrom || fetchTo !== undefined) headers.Range = `bytes=${fetchFrom}-${fetchTo !== undefined ? fetchTo - 1 : ''}`
+  const body = await getHttpStream(downloadUrl, { ...(options || {}), headers })
+
+  let pending = Buffer.alloc(0)
+  let decipher = null
+  let at = fetchFrom ? fetchFrom + AES_BLOCK : 0
+  const emit = (out, push) => {
+    if (!out.length) return
+    const from = Math.max(start - at, 0)
+    const to = endByte !== undefined ? Math.min(endByte - at, out.length) : out.length
+    if (to > from) push(out.subarray(from, to))
+    at += out.length
+  }
+  const output = new Transform({
+    transform(chunk, _enc, done) {
+      try {
+        let data = pending.length ? Buffer.concat([pending, chunk]) : chunk
+        const usable = toBlock(data.length)
+        pending = data.subarray(usable)
+        data = data.subarray(0, usable)
+        if (!decipher) {
+          let blockIv = Buffer.from(iv)
+          if (fetchFrom) {
+            if (data.length < AES_BLOCK) {
+              pending = Buffer.concat([data, pending])
+              return done()
+            }
+            blockIv = data.subarray(0, AES_BLOCK)
+            data = data.subarray(AES_BLOCK)
+          }
+          decipher = createDecipheriv('aes-256-cbc', Buffer.from(cipherKey), blockIv)
+          // A range that stops before the end has no padding to strip.
+          if (endByte !== undefined) decipher.setAutoPadding(false)
+        }
+        emit(decipher.update(data), (b) => this.push(b))
+        done()
+      } catch (err) {
+        done(asBoom(err))
+      }
+    },
+    flush(done) {
+      try {
+        if (!decipher) return done(new Boom('downloadEncryptedContent: no ciphertext', { statusCode: 400 }))
+        emit(decipher.final(), (b) => this.push(b))
+        done()
+      } catch (err) {
+        done(new Boom(`downloadEncryptedContent: ${err.message}`, { statusCode: 400 }))
+      }
+    },
+  })
+  body.on('error', (err) => output.destroy(err))
+  return body.pipe(output)
+}
+
+/**
+ * Baileys' `getRawMediaUploadData(media, mediaType, logger)`: the media copied to a
+ * temporary file (0600) with its SHA-256 and length, for uploads that are not encrypted
+ * (newsletters). The caller removes the file.
+ */
+async function getRawMediaUploadData(media, mediaType, logger) {
+  const { stream } = await getStream(media)
+  const filePath = tmpPath(`raw-${String(mediaType)}`)
+  const hash = createHash('sha256')
+  let fileLength = 0
+  try {
+    await pipeline(
+      stream,
+      new Transform({
+        transform(chunk, _enc, done) {
+          hash.update(chunk)
+          fileLength += chunk.length
+          done(null, chunk)
+        },
+      }),
+      fs.createWriteStream(filePath, { mode: 0o600 }),
+    )
+  } catch (err) {
+    await fsp.unlink(filePath).catch(() => {})
+    throw err
+  }
+  logger?.debug?.('hashed data for raw upload')
+  return { filePath, fileSha256: hash.digest(), fileLength }
+}
+
+/**
+ * Baileys' `generateProfilePicture(media, { width = 640, height = 640 })`: `{ img }`, a JPEG
+ * of the image cut to the size around its centre (as Baileys' sharp path does). Native: no
+ * image library to install (Baileys throws without sharp or jimp).
+ */
+async function generateProfilePicture(mediaUpload, dimensions) {
+  const { width = 640, height = 640 } = dimensions || {}
+  let input
+  if (Buffer.isBuffer(mediaUpload) || mediaUpload instanceof Uint8Array) input = Buffer.from(mediaUpload)
+  else if (mediaUpload && typeof mediaUpload === 'object' && mediaUpload.url && urlKind(mediaUpload.url) === 'file') input = filePathOf(mediaUpload.url)
+  else input = await toBufferFromStream((await getStream(mediaUpload)).stream)
+  const img = await native.profilePicture(input, width, height).catch((e) => {
+    throw asBoom(e)
+  })
+  return { img }
+}
+
+/**
+ * Baileys' `uploadWithNodeHttp({ url, filePath, headers, timeoutMs, agent })`: POSTs a file
+ * with node:https, streamed, following up to five redirects; resolves with the JSON answer
+ * (undefined when the body is not JSON).
+ */
+function uploadWithNodeHttp({ url, filePath, headers, timeoutMs, agent }, redirectCount = 0) {
+  if (redirectCount > 5) return Promise.reject(new Boom('Too many redirects', { statusCode: 508 }))
+  const target = new URL(url)
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') return Promise.reject(mediaError('ERR_WA_MEDIA_ARGUMENT', `upload: ${url} is not an http(s) URL`))
+  const mod = target.protocol === 'https:' ? require('node:https') : require('node:http')
+  return fsp.stat(filePath).then(
+    (st) =>
+      new Promise((resolve, reject) => {
+        const req = mod.request(
+          target,
+          { method: 'POST', headers: { ...headers, 'Content-Length': st.size }, agent, timeout: timeoutMs },
+          (res) => {
+            if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
+              res.resume()
+              const next = new URL(res.headers.location, url).toString()
+              resolve(uploadWithNodeHttp({ url: next, filePath, headers, timeoutMs, agent }, redirectCount + 1))
+              return
+            }
+            const parts = []
+            res.on('data', (c) => parts.push(c))
+            res.on('error', reject)
+            res.on('end', () => {
+              try {
+                resolve(JSON.parse(Buffer.concat(parts).toString('utf8')))
+              } catch {
+                resolve(undefined)
+              }
+            })
+          },
+        )
+        req.on('error', reject)
+        req.on('timeout', () => req.destroy(new Boom('Upload timeout', { statusCode: 408 })))
+        const file = fs.createReadStream(filePath)
+        file.on('error', (err) => {
+          req.destroy()
+          reject(err)
+        })
+        file.pipe(req)
+      }),
+  )
+}
+
+/**
+ * Baileys' `getWAUploadToServer({ customUploadHosts, fetchAgent, logger, options },
+ * refreshMediaConn)`: an upload function `(filePath, { mediaType, fileEncSha256B64,
+ * timeoutMs })` that tries the custom hosts, then the `media_conn` hosts, in order, and
+ * resolves with `{ mediaUrl, directPath, meta_hmac, fbid, ts }`. A socket's own
+ * `waUploadToServer` does the same natively; this one is for apps that bring their own.
+ */
+function getWAUploadToServer({ customUploadHosts = [], fetchAgent, logger, options } = {}, refreshMediaConn) {
+  if (typeof refreshMediaConn !== 'function') throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'getWAUploadToServer needs refreshMediaConn (e.g. sock.refreshMediaConn)')
+  return async (filePath, { mediaType, fileEncSha256B64, timeoutMs } = {}) => {
+    const path = MEDIA_PATH_MAP[mediaType]
+    if (!path) throw mediaError('ERR_WA_MEDIA_ARGUMENT', `unknown media type ${JSON.stringify(mediaType)}`)
+    let conn = await refreshMediaConn(false)
+    const token = encodeBase64EncodedStringForUpload(String(fileEncSha256B64))
+    const given = options?.headers ? (Array.isArray(options.headers) ? Object.fromEntries(options.headers) : options.headers) : {}
+    const headers = { ...given, 'Content-Type': 'application/octet-stream', Origin: DEFAULT_ORIGIN }
+    for (const { hostname } of [...customUploadHosts, ...conn.hosts]) {
+      const url = `https://${hostname}${path}/${token}?auth=${encodeURIComponent(conn.auth)}&token=${token}`
+      let result
+      try {
+        result = await uploadWithNodeHttp({ url, filePath, headers, timeoutMs, agent: fetchAgent })
+        if (result?.url || result?.direct_path) {
+          return { mediaUrl: result.url, directPath: result.direct_path, meta_hmac: result.meta_hmac, fbid: result.fbid, ts: result.ts }
+        }
+        conn = await refreshMediaConn(true)
+        throw new Error(`upload failed, reason: ${JSON.stringify(result)}`)
+      } catch (err) {
+        logger?.warn?.({ trace: err?.stack, uploadResult: result }, `Error in uploading to ${hostname}`)
+      }
+    }
+    throw new Boom('Media upload failed on all hosts', { statusCode: 500 })
+  }
+}
+
 module.exports = {
+  downloadEncryptedContent,
+  getRawMediaUploadData,
+  generateProfilePicture,
+  uploadWithNodeHttp,
+  getWAUploadToServer,
   extractImageThumb,
   generateThumbnail,
   getAudioDuration,

@@ -37,7 +37,8 @@ const DisconnectReason = Object.freeze({
 const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
 const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
 const { generateWAMessage, stanzaExtras } = require('./generate.js')
-const { derivedEvents } = require('./message-events.js')
+const { derivedEvents, makeAddOnDecryptor } = require('./message-events.js')
+const { getUrlInfo } = require('./link-preview.js')
 const { proto } = require('./proto.js')
 const { generateMessageIDV2 } = require('./generics.js')
 const { isJidGroup, jidNormalizedUser } = require('./jid.js')
@@ -86,7 +87,8 @@ function isPlainText(content, options) {
   if (typeof content.text !== 'string') return false
   for (const k in content) if (!PLAIN_TEXT_KEYS.has(k) && content[k] !== undefined) return false
   for (const k in options) if (options[k] !== undefined) return false
-  return true
+  // A text with a link gets a preview (Baileys' getUrlInfo), built in JS.
+  return !content.text.includes('https://')
 }
 
 /** Options that need a layer not built yet: refused, never ignored. */
@@ -121,6 +123,7 @@ function makeWASocket(userConfig = {}) {
   let closed = false
   let open = false
   const wsEvents = new EventEmitter()
+  const addOns = makeAddOnDecryptor({ getMessage: config.getMessage, logger, emit: (name, data) => ev.emit(name, data) })
 
   const url = config.waWebSocketUrl instanceof URL ? config.waWebSocketUrl.toString() : String(config.waWebSocketUrl)
   const options = {
@@ -185,6 +188,9 @@ function makeWASocket(userConfig = {}) {
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
     if (closing) ev.flush()
     ev.emitBatch(out)
+    for (const { name, data } of batch.events) {
+      if (name === 'messages.upsert') addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
+    }
     // The server's receipts for this batch go once the listeners had it: now, or when the
     // buffer holding it is flushed. A crash before that leaves the messages in the inbox,
     // emitted again at the next start.
@@ -289,6 +295,13 @@ function makeWASocket(userConfig = {}) {
         fullMsg = await generateWAMessage(jid, content, {
           logger,
           userJid: creds.me?.id,
+          getUrlInfo: (text) =>
+            getUrlInfo(text, {
+              thumbnailWidth: config.linkPreviewImageThumbnailWidth,
+              fetchOpts: { timeout: 3000, ...(config.options || {}) },
+              logger,
+              uploadImage: config.generateHighQualityLinkPreview ? sock.waUploadToServer : undefined,
+            }),
           upload: sock.waUploadToServer,
           mediaCache: config.mediaCache,
           options: config.options,
@@ -320,6 +333,14 @@ function makeWASocket(userConfig = {}) {
         boom.code = e.code
         throw boom
       }
+    },
+    /**
+     * Baileys' `refreshMediaConn(forceGet)`: `{ hosts: [{ hostname, maxContentLengthBytes }],
+     * auth, ttl, fetchDate }`, cached until its ttl passes.
+     */
+    async refreshMediaConn(forceGet = false) {
+      const c = JSON.parse(await handle.refreshMediaConn(!!forceGet))
+      return { ...c, fetchDate: new Date(c.fetchDate) }
     },
     /** Baileys' `relayMessage(jid, message, opts)`: sends a `proto.IMessage` as it is; resolves with its id. */
     async relayMessage(jid, message, opts = {}) {

@@ -284,6 +284,40 @@ impl NativeSocket {
         .build(env)?)
     }
 
+    /// Baileys' `refreshMediaConn(forceGet)`: the upload hosts and auth token (cached until
+    /// its `ttl` passes), as JSON `{ hosts: [{ hostname, maxContentLengthBytes }], auth, ttl,
+    /// fetchDate }` (fetchDate in ms since the epoch).
+    #[napi(catch_unwind)]
+    pub async fn refresh_media_conn(&self, force: Option<bool>) -> Coded<String> {
+        Coded(
+            async move {
+                let c = self
+                    .client
+                    .media_conn(force.unwrap_or(false))
+                    .await
+                    .map_err(crate::media::media_err)?;
+                let hosts: Vec<_> = c
+                    .hosts
+                    .iter()
+                    .map(|h| {
+                        serde_json::json!({
+                            "hostname": h.hostname,
+                            "maxContentLengthBytes": h.max_content_length_bytes,
+                        })
+                    })
+                    .collect();
+                Ok(serde_json::json!({
+                    "hosts": hosts,
+                    "auth": c.auth,
+                    "ttl": c.ttl,
+                    "fetchDate": c.fetch_date,
+                })
+                .to_string())
+            }
+            .await,
+        )
+    }
+
     /// Uploads an encrypted file (from `encryptMediaFile`) to the `media_conn` hosts; resolves
     /// with `{ mediaUrl, directPath, meta_hmac, fbid, ts }` as JSON (Baileys' upload result).
     #[napi(catch_unwind)]

@@ -246,6 +246,28 @@ pub async fn image_thumbnail(input: Either<Buffer, String>, width: u32) -> Coded
     )
 }
 
+/// `generateProfilePicture`'s native half: the image cut to `width` x `height` around its
+/// centre, as a JPEG.
+#[napi(catch_unwind)]
+pub async fn profile_picture(
+    input: Either<Buffer, String>,
+    width: u32,
+    height: u32,
+) -> Coded<Buffer> {
+    Coded(
+        async move {
+            let jpeg = tokio::task::spawn_blocking(move || {
+                wa_client::media::meta::profile_picture(&read_input(input)?, width, height)
+            })
+            .await
+            .map_err(join_err)?
+            .map_err(media_err)?;
+            Ok(jpeg.into())
+        }
+        .await,
+    )
+}
+
 /// The duration in seconds of an Ogg (Opus or Vorbis) file; `null` for other formats.
 #[napi(catch_unwind)]
 pub async fn audio_duration(input: Either<Buffer, String>) -> Coded<Option<f64>> {

@@ -213,6 +213,8 @@ export interface WASocket {
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */
+  /** The upload hosts and auth token (Baileys' `refreshMediaConn`), cached until its ttl passes. */
+  refreshMediaConn(forceGet?: boolean): Promise<{ hosts: { hostname: string; maxContentLengthBytes: number }[]; auth: string; ttl: number; fetchDate: Date }>
   waUploadToServer(filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }): Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
   requestPairingCode(phoneNumber: string, customPairingCode?: string): Promise<string>
   logout(msg?: string): Promise<void>

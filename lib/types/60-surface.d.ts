@@ -122,6 +122,36 @@ export declare function prepareDisappearingMessageSettingContent(ephemeralExpira
 export declare function hasNonNullishProperty(message: any, key: string): boolean
 export declare function assertMediaContent(content: any): any
 export declare function extractUrlFromText(text: string): string | undefined
+/** The decrypted bytes [startByte, endByte) of an encrypted media file (no MAC check: it has no MAC key). */
+export declare function downloadEncryptedContent(downloadUrl: string, keys: { cipherKey: Uint8Array; iv: Uint8Array }, opts?: { startByte?: number; endByte?: number; options?: { headers?: Record<string, string>; dispatcher?: any; [k: string]: any } }): Promise<import('node:stream').Transform>
+/** The media copied to a temporary file (0600) with its SHA-256 and length. */
+export declare function getRawMediaUploadData(media: any, mediaType: string, logger?: any): Promise<{ filePath: string; fileSha256: Buffer; fileLength: number }>
+/** A JPEG of the image cut to width x height (640 x 640 by default) around its centre. */
+export declare function generateProfilePicture(mediaUpload: any, dimensions?: { width?: number; height?: number }): Promise<{ img: Buffer }>
+/** POSTs a file with node:https (streamed, up to five redirects); the JSON answer. */
+export declare function uploadWithNodeHttp(params: { url: string; filePath: string; headers?: Record<string, any>; timeoutMs?: number; agent?: any }, redirectCount?: number): Promise<any>
+/** An upload function over the given hosts and `refreshMediaConn` (e.g. `sock.refreshMediaConn`). */
+export declare function getWAUploadToServer(
+  config: { customUploadHosts?: { hostname: string; maxContentLengthBytes?: number }[]; fetchAgent?: any; logger?: any; options?: { headers?: Record<string, string> } },
+  refreshMediaConn: (force: boolean) => Promise<{ hosts: { hostname: string }[]; auth: string }>,
+): (filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }) => Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
+/** What a link preview shows (Baileys' `WAUrlInfo`). */
+export interface WAUrlInfo {
+  'canonical-url': string
+  'matched-text': string
+  title: string
+  description?: string
+  jpegThumbnail?: Buffer
+  highQualityThumbnail?: any
+  originalThumbnailUrl?: string
+}
+/** The preview of a URL's page: title, description, thumbnail (inline, or uploaded with `uploadImage`). */
+export declare function getUrlInfo(
+  text: string,
+  opts?: { thumbnailWidth?: number; fetchOpts?: { timeout?: number; headers?: Record<string, string>; dispatcher?: any; [k: string]: any }; uploadImage?: (filePath: string, opts: any) => Promise<{ mediaUrl: string; directPath: string }>; logger?: any },
+): Promise<WAUrlInfo | undefined>
+/** The preview of the first https URL in `text`, or undefined (no URL, or the fetch failed). */
+export declare function generateLinkPreviewIfRequired(text: string, getUrlInfo: ((url: string) => Promise<WAUrlInfo | undefined>) | undefined, logger?: any): Promise<WAUrlInfo | undefined>
 export declare function extensionForMediaMessage(message: any): string
 export declare function mediaMessageSHA256B64(message: any): string | undefined
 export declare function toReadable(buffer: Buffer): import('node:stream').Readable

@@ -6,7 +6,8 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{ImageReader, Limits};
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageReader, Limits};
 
 use super::MediaError;
 
@@ -30,17 +31,7 @@ pub fn image_thumbnail(bytes: &[u8], width: u32) -> Result<Thumbnail, MediaError
             "thumbnail width must be 1-4096, got {width}"
         )));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| MediaError::Decode(format!("image: {e}")))?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| MediaError::Decode(format!("image: {e}")))?;
+    let img = decode(bytes)?;
     let (w, h) = (img.width(), img.height());
     let th = ((u64::from(h) * u64::from(width) + u64::from(w) / 2) / u64::from(w.max(1))).max(1);
     let small = img.thumbnail_exact(width, th.min(u64::from(MAX_SIDE)) as u32);
@@ -54,6 +45,37 @@ pub fn image_thumbnail(bytes: &[u8], width: u32) -> Result<Thumbnail, MediaError
         width: w,
         height: h,
     })
+}
+
+/// An image decoded within the size and memory limits above (JPEG, PNG, WebP, ...).
+fn decode(bytes: &[u8]) -> Result<DynamicImage, MediaError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| MediaError::Decode(format!("image: {e}")))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| MediaError::Decode(format!("image: {e}")))
+}
+
+/// A profile picture: the image scaled to cover `width` x `height` and cut to it around the
+/// centre (what `sharp`'s default `resize(w, h)` gives Baileys), JPEG quality 50.
+pub fn profile_picture(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>, MediaError> {
+    if !(1..=4096).contains(&width) || !(1..=4096).contains(&height) {
+        return Err(MediaError::Argument(format!(
+            "profile picture size must be 1-4096 pixels a side, got {width}x{height}"
+        )));
+    }
+    let img = decode(bytes)?.resize_to_fill(width, height, FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    img.into_rgb8()
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 50))
+        .map_err(|e| MediaError::Decode(format!("profile picture: {e}")))?;
+    Ok(jpeg)
 }
 
 /// Ogg page header: capture pattern, version, flags, granule position (8 bytes, LE), ...
@@ -110,6 +132,39 @@ mod tests {
         assert!(matches!(
             image_thumbnail(&png, 0),
             Err(MediaError::Argument(_))
+        ));
+    }
+
+    #[test]
+    fn profile_pictures_cover_the_size_around_the_centre() {
+        // Left third red, middle green, right third blue: a centred square cut keeps green
+        // in the middle and loses most of the sides.
+        let img = image::RgbImage::from_fn(900, 300, |x, _| match x / 300 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let jpeg = profile_picture(&png, 64, 64).unwrap();
+        let back = image::load_from_memory(&jpeg).unwrap().into_rgb8();
+        assert_eq!(back.dimensions(), (64, 64));
+        for x in [2, 32, 61] {
+            let p = back.get_pixel(x, 32);
+            assert!(
+                p[1] > 200 && p[0] < 60 && p[2] < 60,
+                "green at x={x}: {p:?}"
+            );
+        }
+        assert!(matches!(
+            profile_picture(&png, 0, 64),
+            Err(MediaError::Argument(_))
+        ));
+        assert!(matches!(
+            profile_picture(b"GIF89a garbage", 64, 64),
+            Err(MediaError::Decode(_))
         ));
     }
 
