@@ -253,6 +253,22 @@ test('pin, forward, messageId, ephemeralExpiration and relayMessage', async () =
   assert.equal(relayedAt.message.conversation, 'relayed as is')
 })
 
+test('live location (Baileys has no content kind for it: relayMessage) both ways, and the phone decrypts it', async () => {
+  const live = (caption) => ({
+    liveLocationMessage: { degreesLatitude: 48.8566, degreesLongitude: 2.3522, accuracyInMeters: 12, speedInMps: 1.5, sequenceNumber: 3, caption },
+  })
+  const id = await ours.sock.relayMessage(baileysChat, live('from ours'), { messageId: B.generateMessageIDV2() })
+  const at = await baileys.waitMessage((m) => m.key.id === id)
+  assert.deepEqual(plain(at.message), plain(live('from ours')))
+  const back = await baileys.sock.relayMessage(ourChat, live('from Baileys'), { messageId: B.generateMessageIDV2() })
+  const atOurs = await waitIn(() => ours.upserts, (m) => m.key.id === back, 'the live location at ours')
+  assert.deepEqual(plain(atOurs.message), plain(live('from Baileys')))
+  const phone = server.phone('15550610008')
+  await ours.sock.relayMessage(phone.jid, live('to the phone'), { messageId: B.generateMessageIDV2() })
+  const [got] = await phone.waitForInbox(1, { timeoutMs: 30_000 })
+  assert.deepEqual(plain(proto.Message.decode(Buffer.from(got.messageBytes, 'base64'))), plain(live('to the phone')))
+})
+
 test('bad content is a coded error naming the field, and nothing is sent', async () => {
   const phone = server.phone('15550610009')
   const cases = [

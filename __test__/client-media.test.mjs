@@ -79,6 +79,8 @@ const KINDS = [
   ['voice note', () => ({ audio: randomBytes(40_000), ptt: true, mimetype: 'audio/ogg; codecs=opus', seconds: 4 }), 'audioMessage'],
   ['video', () => ({ video: randomBytes(90_000), caption: 'clip', gifPlayback: true, jpegThumbnail: Buffer.alloc(0) }), 'videoMessage'],
   ['sticker', () => ({ sticker: randomBytes(9_000) }), 'stickerMessage'],
+  ['round video (ptv)', () => ({ video: randomBytes(50_000), ptv: true }), 'ptvMessage'],
+  ['audio file', () => ({ audio: randomBytes(30_000), mimetype: 'audio/mpeg' }), 'audioMessage'],
 ]
 
 for (const [name, make, key] of KINDS) {
@@ -108,6 +110,36 @@ for (const [name, make, key] of KINDS) {
     if (fromFile) assert.deepEqual(sha(buf), sha(original), 'the same file both ways')
   })
 }
+
+test('a product (its image uploaded) both ways: the receiver downloads the same image', async () => {
+  const product = (owner) => ({
+    product: {
+      productImage: { url: banner.pathname },
+      productId: 'p-1',
+      title: 'A banner',
+      description: 'pino',
+      currencyCode: 'EUR',
+      priceAmount1000: 12_500,
+      retailerId: 'r-1',
+      productImageCount: 1,
+    },
+    businessOwnerJid: owner,
+  })
+  const original = readFileSync(banner)
+  const sent = await ours.sock.sendMessage(baileysChat, product(ourChat))
+  const atBaileys = await baileys.waitMessage((x) => x.key.id === sent.key.id)
+  const p = atBaileys.message.productMessage
+  assert.equal(p.product.title, 'A banner')
+  assert.equal(Number(p.product.priceAmount1000), 12_500)
+  assert.equal(p.businessOwnerJid, ourChat)
+  const img = await collect(await B.downloadContentFromMessage(p.product.productImage, 'image', { options: { dispatcher } }))
+  assert.deepEqual(sha(img), sha(original), 'Baileys downloads our product image')
+
+  const back = await baileys.sock.sendMessage(ourChat, product(baileysChat))
+  const atOurs = await waitOurs(back.key.id)
+  const mine = await collect(await downloadContentFromMessage(atOurs.message.productMessage.product.productImage, 'image'))
+  assert.deepEqual(sha(mine), sha(original), "we download Baileys' product image")
+})
 
 test('a flipped byte is a MAC error on ours, never bytes; Baileys returns the corrupted bytes', async () => {
   const bytes = randomBytes(100_000)
