@@ -20,17 +20,24 @@ use crate::nodes;
 
 impl Client {
     /// Sends a text (`sendMessage(jid, { text })`); resolves with the WAMessage once the
-    /// server acknowledged it. Takes its place in the chat's order when called.
+    /// server acknowledged it. Takes its place in the chat's order when called. The message
+    /// carries a fresh `messageSecret`, as every message Baileys 7 generates does (replies to
+    /// it that are encrypted, such as reactions in communities, are keyed by it).
     pub fn send_text(
         &self,
         to: &str,
         text: &str,
     ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
+        let secret: [u8; 32] = wa_crypto::random_bytes();
         let message = wa_proto::Message {
             extended_text_message: Some(Box::new(wa_proto::message::ExtendedTextMessage {
                 text: Some(text.to_owned()),
                 ..Default::default()
             })),
+            message_context_info: Some(wa_proto::MessageContextInfo {
+                message_secret: Some(secret.to_vec()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         self.send_message(to, message)
