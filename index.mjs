@@ -167,6 +167,7 @@ export const {
   getAggregateVotesInPollMessage,
   getAllBinaryNodeChildren,
   getAudioDuration,
+  getAudioWaveform,
   getBinaryNodeChild,
   getBinaryNodeChildBuffer,
   getBinaryNodeChildString,

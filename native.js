@@ -850,6 +850,7 @@ module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.NoiseClient = nativeBinding.NoiseClient
 module.exports.NoiseResponder = nativeBinding.NoiseResponder
 module.exports.audioDuration = nativeBinding.audioDuration
+module.exports.audioWaveform = nativeBinding.audioWaveform
 module.exports.decryptMedia = nativeBinding.decryptMedia
 module.exports.describeHandshakeMessage = nativeBinding.describeHandshakeMessage
 module.exports.downloadMedia = nativeBinding.downloadMedia

@@ -186,3 +186,52 @@ test('audio durations from Ogg Opus and Vorbis files; other formats have none', 
   assert.equal(m.audioMessage.seconds, 7)
   assert.equal(m.audioMessage.mimetype, 'audio/ogg; codecs=opus')
 })
+
+test('voice-note waveforms: 64 bars from PCM WAV as Baileys computes them; ptt media gets one; Baileys has none without audio-decode', async () => {
+  // One second at 8 kHz, 16-bit mono: a tone whose loudness follows a known envelope.
+  const rate = 8000
+  const samples = new Int16Array(rate)
+  for (let n = 0; n < rate; n++) {
+    const env = 0.1 + 0.9 * Math.abs(Math.sin((Math.PI * n) / rate))
+    samples[n] = Math.round(20_000 * env * Math.sin((2 * Math.PI * 300 * n) / rate))
+  }
+  const data = Buffer.from(samples.buffer)
+  const fmt = Buffer.alloc(16)
+  fmt.writeUInt16LE(1, 0)
+  fmt.writeUInt16LE(1, 2)
+  fmt.writeUInt32LE(rate, 4)
+  fmt.writeUInt32LE(rate * 2, 8)
+  fmt.writeUInt16LE(2, 12)
+  fmt.writeUInt16LE(16, 14)
+  const wav = Buffer.concat([
+    Buffer.from('RIFF'), Buffer.from(Uint32Array.of(36 + data.length).buffer), Buffer.from('WAVEfmt '),
+    Buffer.from(Uint32Array.of(16).buffer), fmt, Buffer.from('data'), Buffer.from(Uint32Array.of(data.length).buffer), data,
+  ])
+  // The expected bars, computed here from the samples: mean |x| per 64th, scaled to 100.
+  const block = Math.floor(rate / 64)
+  const means = Array.from({ length: 64 }, (_, i) => {
+    let sum = 0
+    for (let j = 0; j < block; j++) sum += Math.abs(samples[i * block + j] / 32768)
+    return sum / block
+  })
+  const max = Math.max(...means)
+  const expected = means.map((m) => Math.floor((100 * m) / max))
+  const bars = await O.getAudioWaveform(wav)
+  assert.ok(bars instanceof Uint8Array)
+  assert.equal(bars.length, 64)
+  bars.forEach((b, i) => assert.ok(Math.abs(b - expected[i]) <= 1, `bar ${i}: ${b} vs ${expected[i]}`))
+  assert.ok(Math.max(...bars) === 100 && bars[31] > 90 && bars[0] < 30 && bars[63] < 30, 'loud in the middle, quiet at the ends')
+  const path = join(dir, 'note.wav')
+  writeFileSync(path, wav)
+  assert.deepEqual(await O.getAudioWaveform(path), bars, 'from a file path too')
+  assert.equal(await O.getAudioWaveform(Buffer.from('ID3\x04 an mp3')), undefined)
+  const logged = []
+  assert.equal(await O.getAudioWaveform(wav.subarray(0, 30), { debug: (m) => logged.push(m) }), undefined)
+  assert.match(logged[0], /Failed to generate waveform/)
+  const upload = async () => ({ mediaUrl: 'https://mmg.example/a', directPath: '/v/a' })
+  const m = await O.prepareWAMessageMedia({ audio: wav, ptt: true, mimetype: 'audio/wav' }, { upload })
+  assert.deepEqual(Buffer.from(m.audioMessage.waveform), Buffer.from(bars))
+  const plainAudio = await O.prepareWAMessageMedia({ audio: wav, mimetype: 'audio/wav' }, { upload })
+  assert.equal(plainAudio.audioMessage.waveform?.length ?? 0, 0, 'only voice notes get one')
+  assert.equal(await B.getAudioWaveform(wav), undefined, 'Baileys without audio-decode gives none')
+})

@@ -187,6 +187,22 @@ async function extractImageThumb(bufferOrFilePath, width = 32) {
 }
 
 /**
+ * Baileys' `getAudioWaveform(buffer | path | stream, logger)`: the 64 bars (0-100) WhatsApp
+ * draws under a voice note, decoded natively from Ogg Opus or PCM WAV (Baileys needs the
+ * optional audio-decode). Undefined for other formats or a file that does not decode (logged
+ * at debug, as Baileys does).
+ */
+async function getAudioWaveform(buffer, logger) {
+  try {
+    const bars = await native.audioWaveform(await bytesOrPath(buffer))
+    return bars ? new Uint8Array(bars) : undefined
+  } catch (e) {
+    logger?.debug?.('Failed to generate waveform: ' + e.message)
+    return undefined
+  }
+}
+
+/**
  * Baileys' `generateThumbnail(file, mediaType, options)`: `{ thumbnail (base64),
  * originalImageDimensions }` for an image. Video frames need a video decoder, which Baileys
  * borrows from an ffmpeg install; without one neither gives a video thumbnail.
@@ -244,9 +260,11 @@ async function prepareWAMessageMedia(message, options = {}) {
   }
   const needsThumb = mediaType === 'image' && uploadData.jpegThumbnail === undefined
   const needsSeconds = mediaType === 'audio' && uploadData.seconds === undefined
+  // A voice note gets its waveform (Baileys computes it for every ptt, over a given one too).
+  const needsWaveform = mediaType === 'audio' && uploadData.ptt === true && uploadData.waveform === undefined
   const enc = await encryptedStream(uploadData.media, options.mediaTypeOverride || mediaType, {
     opts: options.options,
-    saveOriginalFileIfRequired: needsThumb || needsSeconds,
+    saveOriginalFileIfRequired: needsThumb || needsSeconds || needsWaveform,
   })
   let uploaded
   try {
@@ -267,6 +285,7 @@ async function prepareWAMessageMedia(message, options = {}) {
             }
           }
           if (needsSeconds) uploadData.seconds = await getAudioDuration(enc.originalFilePath)
+          if (needsWaveform) uploadData.waveform = await getAudioWaveform(enc.originalFilePath, options.logger)
         } catch (error) {
           options.logger?.warn?.({ err: error }, 'failed to obtain extra info')
         }
@@ -597,6 +616,7 @@ module.exports = {
   extractImageThumb,
   generateThumbnail,
   getAudioDuration,
+  getAudioWaveform,
   getStream,
   getHttpStream,
   encryptedStream,

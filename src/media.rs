@@ -268,6 +268,24 @@ pub async fn profile_picture(
     )
 }
 
+/// `getAudioWaveform`'s native half: the 64 bars (0-100) of an Ogg Opus or PCM WAV file;
+/// `null` for other formats.
+#[napi(catch_unwind)]
+pub async fn audio_waveform(input: Either<Buffer, String>) -> Coded<Option<Buffer>> {
+    Coded(
+        async move {
+            let bars = tokio::task::spawn_blocking(move || {
+                wa_client::media::waveform::audio_waveform(&read_input(input)?)
+            })
+            .await
+            .map_err(join_err)?
+            .map_err(media_err)?;
+            Ok(bars.map(|b| b.to_vec().into()))
+        }
+        .await,
+    )
+}
+
 /// The duration in seconds of an Ogg (Opus or Vorbis) file; `null` for other formats.
 #[napi(catch_unwind)]
 pub async fn audio_duration(input: Either<Buffer, String>) -> Coded<Option<f64>> {

@@ -135,6 +135,8 @@ export declare function getWAUploadToServer(
   config: { customUploadHosts?: { hostname: string; maxContentLengthBytes?: number }[]; fetchAgent?: any; logger?: any; options?: { headers?: Record<string, string> } },
   refreshMediaConn: (force: boolean) => Promise<{ hosts: { hostname: string }[]; auth: string }>,
 ): (filePath: string, opts: { mediaType: string; fileEncSha256B64: string; timeoutMs?: number }) => Promise<{ mediaUrl?: string; directPath?: string; meta_hmac?: string; fbid?: unknown; ts?: unknown }>
+/** The 64 bars (0-100) of a voice note's waveform, from Ogg Opus or PCM WAV; undefined for other formats. */
+export declare function getAudioWaveform(buffer: Buffer | string | import('node:stream').Readable, logger?: any): Promise<Uint8Array | undefined>
 /** What a link preview shows (Baileys' `WAUrlInfo`). */
 export interface WAUrlInfo {
   'canonical-url': string

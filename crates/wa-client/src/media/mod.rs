@@ -7,7 +7,8 @@
 //!   the app's own).
 //! - [`upload`]: encrypt to a temporary file; upload with retries over the hosts.
 //! - [`download`]: fetch and verify, then decrypt from memory or from a temporary file.
-//! - [`meta`]: image thumbnails and dimensions, Ogg audio durations.
+//! - [`meta`]: image thumbnails and dimensions, profile pictures, Ogg audio durations.
+//! - [`waveform`]: the 64-bar waveform of a voice note (Ogg Opus or PCM WAV).
 
 pub mod conn;
 pub mod download;
@@ -15,6 +16,7 @@ mod error;
 pub mod http;
 pub mod meta;
 pub mod upload;
+pub mod waveform;
 
 pub use conn::{MediaConn, MediaHost};
 pub use download::{DownloadOptions, VerifiedDownload};
