@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync, statSync, unlinkSync, mkdtempSync, readdirSync } from 'node:fs'
+import { readFileSync, writeFileSync, statSync, unlinkSync, mkdtempSync, readdirSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -234,4 +234,47 @@ test('voice-note waveforms: 64 bars from PCM WAV as Baileys computes them; ptt m
   const plainAudio = await O.prepareWAMessageMedia({ audio: wav, mimetype: 'audio/wav' }, { upload })
   assert.equal(plainAudio.audioMessage.waveform?.length ?? 0, 0, 'only voice notes get one')
   assert.equal(await B.getAudioWaveform(wav), undefined, 'Baileys without audio-decode gives none')
+})
+
+test("video thumbnails come from the ffmpeg on the PATH, called without a shell; none without one", async () => {
+  const upload = async () => ({ mediaUrl: 'https://mmg.example/a', directPath: '/v/a' })
+  const video = randomBytes(5000)
+  const debug = []
+  const logger = { debug: (m) => debug.push(String(m)), warn() {} }
+  const saved = process.env.PATH
+  try {
+    // No ffmpeg: no thumbnail, a debug line, the video still goes.
+    process.env.PATH = join(dir, 'empty-bin')
+    const bare = await O.prepareWAMessageMedia({ video }, { upload, logger })
+    assert.equal(bare.videoMessage.jpegThumbnail?.length ?? 0, 0)
+    assert.ok(debug.some((m) => /could not generate video thumb/.test(m)))
+
+    // A stand-in ffmpeg that records its arguments and writes a "frame" where it is told to.
+    const bin = join(dir, 'bin')
+    mkdirSync(bin, { recursive: true })
+    const argsFile = join(dir, 'ffmpeg-args.json')
+    writeFileSync(
+      join(bin, 'ffmpeg'),
+      `#!${process.execPath}\nconst fs = require('fs')\nconst a = process.argv.slice(2)\nfs.writeFileSync(${JSON.stringify(argsFile)}, JSON.stringify(a))\nfs.writeFileSync(a[a.length - 1], Buffer.from('ffd8ffe0 frame', 'latin1'))\n`,
+      { mode: 0o755 },
+    )
+    process.env.PATH = `${bin}:${saved}`
+    // A file name a shell would run as two commands stays one argument.
+    const tricky = join(dir, 'clip; touch pwned.mp4')
+    writeFileSync(tricky, video)
+    const m = await O.prepareWAMessageMedia({ video: { url: tricky }, caption: 'c' }, { upload, logger })
+    assert.deepEqual(Buffer.from(m.videoMessage.jpegThumbnail), Buffer.from('ffd8ffe0 frame', 'latin1'))
+    const args = JSON.parse(readFileSync(argsFile, 'utf8'))
+    assert.deepEqual(args.slice(0, 2), ['-ss', '00:00:00'])
+    assert.equal(args[2], '-i')
+    assert.ok(args.includes('scale=32:-1') && args.includes('-vframes'))
+    assert.equal(readdirSync(dir).includes('pwned.mp4'), false)
+    // A given thumbnail is kept and ffmpeg is not asked.
+    unlinkSync(argsFile)
+    const given = await O.prepareWAMessageMedia({ video, jpegThumbnail: Buffer.from('mine') }, { upload, logger })
+    assert.equal(Buffer.from(given.videoMessage.jpegThumbnail).toString(), 'mine')
+    assert.throws(() => readFileSync(argsFile))
+  } finally {
+    process.env.PATH = saved
+  }
 })

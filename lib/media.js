@@ -203,11 +203,36 @@ async function getAudioWaveform(buffer, logger) {
 }
 
 /**
+ * A video's first frame, `size.width` pixels wide, written as a JPEG to `destPath` by the
+ * ffmpeg on the PATH (as Baileys does it; no video decoder is bundled). The file path goes to
+ * ffmpeg as an argument, never through a shell (Baileys builds a shell command from it).
+ */
+function extractVideoThumb(file, destPath, time, size) {
+  const { execFile } = require('node:child_process')
+  const args = ['-ss', time, '-i', file, '-y', '-vf', `scale=${Number(size.width) || 32}:-1`, '-vframes', '1', '-f', 'image2', destPath]
+  return new Promise((resolve, reject) => {
+    execFile('ffmpeg', args, { timeout: 30_000, windowsHide: true }, (err) => (err ? reject(err) : resolve()))
+  })
+}
+
+/**
  * Baileys' `generateThumbnail(file, mediaType, options)`: `{ thumbnail (base64),
- * originalImageDimensions }` for an image. Video frames need a video decoder, which Baileys
- * borrows from an ffmpeg install; without one neither gives a video thumbnail.
+ * originalImageDimensions }`. An image's is made natively; a video's first frame comes from
+ * an installed ffmpeg, as in Baileys, and without one there is none (logged at debug).
  */
 async function generateThumbnail(file, mediaType, options = {}) {
+  if (mediaType === 'video') {
+    const frame = tmpPath('video-thumb') + '.jpg'
+    try {
+      await extractVideoThumb(file, frame, '00:00:00', { width: 32, height: 32 })
+      return { thumbnail: (await fsp.readFile(frame)).toString('base64'), originalImageDimensions: undefined }
+    } catch (err) {
+      options.logger?.debug?.('could not generate video thumb: ' + err.message)
+      return { thumbnail: undefined, originalImageDimensions: undefined }
+    } finally {
+      await fsp.unlink(frame).catch(() => {})
+    }
+  }
   if (mediaType !== 'image') {
     options.logger?.debug?.(`no thumbnail for ${mediaType}`)
     return { thumbnail: undefined, originalImageDimensions: undefined }
@@ -258,7 +283,7 @@ async function prepareWAMessageMedia(message, options = {}) {
       return obj
     }
   }
-  const needsThumb = mediaType === 'image' && uploadData.jpegThumbnail === undefined
+  const needsThumb = (mediaType === 'image' || mediaType === 'video') && uploadData.jpegThumbnail === undefined
   const needsSeconds = mediaType === 'audio' && uploadData.seconds === undefined
   // A voice note gets its waveform (Baileys computes it for every ptt, over a given one too).
   const needsWaveform = mediaType === 'audio' && uploadData.ptt === true && uploadData.waveform === undefined
