@@ -141,6 +141,22 @@ test('a product (its image uploaded) both ways: the receiver downloads the same 
   assert.deepEqual(sha(mine), sha(original), "we download Baileys' product image")
 })
 
+test('an album: the header, then images carrying its key, both ways', async () => {
+  const header = await ours.sock.sendMessage(baileysChat, { album: { expectedImageCount: 2, expectedVideoCount: 0 } })
+  const kids = []
+  for (const caption of ['one', 'two']) kids.push(await ours.sock.sendMessage(baileysChat, { image: randomBytes(4000), caption, albumParentKey: header.key }))
+  for (const kid of kids) {
+    const at = await baileys.waitMessage((x) => x.key.id === kid.key.id)
+    assert.equal(at.message.messageContextInfo.messageAssociation.parentMessageKey.id, header.key.id)
+    assert.ok(at.message.imageMessage.directPath)
+  }
+  const bHeader = await baileys.sock.sendMessage(ourChat, { album: { expectedImageCount: 1, expectedVideoCount: 0 } })
+  const bKid = await baileys.sock.sendMessage(ourChat, { image: randomBytes(4000), caption: 'three', albumParentKey: bHeader.key })
+  const atOurs = await waitOurs(bKid.key.id)
+  assert.equal(atOurs.message.messageContextInfo.messageAssociation.parentMessageKey.id, bHeader.key.id)
+  assert.equal((await waitOurs(bHeader.key.id)).message.albumMessage.expectedImageCount, 1)
+})
+
 test('a flipped byte is a MAC error on ours, never bytes; Baileys returns the corrupted bytes', async () => {
   const bytes = randomBytes(100_000)
   const sent = await baileys.sock.sendMessage(ourChat, { document: bytes, mimetype: 'application/octet-stream', fileName: 'x.bin' })
