@@ -8,18 +8,21 @@
 //! - [`upload`]: encrypt to a temporary file; upload with retries over the hosts.
 //! - [`download`]: fetch and verify, then decrypt from memory or from a temporary file.
 //! - [`meta`]: image thumbnails and dimensions, Ogg audio durations.
+//! - [`retry`]: the phone's answer to a media retry request (`messages.media-update`).
 
 pub mod conn;
 pub mod download;
 mod error;
 pub mod http;
 pub mod meta;
+pub mod retry;
 pub mod upload;
 
 pub use conn::{MediaConn, MediaHost};
 pub use download::{DownloadOptions, VerifiedDownload};
 pub use error::MediaError;
 pub use http::{HttpClient, TrustConfig};
+pub use retry::{MediaRetryFailure, MediaRetryOutcome, MediaRetryUpdate, parse_media_retry};
 pub use upload::{EncryptedFile, UploadResult};
 pub use wa_crypto::MediaType;
 
