@@ -136,6 +136,8 @@ export type ErrorCode =
   | 'ERR_WA_TESTING_NOT_INSTALLED'
   | 'ERR_WA_TESTING_VERSION'
   | 'ERR_WA_TESTSERVER_BAD_JID'
+  | 'ERR_WA_TESTSERVER_BAD_MESSAGE'
+  | 'ERR_WA_TESTSERVER_BAD_OPTION'
   | 'ERR_WA_TESTSERVER_BAD_PHONE_NUMBER'
   | 'ERR_WA_TESTSERVER_BAD_QR'
   | 'ERR_WA_TESTSERVER_IO'
@@ -713,6 +715,8 @@ export interface WAEventMap {
   'presence.update': { id: string; presences: { [participant: string]: WAPresenceData } }
   /** Receipts per participant in groups and status broadcasts (`proto.IUserReceipt`). */
   'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
+  /** The phone's answers to media retry requests (`updateMediaMessage`): encrypted `media`, or an `error` (a Boom). */
+  'messages.media-update': Array<{ key: WAMessageLike['key']; media?: { ciphertext: Uint8Array; iv: Uint8Array }; error?: WABoomError }>
   [event: string]: any
 }
 
@@ -805,6 +809,12 @@ export interface WASocket {
   readonly user: { id: string; lid?: string; name?: string } | undefined
   /** Every content kind of Baileys 7 (media is encrypted and uploaded to the `media_conn` hosts). */
   sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
+  /**
+   * Asks the phone to upload the media of `message` again (its file is gone: 404/410); resolves with the message
+   * pointing at the new file (`directPath`, `url`), or rejects with a Boom (404 not found, 412, 418). Pass it to
+   * `downloadMediaMessage` as `{ reuploadRequest: sock.updateMediaMessage }`.
+   */
+  updateMediaMessage(message: WAMessageLike): Promise<WAMessageLike>
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */
@@ -1141,6 +1151,18 @@ export declare function downloadMediaMessage(message: WAMessageLike, type: 'stre
 export declare function extractImageThumb(bufferOrFilePath: Buffer | string | import('node:stream').Readable, width?: number): Promise<{ buffer: Buffer; original: { width?: number; height?: number } }>
 export declare function generateThumbnail(file: string | Buffer, mediaType: 'image' | 'video', options?: { logger?: any }): Promise<{ thumbnail?: string; originalImageDimensions?: { width: number; height: number } }>
 export declare function getAudioDuration(buffer: Buffer | string | import('node:stream').Readable): Promise<number | undefined>
+/** One entry of `messages.media-update`: the phone's (encrypted) answer to a media retry request, or why there is none. */
+export interface WAMediaUpdate {
+  key: WAMessageLike['key']
+  media?: { ciphertext: Uint8Array; iv: Uint8Array }
+  error?: WABoomError
+}
+/** The `<receipt type="server-error">` asking the phone to upload the media of `key` again (send it with `sock.sendNode`). */
+export declare function encryptMediaRetryRequest(key: WAMessageLike['key'], mediaKey: Uint8Array, meId: string): BinaryNode
+/** `{ key, media?, error? }` of a `<notification type="mediaretry">`. */
+export declare function decodeMediaRetryNode(node: BinaryNode): WAMediaUpdate
+/** The phone's `proto.MediaRetryNotification` (`result`, new `directPath`), opened with the message's media key. */
+export declare function decryptMediaRetryData(media: { ciphertext: Uint8Array; iv: Uint8Array }, mediaKey: Uint8Array, msgId: string): import('./lib/proto/types.js').proto.MediaRetryNotification
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -1366,6 +1388,12 @@ export declare class NativeSocket {
    * with `{ mediaUrl, directPath, meta_hmac, fbid, ts }` as JSON (Baileys' upload result).
    */
   uploadMedia(encFilePath: string, mediaType: string, fileEncSha256: Buffer, timeoutMs?: number | undefined | null): Promise<Coded<string>>
+  /**
+   * The host a `directPath` is fetched from (Baileys' `getMediaHost`): the first
+   * `media_conn` host, fetched first when none is cached and `fetch` is set (a failed fetch
+   * leaves WhatsApp's default).
+   */
+  mediaHost(fetch: boolean): Promise<string>
   requestPairingCode(phoneNumber: string, customCode?: string | undefined | null): Promise<Coded<string>>
   logout(): Promise<Coded<undefined>>
   /** Closes the connection; `statusCode`/`message` become `lastDisconnect.error`. */

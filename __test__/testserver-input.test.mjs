@@ -140,6 +140,15 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     assert.deepEqual(await command({ id: 5, cmd: 'mediaCount' }), { id: 5, ok: true, result: 0 })
     const gone = await command({ id: 6, cmd: 'mediaExpire', directPath: '/v/t62.7118-24/none.enc' })
     assert.equal(gone.error.code, 'ERR_WA_TESTSERVER_UNKNOWN_MEDIA')
+    // A file put as a phone's upload, and the media retry answer of a phone.
+    const put = await command({ id: 7, cmd: 'mediaPut', file: Buffer.from('encrypted bytes').toString('base64') })
+    assert.match(put.result, /^\/v\/t62\.7118-24\/[0-9a-f]+\.enc\?/)
+    assert.equal((await command({ id: 8, cmd: 'mediaFile', directPath: put.result })).result, Buffer.from('encrypted bytes').toString('base64'))
+    assert.equal((await command({ id: 9, cmd: 'setMediaRetryAnswer', phoneNumber: '15559990002', answer: 'not_found' })).ok, true)
+    const badAnswer = await command({ id: 10, cmd: 'setMediaRetryAnswer', phoneNumber: '15559990002', answer: 'maybe' })
+    assert.equal(badAnswer.error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
+    const badMessage = await command({ id: 11, cmd: 'sendMessage', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', message: 'AAAA' })
+    assert.equal(badMessage.error.code, 'ERR_WA_TESTSERVER_BAD_MESSAGE')
   } finally {
     await bot.end()
     undo()

@@ -15,8 +15,9 @@ const HELP = `usage: baileys-native test-server [--port N] [--seed TEXT] [--json
   --seed TEXT       derive every key from TEXT, so the root key is the same each run
   --json            print {"url","rootPublicKey","mediaHost","mediaCaPem"} as one JSON line
   --stdin-control   read JSON commands from stdin: scanQR, enterPairingCode, sendText,
-                    inbox, devices, stats, dropConnection, streamError, refuseLogins,
-                    removeDevice, mediaExpire, mediaCorrupt, mediaFile, mediaCount, stop`
+                    sendMessage, setMediaRetryAnswer, inbox, devices, stats,
+                    dropConnection, streamError, refuseLogins, removeDevice, mediaExpire,
+                    mediaCorrupt, mediaFile, mediaPut, mediaCount, stop`
 
 function parse(argv) {
   const opts = { port: 0, json: false, control: false }
@@ -45,6 +46,10 @@ async function control(server, line) {
       return server.enterPairingCode(msg.phoneNumber, msg.code)
     case 'sendText':
       return server.phone(msg.phoneNumber).sendText(msg.to, msg.text)
+    case 'sendMessage':
+      return server.phone(msg.phoneNumber).sendMessage(msg.to, Buffer.from(String(msg.message), 'base64'))
+    case 'setMediaRetryAnswer':
+      return server.phone(msg.phoneNumber).setMediaRetryAnswer(msg.answer, { code: msg.code })
     case 'inbox':
       return server.phone(msg.phoneNumber).inbox().map(({ messageBytes, ...m }) => ({ ...m, messageBytes: messageBytes.toString('base64') }))
     case 'phone': {
@@ -71,6 +76,8 @@ async function control(server, line) {
       return server.media.file(msg.directPath).toString('base64')
     case 'mediaCount':
       return server.media.count()
+    case 'mediaPut':
+      return server.media.put(Buffer.from(String(msg.file), 'base64'))
     case 'stop':
       return 'stopping'
     default:

@@ -17,8 +17,10 @@ const native = require('../native.js')
 const { proto } = require('./proto.js')
 const { MEDIA_KEYS, MEDIA_PATH_MAP, DEFAULT_ORIGIN } = require('./defaults.js')
 const { unixTimestampSeconds } = require('./generics.js')
-const { extractMessageContent, getContentType, encodeBase64EncodedStringForUpload } = require('./messages.js')
-const { isJidNewsletter } = require('./jid.js')
+const { extractMessageContent, getContentType, encodeBase64EncodedStringForUpload, getStatusCodeForMediaRetry } = require('./messages.js')
+const { isJidNewsletter, jidNormalizedUser } = require('./jid.js')
+const { hkdf, aesEncryptGCM, aesDecryptGCM } = require('./crypto.js')
+const { getBinaryNodeChild, getBinaryNodeChildBuffer } = require('./binary.js')
 
 const MIMETYPE_MAP = {
   image: 'image/jpeg',
@@ -632,12 +634,102 @@ function getWAUploadToServer({ customUploadHosts = [], fetchAgent, logger, optio
   }
 }
 
+// ---- media retry -------------------------------------------------------------------------
+// A device that finds a file gone asks the phone that sent it to upload it again: a
+// `<receipt type="server-error">` with a `ServerErrorReceipt` sealed (AES-256-GCM, the
+// message id as additional data) under a key derived from the message's mediaKey; the phone
+// answers with `<notification type="mediaretry">` carrying a `MediaRetryNotification` sealed
+// the same way (the socket emits it as `messages.media-update`). The crypto is native
+// (wa-crypto's HKDF and AES-GCM; the phone of the test server uses wa-crypto's media_retry).
+
+const MEDIA_RETRY_INFO = 'WhatsApp Media Retry Notification'
+const mediaRetryKey = (mediaKey) => hkdf(mediaKey, 32, { info: MEDIA_RETRY_INFO })
+
+/**
+ * Baileys' `encryptMediaRetryRequest(key, mediaKey, meId)`: the `<receipt type="server-error">`
+ * node asking the phone to upload the media of message `key` again.
+ */
+function encryptMediaRetryRequest(key, mediaKey, meId) {
+  const request = proto.ServerErrorReceipt.encode({ stanzaId: key.id }).finish()
+  const iv = randomBytes(12)
+  const ciphertext = aesEncryptGCM(request, mediaRetryKey(mediaKey), iv, Buffer.from(key.id))
+  return {
+    tag: 'receipt',
+    attrs: { id: key.id, to: jidNormalizedUser(meId), type: 'server-error' },
+    content: [
+      // WhatsApp Web sends the encrypted request; the phone answers without it as well.
+      {
+        tag: 'encrypt',
+        attrs: {},
+        content: [
+          { tag: 'enc_p', attrs: {}, content: ciphertext },
+          { tag: 'enc_iv', attrs: {}, content: iv },
+        ],
+      },
+      {
+        tag: 'rmr',
+        attrs: { jid: key.remoteJid, from_me: String(!!key.fromMe), participant: key.participant || undefined },
+      },
+    ],
+  }
+}
+
+/**
+ * Baileys' `decodeMediaRetryNode(node)`: `{ key, media?: { ciphertext, iv }, error? }` of a
+ * `<notification type="mediaretry">`. Where Baileys throws on a notification without `<rmr>`,
+ * this reports it as `error` (a Boom, 400) against the message id.
+ */
+function decodeMediaRetryNode(node) {
+  const rmrNode = getBinaryNodeChild(node, 'rmr')
+  if (!rmrNode) {
+    return {
+      key: { id: node.attrs.id, remoteJid: node.attrs.from, fromMe: false, participant: undefined },
+      error: new Boom('Failed to re-upload media (malformed notification: no rmr)', { statusCode: 400 }),
+    }
+  }
+  const event = {
+    key: {
+      id: node.attrs.id,
+      remoteJid: rmrNode.attrs.jid,
+      fromMe: rmrNode.attrs.from_me === 'true',
+      participant: rmrNode.attrs.participant,
+    },
+  }
+  const errorNode = getBinaryNodeChild(node, 'error')
+  if (errorNode) {
+    const errorCode = +errorNode.attrs.code
+    event.error = new Boom(`Failed to re-upload media (${errorCode})`, {
+      data: errorNode.attrs,
+      statusCode: getStatusCodeForMediaRetry(errorCode),
+    })
+    return event
+  }
+  const encrypted = getBinaryNodeChild(node, 'encrypt')
+  const ciphertext = encrypted && getBinaryNodeChildBuffer(encrypted, 'enc_p')
+  const iv = encrypted && getBinaryNodeChildBuffer(encrypted, 'enc_iv')
+  if (ciphertext && iv) event.media = { ciphertext, iv }
+  else event.error = new Boom('Failed to re-upload media (missing ciphertext)', { statusCode: 404 })
+  return event
+}
+
+/**
+ * Baileys' `decryptMediaRetryData({ ciphertext, iv }, mediaKey, msgId)`: the phone's
+ * `proto.MediaRetryNotification` (throws when it does not open under this key and id).
+ */
+function decryptMediaRetryData({ ciphertext, iv }, mediaKey, msgId) {
+  const plaintext = aesDecryptGCM(ciphertext, mediaRetryKey(mediaKey), iv, Buffer.from(msgId))
+  return proto.MediaRetryNotification.decode(plaintext)
+}
+
 module.exports = {
   downloadEncryptedContent,
   getRawMediaUploadData,
   generateProfilePicture,
   uploadWithNodeHttp,
   getWAUploadToServer,
+  encryptMediaRetryRequest,
+  decodeMediaRetryNode,
+  decryptMediaRetryData,
   extractImageThumb,
   generateThumbnail,
   getAudioDuration,

@@ -42,6 +42,8 @@ const { getUrlInfo } = require('./link-preview.js')
 const { proto } = require('./proto.js')
 const { generateMessageIDV2 } = require('./generics.js')
 const { isJidGroup, jidNormalizedUser } = require('./jid.js')
+const { assertMediaContent, getStatusCodeForMediaRetry, getUrlFromDirectPath } = require('./messages.js')
+const { encryptMediaRetryRequest, decryptMediaRetryData } = require('./media.js')
 
 const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
 
@@ -180,6 +182,11 @@ function makeWASocket(userConfig = {}) {
           }
         }
         if ('qr' in data && data.qr === null) data.qr = undefined
+      }
+      if (name === 'messages.media-update') {
+        for (const u of data) {
+          if (u.error) u.error = makeBoom(u.error.message, { statusCode: u.error.statusCode, data: u.error.data })
+        }
       }
       out.push({ name, data })
       if (name === 'messages.upsert') out.push(...derivedEvents(data.messages, creds.me?.id, creds.me?.lid))
@@ -342,6 +349,51 @@ function makeWASocket(userConfig = {}) {
       const c = JSON.parse(await handle.refreshMediaConn(!!forceGet))
       return { ...c, fetchDate: new Date(c.fetchDate) }
     },
+    /**
+     * Baileys' `updateMediaMessage(message)`: asks the phone that sent `message` to upload its
+     * media again (media retry), waits for its answer (`messages.media-update`), and on success
+     * points the message at the new file (`directPath`, `url`), emits `messages.update` and
+     * returns the message. A failure is a Boom with Baileys' status (404 not found, 412
+     * decryption error, 418 general error).
+     */
+    async updateMediaMessage(message) {
+      const content = assertMediaContent(message.message)
+      const mediaKey = content.mediaKey
+      const node = encryptMediaRetryRequest(message.key, mediaKey, creds.me?.id)
+      let error
+      const answered = waitForEvent('messages.media-update', (updates) => {
+        const result = updates.find((u) => u.key.id === message.key.id)
+        if (!result) return false
+        if (result.error) {
+          error = result.error
+          return true
+        }
+        try {
+          const media = decryptMediaRetryData(result.media, mediaKey, result.key.id)
+          if (media.result !== proto.MediaRetryNotification.ResultType.SUCCESS) {
+            const resultStr = proto.MediaRetryNotification.ResultType[media.result]
+            throw makeBoom(`Media re-upload failed by device (${resultStr})`, {
+              data: media,
+              statusCode: getStatusCodeForMediaRetry(media.result) || 404,
+            })
+          }
+          content.directPath = media.directPath
+        } catch (err) {
+          // A notification that does not open under the message's key (forged, or another
+          // key): the decryption error, as Baileys throws it.
+          error = err
+        }
+        return true
+      })
+      await Promise.all([sock.sendNode(node), answered])
+      if (error) throw error
+      // Where the new file is fetched from: the media_conn host (fetched now if this socket has
+      // none; Baileys keeps WhatsApp's default host until it has one).
+      content.url = getUrlFromDirectPath(content.directPath, await handle.mediaHost(true))
+      logAt(logger, 'debug', { directPath: content.directPath, key: message.key }, 'media update successful')
+      ev.emit('messages.update', [{ key: message.key, update: { message: message.message } }])
+      return message
+    },
     /** Baileys' `relayMessage(jid, message, opts)`: sends a `proto.IMessage` as it is; resolves with its id. */
     async relayMessage(jid, message, opts = {}) {
       refuseUnsupported(opts)
@@ -388,6 +440,30 @@ function makeWASocket(userConfig = {}) {
   }
 
   addPresence(sock, handle, creds)
+
+  /** Resolves once `check(data)` holds for an `event`; rejects when the connection closes (Baileys' bindWaitForEvent). */
+  function waitForEvent(event, check) {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        ev.off(event, listener)
+        ev.off('connection.update', onClose)
+      }
+      const listener = (data) => {
+        if (check(data)) {
+          done()
+          resolve()
+        }
+      }
+      const onClose = ({ connection, lastDisconnect }) => {
+        if (connection === 'close') {
+          done()
+          reject(lastDisconnect?.error || makeBoom('Connection Closed', { statusCode: DisconnectReason.connectionClosed }))
+        }
+      }
+      ev.on(event, listener)
+      ev.on('connection.update', onClose)
+    })
+  }
 
   // Baileys buffers events of a logged-in account until the offline queue is drained.
   if (creds.me?.id) ev.buffer()

@@ -355,6 +355,17 @@ impl NativeSocket {
         )
     }
 
+    /// The host a `directPath` is fetched from (Baileys' `getMediaHost`): the first
+    /// `media_conn` host, fetched first when none is cached and `fetch` is set (a failed fetch
+    /// leaves WhatsApp's default).
+    #[napi(catch_unwind)]
+    pub async fn media_host(&self, fetch: bool) -> String {
+        if fetch && let Err(e) = self.client.media_conn(false).await {
+            tracing::debug!(code = e.code(), "media_conn for the media host failed");
+        }
+        self.client.media_host().await
+    }
+
     #[napi(catch_unwind)]
     pub async fn request_pairing_code(
         &self,

@@ -35,7 +35,12 @@ export interface TestMediaHost {
   file(directPath: string): Buffer
   /** How many files the host stores. */
   count(): number
+  /** Puts an encrypted file on the host (as a phone's upload, no auth needed); returns its direct path. */
+  put(encrypted: Uint8Array): string
 }
+
+/** How a phone answers a media retry request for a message it sent. */
+export type TestMediaRetryAnswer = 'reupload' | 'not_found' | 'general_error' | 'decryption_error' | 'error' | 'forged' | 'garbled'
 
 export interface WaitOptions {
   timeoutMs?: number
@@ -81,6 +86,15 @@ export interface TestPhone {
   number: string
   /** Sends an encrypted text to every device of `toJid` (and a copy to this account's companions). Resolves to the message id. */
   sendText(toJid: string, text: string): Promise<string>
+  /** Sends any message (encoded `proto.Message` bytes, e.g. `proto.Message.encode(m).finish()`) the same way. Resolves to the message id. */
+  sendMessage(toJid: string, messageBytes: Uint8Array): Promise<string>
+  /**
+   * How the phone answers media retry requests (`updateMediaMessage`) for what it sent: `reupload` (the default:
+   * the file becomes downloadable under a new direct path, SUCCESS), a failure result (`not_found`, `general_error`,
+   * `decryption_error`), an `<error code>` node (`error`, code 2 by default), an answer that does not decrypt
+   * (`forged`) or a notification without `<encrypt>` and `<rmr>` (`garbled`).
+   */
+  setMediaRetryAnswer(answer: TestMediaRetryAnswer, options?: { code?: number }): void
   /** What the phone received and decrypted. */
   inbox(): TestInboxMessage[]
   /** Resolves with the inbox once it holds at least `count` messages. */
@@ -110,6 +124,8 @@ export interface TestServerStats {
   phoneReceived: number
   phoneSent: number
   phoneDecryptFailures: number
+  /** Media retry requests the phones answered. */
+  phoneMediaRetries: number
   faultsInjected: number
   framesDropped: number
   framesCorrupted: number

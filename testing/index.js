@@ -69,6 +69,18 @@ async function startTestServer(options = {}) {
       number: info.number,
       /** Sends a text as this phone; resolves to the message id. */
       sendText: async (toJid, text) => sync(() => native.testServerPhoneSendText(h, number, String(toJid), String(text))),
+      /** Sends any message (encoded `proto.Message` bytes) as this phone; resolves to the message id. */
+      sendMessage: async (toJid, messageBytes) =>
+        sync(() => native.testServerPhoneSendMessage(h, number, String(toJid), Buffer.from(messageBytes))),
+      /**
+       * How this phone answers media retry requests for what it sent: `'reupload'` (default:
+       * upload again under a new direct path, SUCCESS), `'not_found'`, `'general_error'`,
+       * `'decryption_error'` (that result, encrypted), `'error'` (an `<error code>` node, `code`
+       * 2 by default), `'forged'` (an answer that does not decrypt), `'garbled'` (no `<encrypt>`,
+       * no `<rmr>`).
+       */
+      setMediaRetryAnswer: (answer, { code } = {}) =>
+        sync(() => native.testServerPhoneSetMediaRetry(h, number, String(answer), code ?? undefined)),
       /** The decrypted messages this phone received, as WAMessage-shaped objects. */
       inbox: () => reviveInbox(sync(() => native.testServerPhoneInbox(h, number))),
       /** Resolves with the inbox once it holds at least `count` messages. */
@@ -99,6 +111,8 @@ async function startTestServer(options = {}) {
       file: (directPath) => sync(() => native.testServerMediaFile(h, String(directPath))),
       /** How many files are stored. */
       count: () => sync(() => native.testServerMediaFileCount(h)),
+      /** Puts an encrypted file on the host (as a phone's upload); returns its direct path. */
+      put: (encrypted) => sync(() => native.testServerMediaPut(h, Buffer.from(encrypted))),
     },
     /** The phone of `phoneNumber` scans `qr`; resolves to the companion's JID once paired. */
     scanQR: (qr, { phoneNumber, pushName } = {}) =>

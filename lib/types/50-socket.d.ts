@@ -118,6 +118,8 @@ export interface WAEventMap {
   'presence.update': { id: string; presences: { [participant: string]: WAPresenceData } }
   /** Receipts per participant in groups and status broadcasts (`proto.IUserReceipt`). */
   'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
+  /** The phone's answers to media retry requests (`updateMediaMessage`): encrypted `media`, or an `error` (a Boom). */
+  'messages.media-update': Array<{ key: WAMessageLike['key']; media?: { ciphertext: Uint8Array; iv: Uint8Array }; error?: WABoomError }>
   [event: string]: any
 }
 
@@ -210,6 +212,12 @@ export interface WASocket {
   readonly user: { id: string; lid?: string; name?: string } | undefined
   /** Every content kind of Baileys 7 (media is encrypted and uploaded to the `media_conn` hosts). */
   sendMessage(jid: string, content: AnyMessageContent, options?: MiscMessageGenerationOptions): Promise<WAMessageLike>
+  /**
+   * Asks the phone to upload the media of `message` again (its file is gone: 404/410); resolves with the message
+   * pointing at the new file (`directPath`, `url`), or rejects with a Boom (404 not found, 412, 418). Pass it to
+   * `downloadMediaMessage` as `{ reuploadRequest: sock.updateMediaMessage }`.
+   */
+  updateMediaMessage(message: WAMessageLike): Promise<WAMessageLike>
   /** Sends a `proto.IMessage` as it is; resolves with the message id. */
   relayMessage(jid: string, message: Record<string, any>, opts?: MessageRelayOptions): Promise<string>
   /** Uploads an encrypted file (from `encryptedStream`) to the `media_conn` hosts. */

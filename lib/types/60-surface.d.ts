@@ -307,3 +307,15 @@ export declare function downloadMediaMessage(message: WAMessageLike, type: 'stre
 export declare function extractImageThumb(bufferOrFilePath: Buffer | string | import('node:stream').Readable, width?: number): Promise<{ buffer: Buffer; original: { width?: number; height?: number } }>
 export declare function generateThumbnail(file: string | Buffer, mediaType: 'image' | 'video', options?: { logger?: any }): Promise<{ thumbnail?: string; originalImageDimensions?: { width: number; height: number } }>
 export declare function getAudioDuration(buffer: Buffer | string | import('node:stream').Readable): Promise<number | undefined>
+/** One entry of `messages.media-update`: the phone's (encrypted) answer to a media retry request, or why there is none. */
+export interface WAMediaUpdate {
+  key: WAMessageLike['key']
+  media?: { ciphertext: Uint8Array; iv: Uint8Array }
+  error?: WABoomError
+}
+/** The `<receipt type="server-error">` asking the phone to upload the media of `key` again (send it with `sock.sendNode`). */
+export declare function encryptMediaRetryRequest(key: WAMessageLike['key'], mediaKey: Uint8Array, meId: string): BinaryNode
+/** `{ key, media?, error? }` of a `<notification type="mediaretry">`. */
+export declare function decodeMediaRetryNode(node: BinaryNode): WAMediaUpdate
+/** The phone's `proto.MediaRetryNotification` (`result`, new `directPath`), opened with the message's media key. */
+export declare function decryptMediaRetryData(media: { ciphertext: Uint8Array; iv: Uint8Array }, mediaKey: Uint8Array, msgId: string): import('./lib/proto/types.js').proto.MediaRetryNotification

@@ -8,6 +8,7 @@ pub mod presence;
 pub mod proto_json;
 
 use serde_json::{Map, Value, json};
+use wa_client::media::{MediaRetryOutcome, MediaRetryUpdate};
 use wa_client::{
     ConnectionState, CredsChange, Disconnect, Event, MessageKey, MessageUpdate, WaMessage,
 };
@@ -81,6 +82,10 @@ pub fn event_json(e: &Event) -> Value {
             ),
         ),
         Event::Presence(u) => ("presence.update", presence::presence_update_json(u)),
+        Event::MediaUpdate(updates) => (
+            "messages.media-update",
+            Value::Array(updates.iter().map(media_update_json).collect()),
+        ),
     };
     json!({ "name": name, "data": data })
 }
@@ -158,4 +163,27 @@ pub fn message_update_json(u: &MessageUpdate) -> Value {
         "key": key_json(&u.key),
         "update": proto_json::to_json("wa.WebMessageInfo", &u.update),
     })
+}
+
+/// One entry of Baileys' `messages.media-update`: `{ key, media: { ciphertext, iv } }`, or
+/// `{ key, error }` with the error's message, status and data (lib/socket.js makes it a Boom).
+pub fn media_update_json(u: &MediaRetryUpdate) -> Value {
+    match &u.outcome {
+        MediaRetryOutcome::Media { ciphertext, iv } => json!({
+            "key": key_json(&u.key),
+            "media": { "ciphertext": bufferjson::buffer(ciphertext), "iv": bufferjson::buffer(iv) },
+        }),
+        MediaRetryOutcome::Error(e) => {
+            let data: Map<String, Value> = e
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            let mut err = json!({ "message": e.message, "statusCode": e.status });
+            if !data.is_empty() {
+                err["data"] = Value::Object(data);
+            }
+            json!({ "key": key_json(&u.key), "error": err })
+        }
+    }
 }

@@ -13,7 +13,8 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::json;
 use wa_testserver::{
-    FaultTarget, LoginRefusal, ServerConfig, Stats, StreamErrorKind, TestServer, TestServerError,
+    FaultTarget, LoginRefusal, MediaRetryAnswer, ServerConfig, Stats, StreamErrorKind, TestServer,
+    TestServerError,
 };
 
 // Errors reach JS with our code as a property, as in the main addon (see `wa_napi::errors`).
@@ -63,6 +64,7 @@ fn stats_json(s: &Stats) -> String {
         "phoneReceived": s.phone_received,
         "phoneSent": s.phone_sent,
         "phoneDecryptFailures": s.phone_decrypt_failures,
+        "phoneMediaRetries": s.phone_media_retries,
         "faultsInjected": s.faults_injected,
         "framesDropped": s.frames_dropped,
         "framesCorrupted": s.frames_corrupted,
@@ -167,6 +169,11 @@ pub fn media_file(handle: u32, direct_path: String) -> Result<Buffer> {
         .into())
 }
 
+#[napi(js_name = "testServerMediaPut", catch_unwind)]
+pub fn media_put(handle: u32, encrypted: Buffer) -> Result<String> {
+    Ok(server(handle)?.put_media(encrypted.to_vec()))
+}
+
 #[napi(js_name = "testServerMediaFileCount", catch_unwind)]
 pub fn media_file_count(handle: u32) -> Result<u32> {
     Ok(u32::try_from(server(handle)?.media_file_count()).unwrap_or(u32::MAX))
@@ -220,6 +227,35 @@ pub fn phone_send_text(handle: u32, phone: String, to: String, text: String) -> 
     server(handle)?
         .phone(&phone)
         .and_then(|p| p.send_text(&to, &text))
+        .map_err(err)
+}
+
+/// The phone sends any message (`proto.Message` bytes); returns its id.
+#[napi(js_name = "testServerPhoneSendMessage", catch_unwind)]
+pub fn phone_send_message(
+    handle: u32,
+    phone: String,
+    to: String,
+    message: Buffer,
+) -> Result<String> {
+    server(handle)?
+        .phone(&phone)
+        .and_then(|p| p.send_message_bytes(&to, &message))
+        .map_err(err)
+}
+
+/// How the phone answers media retry requests (see `MediaRetryAnswer::parse`).
+#[napi(js_name = "testServerPhoneSetMediaRetry", catch_unwind)]
+pub fn phone_set_media_retry(
+    handle: u32,
+    phone: String,
+    answer: String,
+    code: Option<u32>,
+) -> Result<()> {
+    let answer = MediaRetryAnswer::parse(&answer, code).map_err(err)?;
+    server(handle)?
+        .phone(&phone)
+        .and_then(|p| p.set_media_retry_answer(answer))
         .map_err(err)
 }
 

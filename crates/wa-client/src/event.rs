@@ -26,6 +26,9 @@ pub enum Event {
     MessageReceipts(Vec<MessageReceipt>),
     /// Baileys' `presence.update` (see `presence`).
     Presence(crate::presence::PresenceUpdate),
+    /// Baileys' `messages.media-update`: the phone's answers to media retry requests
+    /// (`media::retry`).
+    MediaUpdate(Vec<crate::media::MediaRetryUpdate>),
 }
 
 impl Event {

@@ -13,6 +13,7 @@ pub mod kdf;
 pub mod lthash;
 pub mod mac;
 pub mod media;
+pub mod media_retry;
 pub mod pairing;
 
 pub use curve::KeyPair;

@@ -11,6 +11,7 @@ use crate::devices::unlink;
 use crate::error::{Result, TestServerError};
 use crate::linkcode::{self, PrimaryHello};
 use crate::nodes;
+use crate::phone::MediaRetryAnswer;
 use crate::server::Server;
 use crate::state::{ConnId, LoginRefusal, Phase, RequestId};
 
@@ -129,6 +130,12 @@ impl Server {
         let id = crate::phone_ops::phone_send(&mut self.state, now, number, to, message);
         self.settle(now);
         id
+    }
+
+    /// How the phone of `number` answers media retry requests for what it sent.
+    pub fn set_media_retry_answer(&mut self, number: &str, answer: MediaRetryAnswer) -> Result<()> {
+        self.state.ensure_account(number, None)?.phone.media_retry = answer;
+        Ok(())
     }
 
     /// The phone unlinks a companion: `401 device_removed` on its connection, refused

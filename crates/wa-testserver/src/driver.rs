@@ -23,7 +23,7 @@ use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
 use crate::media::MediaStore;
 use crate::media_http::{self, MediaTls};
-use crate::phone::PhoneReceipt;
+use crate::phone::{MediaRetryAnswer, PhoneReceipt};
 use crate::server::Server;
 use crate::state::{ConnId, LoginRefusal, Output, RequestId, ServerEvent, Stats};
 
@@ -436,6 +436,11 @@ impl TestServer {
             .ok_or_else(|| TestServerError::UnknownMedia(direct_path.to_owned()))
     }
 
+    /// Puts an encrypted file on the media host (as a phone's upload): its direct path.
+    pub fn put_media(&self, encrypted: Vec<u8>) -> String {
+        self.media.put(encrypted, now_ms())
+    }
+
     /// How many files the media host stores.
     pub fn media_file_count(&self) -> usize {
         self.media.file_count()
@@ -538,6 +543,19 @@ impl PhoneHandle {
     pub fn send_message(&self, to: &str, message: wa_proto::Message) -> Result<String> {
         self.shared
             .with_core(|s, now| s.phone_send_message(now, &self.number, to, message))
+    }
+
+    /// Sends a message given as encoded `proto.Message` bytes.
+    pub fn send_message_bytes(&self, to: &str, message: &[u8]) -> Result<String> {
+        let message = <wa_proto::Message as prost::Message>::decode(message)
+            .map_err(|e| TestServerError::BadMessage(e.to_string()))?;
+        self.send_message(to, message)
+    }
+
+    /// How the phone answers media retry requests for what it sent from now on.
+    pub fn set_media_retry_answer(&self, answer: MediaRetryAnswer) -> Result<()> {
+        self.shared
+            .with_core(|s, _| s.set_media_retry_answer(&self.number, answer))
     }
 
     /// What the phone has received.

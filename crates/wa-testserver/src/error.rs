@@ -37,6 +37,10 @@ pub enum TestServerError {
     Io(String),
     #[error("no media file at {0}")]
     UnknownMedia(String),
+    #[error("not an encoded proto.Message: {0}")]
+    BadMessage(String),
+    #[error("bad option: {0}")]
+    BadOption(String),
     #[error("the server has stopped")]
     Stopped,
 }
@@ -61,6 +65,8 @@ impl TestServerError {
             Self::Timeout(_) => "ERR_WA_TESTSERVER_TIMEOUT",
             Self::Io(_) => "ERR_WA_TESTSERVER_IO",
             Self::UnknownMedia(_) => "ERR_WA_TESTSERVER_UNKNOWN_MEDIA",
+            Self::BadMessage(_) => "ERR_WA_TESTSERVER_BAD_MESSAGE",
+            Self::BadOption(_) => "ERR_WA_TESTSERVER_BAD_OPTION",
             Self::Stopped => "ERR_WA_TESTSERVER_STOPPED",
         }
     }

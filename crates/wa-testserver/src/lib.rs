@@ -51,7 +51,7 @@ pub use driver::{PhoneHandle, TestServer};
 pub use error::{Result, TestServerError};
 pub use inbox::InboxMessage;
 pub use login::ROUTING_INFO;
-pub use phone::PhoneReceipt;
+pub use phone::{MediaRetryAnswer, PhoneReceipt};
 pub use routing::{NACK_BAD_REQUEST, NACK_UNKNOWN_RECIPIENT, NACK_UNSUPPORTED};
 pub use seed::Seed;
 pub use server::Server;

@@ -178,6 +178,11 @@ impl MediaStore {
         if token != Some(hash.as_str()) || path_token != hash {
             return Err(UploadRefusal::BadToken);
         }
+        Ok(self.store(kind, body, now))
+    }
+
+    /// Stores `body` under a new direct path of type `kind` and counts the upload.
+    fn store(&self, kind: &str, body: Vec<u8>, now: u64) -> Uploaded {
         let id = random_hex::<16>();
         let ts = now / 1_000;
         let path = format!("/v/{kind}/{id}.enc");
@@ -196,7 +201,7 @@ impl MediaStore {
             },
         );
         inner.uploads += 1;
-        Ok(Uploaded {
+        Uploaded {
             direct_path,
             handle: random_hex::<20>(),
             object_id: format!(
@@ -204,7 +209,28 @@ impl MediaStore {
                 u64::from_be_bytes(wa_crypto::random_bytes::<8>()) >> 12
             ),
             ts,
-        })
+        }
+    }
+
+    /// Puts an (encrypted) file on the host without the upload checks, as a phone's upload
+    /// would: returns its new direct path.
+    pub fn put(&self, body: Vec<u8>, now: u64) -> String {
+        self.store("t62.7118-24", body, now).direct_path
+    }
+
+    /// The phone uploads a file again (media retry): the bytes stored at `direct_path`, expired
+    /// or not, become downloadable under a new direct path of the same type, which is
+    /// returned. The old path stays as it is. `None` when nothing was ever stored there.
+    pub fn reupload(&self, direct_path: &str, now: u64) -> Option<String> {
+        let path = path_only(direct_path);
+        let bytes = self.lock().files.get(path)?.bytes.as_ref().clone();
+        let kind = path
+            .strip_prefix("/v/")
+            .and_then(|p| p.split('/').next())
+            .filter(|k| !k.is_empty())
+            .unwrap_or("t62.7118-24")
+            .to_owned();
+        Some(self.store(&kind, bytes, now).direct_path)
     }
 
     /// The file at a direct path (its query, if any, is ignored).
@@ -338,5 +364,20 @@ mod tests {
         assert_eq!(store.lookup(&up.direct_path), Lookup::Gone);
         assert_eq!(store.lookup("/v/t62.7114-24/none.enc"), Lookup::NotFound);
         assert!(!store.expire("/v/none"));
+    }
+
+    #[test]
+    fn put_and_reupload() {
+        let store = MediaStore::new(100, 1_000);
+        let p = store.put(vec![1, 2, 3], 5_000);
+        assert!(p.starts_with("/v/t62.7118-24/"), "{p}");
+        assert_eq!(store.lookup(&p), Lookup::Found(Arc::new(vec![1, 2, 3])));
+        assert!(store.expire(&p));
+        let again = store.reupload(&p, 6_000).unwrap();
+        assert_ne!(path_only(&again), path_only(&p));
+        assert_eq!(store.lookup(&p), Lookup::Gone, "the old path stays gone");
+        assert_eq!(store.lookup(&again), Lookup::Found(Arc::new(vec![1, 2, 3])));
+        assert_eq!(store.reupload("/v/t62.7118-24/none.enc", 6_000), None);
+        assert_eq!(store.uploads(), 2);
     }
 }

@@ -79,6 +79,46 @@ pub struct PhoneReceipt {
     pub kind: String,
 }
 
+/// How the phone answers a media retry request (`<receipt type="server-error">`) for a
+/// message it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaRetryAnswer {
+    /// Upload the file again under a new direct path and answer SUCCESS (NOT_FOUND when the
+    /// host never had the file).
+    #[default]
+    Reupload,
+    /// Answer with this `MediaRetryNotification.ResultType` and no path (0 GENERAL_ERROR,
+    /// 2 NOT_FOUND, 3 DECRYPTION_ERROR).
+    Result(i32),
+    /// Answer with `<error code=N/>` in place of the encrypted notification.
+    ErrorNode(u32),
+    /// Answer with an `<encrypt>` that does not decrypt (random bytes).
+    Forged,
+    /// Answer with a notification that has neither `<encrypt>` nor `<rmr>`.
+    Garbled,
+}
+
+impl MediaRetryAnswer {
+    /// From its name: `reupload`, `not_found`, `general_error`, `decryption_error` (results),
+    /// `error` (with `code`, 2 by default), `forged`, `garbled`.
+    pub fn parse(name: &str, code: Option<u32>) -> crate::error::Result<Self> {
+        Ok(match name {
+            "reupload" | "success" => Self::Reupload,
+            "general_error" => Self::Result(0),
+            "not_found" => Self::Result(2),
+            "decryption_error" => Self::Result(3),
+            "error" => Self::ErrorNode(code.unwrap_or(2)),
+            "forged" => Self::Forged,
+            "garbled" => Self::Garbled,
+            other => {
+                return Err(crate::error::TestServerError::BadOption(format!(
+                    "media retry answer {other:?} (reupload, not_found, general_error, decryption_error, error, forged, garbled)"
+                )));
+            }
+        })
+    }
+}
+
 pub struct Phone {
     pub(crate) registration_id: u32,
     signed: SignedPreKey,
@@ -90,6 +130,7 @@ pub struct Phone {
     pub(crate) sent: HashMap<String, PhoneSent>,
     pub(crate) receipts: Vec<PhoneReceipt>,
     pub(crate) decrypt_failures: u64,
+    pub(crate) media_retry: MediaRetryAnswer,
 }
 
 impl Phone {
@@ -119,6 +160,7 @@ impl Phone {
             sent: HashMap::new(),
             receipts: Vec::new(),
             decrypt_failures: 0,
+            media_retry: MediaRetryAnswer::default(),
         };
         phone.top_up();
         phone

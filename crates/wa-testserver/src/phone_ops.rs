@@ -1,7 +1,8 @@
 //! What the simulated phones do on the wire: decrypt what is routed to them (and answer with
 //! a delivery receipt, or a retry receipt carrying fresh keys when they cannot decrypt), send
-//! encrypted messages to every device of a chat and to their own companions, and encrypt again
-//! for a device that asks with a retry receipt.
+//! encrypted messages to every device of a chat and to their own companions, encrypt again
+//! for a device that asks with a retry receipt, and upload a file again for a device that asks
+//! with a media retry request (`<receipt type="server-error">`).
 //!
 //! What is routed to a phone arrives here from the dispatcher (`Effect::PhoneReceive`, left by
 //! `delivery`), so routing never calls up into this module; what a phone sends goes down
@@ -17,7 +18,7 @@ use crate::delivery::deliver;
 use crate::error::{Result, TestServerError};
 use crate::inbox::InboxMessage;
 use crate::nodes::{attr, child_array, child_bytes};
-use crate::phone::{Bundle, PhoneReceipt, PhoneSent, pad, unpad};
+use crate::phone::{Bundle, MediaRetryAnswer, PhoneReceipt, PhoneSent, pad, unpad};
 use crate::routing::relay_receipt;
 use crate::state::{DeviceAddr, SentRecord, State};
 
@@ -198,6 +199,132 @@ fn receive_receipt(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
     {
         resend(state, to, &device, &id, node, now);
     }
+    if kind == "server-error"
+        && let Some(device) = state.device_of(&from)
+    {
+        answer_media_retry(state, to, &device, &id, node, now);
+    }
+}
+
+/// `MediaRetryNotification.ResultType` values (GENERAL_ERROR is 0).
+const RETRY_SUCCESS: i32 = 1;
+const RETRY_NOT_FOUND: i32 = 2;
+const RETRY_DECRYPTION_ERROR: i32 = 3;
+
+/// The media key and direct path of the media in a message (image, video, audio, document,
+/// sticker).
+fn media_of(m: &wa_proto::Message) -> Option<(Vec<u8>, Option<String>)> {
+    let pick =
+        |key: &Option<Vec<u8>>, path: &Option<String>| key.clone().map(|k| (k, path.clone()));
+    if let Some(i) = &m.image_message {
+        return pick(&i.media_key, &i.direct_path);
+    }
+    if let Some(v) = &m.video_message {
+        return pick(&v.media_key, &v.direct_path);
+    }
+    if let Some(a) = &m.audio_message {
+        return pick(&a.media_key, &a.direct_path);
+    }
+    if let Some(d) = &m.document_message {
+        return pick(&d.media_key, &d.direct_path);
+    }
+    if let Some(s) = &m.sticker_message {
+        return pick(&s.media_key, &s.direct_path);
+    }
+    None
+}
+
+/// A device asks the phone to upload the media of message `id` again (WhatsApp routes the
+/// `server-error` receipt to the sender). The phone opens the request with the retry key of
+/// the message's `mediaKey`, uploads the file again (a new direct path on the media host) and
+/// answers with `<notification type="mediaretry">`: the encrypted
+/// `MediaRetryNotification { stanzaId, directPath, result }` and the request's `<rmr>`. What it
+/// answers instead is set per phone ([`MediaRetryAnswer`]).
+fn answer_media_retry(
+    state: &mut State,
+    phone: &DeviceAddr,
+    requester: &DeviceAddr,
+    id: &str,
+    receipt: &Node,
+    now: u64,
+) {
+    let Some(account) = state.accounts.get(&phone.number) else {
+        return;
+    };
+    let answer = account.phone.media_retry;
+    let media = account
+        .phone
+        .sent
+        .get(id)
+        .and_then(|s| unpad(&s.plaintext).and_then(|p| wa_proto::Message::decode(p).ok()))
+        .and_then(|m| media_of(&m));
+    let Some((media_key, direct_path)) = media else {
+        tracing::debug!("media retry for a message the phone did not send with media");
+        return;
+    };
+    // The request must open under the message's retry key and name the message.
+    let request_ok = receipt
+        .child("encrypt")
+        .and_then(|e| Some((child_bytes(e, "enc_p")?, child_bytes(e, "enc_iv")?)))
+        .and_then(|(p, iv)| wa_crypto::media_retry::media_retry_open(&media_key, id, iv, p).ok())
+        .and_then(|plain| wa_proto::ServerErrorReceipt::decode(plain.as_slice()).ok())
+        .is_some_and(|r| r.stanza_id.as_deref() == Some(id));
+    let rmr = receipt.child("rmr").cloned();
+    let mut children = Vec::new();
+    match answer {
+        MediaRetryAnswer::Garbled => {}
+        MediaRetryAnswer::ErrorNode(code) => {
+            children.push(Node::new("error").attr("code", code.to_string()));
+        }
+        MediaRetryAnswer::Forged => {
+            children.push(Node::new("encrypt").children(vec![
+                Node::new("enc_p").bytes(wa_crypto::random_bytes::<48>().to_vec()),
+                Node::new("enc_iv").bytes(wa_crypto::random_bytes::<12>().to_vec()),
+            ]));
+        }
+        MediaRetryAnswer::Reupload | MediaRetryAnswer::Result(_) => {
+            let (result, new_path) = if !request_ok {
+                (RETRY_DECRYPTION_ERROR, None)
+            } else if let MediaRetryAnswer::Result(r) = answer {
+                (r, None)
+            } else {
+                match direct_path.and_then(|p| state.media.reupload(&p, now)) {
+                    Some(p) => (RETRY_SUCCESS, Some(p)),
+                    None => (RETRY_NOT_FOUND, None),
+                }
+            };
+            let note = wa_proto::MediaRetryNotification {
+                stanza_id: Some(id.to_owned()),
+                direct_path: new_path,
+                result: Some(result),
+                message_secret: None,
+            };
+            let iv: [u8; 12] = wa_crypto::random_bytes();
+            let sealed = wa_crypto::media_retry::media_retry_seal(
+                &media_key,
+                id,
+                &iv,
+                &note.encode_to_vec(),
+            );
+            children.push(Node::new("encrypt").children(vec![
+                Node::new("enc_p").bytes(sealed),
+                Node::new("enc_iv").bytes(iv.to_vec()),
+            ]));
+        }
+    }
+    if answer != MediaRetryAnswer::Garbled
+        && let Some(r) = rmr
+    {
+        children.push(r);
+    }
+    let n = Node::new("notification")
+        .attr("from", wa_vocab::S_WHATSAPP_NET)
+        .attr("id", id.to_owned())
+        .attr("type", "mediaretry")
+        .attr("t", (now / 1000).to_string())
+        .children(children);
+    state.stats.phone_media_retries += 1;
+    deliver(state, requester, "notification", n, now);
 }
 
 /// Encrypts `plaintext` for `device` (starting a session from its bundle when there is none)
@@ -247,6 +374,15 @@ fn send_encrypted(
     Ok(())
 }
 
+/// The stanza `type` of a message: `media` when it carries a file, `text` otherwise.
+fn stanza_kind(m: &wa_proto::Message) -> &'static str {
+    if media_of(m).is_some() {
+        "media"
+    } else {
+        "text"
+    }
+}
+
 /// A new message id in the shape phones use.
 fn new_message_id() -> String {
     let r: [u8; 8] = wa_crypto::random_bytes();
@@ -289,6 +425,7 @@ pub(crate) fn phone_send(
     };
     let id = new_message_id();
     let t = now / 1000;
+    let kind = stanza_kind(&message);
     let plaintext = pad(message.encode_to_vec());
     let dsm = wa_proto::Message {
         device_sent_message: Some(Box::new(wa_proto::message::DeviceSentMessage {
@@ -339,7 +476,8 @@ pub(crate) fn phone_send(
         },
     );
     for device in targets {
-        let stanza = phone_stanza(state, &phone, &device, &id, &chat, &chat_user, lid_mode, t);
+        let stanza = phone_stanza(state, &phone, &device, &id, &chat, &chat_user, lid_mode, t)
+            .attr("type", kind);
         let own = device.number == number && chat != number;
         let body = if own { &dsm_plaintext } else { &plaintext };
         send_encrypted(state, &phone, &device, stanza, body, None, None, now)?;
@@ -363,7 +501,6 @@ fn phone_stanza(
     let mut m = Node::new("message")
         .attr("from", state.jid_of(phone, lid_mode))
         .attr("id", id.to_owned())
-        .attr("type", "text")
         .attr("t", t.to_string());
     if device.number == phone.number && chat != phone.number {
         m = m.attr("recipient", chat_user.to_owned());
@@ -419,6 +556,9 @@ fn resend(
         .ok()
         .and_then(|j| state.account_of(&j).map(|a| a.number.clone()))
         .unwrap_or_default();
+    let kind = unpad(&sent.plaintext)
+        .and_then(|p| wa_proto::Message::decode(p).ok())
+        .map_or("text", |m| stanza_kind(&m));
     let stanza = phone_stanza(
         state,
         phone,
@@ -428,7 +568,8 @@ fn resend(
         &sent.chat,
         lid_mode,
         sent.timestamp,
-    );
+    )
+    .attr("type", kind);
     let own = device.number == phone.number;
     let body = if own {
         &sent.dsm_plaintext

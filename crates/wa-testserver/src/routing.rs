@@ -235,6 +235,10 @@ pub(crate) fn relay_receipt(
             .sent
             .get(&(addr.number.clone(), id.to_owned()))
             .map(|s| s.sender.clone()),
+        // A media retry request goes to the device that sent the message, found from the
+        // chat (or group participant) its `<rmr>` names; the request itself is addressed to
+        // the requester's own account.
+        Some("server-error") => media_retry_target(state, addr, node, id),
         Some("peer_msg") | Some("hist_sync") | Some("read-self") | Some("played-self")
         | Some("state-error") => None,
         _ => to_jid
@@ -270,4 +274,28 @@ pub(crate) fn relay_receipt(
         r = r.children(children.clone());
     }
     deliver(state, &target, "receipt", r, now);
+}
+
+/// The device that sent message `id`, as a media retry request from `addr` names it: its own
+/// account when `from_me`, otherwise the account of `rmr`'s `participant` or `jid`.
+fn media_retry_target(
+    state: &State,
+    addr: &DeviceAddr,
+    node: &Node,
+    id: &str,
+) -> Option<DeviceAddr> {
+    let rmr = node.child("rmr")?;
+    let number = if rmr.get_attr("from_me") == Some("true") {
+        addr.number.clone()
+    } else {
+        let who = rmr
+            .get_attr("participant")
+            .or_else(|| rmr.get_attr("jid"))?;
+        let jid = Jid::parse(who).ok()?;
+        state.account_of(&jid)?.number.clone()
+    };
+    state
+        .sent
+        .get(&(number, id.to_owned()))
+        .map(|s| s.sender.clone())
 }

@@ -84,6 +84,8 @@ pub struct Stats {
     pub phone_received: u64,
     pub phone_sent: u64,
     pub phone_decrypt_failures: u64,
+    /// Media retry requests the phones answered.
+    pub phone_media_retries: u64,
     pub faults_injected: u64,
     pub frames_dropped: u64,
     pub frames_corrupted: u64,

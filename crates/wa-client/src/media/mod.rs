@@ -9,12 +9,14 @@
 //! - [`download`]: fetch and verify, then decrypt from memory or from a temporary file.
 //! - [`meta`]: image thumbnails and dimensions, profile pictures, Ogg audio durations.
 //! - [`waveform`]: the 64-bar waveform of a voice note (Ogg Opus or PCM WAV).
+//! - [`retry`]: the phone's answer to a media retry request (`messages.media-update`).
 
 pub mod conn;
 pub mod download;
 mod error;
 pub mod http;
 pub mod meta;
+pub mod retry;
 pub mod upload;
 pub mod waveform;
 
@@ -22,6 +24,7 @@ pub use conn::{MediaConn, MediaHost};
 pub use download::{DownloadOptions, VerifiedDownload};
 pub use error::MediaError;
 pub use http::{HttpClient, TrustConfig};
+pub use retry::{MediaRetryFailure, MediaRetryOutcome, MediaRetryUpdate, parse_media_retry};
 pub use upload::{EncryptedFile, UploadResult};
 pub use wa_crypto::MediaType;
 

@@ -1,5 +1,5 @@
-//! `<notification>`s: pairing by code, prekey refills, device-list changes. Each is handed
-//! to the feature that owns it, then acked.
+//! `<notification>`s: pairing by code, prekey refills, device-list changes, media retry
+//! answers. Each is handed to the feature that owns it, then acked.
 
 use wa_binary::Node;
 
@@ -12,6 +12,10 @@ impl Client {
             Some("link_code_companion_reg") => self.on_link_code_entered(node).await?,
             Some("encrypt") => self.on_prekey_count(node),
             Some("devices") => self.on_devices_changed(node),
+            Some("mediaretry") => match crate::media::parse_media_retry(node) {
+                Some(update) => self.emit(crate::event::Event::MediaUpdate(vec![update])),
+                None => tracing::debug!("mediaretry notification without an id; ignored"),
+            },
             _ => {}
         }
         self.send_ack(node, None).await
