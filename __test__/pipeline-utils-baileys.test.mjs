@@ -161,3 +161,194 @@ test('configureSuccessfulPairing: wrong HMAC and missing nodes fail alike; a for
   garbage.content[0].content[0].content = Buffer.from([0xff, 0xff, 0xff])
   throwsWith(() => configureSuccessfulPairing(garbage, creds), /Invalid device-identity/)
 })
+
+// ---- addressing and decoding -------------------------------------------------------------
+
+const ME = '15550009999:3@s.whatsapp.net'
+const ME_LID = '888000999:3@lid'
+const msg = (attrs, content) => ({ tag: 'message', attrs: { id: '3EB0ABCDEF', t: '1700000123', ...attrs }, content })
+const stanzas = [
+  msg({ from: '15551112222@s.whatsapp.net', notify: 'Bob', type: 'text' }),
+  msg({ from: '15551112222:4@s.whatsapp.net', sender_lid: '111222333:4@lid' }),
+  msg({ from: '111222333@lid', addressing_mode: 'lid', sender_pn: '15551112222@s.whatsapp.net', peer_recipient_username: 'bob' }),
+  msg({ from: '111222333@lid', participant_pn: '15551112222@s.whatsapp.net', recipient_pn: '15550009999@s.whatsapp.net' }),
+  msg({ from: '15550009999@s.whatsapp.net', recipient: '15551112222@s.whatsapp.net', recipient_lid: '111222333@lid' }),
+  msg({ from: '888000999@lid', recipient: '111222333@lid', recipient_username: 'b' }),
+  msg({ from: '15550009999:7@s.whatsapp.net' }),
+  msg({ from: '15550009999@s.whatsapp.net', recipient: '867051314767696@bot' }),
+  msg({ from: '120363040000000000@g.us', participant: '15551112222:2@s.whatsapp.net', participant_lid: '111222333:2@lid', participant_username: 'bobby' }),
+  msg({ from: '120363040000000000@g.us', participant: '111222333@lid', addressing_mode: 'lid', participant_pn: '15551112222@s.whatsapp.net' }),
+  msg({ from: '120363040000000000@g.us', participant: '888000999:2@lid', addressing_mode: 'lid' }),
+  msg({ from: '120363040000000000@g.us', participant: '15550009999@s.whatsapp.net', category: 'peer' }),
+  msg({ from: 'status@broadcast', participant: '15551112222@s.whatsapp.net' }),
+  msg({ from: 'status@broadcast', participant: '15550009999@s.whatsapp.net' }),
+  msg({ from: '1234567890@broadcast', participant: '15551112222@s.whatsapp.net' }),
+  msg({ from: '1234567890@broadcast', participant: '15550009999:3@s.whatsapp.net' }),
+  msg({ from: '1234567890@broadcast', participant: '888000999@lid' }),
+  msg({ from: '120363100000000000@newsletter', server_id: '171' }),
+  msg({ from: '120363100000000000@newsletter' }),
+  msg({ from: '111222333@hosted.lid' }),
+  msg({ from: '15551112222@hosted' }),
+]
+
+test('extractAddressingContext and decodeMessageNode: equal to Baileys on 1:1, LID, group, broadcast, newsletter and own stanzas', () => {
+  for (const stanza of stanzas) {
+    assert.deepStrictEqual(extractAddressingContext(stanza), BDecode.extractAddressingContext(stanza), JSON.stringify(stanza.attrs))
+    const mine = decodeMessageNode(stanza, ME, ME_LID)
+    const theirs = BDecode.decodeMessageNode(stanza, ME, ME_LID)
+    assert.deepStrictEqual(mine, theirs, JSON.stringify(stanza.attrs))
+  }
+  // spot checks that the cases differ as intended
+  assert.equal(decodeMessageNode(stanzas[4], ME, ME_LID).fullMessage.key.fromMe, true)
+  assert.equal(decodeMessageNode(stanzas[4], ME, ME_LID).fullMessage.status, 2)
+  assert.equal(decodeMessageNode(stanzas[8], ME, ME_LID).fullMessage.key.participantAlt, '111222333:2@lid')
+  assert.equal(decodeMessageNode(stanzas[13], ME, ME_LID).sender, 'status@broadcast')
+  assert.equal(decodeMessageNode(stanzas[17], ME, ME_LID).fullMessage.key.server_id, '171')
+  assert.equal(decodeMessageNode(stanzas[2], ME, ME_LID).fullMessage.key.remoteJidAlt, '15551112222@s.whatsapp.net')
+})
+
+test('decodeMessageNode: malformed stanzas fail with the same errors as Baileys; non-nodes with a clear one', () => {
+  const bad = [
+    [msg({ id: undefined, from: '1@s.whatsapp.net' }), /missing id attribute/],
+    [msg({ from: undefined }), /missing from attribute/],
+    [msg({ from: '15551112222@s.whatsapp.net', recipient: '15553334444@s.whatsapp.net' }), /receipient present, but msg not from me/],
+    [msg({ from: '120363040000000000@g.us' }), /No participant in group message/],
+    [msg({ from: 'status@broadcast' }), /No participant in group message/],
+    [msg({ from: 'server@call' }), /Unknown message type/],
+  ]
+  for (const [stanza, re] of bad) {
+    throwsWith(() => decodeMessageNode(stanza, ME, ME_LID), re)
+    throwsWith(() => BDecode.decodeMessageNode(stanza, ME, ME_LID), re)
+  }
+  for (const junk of [null, 42, 'message', { tag: 'message' }]) {
+    throwsWith(() => decodeMessageNode(junk, ME, ME_LID), /not a binary node/)
+    throwsWith(() => extractAddressingContext(junk), /not a binary node/)
+  }
+})
+
+test('getDecryptionJid: the LID of a mapped PN, the PN otherwise, a LID as is; as Baileys, with our repository', async () => {
+  const map = new Map([['15551112222@s.whatsapp.net', '111222333@lid']])
+  const repo = { lidMapping: { getLIDForPN: async (pn) => map.get(pn) ?? null } }
+  for (const jid of ['15551112222@s.whatsapp.net', '15553334444@s.whatsapp.net', '111222333:2@lid', '5@hosted.lid']) {
+    assert.equal(await getDecryptionJid(jid, repo), await BDecode.getDecryptionJid(jid, repo))
+  }
+  assert.equal(await getDecryptionJid('15551112222@s.whatsapp.net', repo), '111222333@lid')
+  const auth = await makeAuth()
+  const real = repoOf('ours', auth)
+  await real.lidMapping.storeLIDPNMappings([{ lid: '444555666@lid', pn: '15557778888@s.whatsapp.net' }])
+  assert.equal(await getDecryptionJid('15557778888:2@s.whatsapp.net', real), await BDecode.getDecryptionJid('15557778888:2@s.whatsapp.net', real))
+  assert.equal(await getDecryptionJid('15557778888:2@s.whatsapp.net', real), '444555666:2@lid')
+  await rejectsWith(getDecryptionJid('15557778888@s.whatsapp.net', {}), /no lidMapping/)
+})
+
+// ---- decryption --------------------------------------------------------------------------
+
+// The same receiver twice: two key stores with the same content, so ours and Baileys' each
+// decrypt the very same ciphertext from a fresh state.
+function cloneAuth(auth) {
+  const store = jsonKeyStore()
+  for (const [k, v] of auth.store.data) store.data.set(k, v)
+  const keys = baileys.addTransactionCapability(store, silent, { maxCommitRetries: 1, delayBetweenTriesMs: 0 })
+  return { creds: auth.creds, keys, store }
+}
+
+const ALICE = '15551112222@s.whatsapp.net'
+const BOB = '15550009999@s.whatsapp.net'
+
+async function pkmsgStanza(message, extra = {}) {
+  const bob = await makeAuth()
+  const alice = repoOf('baileys', await makeAuth())
+  await alice.injectE2ESession({ jid: BOB, session: await bundleOf(bob, 1) })
+  const { type, ciphertext } = await alice.encryptMessage({ jid: BOB, data: writeRandomPadMax16(proto.Message.encode(message).finish()) })
+  const stanza = msg({ from: ALICE, notify: 'Alice', type: 'text', ...extra }, [
+    { tag: 'enc', attrs: { v: '2', type }, content: Buffer.from(ciphertext) },
+  ])
+  return { bob, stanza, alice }
+}
+
+const plainOf = (m) => JSON.parse(canonical(m))
+
+test('decryptMessageNode: a pkmsg from another repository, decrypted by ours and Baileys\' alike (each repository either way)', async () => {
+  const { bob, stanza } = await pkmsgStanza({ conversation: 'hello from alice' })
+  const results = []
+  for (const [fn, kind] of [[decryptMessageNode, 'ours'], [BDecode.decryptMessageNode, 'baileys'], [decryptMessageNode, 'baileys'], [BDecode.decryptMessageNode, 'ours']]) {
+    const repo = repoOf(kind, cloneAuth(bob))
+    const r = fn(stanza, BOB, '888000999@lid', repo, silent)
+    assert.equal(r.author, ALICE)
+    await r.decrypt()
+    assert.equal(r.fullMessage.messageStubParameters, undefined, `${kind}: ${r.fullMessage.messageStubParameters}`)
+    results.push(r)
+  }
+  for (const r of results) {
+    assert.equal(r.fullMessage.message.conversation, 'hello from alice')
+    assert.equal(r.fullMessage.messageStubType, undefined)
+    assert.deepEqual(plainOf({ ...r.fullMessage, message: r.fullMessage.message.toJSON() }), plainOf({ ...results[1].fullMessage, message: results[1].fullMessage.message.toJSON() }))
+  }
+})
+
+test('decryptMessageNode: the sender\'s LID from a PN envelope is stored and the session moved, as Baileys does', async () => {
+  const { bob, stanza } = await pkmsgStanza({ conversation: 'with lid' }, { sender_lid: '111222333@lid' })
+  for (const [fn, kind] of [[decryptMessageNode, 'ours'], [BDecode.decryptMessageNode, 'baileys']]) {
+    const repo = repoOf(kind, cloneAuth(bob))
+    const r = fn(stanza, BOB, '888000999@lid', repo, silent)
+    await r.decrypt()
+    assert.equal(r.fullMessage.message.conversation, 'with lid', kind)
+    assert.equal(await repo.lidMapping.getLIDForPN(ALICE), '111222333@lid', kind)
+    assert.equal((await repo.validateSession('111222333@lid')).exists, true, `${kind}: session under the LID`)
+  }
+})
+
+test('decryptMessageNode: garbage ciphertext, unknown types and empty stanzas become CIPHERTEXT stubs as in Baileys', async () => {
+  const auth = await makeAuth()
+  const cases = [
+    [[{ tag: 'enc', attrs: { v: '2', type: 'msg' }, content: randomBytes(60) }], null],
+    [[{ tag: 'enc', attrs: { v: '2', type: 'frob' }, content: randomBytes(8) }], /Unknown e2e type: frob/],
+    [[{ tag: 'enc', attrs: { v: '2', type: 'pkmsg', count: '2' }, content: randomBytes(70) }], null],
+    [[{ tag: 'plaintext', attrs: {}, content: Buffer.from([0xff, 0xff, 0xff]) }], null],
+    [[{ tag: 'unavailable', attrs: { type: 'view_once' } }], 'view-once'],
+    [[{ tag: 'enc', attrs: { type: 'msg' }, content: 'not bytes' }, null, 7], /Message absent from node/],
+    [undefined, /Message absent from node/],
+  ]
+  for (const [content, expect] of cases) {
+    const out = []
+    for (const [fn, kind] of [[decryptMessageNode, 'ours'], [BDecode.decryptMessageNode, 'baileys']]) {
+      const stanza = msg({ from: ALICE }, content && kind === 'baileys' ? content.filter((c) => c && typeof c === 'object') : content)
+      const r = fn(stanza, BOB, '888000999@lid', repoOf(kind, cloneAuth(auth)), silent)
+      await r.decrypt()
+      out.push(r.fullMessage)
+    }
+    const [mine, theirs] = out
+    assert.equal(mine.messageStubType, theirs.messageStubType)
+    assert.equal(mine.retryCount, theirs.retryCount)
+    assert.equal(mine.key.isViewOnce, theirs.key.isViewOnce)
+    if (expect === 'view-once') {
+      assert.equal(mine.messageStubType, undefined)
+      assert.equal(mine.key.isViewOnce, true)
+    } else {
+      assert.equal(mine.messageStubType, proto.WebMessageInfo.StubType.CIPHERTEXT)
+      if (expect) assert.match(mine.messageStubParameters[0], expect)
+      if (expect) assert.equal(mine.messageStubParameters[0], theirs.messageStubParameters[0])
+    }
+  }
+  throwsWith(() => decryptMessageNode(msg({ from: ALICE }), BOB, ME_LID, undefined), /Signal repository/)
+})
+
+test('decryptMessageNode: plaintext (newsletter) and a device-sent copy of our own message', async () => {
+  const plain = msg({ from: '120363100000000000@newsletter', server_id: '9' }, [
+    { tag: 'plaintext', attrs: {}, content: proto.Message.encode({ conversation: 'news' }).finish() },
+  ])
+  const auth = await makeAuth()
+  const mine = decryptMessageNode(plain, BOB, ME_LID, repoOf('ours', auth), silent)
+  const theirs = BDecode.decryptMessageNode(plain, BOB, ME_LID, repoOf('baileys', cloneAuth(auth)), silent)
+  await mine.decrypt()
+  await theirs.decrypt()
+  assert.equal(mine.fullMessage.message.conversation, 'news')
+  assert.deepEqual(plainOf(mine.fullMessage.key), plainOf(theirs.fullMessage.key))
+
+  const { bob, stanza } = await pkmsgStanza({ deviceSentMessage: { destinationJid: ALICE, message: { conversation: 'sent from my phone' } } })
+  for (const [fn, kind] of [[decryptMessageNode, 'ours'], [BDecode.decryptMessageNode, 'baileys']]) {
+    const r = fn(stanza, BOB, ME_LID, repoOf(kind, cloneAuth(bob)), silent)
+    await r.decrypt()
+    assert.equal(r.fullMessage.message.conversation, 'sent from my phone', kind)
+  }
+})
