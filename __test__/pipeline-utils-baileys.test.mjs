@@ -352,3 +352,145 @@ test('decryptMessageNode: plaintext (newsletter) and a device-sent copy of our o
     assert.equal(r.fullMessage.message.conversation, 'sent from my phone', kind)
   }
 })
+
+// ---- MessageRetryManager -----------------------------------------------------------------
+
+test('MessageRetryManager: the same results and statistics as Baileys through its public methods', async () => {
+  const mine = new MessageRetryManager(silent, 3)
+  const theirs = new BRetryManager(silent, 3)
+  const both = (f) => {
+    const a = f(mine)
+    const b = f(theirs)
+    assert.deepStrictEqual(a, b)
+    return a
+  }
+  both((m) => m.addRecentMessage('a@s.whatsapp.net', 'M1', { conversation: 'one' }))
+  both((m) => m.addRecentMessage('b@s.whatsapp.net', 'M2', { conversation: 'two' }))
+  assert.deepEqual(both((m) => m.getRecentMessage('a@s.whatsapp.net', 'M1')?.message), { conversation: 'one' })
+  assert.equal(both((m) => m.getRecentMessage('b@s.whatsapp.net', 'M1')), undefined)
+  assert.deepEqual([1, 2, 3, 4].map(() => both((m) => m.incrementRetryCount('M1'))), [1, 2, 3, 4])
+  assert.equal(both((m) => m.getRetryCount('M1')), 4)
+  assert.equal(both((m) => m.hasExceededMaxRetries('M1')), true)
+  assert.equal(both((m) => m.hasExceededMaxRetries('M2')), false)
+  for (const attr of [undefined, '', 'x', '0', '4', '7', '13', '14', '-1', '3abc']) both((m) => m.parseRetryErrorCode(attr))
+  assert.equal(mine.parseRetryErrorCode('14'), 0)
+  for (const code of [undefined, 0, 4, 7, 9]) both((m) => m.isMacError(code))
+  assert.equal(both((m) => m.shouldRecreateSession('c@s.whatsapp.net', false).recreate), true)
+  assert.deepEqual(both((m) => m.shouldRecreateSession('c@s.whatsapp.net', true)), { reason: '', recreate: false })
+  assert.equal(both((m) => m.shouldRecreateSession('c@s.whatsapp.net', true, 7)).recreate, true)
+  assert.match(both((m) => m.shouldRecreateSession('c@s.whatsapp.net', true, 4)).reason, /SignalErrorInvalidMessage/)
+  assert.equal(both((m) => m.shouldRecreateSession('d@s.whatsapp.net', true, 2)).recreate, true)
+  both((m) => m.saveBaseKey('a.0', 'M1', Buffer.from([1, 2, 3])))
+  assert.equal(both((m) => m.hasSameBaseKey('a.0', 'M1', new Uint8Array([1, 2, 3]))), true)
+  assert.equal(both((m) => m.hasSameBaseKey('a.0', 'M1', Buffer.from([1, 2, 4]))), false)
+  assert.equal(both((m) => m.hasSameBaseKey('a.0', 'M2', Buffer.from([1, 2, 3]))), false)
+  both((m) => m.deleteBaseKey('a.0', 'M1'))
+  assert.equal(both((m) => m.hasSameBaseKey('a.0', 'M1', Buffer.from([1, 2, 3]))), false)
+  both((m) => m.markRetrySuccess('M1'))
+  assert.equal(both((m) => m.getRecentMessage('a@s.whatsapp.net', 'M1')), undefined)
+  assert.equal(both((m) => m.getRetryCount('M1')), 0)
+  both((m) => m.incrementRetryCount('M2'))
+  both((m) => m.markRetryFailed('M2'))
+  assert.equal(both((m) => m.getRecentMessage('b@s.whatsapp.net', 'M2')), undefined)
+  // phone requests: one fires, one is cancelled, one is replaced
+  const fired = { mine: [], theirs: [] }
+  for (const [m, log] of [[mine, fired.mine], [theirs, fired.theirs]]) {
+    m.schedulePhoneRequest('P1', () => log.push('P1'), 5)
+    m.schedulePhoneRequest('P2', () => log.push('P2'), 5)
+    m.cancelPendingPhoneRequest('P2')
+    m.schedulePhoneRequest('P3', () => log.push('P3-old'), 5)
+    m.schedulePhoneRequest('P3', () => log.push('P3'), 10)
+  }
+  await new Promise((r) => setTimeout(r, 40))
+  assert.deepEqual(fired.mine, ['P1', 'P3'])
+  assert.deepEqual(fired.mine, fired.theirs)
+  assert.deepEqual(mine.statistics, theirs.statistics)
+  assert.deepEqual(mine.statistics, { totalRetries: 5, successfulRetries: 1, failedRetries: 1, mediaRetries: 0, sessionRecreations: 4, phoneRequests: 2 })
+  both((m) => m.clear())
+  assert.deepEqual(mine.statistics, theirs.statistics)
+  assert.equal(both((m) => m.getRetryCount('M1')), 0)
+})
+
+test('MessageRetryManager: 512 recent messages at most, the oldest evicted, as Baileys', () => {
+  const mine = new MessageRetryManager(silent, 5)
+  const theirs = new BRetryManager(silent, 5)
+  for (let i = 0; i < 600; i++) {
+    mine.addRecentMessage('x@s.whatsapp.net', `I${i}`, i)
+    theirs.addRecentMessage('x@s.whatsapp.net', `I${i}`, i)
+  }
+  for (const i of [0, 87, 88, 599]) {
+    assert.equal(mine.getRecentMessage('x@s.whatsapp.net', `I${i}`)?.message, theirs.getRecentMessage('x@s.whatsapp.net', `I${i}`)?.message)
+  }
+  assert.equal(mine.getRecentMessage('x@s.whatsapp.net', 'I87'), undefined)
+  assert.equal(mine.getRecentMessage('x@s.whatsapp.net', 'I88').message, 88)
+})
+
+test('MessageRetryManager without maxMsgRetryCount stops at 5 (Baileys rc14 never does: its default is overwritten with undefined)', () => {
+  const mine = new MessageRetryManager(silent)
+  const theirs = new BRetryManager(silent)
+  for (let i = 0; i < 10; i++) {
+    mine.incrementRetryCount('Z')
+    theirs.incrementRetryCount('Z')
+  }
+  assert.equal(mine.hasExceededMaxRetries('Z'), true)
+  assert.equal(theirs.hasExceededMaxRetries('Z'), false)
+  assert.equal(new MessageRetryManager().getRetryCount('none'), 0, 'no logger needed')
+})
+
+// ---- identity changes --------------------------------------------------------------------
+
+function identityCtx(overrides = {}) {
+  const calls = []
+  const cache = new Map()
+  const ctx = {
+    meId: '15550009999:3@s.whatsapp.net',
+    meLid: '888000999:3@lid',
+    logger: silent,
+    debounceCache: { get: (k) => cache.get(k), set: (k, v) => cache.set(k, v) },
+    validateSession: async (jid) => (calls.push(['validate', jid]), { exists: !jid.startsWith('1555000') }),
+    assertSessions: async (jids, force) => {
+      calls.push(['assert', jids, force])
+      if (jids[0].startsWith('1666')) throw new Error('usync failed')
+    },
+    onBeforeSessionRefresh: (jid) => calls.push(['before', jid]),
+    ...overrides,
+  }
+  return { ctx, calls }
+}
+
+test('handleIdentityChange: the same actions and calls as Baileys for every kind of notification', async () => {
+  const note = (attrs, identity = true) => ({ tag: 'notification', attrs: { type: 'encrypt', id: 'N', ...attrs }, content: identity ? [{ tag: 'identity', attrs: {}, content: randomBytes(4) }] : [] })
+  const cases = [
+    [note({}), 'invalid_notification'],
+    [note({ from: '15551112222@s.whatsapp.net' }, false), 'no_identity_node'],
+    [note({ from: '15551112222:4@s.whatsapp.net' }), 'skipped_companion_device'],
+    [note({ from: '15550009999@s.whatsapp.net' }), 'skipped_self_primary'],
+    [note({ from: '888000999@lid' }), 'skipped_self_primary'],
+    [note({ from: '15550001234@s.whatsapp.net' }), 'skipped_no_session'],
+    [note({ from: '15551112222@s.whatsapp.net', offline: '1' }), 'skipped_offline'],
+    [note({ from: '15553334444@s.whatsapp.net' }), 'session_refreshed'],
+    [note({ from: '111222333@lid' }), 'session_refreshed'],
+    [note({ from: '16660001111@s.whatsapp.net' }), 'session_refresh_failed'],
+  ]
+  for (const [node, action] of cases) {
+    const a = identityCtx()
+    const b = identityCtx()
+    const mine = await handleIdentityChange(node, a.ctx)
+    const theirs = await bHandleIdentityChange(node, b.ctx)
+    assert.equal(mine.action, action, JSON.stringify(node.attrs))
+    assert.deepStrictEqual({ ...mine, error: mine.error?.message }, { ...theirs, error: theirs.error?.message })
+    assert.deepEqual(a.calls, b.calls)
+    // the same notification again within the debounce window
+    if (action === 'session_refreshed') {
+      assert.deepEqual(await handleIdentityChange(node, a.ctx), await bHandleIdentityChange(node, b.ctx))
+      assert.equal((await handleIdentityChange(node, a.ctx)).action, 'debounced')
+    }
+  }
+  assert.equal((await handleIdentityChange(note({ from: '15551112222:4@s.whatsapp.net' }), identityCtx().ctx)).device, 4)
+})
+
+test('handleIdentityChange: a missing node or context is a clear error (Baileys: TypeError)', async () => {
+  await rejectsWith(handleIdentityChange(null, identityCtx().ctx), /not a binary node/)
+  await rejectsWith(handleIdentityChange({ tag: 'notification', attrs: { from: '1@s.whatsapp.net' } }, {}), /validateSession, assertSessions and debounceCache/)
+  await assert.rejects(bHandleIdentityChange(null, identityCtx().ctx), TypeError)
+})
