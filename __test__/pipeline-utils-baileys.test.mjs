@@ -494,3 +494,133 @@ test('handleIdentityChange: a missing node or context is a clear error (Baileys:
   await rejectsWith(handleIdentityChange({ tag: 'notification', attrs: { from: '1@s.whatsapp.net' } }, {}), /validateSession, assertSessions and debounceCache/)
   await assert.rejects(bHandleIdentityChange(null, identityCtx().ctx), TypeError)
 })
+
+// ---- retry-receipt key bundles and session injection -------------------------------------
+
+const node = (tag, content, attrs = {}) => ({ tag, attrs, content })
+
+// The key bundle of an auth state as the server (or a retry receipt) carries it.
+function keyBundleChildren(auth, preKeyId) {
+  const { creds } = auth
+  const children = [
+    node('type', Buffer.from([5])),
+    node('identity', Buffer.from(creds.signedIdentityKey.public)),
+    node('skey', [
+      node('id', encodeBigEndian(creds.signedPreKey.keyId, 3)),
+      node('value', Buffer.from(creds.signedPreKey.keyPair.public)),
+      node('signature', Buffer.from(creds.signedPreKey.signature)),
+    ]),
+  ]
+  if (preKeyId != null) {
+    children.push(node('key', [node('id', encodeBigEndian(preKeyId, 3)), node('value', Buffer.from(auth.store.raw('pre-key', String(preKeyId)).public))]))
+  }
+  return children
+}
+
+function retryReceipt(auth, preKeyId) {
+  return node('receipt', [
+    node('retry', undefined, { count: '1', id: 'M1', t: '1700000000', v: '1' }),
+    node('registration', encodeBigEndian(auth.creds.registrationId)),
+    node('keys', keyBundleChildren(auth, preKeyId)),
+  ], { id: 'M1', from: BOB, type: 'retry' })
+}
+
+// `from` (a repository with an injected session) sends to `to`, which decrypts.
+async function roundTrip(fromRepo, toRepo, text) {
+  const { type, ciphertext } = await fromRepo.encryptMessage({ jid: BOB, data: Buffer.from(text) })
+  assert.equal(type, 'pkmsg')
+  return Buffer.from(await toRepo.decryptMessage({ jid: ALICE, type, ciphertext })).toString()
+}
+
+test('extractE2ESessionFromRetryReceipt: the same bundle as Baileys; the injected session carries a message', async () => {
+  const bob = await makeAuth()
+  for (const preKeyId of [2, undefined]) {
+    const receipt = retryReceipt(bob, preKeyId)
+    const mine = extractE2ESessionFromRetryReceipt(receipt)
+    assert.equal(canonical(mine), canonical(bExtract(receipt)))
+    assert.equal(mine.registrationId, bob.creds.registrationId)
+    assert.equal(mine.preKey?.keyId, preKeyId)
+    for (const kind of ['ours', 'baileys']) {
+      const alice = repoOf(kind, await makeAuth())
+      await alice.injectE2ESession({ jid: BOB, session: mine })
+      const bobRepo = repoOf(kind === 'ours' ? 'baileys' : 'ours', cloneAuth(bob))
+      assert.equal(await roundTrip(alice, bobRepo, `retry ${kind} ${preKeyId}`), `retry ${kind} ${preKeyId}`)
+    }
+  }
+})
+
+test('extractE2ESessionFromRetryReceipt: null for missing or malformed parts, as Baileys', async () => {
+  const bob = await makeAuth()
+  const variants = [
+    (r) => (r.content = r.content.filter((n) => n.tag !== 'keys')),
+    (r) => (r.content[2].content[0].content = Buffer.from([6])),
+    (r) => (r.content[2].content[0].content = Buffer.from([5, 5])),
+    (r) => (r.content[2].content[1].content = randomBytes(33)),
+    (r) => (r.content[2].content = r.content[2].content.filter((n) => n.tag !== 'skey')),
+    (r) => (r.content = r.content.filter((n) => n.tag !== 'registration')),
+    (r) => (r.content[1].content = Buffer.from([1, 2])),
+    (r) => (r.content[2].content[2].content[1].content = randomBytes(31)),
+    (r) => (r.content[2].content[2].content = r.content[2].content[2].content.filter((n) => n.tag !== 'signature')),
+    (r) => (r.content[2].content[3].content[1].content = 'text'),
+    (r) => (r.content[2].content[3].content = [r.content[2].content[3].content[1]]),
+    (r) => (r.content = 'garbage'),
+  ]
+  for (const [i, change] of variants.entries()) {
+    const receipt = retryReceipt(bob, 1)
+    change(receipt)
+    assert.equal(extractE2ESessionFromRetryReceipt(receipt), null, `variant ${i}`)
+    assert.equal(bExtract(receipt), null, `variant ${i} (Baileys)`)
+  }
+  assert.equal(extractE2ESessionFromRetryReceipt(null), null)
+  assert.equal(extractE2ESessionFromRetryReceipt({ tag: 'receipt' }), null)
+})
+
+function keyBundleResult(users) {
+  return node('iq', [node('list', users.map(([jid, auth, preKeyId]) => node('user', [
+    node('registration', encodeBigEndian(auth.creds.registrationId)),
+    ...keyBundleChildren(auth, preKeyId),
+  ], { jid })))], { type: 'result', from: 's.whatsapp.net' })
+}
+
+test('parseAndInjectE2ESessions: ours and Baileys\' inject the same bundles into either repository; the sessions work', async () => {
+  const bob = await makeAuth()
+  const carol = await makeAuth()
+  const CAROL = '15554445555@s.whatsapp.net'
+  const result = keyBundleResult([[BOB, bob, 3], [CAROL, carol, undefined]])
+  for (const [fn, kind] of [[parseAndInjectE2ESessions, 'ours'], [bParseInject, 'baileys'], [parseAndInjectE2ESessions, 'baileys'], [bParseInject, 'ours']]) {
+    const alice = repoOf(kind, await makeAuth())
+    const seen = []
+    const spy = { injectE2ESession: (arg) => (seen.push(arg), alice.injectE2ESession(arg)) }
+    await fn(result, spy)
+    assert.deepEqual(seen.map((s) => s.jid), [BOB, CAROL])
+    assert.equal(seen[1].session.preKey, undefined)
+    assert.equal(await roundTrip(alice, repoOf('baileys', cloneAuth(bob)), 'via key bundle'), 'via key bundle')
+    assert.equal((await alice.validateSession(CAROL)).exists, true)
+  }
+  // the same session objects from both parsers
+  const a = []
+  const b = []
+  await parseAndInjectE2ESessions(result, { injectE2ESession: async (x) => a.push(x) })
+  await bParseInject(result, { injectE2ESession: async (x) => b.push(x) })
+  assert.equal(canonical(a), canonical(b))
+})
+
+test('parseAndInjectE2ESessions: a <user> with an <error> fails as in Baileys; missing parts are clear errors', async () => {
+  const bob = await makeAuth()
+  const withError = keyBundleResult([[BOB, bob, 1]])
+  withError.content[0].content.push(node('user', [node('error', undefined, { code: '404', text: 'item-not-found' })], { jid: '15550000000@s.whatsapp.net' }))
+  const injected = []
+  const spy = { injectE2ESession: async (x) => injected.push(x) }
+  await rejectsWith(parseAndInjectE2ESessions(withError, spy), /^item-not-found$/)
+  await rejectsWith(bParseInject(withError, spy), /^item-not-found$/)
+  assert.equal(injected.length, 0, 'nothing injected before the error check')
+  const noIdentity = keyBundleResult([[BOB, bob, 1]])
+  noIdentity.content[0].content[0].content = noIdentity.content[0].content[0].content.filter((n) => n.tag !== 'identity')
+  await rejectsWith(parseAndInjectE2ESessions(noIdentity, spy), /no <identity>/)
+  await assert.rejects(bParseInject(noIdentity, spy), TypeError, 'Baileys fails on a TypeError')
+  const noJid = keyBundleResult([[undefined, bob, 1]])
+  await rejectsWith(parseAndInjectE2ESessions(noJid, spy), /without jid/)
+  await rejectsWith(parseAndInjectE2ESessions(withError, {}), /no injectE2ESession/)
+  await parseAndInjectE2ESessions(node('iq', []), spy)
+  assert.equal(injected.length, 0, 'no list: nothing to do')
+})
