@@ -151,7 +151,15 @@ test('configureSuccessfulPairing: wrong HMAC and missing nodes fail alike; a for
   const forged = pairSuccess(creds, { forge: true })
   throwsWith(() => configureSuccessfulPairing(forged, creds), /^Failed to verify account signature$/)
   // Baileys' Curve.verify accepts any signature: it pairs with a forged account signature
-  assert.equal(B.configureSuccessfulPairing(forged, creds).creds.me.id, '15550001111:5@s.whatsapp.net')
+  // (the Noise tests below make Baileys' Curve.verify honest; its stock one is used here)
+  const honest = BCurve.verify
+  BCurve.verify = stockCert.verify
+  try {
+    assert.equal(B.configureSuccessfulPairing(forged, creds).creds.me.id, '15550001111:5@s.whatsapp.net')
+  } finally {
+    BCurve.verify = honest
+  }
+  throwsWith(() => B.configureSuccessfulPairing(forged, creds), /^Failed to verify account signature$/)
   const noDevice = pairSuccess(creds)
   noDevice.content[0].content = noDevice.content[0].content.filter((n) => n.tag !== 'device')
   throwsWith(() => configureSuccessfulPairing(noDevice, creds), /Missing device-identity or device in pair success node/)
@@ -623,4 +631,120 @@ test('parseAndInjectE2ESessions: a <user> with an <error> fails as in Baileys; m
   await rejectsWith(parseAndInjectE2ESessions(withError, {}), /no injectE2ESession/)
   await parseAndInjectE2ESessions(node('iq', []), spy)
   assert.equal(injected.length, 0, 'no list: nothing to do')
+})
+
+// ---- the Noise handler -------------------------------------------------------------------
+
+// Both handlers trust a test root for these tests; Baileys' Curve.verify is made honest (its
+// own accepts any 64-byte signature), so its handshake is a real check too. Restored after.
+const certRoot = Curve.generateKeyPair()
+const stockCert = { ours: WA_CERT_DETAILS.PUBLIC_KEY, theirs: B_CERT.PUBLIC_KEY, verify: BCurve.verify }
+WA_CERT_DETAILS.PUBLIC_KEY = certRoot.public
+B_CERT.PUBLIC_KEY = certRoot.public
+BCurve.verify = honestVerify
+after(() => {
+  WA_CERT_DETAILS.PUBLIC_KEY = stockCert.ours
+  B_CERT.PUBLIC_KEY = stockCert.theirs
+  BCurve.verify = stockCert.verify
+})
+
+function noiseServer({ chainRoot = certRoot, leafKey } = {}) {
+  const server = Curve.generateKeyPair()
+  const certChain = mintNoiseCertChain({ rootPrivateKey: chainRoot.private, serverPublicKey: leafKey ?? server.public })
+  return new NoiseResponder({ staticPrivateKey: server.private, certChain })
+}
+
+const framesOf = async (handler, data, pieces = 1) => {
+  const out = []
+  const step = Math.ceil(data.length / pieces)
+  for (let i = 0; i < data.length; i += step) await handler.decodeFrame(data.subarray(i, i + step), (f) => out.push(f))
+  return out
+}
+
+// Our handler and Baileys', with the same keys, through one handshake with our responder:
+// every byte they produce must match, and the responder must accept ours.
+async function twinHandshake(routingInfo) {
+  const responder = noiseServer()
+  const ephemeral = Curve.generateKeyPair()
+  const noiseKey = Curve.generateKeyPair()
+  const opts = { keyPair: ephemeral, NOISE_HEADER: NOISE_WA_HEADER, logger: silent, routingInfo }
+  const mine = makeNoiseHandler(opts)
+  const theirs = bMakeNoiseHandler(opts)
+  const hello = proto.HandshakeMessage.encode({ clientHello: { ephemeral: ephemeral.public } }).finish()
+  const first = mine.encodeFrame(hello)
+  assert.equal(bytes(first), bytes(theirs.encodeFrame(hello)))
+  assert.equal(responder.receive(first).length, 0)
+  const reply = responder.takeTransmit()
+  const [serverHello] = await framesOf(mine, reply, 3)
+  const [bServerHello] = await framesOf(theirs, reply)
+  assert.equal(bytes(serverHello), bytes(bServerHello))
+  const keyEnc = mine.processHandshake(proto.HandshakeMessage.decode(serverHello), noiseKey)
+  assert.equal(bytes(keyEnc), bytes(theirs.processHandshake(bproto.HandshakeMessage.decode(bServerHello), noiseKey)))
+  const payload = proto.ClientPayload.encode(generateLoginNode('15551234567:2@s.whatsapp.net', configs[0])).finish()
+  const encPayload = mine.encrypt(payload)
+  assert.equal(bytes(encPayload), bytes(theirs.encrypt(payload)))
+  const finish = proto.HandshakeMessage.encode({ clientFinish: { static: keyEnc, payload: encPayload } }).finish()
+  const finishFrame = mine.encodeFrame(finish)
+  assert.equal(bytes(finishFrame), bytes(theirs.encodeFrame(finish)))
+  assert.equal(responder.receive(finishFrame).length, 0)
+  await mine.finishInit()
+  await theirs.finishInit()
+  assert.equal(responder.established, true)
+  assert.equal(bytes(responder.clientStatic), bytes(noiseKey.public))
+  assert.equal(bytes(responder.clientPayload), bytes(payload))
+  return { responder, mine, theirs, first }
+}
+
+test('makeNoiseHandler: the same handshake bytes as Baileys\' handler with the same keys; our responder accepts it', async () => {
+  const { first } = await twinHandshake()
+  assert.deepEqual([...first.subarray(0, 4)], [...NOISE_WA_HEADER])
+  const routingInfo = randomBytes(23)
+  const routed = await twinHandshake(routingInfo)
+  assert.equal(routed.first.subarray(0, 2).toString(), 'ED')
+  assert.equal(bytes(routed.responder.routingInfo), bytes(routingInfo))
+})
+
+test('makeNoiseHandler: transport frames byte-equal with Baileys\'; nodes from the responder decode alike in any chunking', async () => {
+  const { responder, mine, theirs } = await twinHandshake()
+  for (const size of [0, 1, 100, 70000]) {
+    const data = randomBytes(size)
+    const frame = mine.encodeFrame(data)
+    assert.equal(bytes(frame), bytes(theirs.encodeFrame(data)))
+    assert.deepEqual(responder.receive(frame).map(bytes), [bytes(data)])
+  }
+  const nodes = [
+    { tag: 'iq', attrs: { id: '1', type: 'result', from: 's.whatsapp.net' } },
+    { tag: 'message', attrs: { id: '2', from: ALICE }, content: [{ tag: 'enc', attrs: { type: 'msg' }, content: randomBytes(300) }] },
+    { tag: 'ib', attrs: {}, content: [{ tag: 'offline', attrs: { count: '0' } }] },
+  ]
+  const wire = responder.sendMany(nodes.map((n) => encodeBinaryNode(n)))
+  const a = await framesOf(mine, wire, 7)
+  const b = await framesOf(theirs, wire, 2)
+  assert.equal(a.length, 3)
+  assert.deepEqual(JSON.parse(canonical(a)), JSON.parse(canonical(b)))
+  assert.deepEqual(JSON.parse(canonical(a)), JSON.parse(canonical(nodes)))
+})
+
+test('makeNoiseHandler: untrusted or mismatched certificates are refused (the mismatched leaf only by ours); bad frames reject', async () => {
+  const attempt = async (make, responder) => {
+    const ephemeral = Curve.generateKeyPair()
+    const h = make({ keyPair: ephemeral, NOISE_HEADER: NOISE_WA_HEADER, logger: silent })
+    responder.receive(h.encodeFrame(proto.HandshakeMessage.encode({ clientHello: { ephemeral: ephemeral.public } }).finish()))
+    const [hello] = await framesOf(h, responder.takeTransmit())
+    return () => h.processHandshake(proto.HandshakeMessage.decode(hello), Curve.generateKeyPair())
+  }
+  const otherRoot = Curve.generateKeyPair()
+  throwsWith(await attempt(makeNoiseHandler, noiseServer({ chainRoot: otherRoot })), /noise intermediate certificate signature invalid/)
+  throwsWith(await attempt(bMakeNoiseHandler, noiseServer({ chainRoot: otherRoot })), /noise intermediate certificate signature invalid/)
+  // a valid chain for some other server key: Baileys never compares the leaf with the server's static key
+  const stranger = Curve.generateKeyPair().public
+  throwsWith(await attempt(makeNoiseHandler, noiseServer({ leafKey: stranger })), /not for the server static key/)
+  assert.equal((await attempt(bMakeNoiseHandler, noiseServer({ leafKey: stranger })))().length, 48)
+  throwsWith(() => makeNoiseHandler({ keyPair: Curve.generateKeyPair() }).processHandshake({}, Curve.generateKeyPair()), /NOISE_HEADER is required/)
+  throwsWith(() => makeNoiseHandler({ keyPair: Curve.generateKeyPair(), NOISE_HEADER: NOISE_WA_HEADER }).processHandshake({ serverHello: {} }, Curve.generateKeyPair()), /invalid ServerHello/)
+  throwsWith(() => makeNoiseHandler({ NOISE_HEADER: NOISE_WA_HEADER }), /keyPair/)
+  // a corrupted transport frame
+  const { mine } = await twinHandshake()
+  const junk = Buffer.concat([Buffer.from([0, 0, 20]), randomBytes(20)])
+  await rejectsWith(mine.decodeFrame(junk, () => assert.fail('no frame')), /noise frame failed to decrypt/)
 })
