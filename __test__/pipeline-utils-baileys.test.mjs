@@ -748,3 +748,60 @@ test('makeNoiseHandler: untrusted or mismatched certificates are refused (the mi
   const junk = Buffer.concat([Buffer.from([0, 0, 20]), randomBytes(20)])
   await rejectsWith(mine.decodeFrame(junk, () => assert.fail('no frame')), /noise frame failed to decrypt/)
 })
+
+test('decryptMessageNode: a group stanza (pkmsg with the sender key, then skmsg) decrypted by ours and Baileys\' alike', async () => {
+  const GROUP = '120363040000000000@g.us'
+  const bob = await makeAuth()
+  const alice = repoOf('baileys', await makeAuth())
+  await alice.injectE2ESession({ jid: BOB, session: await bundleOf(bob, 1) })
+  const group = await alice.encryptGroupMessage({ group: GROUP, meId: ALICE, data: writeRandomPadMax16(proto.Message.encode({ conversation: 'hello group' }).finish()) })
+  const skdm = { senderKeyDistributionMessage: { groupId: GROUP, axolotlSenderKeyDistributionMessage: group.senderKeyDistributionMessage } }
+  const direct = await alice.encryptMessage({ jid: BOB, data: writeRandomPadMax16(proto.Message.encode(skdm).finish()) })
+  const stanza = msg({ from: GROUP, participant: ALICE, participant_lid: '111222333@lid', addressing_mode: 'pn' }, [
+    { tag: 'enc', attrs: { v: '2', type: direct.type }, content: Buffer.from(direct.ciphertext) },
+    { tag: 'enc', attrs: { v: '2', type: 'skmsg' }, content: Buffer.from(group.ciphertext) },
+  ])
+  const out = []
+  for (const [fn, kind] of [[decryptMessageNode, 'ours'], [BDecode.decryptMessageNode, 'baileys']]) {
+    const r = fn(stanza, BOB, ME_LID, repoOf(kind, cloneAuth(bob)), silent)
+    await r.decrypt()
+    assert.equal(r.fullMessage.messageStubType, undefined, `${kind}: ${r.fullMessage.messageStubParameters}`)
+    assert.equal(r.fullMessage.message.conversation, 'hello group', kind)
+    assert.equal(r.fullMessage.key.participantAlt, '111222333@lid')
+    out.push(plainOf({ ...r.fullMessage, message: r.fullMessage.message.toJSON() }))
+  }
+  assert.deepEqual(out[0], out[1])
+})
+
+test('decryptMessageNode: non-node children are skipped by ours (Baileys\' decrypt throws a TypeError on them)', async () => {
+  const auth = await makeAuth()
+  const stanza = msg({ from: ALICE }, [null, 5, { tag: 'plaintext', attrs: {}, content: proto.Message.encode({ conversation: 'still here' }).finish() }])
+  const mine = decryptMessageNode(stanza, BOB, ME_LID, repoOf('ours', auth), silent)
+  await mine.decrypt()
+  assert.equal(mine.fullMessage.message.conversation, 'still here')
+  await assert.rejects(BDecode.decryptMessageNode(stanza, BOB, ME_LID, repoOf('baileys', cloneAuth(auth)), silent).decrypt(), TypeError)
+})
+
+test('configureSuccessfulPairing: a hosted account (HMAC and signature prefixed with 6,5) pairs alike', () => {
+  const creds = initAuthCreds()
+  const phone = libsignal.keyhelper.generateIdentityKeyPair()
+  const details = proto.ADVDeviceIdentity.encode({ rawId: 4, timestamp: 1700000000, keyIndex: 1, deviceType: proto.ADVEncryptionType.HOSTED }).finish()
+  const accountSignature = libsignal.curve.calculateSignature(phone.privKey, Buffer.concat([Buffer.from([6, 5]), details, creds.signedIdentityKey.public]))
+  const signed = proto.ADVSignedDeviceIdentity.encode({ details, accountSignatureKey: phone.pubKey.subarray(1), accountSignature }).finish()
+  const hmacFor = (prefix) => createHmac('sha256', Buffer.from(creds.advSecretKey, 'base64')).update(Buffer.concat([prefix, signed])).digest()
+  const stanzaWith = (hmac) => ({
+    tag: 'iq', attrs: { id: 'h-1' }, content: [{ tag: 'pair-success', attrs: {}, content: [
+      { tag: 'device-identity', attrs: {}, content: proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac, accountType: proto.ADVEncryptionType.HOSTED }).finish() },
+      { tag: 'device', attrs: { jid: '15550001111:9@s.whatsapp.net', lid: '777000111:9@lid' } },
+    ] }],
+  })
+  const good = stanzaWith(hmacFor(Buffer.from([6, 5])))
+  const mine = configureSuccessfulPairing(good, creds)
+  const theirs = B.configureSuccessfulPairing(good, creds)
+  assert.deepEqual(mine.creds.me, theirs.creds.me)
+  assert.equal(mine.creds.platform, undefined)
+  assert.equal(bytes(mine.creds.account.accountSignature), bytes(theirs.creds.account.accountSignature))
+  const unprefixed = stanzaWith(hmacFor(Buffer.alloc(0)))
+  throwsWith(() => configureSuccessfulPairing(unprefixed, creds), /^Invalid account signature$/)
+  throwsWith(() => B.configureSuccessfulPairing(unprefixed, creds), /^Invalid account signature$/)
+})

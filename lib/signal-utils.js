@@ -1,8 +1,9 @@
 'use strict'
 // Baileys' Signal and stanza helpers that need no socket: the signal identity of an account,
 // pre-key ranges and their upload <iq>, the XMPP forms of (signed) pre-keys, device JIDs from a
-// usync result, and the <ack> of a stanza. Same arguments and results as Baileys 7's
-// (__test__/utils-baileys.test.mjs).
+// usync result, the <ack> of a stanza, the key bundle of a retry receipt and the injection of
+// fetched key bundles. Same arguments and results as Baileys 7's (__test__/utils-baileys.test.mjs,
+// __test__/pipeline-utils-baileys.test.mjs).
 const { Curve, generateSignalPubKey } = require('./crypto.js')
 const { encodeBigEndian } = require('./generics.js')
 const { KEY_BUNDLE_TYPE } = require('./defaults.js')
