@@ -22,4 +22,9 @@ module.exports = {
   ...require('./lib/usync.js'),
   ...require('./lib/wam.js'),
   ...require('./lib/signal-utils.js'),
+  ...require('./lib/validate-connection.js'),
+  ...require('./lib/noise-handler.js'),
+  ...require('./lib/decode-message.js'),
+  ...require('./lib/retry-manager.js'),
+  ...require('./lib/identity-change.js'),
 }

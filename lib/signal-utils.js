@@ -1,12 +1,15 @@
 'use strict'
 // Baileys' Signal and stanza helpers that need no socket: the signal identity of an account,
 // pre-key ranges and their upload <iq>, the XMPP forms of (signed) pre-keys, device JIDs from a
-// usync result, and the <ack> of a stanza. Same arguments and results as Baileys 7's
-// (__test__/utils-baileys.test.mjs).
+// usync result, the <ack> of a stanza, the key bundle of a retry receipt and the injection of
+// fetched key bundles. Same arguments and results as Baileys 7's (__test__/utils-baileys.test.mjs,
+// __test__/pipeline-utils-baileys.test.mjs).
 const { Curve, generateSignalPubKey } = require('./crypto.js')
 const { encodeBigEndian } = require('./generics.js')
 const { KEY_BUNDLE_TYPE } = require('./defaults.js')
 const { jidDecode, getServerFromDomainType, WAJIDDomains, S_WHATSAPP_NET } = require('./jid.js')
+const { getBinaryNodeChild, getBinaryNodeChildren, getBinaryNodeChildBuffer, getBinaryNodeChildUInt, assertNodeErrorFree } = require('./binary.js')
+const { makeBoom } = require('./boom.js')
 
 const createSignalIdentity = (wid, accountSignatureKey) => ({
   identifier: { name: wid, deviceId: 0 },
@@ -112,8 +115,92 @@ function buildAckStanza(node, errorCode, meId) {
   return stanza
 }
 
+const isUInt = (n) => typeof n === 'number' && Number.isInteger(n)
+const sized = (b, n) => b instanceof Uint8Array && b.length === n
+
+/**
+ * The key bundle a retry receipt carries (`<keys>`: type 5, identity, skey, optional key;
+ * `<registration>` beside it) as the `session` injectE2ESession takes, or null when absent or
+ * malformed.
+ */
+function extractE2ESessionFromRetryReceipt(receipt) {
+  const keys = getBinaryNodeChild(receipt, 'keys')
+  if (!keys) return null
+  const type = getBinaryNodeChildBuffer(keys, 'type')
+  if (!sized(type, 1) || type[0] !== KEY_BUNDLE_TYPE[0]) return null
+  const identity = getBinaryNodeChildBuffer(keys, 'identity')
+  const skey = getBinaryNodeChild(keys, 'skey')
+  if (!sized(identity, 32) || !skey) return null
+  const registrationId = getBinaryNodeChildUInt(receipt, 'registration', 4)
+  if (!isUInt(registrationId)) return null
+  const signedPub = getBinaryNodeChildBuffer(skey, 'value')
+  const signature = getBinaryNodeChildBuffer(skey, 'signature')
+  const signedId = getBinaryNodeChildUInt(skey, 'id', 3)
+  if (!sized(signedPub, 32) || !signature || !isUInt(signedId)) return null
+  let preKey
+  const keyNode = getBinaryNodeChild(keys, 'key')
+  if (keyNode) {
+    const pub = getBinaryNodeChildBuffer(keyNode, 'value')
+    const keyId = getBinaryNodeChildUInt(keyNode, 'id', 3)
+    if (!sized(pub, 32) || !isUInt(keyId)) return null
+    preKey = { keyId, publicKey: generateSignalPubKey(pub) }
+  }
+  return {
+    registrationId,
+    identityKey: generateSignalPubKey(identity),
+    signedPreKey: { keyId: signedId, publicKey: generateSignalPubKey(signedPub), signature },
+    preKey,
+  }
+}
+
+/**
+ * Starts a Signal session with every device of a key-bundle result (`<list><user jid>` with
+ * registration, identity, skey and optional key) through `repository.injectE2ESession`.
+ * A `<user>` with an `<error>` fails the whole call first, as in Baileys.
+ */
+async function parseAndInjectE2ESessions(node, repository) {
+  if (!repository || typeof repository.injectE2ESession !== 'function') {
+    throw makeBoom('parseAndInjectE2ESessions: the repository has no injectE2ESession', { statusCode: 400 })
+  }
+  const users = getBinaryNodeChildren(getBinaryNodeChild(node, 'list'), 'user')
+  for (const user of users) assertNodeErrorFree(user)
+  const keyOf = (key) =>
+    key
+      ? {
+          keyId: getBinaryNodeChildUInt(key, 'id', 3),
+          publicKey: generateSignalPubKey(needBytes(key, 'value')),
+          signature: getBinaryNodeChildBuffer(key, 'signature'),
+        }
+      : undefined
+  const needBytes = (parent, tag) => {
+    const b = getBinaryNodeChildBuffer(parent, tag)
+    if (!b) throw makeBoom(`key bundle of ${parent.attrs?.jid ?? 'a user'}: no <${tag}>`, { statusCode: 400 })
+    return b
+  }
+  // Injecting is CPU-bound; let the event loop breathe between batches of 100.
+  for (let i = 0; i < users.length; i++) {
+    if (i && i % 100 === 0) await new Promise((resolve) => setImmediate(resolve))
+    const user = users[i]
+    const jid = user.attrs?.jid
+    if (!jid) throw makeBoom('key bundle: a <user> without jid', { statusCode: 400 })
+    const identity = needBytes(user, 'identity')
+    if (!getBinaryNodeChild(user, 'registration')) throw makeBoom(`key bundle of ${jid}: no <registration>`, { statusCode: 400 })
+    await repository.injectE2ESession({
+      jid,
+      session: {
+        registrationId: getBinaryNodeChildUInt(user, 'registration', 4),
+        identityKey: generateSignalPubKey(identity),
+        signedPreKey: keyOf(getBinaryNodeChild(user, 'skey')),
+        preKey: keyOf(getBinaryNodeChild(user, 'key')),
+      },
+    })
+  }
+}
+
 module.exports = {
   createSignalIdentity,
+  extractE2ESessionFromRetryReceipt,
+  parseAndInjectE2ESessions,
   getPreKeys,
   generateOrGetPreKeys,
   xmppSignedPreKey,

@@ -319,3 +319,73 @@ export declare function encryptMediaRetryRequest(key: WAMessageLike['key'], medi
 export declare function decodeMediaRetryNode(node: BinaryNode): WAMediaUpdate
 /** The phone's `proto.MediaRetryNotification` (`result`, new `directPath`), opened with the message's media key. */
 export declare function decryptMediaRetryData(media: { ciphertext: Uint8Array; iv: Uint8Array }, mediaKey: Uint8Array, msgId: string): import('./lib/proto/types.js').proto.MediaRetryNotification
+
+/* ---- connection and pairing (lib/validate-connection.js, lib/noise-handler.js) ---- */
+/** What the login and registration payloads read from Baileys' socket config. */
+export interface ClientPayloadConfig { version: number[]; browser: [string, string, string] | string[]; countryCode?: string; syncFullHistory?: boolean; pushName?: string; [k: string]: any }
+/** The ClientPayload of a login as `userJid` (Baileys' `generateLoginNode`). */
+export declare function generateLoginNode(userJid: string, config: ClientPayloadConfig): import('./lib/proto/types.js').proto.ClientPayload
+/** The ClientPayload that registers a new companion device. */
+export declare function generateRegistrationNode(creds: { registrationId: number; signedPreKey: { keyId: number; keyPair: KeyPairLike; signature: Uint8Array }; signedIdentityKey: KeyPairLike }, config: ClientPayloadConfig): import('./lib/proto/types.js').proto.ClientPayload
+/** Verifies a `<pair-success>` and signs the device identity: the creds update and the reply `<iq>`. */
+export declare function configureSuccessfulPairing(stanza: BinaryNode, creds: { advSecretKey: string; signedIdentityKey: KeyPairLike; signalIdentities?: { identifier: { name: string; deviceId: number }; identifierKey: Uint8Array }[] }): { creds: { account: import('./lib/proto/types.js').proto.ADVSignedDeviceIdentity; me: { id: string; name?: string; lid?: string }; signalIdentities: { identifier: { name: string; deviceId: number }; identifierKey: Uint8Array }[]; platform?: string }; reply: BinaryNode }
+/** An ADVSignedDeviceIdentity's bytes, with its account signature key only if asked and set. */
+export declare function encodeSignedDeviceIdentity(account: import('./lib/proto/types.js').proto.IADVSignedDeviceIdentity, includeSignatureKey: boolean): Uint8Array
+/** Baileys' step-wise Noise XX handler, driven as Baileys' socket drives it. */
+export interface NoiseHandler {
+  encrypt(plaintext: Uint8Array): Uint8Array
+  decrypt(ciphertext: Uint8Array): Uint8Array
+  authenticate(data: Uint8Array): void
+  mixIntoKey(data: Uint8Array): void
+  finishInit(): Promise<void>
+  processHandshake(message: { serverHello?: { ephemeral?: Uint8Array | null; static?: Uint8Array | null; payload?: Uint8Array | null } | null }, noiseKey: KeyPairLike): Uint8Array
+  encodeFrame(data: Uint8Array): Buffer
+  decodeFrame(newData: Uint8Array, onFrame: (frame: BinaryNode | Uint8Array) => void): Promise<void>
+}
+export declare function makeNoiseHandler(options: { keyPair: KeyPairLike; NOISE_HEADER: Uint8Array; logger?: any; routingInfo?: Uint8Array }): NoiseHandler
+
+/* ---- receive and send pipelines (lib/decode-message.js, lib/retry-manager.js, lib/identity-change.js, lib/signal-utils.js) ---- */
+/** The parts of a Signal repository the pipeline helpers use (ours from makeLibSignalRepository, or Baileys'). */
+export interface PipelineRepositoryLike {
+  decryptMessage(opts: { jid: string; type: 'pkmsg' | 'msg'; ciphertext: Uint8Array }): Promise<Uint8Array>
+  decryptGroupMessage(opts: { group: string; authorJid: string; msg: Uint8Array }): Promise<Uint8Array>
+  processSenderKeyDistributionMessage(opts: { item: any; authorJid: string }): Promise<void>
+  migrateSession(fromJid: string, toJid: string): Promise<any>
+  lidMapping: { getLIDForPN(pn: string): Promise<string | null | undefined>; storeLIDPNMappings(pairs: { lid: string; pn: string }[]): Promise<any> }
+  [k: string]: any
+}
+/** A key bundle as injectE2ESession takes it. */
+export interface E2ESessionLike { registrationId: number; identityKey: Uint8Array; signedPreKey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }; preKey?: { keyId: number; publicKey: Uint8Array } }
+export declare function getDecryptionJid(sender: string, repository: { lidMapping: { getLIDForPN(pn: string): Promise<string | null | undefined> } }): Promise<string>
+export declare function extractAddressingContext(stanza: BinaryNode): { addressingMode: 'lid' | 'pn' | string; senderAlt?: string; recipientAlt?: string }
+export declare function decodeMessageNode(stanza: BinaryNode, meId: string, meLid: string): { fullMessage: import('./lib/proto/types.js').proto.IWebMessageInfo & { key: WAMessageKeyLike & { [k: string]: any }; [k: string]: any }; author: string; sender: string }
+export declare function decryptMessageNode(stanza: BinaryNode, meId: string, meLid: string, repository: PipelineRepositoryLike, logger?: any): { fullMessage: import('./lib/proto/types.js').proto.IWebMessageInfo & { key: WAMessageKeyLike & { [k: string]: any }; [k: string]: any }; category?: string; author: string; decrypt(): Promise<void> }
+/** Baileys' retry bookkeeping: recent messages, retry counters, session recreation, phone requests. */
+export declare class MessageRetryManager {
+  constructor(logger?: any, maxMsgRetryCount?: number)
+  maxMsgRetryCount: number
+  statistics: { totalRetries: number; successfulRetries: number; failedRetries: number; mediaRetries: number; sessionRecreations: number; phoneRequests: number }
+  addRecentMessage(to: string, id: string, message: any): void
+  getRecentMessage(to: string, id: string): { message: any; timestamp: number } | undefined
+  shouldRecreateSession(jid: string, hasSession: boolean, errorCode?: number): { reason: string; recreate: boolean }
+  parseRetryErrorCode(errorAttr: string | undefined): number | undefined
+  isMacError(errorCode: number | undefined): boolean
+  incrementRetryCount(messageId: string): number
+  getRetryCount(messageId: string): number
+  hasExceededMaxRetries(messageId: string): boolean
+  markRetrySuccess(messageId: string): void
+  markRetryFailed(messageId: string): void
+  schedulePhoneRequest(messageId: string, callback: () => void, delay?: number): void
+  cancelPendingPhoneRequest(messageId: string): void
+  clear(): void
+  saveBaseKey(addr: string, msgId: string, baseKey: Uint8Array): void
+  hasSameBaseKey(addr: string, msgId: string, baseKey: Uint8Array): boolean
+  deleteBaseKey(addr: string, msgId: string): void
+}
+export type IdentityChangeResult =
+  | { action: 'invalid_notification' | 'no_identity_node' | 'skipped_self_primary' | 'debounced' | 'skipped_no_session' | 'skipped_offline' | 'session_refreshed' }
+  | { action: 'skipped_companion_device'; device: number }
+  | { action: 'session_refresh_failed'; error: unknown }
+export declare function handleIdentityChange(node: BinaryNode, ctx: { meId?: string; meLid?: string; validateSession(jid: string): Promise<{ exists: boolean; reason?: string }>; assertSessions(jids: string[], force?: boolean): Promise<any>; debounceCache: { get(k: string): any; set(k: string, v: any): any }; logger?: any; onBeforeSessionRefresh?: (jid: string) => void }): Promise<IdentityChangeResult>
+export declare function extractE2ESessionFromRetryReceipt(receipt: BinaryNode): E2ESessionLike | null
+export declare function parseAndInjectE2ESessions(node: BinaryNode, repository: { injectE2ESession(opts: { jid: string; session: E2ESessionLike }): Promise<void> }): Promise<void>
