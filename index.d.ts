@@ -1433,7 +1433,7 @@ export declare class NativeSocket {
    * `onEvents` receives every batch of events as JSON text, `onLog` every log record of
    * this socket (`{ level, msg, target, fields }` as JSON text).
    */
-  static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null): NativeSocket
+  static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null, getMessage?: ((arg: string) => Promise<Buffer | undefined | null>) | undefined | null): NativeSocket
   /**
    * `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
    * Synchronous up to the promise: the send takes its place in the chat's order during this

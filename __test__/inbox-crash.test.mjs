@@ -12,15 +12,13 @@
 // INBOX_CRASH_STORES (all four) change the run.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startTestServer } from '../lib/testing.mjs'
 import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+import { Incarnation } from './bot-process.mjs'
 
-const BOT = fileURLToPath(new URL('./fixtures/inbox-bot.mjs', import.meta.url))
 const SEEDS = Number(process.env.INBOX_CRASH_SEEDS ?? 5)
 const TEXTS = Number(process.env.INBOX_CRASH_TEXTS ?? 300)
 const KILLS = Number(process.env.INBOX_CRASH_KILLS ?? 20)
@@ -60,74 +58,6 @@ async function until(cond) {
   while (!cond() && Date.now() < deadline) await sleep(25)
 }
 
-/** One incarnation of the bot process. */
-class Incarnation {
-  constructor(run, crashAt) {
-    this.run = run
-    this.index = run.incarnations.length
-    this.crashAt = crashAt
-    this.lines = []
-    this.waiters = []
-    const env = { ...process.env }
-    delete env.BAILEYS_NATIVE_TEST_CRASH_AT
-    if (crashAt) env.BAILEYS_NATIVE_TEST_CRASH_AT = crashAt
-    this.proc = spawn(process.execPath, [BOT, server.url, rootHex, run.kind, run.dir], {
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    this.stderr = ''
-    this.proc.stderr.on('data', (d) => {
-      this.stderr = (this.stderr + d).slice(-4000)
-    })
-    let buf = ''
-    this.proc.stdout.on('data', (d) => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl))
-        buf = buf.slice(nl + 1)
-        this.lines.push(line)
-        if (line.got) run.got.push({ ...line, incarnation: this.index })
-        this.waiters = this.waiters.filter((w) => !w(line))
-      }
-    })
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })))
-    run.incarnations.push(this)
-  }
-
-  /** Resolves with the first line (already printed or later) that `pred` accepts, or null. */
-  wait(pred, timeoutMs) {
-    const seen = this.lines.find(pred)
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check)
-        resolve(null)
-      }, timeoutMs)
-      const check = (line) => {
-        if (!pred(line)) return false
-        clearTimeout(t)
-        resolve(line)
-        return true
-      }
-      this.waiters.push(check)
-      this.exited.then(() => {
-        clearTimeout(t)
-        resolve(this.lines.find(pred) ?? null)
-      })
-    })
-  }
-
-  send(cmd) {
-    this.proc.stdin.write(JSON.stringify(cmd) + '\n')
-  }
-
-  async kill() {
-    this.proc.kill('SIGKILL')
-    return this.exited
-  }
-}
-
 /** One bot account under one store kind and one seed. */
 class Run {
   constructor(kind, seed, number) {
@@ -136,6 +66,8 @@ class Run {
     this.number = number
     this.jid = `${number}@s.whatsapp.net`
     this.dir = join(scratch, `${kind}-${seed}`)
+    this.server = server
+    this.rootHex = rootHex
     this.random = rng(seed * 7919 + kind.length)
     this.incarnations = []
     this.got = []

@@ -43,7 +43,8 @@ const { proto } = require('./proto.js')
 const { generateMessageIDV2 } = require('./generics.js')
 const { isJidGroup, jidNormalizedUser } = require('./jid.js')
 const { assertMediaContent, getStatusCodeForMediaRetry, getUrlFromDirectPath } = require('./messages.js')
-const { encryptMediaRetryRequest, decryptMediaRetryData } = require('./media.js')
+const { encryptMediaRetryRequest, decryptMediaRetryData, downloadMediaMessage } = require('./media.js')
+const { makeSocketStore, nativeGetMessage } = require('./socket-store.js')
 
 const kAfterDelivery = Symbol.for('baileys-native.ev.afterDelivery')
 
@@ -125,7 +126,8 @@ function makeWASocket(userConfig = {}) {
   let closed = false
   let open = false
   const wsEvents = new EventEmitter()
-  const addOns = makeAddOnDecryptor({ getMessage: config.getMessage, logger, emit: (name, data) => ev.emit(name, data) })
+  const customGetMessage = config.getMessage !== DEFAULT_CONNECTION_CONFIG.getMessage
+  const addOns = makeAddOnDecryptor({ getMessage: (key) => getMessage?.(key), logger, emit: (name, data) => emitAddOn(name, data) })
 
   const url = config.waWebSocketUrl instanceof URL ? config.waWebSocketUrl.toString() : String(config.waWebSocketUrl)
   const options = {
@@ -155,6 +157,11 @@ function makeWASocket(userConfig = {}) {
     }
     logAt(logger, rec.level, { ...rec.fields, target: rec.target }, rec.msg)
   }
+
+  // The socket's store (config.store): what arrives is written before the app sees it.
+  const kept = config.store != null ? makeSocketStore(config, logger) : null
+  if (config.storeContent && !kept) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'storeContent needs a store')
+  const getMessage = customGetMessage ? config.getMessage : kept ? kept.getMessage : null
 
   const onEvents = (err, json) => {
     // napi passes (err, value) only for callee-handled functions; ours passes the value.
@@ -191,24 +198,55 @@ function makeWASocket(userConfig = {}) {
       out.push({ name, data })
       if (name === 'messages.upsert') out.push(...derivedEvents(data.messages, creds.me?.id, creds.me?.lid))
     }
+    const item = { out, upserts: batch.events.filter((e) => e.name === 'messages.upsert'), ack: batch.ack }
+    if (kept) keep(item)
+    else deliver(item)
+  }
+
+  function deliver({ out, upserts, ack }) {
     // Baileys delivers the close last and then stops emitting; buffered events go first.
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
     if (closing) ev.flush()
     ev.emitBatch(out)
-    for (const { name, data } of batch.events) {
-      if (name === 'messages.upsert') addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
-    }
+    for (const { data } of upserts) addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
     // The server's receipts for this batch go once the listeners had it: now, or when the
     // buffer holding it is flushed. A crash before that leaves the messages in the inbox,
     // emitted again at the next start.
-    if (batch.ack != null) {
-      const ack = batch.ack
-      ev[kAfterDelivery](() => handle.delivered(ack))
-    }
+    if (ack != null) ev[kAfterDelivery](() => handle.delivered(ack))
     if (closing) {
       wsEvents.emit('close')
       ev.removeAllListeners('connection.update')
     }
+  }
+
+  // With a store, batches queue here: each round writes everything queued in one go, then
+  // hands the batches on in order.
+  const queue = []
+  let writing = false
+  function keep(item) {
+    queue.push(item)
+    if (!writing) drain()
+  }
+  async function drain() {
+    writing = true
+    while (queue.length) {
+      const items = queue.splice(0, queue.length)
+      const events = items.flatMap((i) => i.out)
+      await kept.record(events)
+      for (const i of items) deliver(i)
+      if (config.storeContent) kept.keepContent(events, (m) => downloadMediaMessage(m, 'buffer', {}, { reuploadRequest: sock.updateMediaMessage, logger }))
+    }
+    writing = false
+  }
+  // Our own messages reach the store through their upsert; without own events, here.
+  async function keepSent(msg) {
+    if (kept && !options.emitOwnEvents) await kept.record([{ name: 'messages.upsert', data: { messages: [msg], type: 'append' } }])
+    return msg
+  }
+  // Votes and event responses decrypted after the upsert change the stored poll or event too.
+  function emitAddOn(name, data) {
+    if (kept) keep({ out: [{ name, data }], upserts: [], ack: null })
+    else ev.emit(name, data)
   }
 
   // Sends keep call order per chat. The native send takes its place in the chat's order when
@@ -257,7 +295,14 @@ function makeWASocket(userConfig = {}) {
   }
 
   let handle
-  handle = native.NativeSocket.connect(options, JSON.stringify(creds, BufferJSON.replacer), keysHandle(keys), onEvents, onLog)
+  handle = native.NativeSocket.connect(
+    options,
+    JSON.stringify(creds, BufferJSON.replacer),
+    keysHandle(keys),
+    onEvents,
+    onLog,
+    getMessage ? nativeGetMessage(getMessage) : undefined,
+  )
 
   const ws = Object.assign(wsEvents, {
     get isOpen() {
@@ -290,8 +335,8 @@ function makeWASocket(userConfig = {}) {
       // A bare text with no options is the hot path: built and sent natively (unless the app
       // patches messages before sending: then it goes through the patch like any other).
       if (!customPatch && isPlainText(content, options)) {
-        if (!pendingFor(jid)) return JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver)
-        return ordered(jid, async () => () => handle.sendText(jid, content.text))
+        if (!pendingFor(jid)) return keepSent(JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver))
+        return keepSent(await ordered(jid, async () => () => handle.sendText(jid, content.text)))
       }
       if (content.disappearingMessagesInChat !== undefined && isJidGroup(jid)) {
         throw codedError('ERR_WA_CLIENT_ARGUMENT', 'disappearing messages in a group are set with groupToggleEphemeral, which needs groups')
@@ -322,7 +367,7 @@ function makeWASocket(userConfig = {}) {
           additionalNodes: [...extras.additionalNodes, ...(options.additionalNodes || [])],
         })
       })
-      return fullMsg
+      return keepSent(fullMsg)
     },
     /**
      * Baileys' `waUploadToServer(encFilePath, { mediaType, fileEncSha256B64, timeoutMs })`:

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use napi::Status;
-use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, Buffer, Env, Function};
+use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, Buffer, Env, Function, Promise};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use wa_client::retry::{MessageSource, SharedSource};
 use wa_client::{Browser, Client, ClientError, Config, Delivery, Disconnect};
-use wa_store::AuthenticationCreds;
+use wa_store::{AuthenticationCreds, BoxFuture, StoreError};
 
 use crate::compat;
 use crate::errors::{Coded, JsFail, Result, coded};
@@ -91,6 +92,63 @@ fn config(o: &SocketOptions) -> Result<Config> {
     Ok(c)
 }
 
+/// The app's `getMessage` (or the socket's store) for retry receipts: called with the key as
+/// JSON text (`{ remoteJid, remoteJidAlt?, fromMe: true, id }`), answering the message as
+/// `proto.Message` bytes, or nothing.
+struct JsMessageSource {
+    tsfn: ThreadsafeFunction<String, Promise<Option<Buffer>>, String, Status, false, true>,
+}
+
+impl MessageSource for JsMessageSource {
+    fn sent_message<'a>(
+        &'a self,
+        chat: &'a str,
+        alt: Option<&'a str>,
+        id: &'a str,
+    ) -> BoxFuture<'a, Option<wa_proto::Message>> {
+        Box::pin(async move {
+            let failed = |e: napi::Error| StoreError::Engine {
+                op: "getMessage",
+                message: e.reason,
+            };
+            let key = serde_json::json!({
+                "remoteJid": chat,
+                "remoteJidAlt": alt,
+                "fromMe": true,
+                "id": id,
+            })
+            .to_string();
+            let call = async {
+                self.tsfn
+                    .call_async(key)
+                    .await
+                    .map_err(failed)?
+                    .await
+                    .map_err(failed)
+            };
+            let bytes = tokio::time::timeout(GET_MESSAGE_TIMEOUT, call)
+                .await
+                .map_err(|_| StoreError::Timeout {
+                    op: "getMessage",
+                    ms: GET_MESSAGE_TIMEOUT.as_millis() as u64,
+                })??;
+            bytes
+                .map(|b| {
+                    <wa_proto::Message as prost::Message>::decode(b.as_ref()).map_err(|e| {
+                        StoreError::EngineResult {
+                            op: "getMessage",
+                            detail: format!("not a proto.Message: {e}"),
+                        }
+                    })
+                })
+                .transpose()
+        })
+    }
+}
+
+/// How long a retry waits for the app's `getMessage`.
+const GET_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Batches handed to JavaScript whose deliveries wait for `delivered(batch)`. A batch never
 /// confirmed (the socket object collected first) leaves its messages in the inbox for the
 /// next login.
@@ -139,8 +197,17 @@ impl NativeSocket {
         keys: &NativeKeys,
         on_events: Function<String, ()>,
         on_log: Option<Function<String, ()>>,
+        get_message: Option<Function<String, Promise<Option<Buffer>>>>,
     ) -> Result<Self> {
-        let cfg = config(&options)?;
+        let mut cfg = config(&options)?;
+        if let Some(f) = get_message {
+            let tsfn = f
+                .build_threadsafe_function()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?;
+            cfg.message_source = Some(SharedSource(Arc::new(JsMessageSource { tsfn })));
+        }
         let creds = AuthenticationCreds::from_json(creds_json.as_bytes())
             .map_err(|e| coded(e.code(), e))?;
         let tsfn: EventsTsfn = on_events

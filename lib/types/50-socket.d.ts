@@ -62,6 +62,15 @@ export interface WASocketConfig {
   /** Ignored with a warning, as in Baileys. */
   printQRInTerminal?: boolean
   shouldSyncHistoryMessage?: (msg: { syncType?: number | null }) => boolean
+  /**
+   * Keeps every message, chat and contact the socket sees, written before the events reach the
+   * app, and answers retries from it: a `Store`, or an engine (ours or `{ get, set, list }`).
+   */
+  store?: Store | Engine
+  /** With `store`: also download each message's media and keep it raw at `chat/{jid}/message/{id}/content`. */
+  storeContent?: boolean
+  /** Baileys' `getMessage`: the content of a message we sent, for retries and poll votes (the store's when absent). */
+  getMessage?: (key: { remoteJid?: string | null; fromMe?: boolean | null; id?: string | null }) => Promise<Record<string, any> | undefined>
   [key: string]: unknown
 }
 

@@ -77,6 +77,10 @@ pub struct Config {
     /// On open, tell the server we are online (`markOnlineOnConnect`, default true), else
     /// offline; either needs a push name, as in Baileys.
     pub mark_online_on_connect: bool,
+    /// Where a retry receipt for a message no longer in memory finds it (Baileys'
+    /// `getMessage`: the app's function, or the socket's store); `None`: only the last
+    /// messages sent by this process can be sent again.
+    pub message_source: Option<crate::retry::SharedSource>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             qr_timeout: None,
             emit_own_events: true,
             mark_online_on_connect: true,
+            message_source: None,
         }
     }
 }

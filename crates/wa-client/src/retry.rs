@@ -4,10 +4,12 @@
 //! alone. Baileys gives up after 5 tries either way.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use wa_binary::{Jid, Node};
 use wa_signal::MessageKind;
+use wa_store::BoxFuture;
 use wa_vocab::be_bytes;
 
 use crate::ctx::{Client, lock, now_ms};
@@ -20,6 +22,31 @@ use crate::sessions;
 pub const MAX_RETRIES: u32 = 5;
 /// Sent messages kept for resending on a retry receipt.
 const RECENT_CAP: usize = 512;
+
+/// Finds a message we sent, for a retry receipt that names one this process no longer holds
+/// (sent before a restart, or evicted from the recent window). Baileys asks the app's
+/// `getMessage(key)`; the JavaScript binding asks that, or the socket's store.
+pub trait MessageSource: Send + Sync {
+    /// The message with `id` that we sent to `chat` (a user JID: device dropped). `alt` is
+    /// the same user in the other addressing (LID for a phone number, or back), when known,
+    /// since an app may have kept the message under either.
+    fn sent_message<'a>(
+        &'a self,
+        chat: &'a str,
+        alt: Option<&'a str>,
+        id: &'a str,
+    ) -> BoxFuture<'a, Option<wa_proto::Message>>;
+}
+
+/// A [`MessageSource`] in the client's [`Config`](crate::Config).
+#[derive(Clone)]
+pub struct SharedSource(pub Arc<dyn MessageSource>);
+
+impl fmt::Debug for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageSource")
+    }
+}
 
 /// A bounded map of the messages we sent lately, oldest evicted first.
 #[derive(Default)]
@@ -169,13 +196,17 @@ impl Client {
     /// bundle in the receipt, or fetched), then the message again, for that device only.
     pub(crate) async fn resend(&self, receipt: &Node) -> Result<(), ClientError> {
         let req = RetryRequest::parse(receipt);
-        let Some((chat, message)) = self.inner.retry.sent(&req.id) else {
-            tracing::debug!("retry receipt for a message no longer cached");
-            return Ok(());
-        };
         if req.count > MAX_RETRIES {
             return Ok(());
         }
+        let found = match self.inner.retry.sent(&req.id) {
+            Some(hit) => Some(hit),
+            None => self.sent_elsewhere(receipt, &req).await,
+        };
+        let Some((chat, message)) = found else {
+            tracing::debug!("retry receipt for a message neither in memory nor in the app's store");
+            return Ok(());
+        };
         let address = self.address(&req.device).await?;
         let bundle = receipt
             .child("keys")
@@ -223,6 +254,32 @@ impl Client {
         tracing::debug!(count = req.count, "resending a message on a retry receipt");
         self.send_await_ack(stanza.children(content)).await?;
         Ok(())
+    }
+
+    /// A message sent before this process's recent window, from the configured source. The
+    /// chat of a 1:1 retry is the user who asks; for a group it is the receipt's `from`.
+    async fn sent_elsewhere(
+        &self,
+        receipt: &Node,
+        req: &RetryRequest,
+    ) -> Option<(String, wa_proto::Message)> {
+        let source = self.config().message_source.clone()?;
+        // A retry from one of our own devices names the chat as `recipient`.
+        let from = Jid::parse(receipt.get_attr("recipient").or(receipt.get_attr("from"))?).ok()?;
+        let chat = from.normalized_user().to_string();
+        let alt = if crate::lid::is_lid_user(&chat) {
+            self.inner.lids.pn_for_lid(&chat).await.ok().flatten()
+        } else {
+            self.inner.lids.lid_for_pn(&chat).await.ok().flatten()
+        };
+        match source.0.sent_message(&chat, alt.as_deref(), &req.id).await {
+            Ok(Some(message)) => Some((chat, message)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, "the message source failed for a retry receipt");
+                None
+            }
+        }
     }
 
     /// Our `device-identity` node, as sent with prekey messages (none before pairing).

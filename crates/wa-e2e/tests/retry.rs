@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
 use wa_proto::web_message_info::StubType;
 use wa_store::{KeyType, KeyWrites};
@@ -49,5 +51,74 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
         .await
         .unwrap();
     assert_eq!(upsert_text(&upsert(&mut ea).await), "still here");
+    server.stop().await;
+}
+
+/// The app's store, as a `MessageSource`: what it holds, and what it was asked.
+struct Kept {
+    messages: std::collections::HashMap<String, wa_proto::Message>,
+    asked: std::sync::Mutex<Vec<(String, Option<String>, String)>>,
+}
+
+impl wa_client::retry::MessageSource for Kept {
+    fn sent_message<'a>(
+        &'a self,
+        chat: &'a str,
+        alt: Option<&'a str>,
+        id: &'a str,
+    ) -> wa_store::BoxFuture<'a, Option<wa_proto::Message>> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((chat.to_owned(), alt.map(str::to_owned), id.to_owned()));
+        Box::pin(async move { Ok(self.messages.get(id).cloned()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_for_a_message_sent_before_a_restart_is_answered_from_the_message_source() {
+    let server = server("e2e-retry-source").await;
+    let pa = pair(&server, "15554440011").await;
+    let pb = pair(&server, "15554440012").await;
+    let (a, _ea) = login(&server, &pa).await;
+    let (b, mut eb) = login(&server, &pb).await;
+    let sent = a
+        .send_text("15554440012@s.whatsapp.net", "kept by the app")
+        .await
+        .unwrap();
+    assert_eq!(upsert_text(&upsert(&mut eb).await), "kept by the app");
+    let a_device = a.creds().me.unwrap().id;
+    a.end(None);
+
+    // A new client for A (a restarted process: nothing in memory) with the app's store.
+    let kept = Arc::new(Kept {
+        messages: [(
+            sent.key.id.clone(),
+            sent.info.message.clone().expect("content"),
+        )]
+        .into(),
+        asked: Default::default(),
+    });
+    let mut cfg = config(&server);
+    cfg.message_source = Some(wa_client::retry::SharedSource(kept.clone()));
+    let (a2, mut ea2) = wa_client::Client::connect(cfg, a.creds(), pa.keys.clone());
+    opened(&mut ea2).await;
+
+    // B asks A's device for the message again.
+    let asked = wa_binary::Node::new("message")
+        .attr("id", sent.key.id.clone())
+        .attr("from", a_device);
+    let reg = b.creds().registration_id;
+    b.send_node(wa_client::retry::retry_receipt(&asked, 1, reg, None))
+        .await
+        .unwrap();
+    let again = upsert(&mut eb).await;
+    assert_eq!(again.messages[0].key.id, sent.key.id);
+    assert_eq!(upsert_text(&again), "kept by the app");
+    let asked = kept.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].0, "15554440012@s.whatsapp.net", "the chat is the asker");
+    assert_eq!(asked[0].2, sent.key.id);
+    drop(a2);
     server.stop().await;
 }
