@@ -659,6 +659,15 @@ export interface WASocketConfig {
   /** Ignored with a warning, as in Baileys. */
   printQRInTerminal?: boolean
   shouldSyncHistoryMessage?: (msg: { syncType?: number | null }) => boolean
+  /**
+   * Keeps every message, chat and contact the socket sees, written before the events reach the
+   * app, and answers retries from it: a `Store`, or an engine (ours or `{ get, set, list }`).
+   */
+  store?: Store | Engine
+  /** With `store`: also download each message's media and keep it raw at `chat/{jid}/message/{id}/content`. */
+  storeContent?: boolean
+  /** Baileys' `getMessage`: the content of a message we sent, for retries and poll votes (the store's when absent). */
+  getMessage?: (key: { remoteJid?: string | null; fromMe?: boolean | null; id?: string | null }) => Promise<Record<string, any> | undefined>
   [key: string]: unknown
 }
 
@@ -1499,7 +1508,8 @@ export declare class NativeStore {
   constructor(engine: NativeEngine)
   /**
    * Writes contacts, chats and messages (`{ contacts: [[jid, json|null]], chats: [...],
-   * messages: [{ jid, id, message, content? }] }`, `content` an index into `contents`),
+   * messages: [{ jid, id, message, content?, fresh? }] }`, `content` an index into
+   * `contents`, `fresh` for a message no earlier version of which is stored),
    * merged with other callers' writes; resolves once stored.
    */
   write(json: string, contents: Array<Buffer>): Promise<Coded<undefined>>

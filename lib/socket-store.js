@@ -86,9 +86,12 @@ function makeSocketStore(config, logger) {
     const changes = []
     for (const { name, data } of events) {
       if (name === 'messages.upsert') {
+        // A `notify` is a message's first delivery to the app (the inbox replays as `append`
+        // and drops the server's duplicates), so nothing of it is stored yet.
+        const fresh = data.type === 'notify'
         for (const m of data.messages) {
           const jid = chatOf(m.key || {})
-          if (jid && m.key.id) messages.set(keyOf(jid, m.key.id), { jid, message: m })
+          if (jid && m.key.id) messages.set(keyOf(jid, m.key.id), { jid, message: m, fresh })
         }
       } else if (name === 'messages.update') {
         for (const { key, update } of data) changes.push([key, (msg) => applyUpdate(msg, update)])
@@ -130,7 +133,7 @@ function makeSocketStore(config, logger) {
       }
 
       await store.write({
-        messages: [...messages.values()].map(({ jid, message }) => ({ jid, id: message.key.id, message })),
+        messages: [...messages.values()].map(({ jid, message, fresh }) => ({ jid, id: message.key.id, message, fresh })),
         chats: [...chatWrites.values()],
         contacts: [...contactWrites.values()],
       })

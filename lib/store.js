@@ -487,20 +487,22 @@ class Store {
   /**
    * Writes contacts, chats and messages together, merged with concurrent writes into few
    * engine round trips: { contacts: [{ id, ...contact }], chats: [{ id, ...chat }],
-   * messages: [{ message: WAMessage, content?: Buffer }] }. A message's chat is its
-   * key.remoteJid and its id key.id. Resolves once stored.
+   * messages: [{ message: WAMessage, content?: Buffer, fresh?: boolean }] }. A message's
+   * chat is its key.remoteJid and its id key.id; `fresh: true` says no earlier version is
+   * stored (saves reading it). Resolves once stored.
    */
   async write({ contacts = [], chats = [], messages = [] } = {}) {
     const contents = []
     const body = {
       contacts: contacts.map((c) => (Array.isArray(c) ? c : [c.id, c])),
       chats: chats.map((c) => (Array.isArray(c) ? c : [c.id, c])),
-      messages: messages.map(({ message, content, jid, id }) => {
+      messages: messages.map(({ message, content, jid, id, fresh }) => {
         const m = {
           jid: jid ?? message?.key?.remoteJid,
           id: id ?? message?.key?.id,
           message,
         }
+        if (fresh === true) m.fresh = true
         if (content != null) {
           m.content = contents.length
           contents.push(asBuffer(content))

@@ -643,7 +643,8 @@ impl NativeStore {
     }
 
     /// Writes contacts, chats and messages (`{ contacts: [[jid, json|null]], chats: [...],
-    /// messages: [{ jid, id, message, content? }] }`, `content` an index into `contents`),
+    /// messages: [{ jid, id, message, content?, fresh? }] }`, `content` an index into
+    /// `contents`, `fresh` for a message no earlier version of which is stored),
     /// merged with other callers' writes; resolves once stored.
     #[napi(catch_unwind)]
     pub async fn write(&self, json: String, contents: Vec<Buffer>) -> Coded<()> {
@@ -825,7 +826,11 @@ fn parse_batch(json: &str, contents: Vec<Buffer>) -> Result<StoreBatch> {
             ),
             None => None,
         };
-        batch.message(jid, id, m["message"].clone(), content);
+        if m["fresh"].as_bool() == Some(true) {
+            batch.fresh_message(jid, id, m["message"].clone(), content);
+        } else {
+            batch.message(jid, id, m["message"].clone(), content);
+        }
     }
     Ok(batch)
 }

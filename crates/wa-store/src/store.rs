@@ -183,7 +183,8 @@ impl Store {
     }
 
     /// Writes a batch of contacts, chats and messages: one read (the previous timestamps
-    /// of the messages, to move their place in the timeline) and one atomic `set_many`.
+    /// of the messages, to move their place in the timeline; none for messages marked
+    /// [`fresh`](MessageRecord::fresh)) and one atomic `set_many`.
     pub async fn write(&self, batch: StoreBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -208,7 +209,26 @@ impl Store {
                 .iter()
                 .map(|m| message_path(&m.jid, &m.id))
                 .collect::<Result<Vec<_>>>()?;
-            let previous = self.engine.get_many(&paths).await?;
+            // Only what may exist already is read: on a server engine the read is a round
+            // trip per message (S3) or per batch (PostgreSQL).
+            let unknown: Vec<String> = batch
+                .messages
+                .iter()
+                .zip(&paths)
+                .filter(|(m, _)| !m.fresh)
+                .map(|(_, p)| p.clone())
+                .collect();
+            let mut read = if unknown.is_empty() {
+                Vec::new()
+            } else {
+                self.engine.get_many(&unknown).await?
+            }
+            .into_iter();
+            let previous: Vec<Option<Vec<u8>>> = batch
+                .messages
+                .iter()
+                .map(|m| if m.fresh { None } else { read.next().flatten() })
+                .collect();
             // The timestamp each message has at this point of the batch (a message written
             // twice in one batch moves once).
             let mut now: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
@@ -321,6 +341,9 @@ pub struct MessageRecord {
     pub message: Value,
     /// The message's content (media bytes), kept raw at `.../content`.
     pub content: Option<Vec<u8>>,
+    /// The caller knows no earlier version of this message is stored (a message seen for
+    /// the first time), so its previous timestamp is not read.
+    pub fresh: bool,
 }
 
 /// Contacts, chats and messages written together by [`Store::write`] (and merged across
@@ -355,7 +378,24 @@ impl StoreBatch {
             id: id.into(),
             message,
             content,
+            fresh: false,
         });
+        self
+    }
+
+    /// A message seen for the first time ([`MessageRecord::fresh`]): written without reading
+    /// an earlier version.
+    pub fn fresh_message(
+        &mut self,
+        jid: impl Into<String>,
+        id: impl Into<String>,
+        message: Value,
+        content: Option<Vec<u8>>,
+    ) -> &mut Self {
+        self.message(jid, id, message, content);
+        if let Some(m) = self.messages.last_mut() {
+            m.fresh = true;
+        }
         self
     }
 

@@ -17,6 +17,8 @@ use wa_store::{
 struct Counting {
     inner: Arc<dyn Engine>,
     sets: AtomicUsize,
+    /// Paths read with `get_many`.
+    reads: AtomicUsize,
     fail_after: Option<usize>,
     /// A round trip's time per write (a server engine).
     delay: std::time::Duration,
@@ -27,6 +29,7 @@ impl Counting {
         Arc::new(Self {
             inner,
             sets: AtomicUsize::new(0),
+            reads: AtomicUsize::new(0),
             fail_after,
             delay: std::time::Duration::ZERO,
         })
@@ -38,6 +41,7 @@ impl Engine for Counting {
         self.inner.get(p)
     }
     fn get_many<'a>(&'a self, paths: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+        self.reads.fetch_add(paths.len(), Ordering::SeqCst);
         self.inner.get_many(paths)
     }
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
@@ -148,6 +152,7 @@ async fn a_burst_of_1000_messages_is_a_few_engine_writes() {
     let counting = Arc::new(Counting {
         inner: Arc::new(MemoryEngine::new()),
         sets: AtomicUsize::new(0),
+        reads: AtomicUsize::new(0),
         fail_after: None,
         delay: std::time::Duration::from_millis(2),
     });
@@ -177,6 +182,34 @@ async fn a_burst_of_1000_messages_is_a_few_engine_writes() {
     assert_eq!(all.len(), 1000);
     assert_eq!(all[0].0, "M0999");
     assert_eq!(all[999].0, "M0000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_messages_are_written_without_reading_and_later_versions_still_move() {
+    let counting = Counting::new(Arc::new(MemoryEngine::new()), None);
+    let store = Store::new(counting.clone());
+    let jid = "123@s.whatsapp.net";
+    let mut first = StoreBatch::default();
+    for (id, ts) in [("A", 100), ("B", 200)] {
+        first.fresh_message(jid, id, msg(jid, id, 1_700_000_000 + ts, "t"), None);
+    }
+    store.write(first).await.unwrap();
+    assert_eq!(counting.reads.load(Ordering::SeqCst), 0, "nothing read");
+    // A later version of A (an edit moves it to the newest place) is read, and moves once;
+    // a fresh C in the same batch is not read.
+    let mut later = StoreBatch::default();
+    later.message(jid, "A", msg(jid, "A", 1_700_000_300, "edited"), None);
+    later.fresh_message(jid, "C", msg(jid, "C", 1_700_000_250, "c"), None);
+    store.write(later).await.unwrap();
+    assert_eq!(counting.reads.load(Ordering::SeqCst), 1, "only A was read");
+    let ids: Vec<String> = store
+        .messages(jid, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["A", "C", "B"], "A moved, once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
