@@ -136,8 +136,10 @@ pub(crate) async fn drive(
     // Outputs queued before the socket exists (the `connecting` update).
     forward(&mut core, &client, &work_tx, &mut waiters);
 
+    // Boxed: the TLS and WebSocket handshakes' state would otherwise stay in this task's
+    // allocation for the connection's whole life.
     let ws = tokio::select! {
-        r = connect(&client) => r,
+        r = Box::pin(connect(&client)) => r,
         Some(Command::Close(d, _)) = cmd_rx.recv() => Err(d),
     };
     let mut ws = match ws {
