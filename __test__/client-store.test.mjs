@@ -296,6 +296,8 @@ test('without own events, sent messages are stored by sendMessage; bad store opt
   await sock.opened
   const m = await sock.sendMessage(baileysChat, { text: 'no own events' })
   assert.equal(text(await file.message(baileysChat, m.key.id)), 'no own events')
+  const relayed = await sock.relayMessage(baileysChat, { conversation: 'relayed, no own events' }, {})
+  assert.equal(text(await file.message(baileysChat, relayed)), 'relayed, no own events')
   assert.throws(() => O.makeWASocket({ auth, store: 'postgres://nowhere' }), { code: 'ERR_WA_CLIENT_ARGUMENT' })
   assert.throws(() => O.makeWASocket({ auth, store: { get() {} } }), { code: 'ERR_WA_CLIENT_ARGUMENT' })
 })

@@ -442,7 +442,7 @@ function makeWASocket(userConfig = {}) {
     /** Baileys' `relayMessage(jid, message, opts)`: sends a `proto.IMessage` as it is; resolves with its id. */
     async relayMessage(jid, message, opts = {}) {
       refuseUnsupported(opts)
-      const sent = await ordered(jid, () => prepareRelay(jid, message, opts))
+      const sent = await keepSent(await ordered(jid, () => prepareRelay(jid, message, opts)))
       return sent.key.id
     },
     requestPairingCode: (phoneNumber, customPairingCode) =>
