@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTestServer } from '../lib/testing.mjs'
 import * as O from '../index.mjs'
-import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone, until } from './testserver-util.mjs'
 import { Incarnation } from './bot-process.mjs'
 import { startServers, createBucket, s3Credentials, restartPostgres, pauseS3 } from './store-servers.mjs'
 
@@ -60,16 +60,6 @@ async function askRetry(id, to) {
   })
 }
 
-async function until(cond, what, ms = 30_000) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await cond()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
-
 for (const [kind, number, outage] of [
   ['pg', '15557880001', 'PostgreSQL restarted'],
   ['s3', '15557880002', 'S3 stopped for 10 s'],
@@ -93,7 +83,7 @@ for (const [kind, number, outage] of [
     bot.send({ send: senderChat, text: `${kind}: before the kills` })
     const { sent: early } = await bot.wait((l) => l.sent, 20_000)
     await sender.waitMessage((m) => m.key.id === early, 20_000)
-    await until(async () => (await store.message(senderChat, early))?.key?.fromMe, `${kind}: the sent message in the store`)
+    await until(async () => (await store.message(senderChat, early))?.key?.fromMe, `${kind}: the sent message in the store`, 30_000)
 
     // The stream, and meanwhile kills and an outage.
     const sent = []
@@ -113,7 +103,7 @@ for (const [kind, number, outage] of [
     const back = await bot.wait((l) => l.open || l.qr, 30_000)
     assert.ok(back?.open, `${kind}: the last incarnation logged in (${JSON.stringify(back)} ${bot.stderr})`)
     // The outage, while texts are still coming.
-    await until(() => sent.length >= TEXTS * 0.6, `${kind}: the stream under way`)
+    await until(() => sent.length >= TEXTS * 0.6, `${kind}: the stream under way`, 30_000)
     assert.ok(sent.length < TEXTS, `${kind}: the outage starts mid-stream`)
     const atOutage = sent.length
     if (kind === 'pg') await restartPostgres(servers)
@@ -134,7 +124,7 @@ for (const [kind, number, outage] of [
       const page = await store.messages(senderChat, { limit: 1000 })
       const ids = new Set(page.map((r) => r.id))
       return sent.every((id) => ids.has(id)) ? page : null
-    }, `${kind}: every text in the store`)
+    }, `${kind}: every text in the store`, 30_000)
     const ids = stored.map((r) => r.id)
     assert.equal(new Set(ids).size, ids.length, `${kind}: no message stored twice`)
     const timeline = await store.engine.list(`chat/${senderChat}/timestamp`, 0, 1000)
@@ -144,7 +134,7 @@ for (const [kind, number, outage] of [
     // The retry receipt for the message sent before the kills: only the store has it now.
     const before = sender.upserts.filter((m) => m.key.id === early).length
     await askRetry(early, botDevice)
-    await until(() => sender.upserts.filter((m) => m.key.id === early).length > before, `${kind}: the early message sent again`)
+    await until(() => sender.upserts.filter((m) => m.key.id === early).length > before, `${kind}: the early message sent again`, 30_000)
     assert.equal(text(sender.upserts.filter((m) => m.key.id === early).at(-1)), `${kind}: before the kills`)
 
     // No forked session: both ways still work.

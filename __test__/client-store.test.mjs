@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startTestServer } from '../lib/testing.mjs'
 import * as O from '../index.mjs'
-import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
+import { BaileysClient, trustServer, text, exitWhenDone, until } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client store' })
 const restore = trustServer(server)
@@ -36,17 +36,6 @@ const OUR_NUMBER = '15550620001'
 const BAILEYS_NUMBER = '15550620002'
 const baileysChat = `${BAILEYS_NUMBER}@s.whatsapp.net`
 const ourChat = `${OUR_NUMBER}@s.whatsapp.net`
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function until(cond, what, ms = 15_000) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await cond()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 /**
  * A user's engine written to the seed's contract: values are JSON (objects as themselves),

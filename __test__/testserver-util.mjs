@@ -25,6 +25,17 @@ const stock = { key: WA_CERT_DETAILS.PUBLIC_KEY, verify: BCurve.verify }
 let verifyCalls = 0
 
 /** Points Baileys at `server`'s trust root with an honest verifier. Returns a restore function. */
+/** Polls `cond` (sync or async) every 20 ms until it gives a truthy value, which it returns; throws naming `what` after `ms`. */
+export async function until(cond, what, ms = 15_000) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await cond()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 export function trustServer(server) {
   WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(server.rootPublicKey)
   BCurve.verify = (pub, msg, sig) => {
