@@ -1489,6 +1489,11 @@ export declare class NativeSocket {
   /** Sends an encoded IQ and resolves with the encoded answer. */
   query(frame: Buffer, timeoutMs?: number | undefined | null): Promise<Coded<Buffer>>
   /**
+   * One of Baileys' group methods by name (`groupMetadata`, `groupCreate`, ...), its
+   * arguments as a JSON array; resolves with the JSON of Baileys' return value.
+   */
+  groupOp(op: string, args: string): Promise<Coded<string>>
+  /**
    * `sendPresenceUpdate(type, toJid)`; `name`: the push name for availability
    * (`creds.me.name`).
    */
@@ -1803,6 +1808,8 @@ export interface RelayOptions {
   additionalAttributes?: Record<string, string>
   /** Each node encoded with `encodeBinaryNode`. */
   additionalNodes?: Array<Buffer>
+  /** The group's metadata from the app's `cachedGroupMetadata`, as JSON. */
+  groupMetadata?: string
 }
 
 export interface S3Credentials {

@@ -9,6 +9,7 @@ const { protoEnum } = require('./proto.js')
 const { WAMessageStubType } = require('./defaults.js')
 const { normalizeMessageContent, decryptPollVote, decryptEventResponse } = require('./messages.js')
 const { areJidsSameUser, jidNormalizedUser } = require('./jid.js')
+const { groupStubEvents } = require('./groups.js')
 
 function toOurSide(target, message, meId, meLid) {
   if (!target || message.key.fromMe) return
@@ -27,6 +28,7 @@ const longToNumber = (v) => (typeof v === 'object' && v !== null && 'low' in v ?
 function derivedEvents(messages, meId, meLid) {
   const out = []
   for (const message of messages) {
+    if (message.messageStubType) out.push(...groupStubEvents(message))
     const content = normalizeMessageContent(message.message)
     if (!content) continue
     if (content.reactionMessage) {

@@ -8,6 +8,7 @@ const { makeBoom } = require('./boom.js')
 const { BufferJSON, KeyStore } = require('./store.js')
 const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
 const { addPresence } = require('./presence.js')
+const { addGroups } = require('./groups.js')
 
 const kNative = Symbol.for('baileys-native.store.native')
 
@@ -34,7 +35,7 @@ const DisconnectReason = Object.freeze({
   503: 'unavailableService',
 })
 
-const { DEFAULT_CONNECTION_CONFIG } = require('./defaults.js')
+const { DEFAULT_CONNECTION_CONFIG, WA_DEFAULT_EPHEMERAL } = require('./defaults.js')
 const { makeEventBuffer: makeConsolidatingEventBuffer } = require('./event-buffer.js')
 const { generateWAMessage, stanzaExtras } = require('./generate.js')
 const { derivedEvents, makeAddOnDecryptor } = require('./message-events.js')
@@ -243,6 +244,16 @@ function makeWASocket(userConfig = {}) {
     if (kept && !options.emitOwnEvents) await kept.record([{ name: 'messages.upsert', data: { messages: [msg], type: 'append' } }])
     return msg
   }
+  // Events the socket makes itself (group methods), with what Baileys derives from them.
+  function emitLocal(events) {
+    const out = []
+    for (const e of events) {
+      out.push(e)
+      if (e.name === 'messages.upsert') out.push(...derivedEvents(e.data.messages, creds.me?.id, creds.me?.lid))
+    }
+    if (kept) keep({ out, upserts: [], ack: null })
+    else ev.emitBatch(out)
+  }
   // Votes and event responses decrypted after the upsert change the stored poll or event too.
   function emitAddOn(name, data) {
     if (kept) keep({ out: [{ name, data }], upserts: [], ack: null })
@@ -255,6 +266,7 @@ function makeWASocket(userConfig = {}) {
   // sends to that chat wait for it. With none pending, a send goes straight through.
   const preludes = new Map()
   const customPatch = config.patchMessageBeforeSending !== DEFAULT_CONNECTION_CONFIG.patchMessageBeforeSending
+  const customGroupCache = typeof config.cachedGroupMetadata === 'function' && config.cachedGroupMetadata !== DEFAULT_CONNECTION_CONFIG.cachedGroupMetadata
   async function ordered(jid, build) {
     const chat = jidNormalizedUser(jid) || jid
     const prev = preludes.get(chat)
@@ -277,7 +289,7 @@ function makeWASocket(userConfig = {}) {
   const pendingFor = (jid) => preludes.size > 0 && preludes.has(jidNormalizedUser(jid) || jid)
 
   // The message as sent (after the app's patchMessageBeforeSending), encoded for the native send.
-  async function prepareRelay(jid, message, { messageId, additionalAttributes, additionalNodes } = {}) {
+  async function prepareRelay(jid, message, { messageId, additionalAttributes, additionalNodes, useCachedGroupMetadata } = {}) {
     if (!message || typeof message !== 'object') throw codedError('ERR_WA_CLIENT_ARGUMENT', 'message must be a proto.IMessage')
     let patched = config.patchMessageBeforeSending ? await config.patchMessageBeforeSending(message, [jid]) : message
     if (Array.isArray(patched)) patched = patched.find((p) => p.recipientJid === jid) || patched[0]
@@ -291,7 +303,14 @@ function makeWASocket(userConfig = {}) {
       if (v !== undefined) attrs[k] = String(v)
     }
     const nodes = (additionalNodes || []).map((n) => encodeBinaryNode(n))
-    return () => handle.relayMessage(jid, bytes, { messageId: messageId ?? undefined, additionalAttributes: attrs, additionalNodes: nodes })
+    // Baileys reads the app's cachedGroupMetadata first (unless the send says not to); without
+    // a participant list it asks the server, as the socket's own cache does.
+    let groupMetadata
+    if (customGroupCache && isJidGroup(jid) && useCachedGroupMetadata !== false) {
+      const cached = await config.cachedGroupMetadata(jid)
+      if (cached && Array.isArray(cached.participants)) groupMetadata = JSON.stringify(cached)
+    }
+    return () => handle.relayMessage(jid, bytes, { messageId: messageId ?? undefined, additionalAttributes: attrs, additionalNodes: nodes, groupMetadata })
   }
 
   let handle
@@ -334,12 +353,15 @@ function makeWASocket(userConfig = {}) {
       }
       // A bare text with no options is the hot path: built and sent natively (unless the app
       // patches messages before sending: then it goes through the patch like any other).
-      if (!customPatch && isPlainText(content, options)) {
+      if (!customPatch && !(customGroupCache && isJidGroup(jid)) && isPlainText(content, options)) {
         if (!pendingFor(jid)) return keepSent(JSON.parse(await handle.sendText(jid, content.text), BufferJSON.reviver))
         return keepSent(await ordered(jid, async () => () => handle.sendText(jid, content.text)))
       }
       if (content.disappearingMessagesInChat !== undefined && isJidGroup(jid)) {
-        throw codedError('ERR_WA_CLIENT_ARGUMENT', 'disappearing messages in a group are set with groupToggleEphemeral, which needs groups')
+        // Baileys sets a group's timer with an IQ, not a message (and returns nothing).
+        const v = content.disappearingMessagesInChat
+        await sock.groupToggleEphemeral(jid, typeof v === 'boolean' ? (v ? WA_DEFAULT_EPHEMERAL : 0) : v)
+        return undefined
       }
       refuseUnsupported(options)
       let fullMsg
@@ -365,6 +387,7 @@ function makeWASocket(userConfig = {}) {
           messageId: fullMsg.key.id,
           additionalAttributes: { ...extras.additionalAttributes, ...options.additionalAttributes },
           additionalNodes: [...extras.additionalNodes, ...(options.additionalNodes || [])],
+          useCachedGroupMetadata: options.useCachedGroupMetadata,
         })
       })
       return keepSent(fullMsg)
@@ -485,6 +508,7 @@ function makeWASocket(userConfig = {}) {
   }
 
   addPresence(sock, handle, creds)
+  addGroups(sock, handle, { emitLocal, me: () => creds.me })
 
   /** Resolves once `check(data)` holds for an `event`; rejects when the connection closes (Baileys' bindWaitForEvent). */
   function waitForEvent(event, check) {

@@ -34,6 +34,8 @@ pub struct RelayOptions {
     pub additional_attributes: Option<HashMap<String, String>>,
     /// Each node encoded with `encodeBinaryNode`.
     pub additional_nodes: Option<Vec<Buffer>>,
+    /// The group's metadata from the app's `cachedGroupMetadata`, as JSON.
+    pub group_metadata: Option<String>,
 }
 
 /// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
@@ -61,7 +63,14 @@ pub struct SocketOptions {
 type EventsTsfn = ThreadsafeFunction<String, (), String, Status, false>;
 
 pub(crate) fn client_err(e: ClientError) -> JsFail {
-    coded(e.code(), e)
+    match &e {
+        // The server's own code and text travel as properties: lib/ makes Baileys' Boom of them.
+        ClientError::Server { code, text } => {
+            let (code, text) = (code.to_string(), text.clone());
+            coded(e.code(), e).with("status", code).with("text", text)
+        }
+        _ => coded(e.code(), e),
+    }
 }
 
 fn config(o: &SocketOptions) -> Result<Config> {
@@ -338,6 +347,15 @@ impl NativeSocket {
         for frame in options.additional_nodes.unwrap_or_default() {
             let node = wa_binary::decode_frame(frame.as_ref()).map_err(|e| coded(e.code(), e))?;
             send.nodes.push(node);
+        }
+        if let Some(text) = options.group_metadata {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                coded(
+                    wa_client::error::code::ARGUMENT,
+                    format!("cachedGroupMetadata's answer is not JSON: {e}"),
+                )
+            })?;
+            send.group = compat::groups::metadata_from_json(&v).map(std::sync::Arc::new);
         }
         let sending = self.client.relay_message(&jid, message, send);
         Ok(AsyncBlockBuilder::new(async move {

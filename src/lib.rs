@@ -8,6 +8,7 @@ mod client;
 mod compat;
 mod crypto;
 mod errors;
+mod groups;
 mod logging;
 mod media;
 mod noise;

@@ -4,6 +4,7 @@
 //! BufferJSON for bytes (`{ type: 'Buffer', data: base64 }`, revived into Buffers by
 //! lib/socket.js with Baileys' own reviver).
 
+pub mod groups;
 pub mod presence;
 pub mod proto_json;
 
@@ -85,6 +86,10 @@ pub fn event_json(e: &Event) -> Value {
         Event::MediaUpdate(updates) => (
             "messages.media-update",
             Value::Array(updates.iter().map(media_update_json).collect()),
+        ),
+        Event::GroupsUpsert(groups) => (
+            "groups.upsert",
+            Value::Array(groups.iter().map(groups::groups_upsert_json).collect()),
         ),
     };
     json!({ "name": name, "data": data })

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     pub keys: Arc<dyn KeyStore>,
     pub signal: SignalProtocol<KeyStoreSignal>,
     pub devices: DeviceCache,
+    /// Group metadata for sends (bounded).
+    pub groups: crate::groups::GroupCache,
     pub lids: LidMappings,
     /// Call order of sends, per chat.
     pub lanes: Lanes,
@@ -136,6 +138,7 @@ impl Client {
             creds,
             keys,
             devices: DeviceCache::default(),
+            groups: crate::groups::GroupCache::default(),
             lanes: Lanes::default(),
             retry: RetryState::default(),
             media: Default::default(),

@@ -29,6 +29,8 @@ pub enum Event {
     /// Baileys' `messages.media-update`: the phone's answers to media retry requests
     /// (`media::retry`).
     MediaUpdate(Vec<crate::media::MediaRetryUpdate>),
+    /// Baileys' `groups.upsert`: groups we were put in (a `create` notification).
+    GroupsUpsert(Vec<crate::groups::GroupUpsert>),
 }
 
 impl Event {

@@ -14,6 +14,7 @@
 //!   Signal sessions with devices; LID/PN mappings and where sessions live.
 //! - [`send`]: sending (pure fan-out planning in [`send::plan`]).
 //! - [`recv`]: the receive worker and its message, receipt and notification handlers.
+//! - [`groups`]: the group IQs, metadata cache, sender-key sends and `w:gp2` notifications.
 //! - [`presence`]: presence, chat states and the receipts we send, both directions.
 //! - [`retry`]: retry receipts, asked and answered.
 //! - [`signal_store`]: `wa-signal`'s store traits over `wa-store`'s key store.
@@ -34,6 +35,7 @@ pub mod delivery;
 pub mod devices;
 pub mod error;
 pub mod event;
+pub mod groups;
 mod inbox;
 pub mod lid;
 mod login;

@@ -227,6 +227,14 @@ impl Client {
         let own = self.me()?;
         let device = Jid::parse(&req.device).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mine = own.is_me(&device);
+        let group = Jid::parse(&chat).is_ok_and(|j| j.is_group());
+        // A device that could not decrypt a group message may lack our sender key: it comes
+        // along, inside the pairwise message.
+        let message = if group {
+            self.with_sender_key(&chat, &own, message).await?
+        } else {
+            message
+        };
         let plain = plaintext_for(mine, &chat, &message);
         let enc = self
             .inner
@@ -242,14 +250,15 @@ impl Client {
         if pkmsg {
             content.extend(self.device_identity());
         }
-        let mut stanza = Node::new("message")
+        let stanza = Node::new("message")
             .attr("id", req.id)
-            .attr("type", crate::send::kind::stanza_type(&message))
-            .attr("to", req.device);
-        stanza = if mine {
-            stanza.attr("recipient", chat)
+            .attr("type", crate::send::kind::stanza_type(&message));
+        let stanza = if group {
+            stanza.attr("to", chat).attr("participant", req.device)
+        } else if mine {
+            stanza.attr("to", req.device).attr("recipient", chat)
         } else {
-            stanza.attr("device_fanout", "false")
+            stanza.attr("to", req.device).attr("device_fanout", "false")
         };
         tracing::debug!(count = req.count, "resending a message on a retry receipt");
         self.send_await_ack(stanza.children(content)).await?;

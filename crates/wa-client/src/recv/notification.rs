@@ -12,6 +12,7 @@ impl Client {
             Some("link_code_companion_reg") => self.on_link_code_entered(node).await?,
             Some("encrypt") => self.on_prekey_count(node),
             Some("devices") => self.on_devices_changed(node),
+            Some("w:gp2") => self.on_group_notification(node).await,
             Some("mediaretry") => match crate::media::parse_media_retry(node) {
                 Some(update) => self.emit(crate::event::Event::MediaUpdate(vec![update])),
                 None => tracing::debug!("mediaretry notification without an id; ignored"),

@@ -91,9 +91,14 @@ impl Client {
     ) -> Result<WaMessage, ClientError> {
         let own = self.me()?;
         options.check()?;
-        if dest.is_group() || dest.is_broadcast() || dest.is_newsletter() {
+        if dest.is_group() {
+            return self
+                .send_group(dest.to_string(), message, options, turn, own)
+                .await;
+        }
+        if dest.is_broadcast() || dest.is_newsletter() {
             return Err(ClientError::Argument(
-                "only messages to users are supported so far".into(),
+                "messages to broadcasts and newsletters are not supported yet".into(),
             ));
         }
         let dest = dest.normalized_user();
@@ -197,6 +202,9 @@ pub struct SendOptions {
     pub attrs: Vec<(String, String)>,
     /// Nodes appended to the stanza (`<meta polltype=creation>`, ...).
     pub nodes: Vec<Node>,
+    /// A group's metadata from the app (Baileys' `cachedGroupMetadata`), used in place of the
+    /// socket's own cache or a query.
+    pub group: Option<std::sync::Arc<crate::groups::GroupMetadata>>,
 }
 
 /// Attributes the send itself owns: an extra one could only break the stanza.
