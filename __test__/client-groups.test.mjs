@@ -243,3 +243,16 @@ test('bad input: coded errors and Booms, never a crash', async () => {
   await sock.sendMessage(group, { text: 'still fine' })
   await b1.waitMessage((m) => text(m) === 'still fine')
 })
+
+test('status: ours posts to a statusJidList, Baileys posts one ours may see', async () => {
+  await sock.sendMessage('status@broadcast', { text: 'our status' }, { statusJidList: [pn('15550101'), pn('15550103')] })
+  const seen = await b1.waitMessage((m) => m.key.remoteJid === 'status@broadcast' && text(m) === 'our status')
+  assert.ok(seen.key.participant, 'a status names its author')
+  await b3.waitMessage((m) => m.key.remoteJid === 'status@broadcast' && text(m) === 'our status')
+  await b1.sock.sendMessage('status@broadcast', { text: 'b1 status' }, { statusJidList: [pn('15550100'), pn('15550102')] })
+  await until(() => ourEvents.some((e) => e.name === 'messages.upsert' && e.data.messages.some((m) => m.key.remoteJid === 'status@broadcast' && text(m) === 'b1 status')), 'ours sees b1 status')
+  await new Promise((r) => setTimeout(r, 300))
+  assert.ok(!bTexts(b2, 'status@broadcast').includes('our status'), 'not listed, not delivered')
+  await assert.rejects(sock.sendMessage('status@broadcast', { text: 'nobody' }), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
+  await assert.rejects(sock.sendMessage(group, { text: 'x' }, { statusJidList: [pn('15550101')] }), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
+})

@@ -1,5 +1,6 @@
 'use strict'
-// Groups on our socket: Baileys 7's groups surface (`groupMetadata`, `groupCreate`, ...), each
+// Groups on our socket: Baileys 7's groups and communities surfaces (`groupMetadata`,
+// `groupCreate`, `communityCreate`, ...), each
 // a typed operation in Rust (crates/wa-client/src/groups) reached through `handle.groupOp`, and
 // the events Baileys derives from group stub messages (its `processMessage`):
 // `groups.update`, `group-participants.update`, `group.join-request`.
@@ -157,6 +158,40 @@ function addGroups(sock, handle, { emitLocal, me }) {
     groupMemberAddMode: (jid, mode) => op('groupMemberAddMode', str(jid, 'jid'), String(mode)).then(() => undefined),
     groupJoinApprovalMode: (jid, mode) => op('groupJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
     groupFetchAllParticipating,
+  })
+  // Communities: the IQs that differ have their own operations; the rest are the group ones.
+  Object.assign(sock, {
+    communityMetadata: (jid) => op('communityMetadata', str(jid, 'jid')),
+    communityCreate: (subject, body) => op('communityCreate', String(subject ?? ''), body ? String(body) : ''),
+    communityCreateGroup: (subject, participants, parentCommunityJid) =>
+      op('communityCreateGroup', String(subject ?? ''), list(participants, 'participants'), str(parentCommunityJid, 'parentCommunityJid')),
+    communityLeave: (id) => op('communityLeave', str(id, 'id')).then(() => undefined),
+    communityUpdateSubject: sock.groupUpdateSubject,
+    communityLinkGroup: (groupJid, parentCommunityJid) =>
+      op('communityLinkGroup', str(groupJid, 'groupJid'), str(parentCommunityJid, 'parentCommunityJid')).then(() => undefined),
+    communityUnlinkGroup: (groupJid, parentCommunityJid) =>
+      op('communityUnlinkGroup', str(groupJid, 'groupJid'), str(parentCommunityJid, 'parentCommunityJid')).then(() => undefined),
+    communityFetchLinkedGroups: (jid) => op('communityFetchLinkedGroups', str(jid, 'jid')),
+    communityRequestParticipantsList: sock.groupRequestParticipantsList,
+    communityRequestParticipantsUpdate: sock.groupRequestParticipantsUpdate,
+    communityParticipantsUpdate: (jid, participants, action) =>
+      op('communityParticipantsUpdate', str(jid, 'jid'), list(participants, 'participants'), String(action)),
+    communityUpdateDescription: sock.groupUpdateDescription,
+    communityInviteCode: sock.groupInviteCode,
+    communityRevokeInvite: sock.groupRevokeInvite,
+    communityAcceptInvite: async (code) => (await op('communityAcceptInvite', str(code, 'code'))) ?? undefined,
+    communityRevokeInviteV4: sock.groupRevokeInviteV4,
+    communityAcceptInviteV4: sock.groupAcceptInviteV4,
+    communityGetInviteInfo: (code) => op('communityGetInviteInfo', str(code, 'code')),
+    communityToggleEphemeral: sock.groupToggleEphemeral,
+    communitySettingUpdate: sock.groupSettingUpdate,
+    communityMemberAddMode: sock.groupMemberAddMode,
+    communityJoinApprovalMode: (jid, mode) => op('communityJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
+    async communityFetchAllParticipating() {
+      const data = await op('communityFetchAllParticipating')
+      emitLocal([{ name: 'groups.update', data: Object.values(data) }])
+      return data
+    },
   })
   return sock
 }

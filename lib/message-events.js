@@ -65,6 +65,17 @@ function derivedEvents(messages, meId, meLid) {
             },
           ],
         })
+      } else if (pm.type === Type.GROUP_MEMBER_LABEL_CHANGE && pm.memberLabel?.label) {
+        out.push({
+          name: 'group.member-tag.update',
+          data: {
+            groupId: jidNormalizedUser(message.key.remoteJid),
+            label: pm.memberLabel.label,
+            participant: message.key.participant,
+            participantAlt: message.key.participantAlt,
+            messageTimestamp: Number(message.messageTimestamp),
+          },
+        })
       }
     }
   }

@@ -95,9 +95,16 @@ function isPlainText(content, options) {
   return !content.text.includes('https://')
 }
 
+/** `statusJidList` only means something for a status; elsewhere it is refused, not ignored. */
+function checkStatusList(jid, list) {
+  if (list === undefined || list === null) return undefined
+  if (jid !== 'status@broadcast') throw codedError('ERR_WA_CLIENT_ARGUMENT', 'statusJidList is for status@broadcast only')
+  if (!Array.isArray(list) || list.some((j) => typeof j !== 'string')) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'statusJidList must be an array of JIDs')
+  return list
+}
+
 /** Options that need a layer not built yet: refused, never ignored. */
 function refuseUnsupported(options) {
-  if (options.statusJidList) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'statusJidList: status broadcasts need groups, not built yet')
   if (options.participant) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'participant: resending to one device is done by the socket itself')
 }
 
@@ -289,7 +296,7 @@ function makeWASocket(userConfig = {}) {
   const pendingFor = (jid) => preludes.size > 0 && preludes.has(jidNormalizedUser(jid) || jid)
 
   // The message as sent (after the app's patchMessageBeforeSending), encoded for the native send.
-  async function prepareRelay(jid, message, { messageId, additionalAttributes, additionalNodes, useCachedGroupMetadata } = {}) {
+  async function prepareRelay(jid, message, { messageId, additionalAttributes, additionalNodes, useCachedGroupMetadata, statusJidList } = {}) {
     if (!message || typeof message !== 'object') throw codedError('ERR_WA_CLIENT_ARGUMENT', 'message must be a proto.IMessage')
     let patched = config.patchMessageBeforeSending ? await config.patchMessageBeforeSending(message, [jid]) : message
     if (Array.isArray(patched)) patched = patched.find((p) => p.recipientJid === jid) || patched[0]
@@ -310,7 +317,7 @@ function makeWASocket(userConfig = {}) {
       const cached = await config.cachedGroupMetadata(jid)
       if (cached && Array.isArray(cached.participants)) groupMetadata = JSON.stringify(cached)
     }
-    return () => handle.relayMessage(jid, bytes, { messageId: messageId ?? undefined, additionalAttributes: attrs, additionalNodes: nodes, groupMetadata })
+    return () => handle.relayMessage(jid, bytes, { messageId: messageId ?? undefined, additionalAttributes: attrs, additionalNodes: nodes, groupMetadata, statusJidList: checkStatusList(jid, statusJidList) })
   }
 
   let handle
@@ -388,6 +395,7 @@ function makeWASocket(userConfig = {}) {
           additionalAttributes: { ...extras.additionalAttributes, ...options.additionalAttributes },
           additionalNodes: [...extras.additionalNodes, ...(options.additionalNodes || [])],
           useCachedGroupMetadata: options.useCachedGroupMetadata,
+          statusJidList: options.statusJidList,
         })
       })
       return keepSent(fullMsg)

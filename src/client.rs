@@ -36,6 +36,8 @@ pub struct RelayOptions {
     pub additional_nodes: Option<Vec<Buffer>>,
     /// The group's metadata from the app's `cachedGroupMetadata`, as JSON.
     pub group_metadata: Option<String>,
+    /// Who may see a status (`status@broadcast`).
+    pub status_jid_list: Option<Vec<String>>,
 }
 
 /// The protocol-relevant part of Baileys' `SocketConfig` (lib/socket.js fills the defaults).
@@ -339,6 +341,7 @@ impl NativeSocket {
         let options = options.unwrap_or_default();
         let mut send = wa_client::SendOptions {
             id: options.message_id,
+            status_jid_list: options.status_jid_list,
             ..Default::default()
         };
         for (k, v) in options.additional_attributes.unwrap_or_default() {

@@ -9,7 +9,7 @@ use wa_client::ClientError;
 use wa_client::groups::{GroupSetting, ParticipantAction, ParticipantResult};
 
 use crate::client::{NativeSocket, client_err};
-use crate::compat::groups::metadata_json;
+use crate::compat::groups::{community_json, metadata_json};
 use crate::errors::Coded;
 
 fn arg_str(args: &[Value], i: usize, what: &str) -> Result<String, ClientError> {
@@ -173,6 +173,92 @@ async fn run(c: &wa_client::Client, op: &str, args: &[Value]) -> Result<Value, C
             c.group_join_approval_mode(&arg_str(args, 0, "jid")?, &arg_str(args, 1, "mode")?)
                 .await?;
             Value::Null
+        }
+        "communityMetadata" => {
+            community_json(&c.community_metadata(&arg_str(args, 0, "jid")?).await?)
+        }
+        "communityCreate" => {
+            let body = args.get(1).and_then(Value::as_str).unwrap_or_default();
+            let m = c
+                .community_create(&arg_str(args, 0, "subject")?, body)
+                .await?;
+            m.as_ref().map_or(Value::Null, metadata_json)
+        }
+        "communityCreateGroup" => {
+            let m = c
+                .community_create_group(
+                    &arg_str(args, 0, "subject")?,
+                    &arg_list(args, 1, "participants")?,
+                    &arg_str(args, 2, "parentCommunityJid")?,
+                )
+                .await?;
+            m.as_ref().map_or(Value::Null, metadata_json)
+        }
+        "communityLeave" => {
+            c.community_leave(&arg_str(args, 0, "id")?).await?;
+            Value::Null
+        }
+        "communityLinkGroup" => {
+            c.community_link_group(
+                &arg_str(args, 0, "groupJid")?,
+                &arg_str(args, 1, "parentCommunityJid")?,
+            )
+            .await?;
+            Value::Null
+        }
+        "communityUnlinkGroup" => {
+            c.community_unlink_group(
+                &arg_str(args, 0, "groupJid")?,
+                &arg_str(args, 1, "parentCommunityJid")?,
+            )
+            .await?;
+            Value::Null
+        }
+        "communityFetchLinkedGroups" => {
+            let l = c
+                .community_fetch_linked_groups(&arg_str(args, 0, "jid")?)
+                .await?;
+            json!({
+                "communityJid": l.community_jid,
+                "isCommunity": l.is_community,
+                "linkedGroups": l.linked_groups.iter().map(|g| json!({
+                    "id": g.id, "subject": g.subject, "creation": g.creation,
+                    "owner": g.owner, "size": g.size,
+                })).collect::<Vec<_>>(),
+            })
+        }
+        "communityParticipantsUpdate" => {
+            let action = ParticipantAction::parse(&arg_str(args, 2, "action")?)?;
+            let r = c
+                .community_participants_update(
+                    &arg_str(args, 0, "jid")?,
+                    &arg_list(args, 1, "participants")?,
+                    action,
+                )
+                .await?;
+            results_json(&r, true)
+        }
+        "communityAcceptInvite" => {
+            json!(
+                c.community_accept_invite(&arg_str(args, 0, "code")?)
+                    .await?
+            )
+        }
+        "communityGetInviteInfo" => community_json(
+            &c.community_get_invite_info(&arg_str(args, 0, "code")?)
+                .await?,
+        ),
+        "communityJoinApprovalMode" => {
+            c.community_join_approval_mode(&arg_str(args, 0, "jid")?, &arg_str(args, 1, "mode")?)
+                .await?;
+            Value::Null
+        }
+        "communityFetchAllParticipating" => {
+            let mut o = serde_json::Map::new();
+            for m in c.community_fetch_all_participating().await? {
+                o.insert(m.id.clone(), community_json(&m));
+            }
+            Value::Object(o)
         }
         _ => {
             return Err(ClientError::Argument(format!(

@@ -316,6 +316,29 @@ export interface WASocket {
   groupMemberAddMode(jid: string, mode: 'admin_add' | 'all_member_add'): Promise<void>
   groupJoinApprovalMode(jid: string, mode: 'on' | 'off'): Promise<void>
   groupFetchAllParticipating(): Promise<{ [jid: string]: GroupMetadata }>
+  communityMetadata(jid: string): Promise<GroupMetadata>
+  communityCreate(subject: string, body: string): Promise<GroupMetadata | null>
+  communityCreateGroup(subject: string, participants: string[], parentCommunityJid: string): Promise<GroupMetadata | null>
+  communityLeave(id: string): Promise<void>
+  communityUpdateSubject(jid: string, subject: string): Promise<void>
+  communityLinkGroup(groupJid: string, parentCommunityJid: string): Promise<void>
+  communityUnlinkGroup(groupJid: string, parentCommunityJid: string): Promise<void>
+  communityFetchLinkedGroups(jid: string): Promise<{ communityJid: string; isCommunity: boolean; linkedGroups: Array<{ id?: string; subject: string; creation?: number; owner?: string; size?: number }> }>
+  communityRequestParticipantsList(jid: string): Promise<Array<Record<string, string>>>
+  communityRequestParticipantsUpdate(jid: string, participants: string[], action: 'approve' | 'reject'): Promise<Array<{ status: string; jid: string }>>
+  communityParticipantsUpdate(jid: string, participants: string[], action: 'add' | 'remove' | 'promote' | 'demote'): Promise<Array<{ status: string; jid: string; content: BinaryNode }>>
+  communityUpdateDescription(jid: string, description?: string): Promise<void>
+  communityInviteCode(jid: string): Promise<string | undefined>
+  communityRevokeInvite(jid: string): Promise<string | undefined>
+  communityAcceptInvite(code: string): Promise<string | undefined>
+  communityRevokeInviteV4(communityJid: string, invitedJid: string): Promise<boolean>
+  communityAcceptInviteV4(key: string | WAMessageKeyInput, inviteMessage: { groupJid: string; inviteCode: string; inviteExpiration: number | { low: number; high: number }; [k: string]: any }): Promise<string | undefined>
+  communityGetInviteInfo(code: string): Promise<GroupMetadata>
+  communityToggleEphemeral(jid: string, ephemeralExpiration: number): Promise<void>
+  communitySettingUpdate(jid: string, setting: 'announcement' | 'not_announcement' | 'locked' | 'unlocked'): Promise<void>
+  communityMemberAddMode(jid: string, mode: 'admin_add' | 'all_member_add'): Promise<void>
+  communityJoinApprovalMode(jid: string, mode: 'on' | 'off'): Promise<void>
+  communityFetchAllParticipating(): Promise<{ [jid: string]: GroupMetadata }>
 }
 
 

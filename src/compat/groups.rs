@@ -107,3 +107,37 @@ pub fn metadata_from_json(v: &Value) -> Option<GroupMetadata> {
         ..GroupMetadata::default()
     })
 }
+
+/// Baileys' community metadata (its `extractCommunityMetadata`): fewer fields than a group's,
+/// times as 0 when absent, participants as `{ id, admin }`.
+pub fn community_json(m: &GroupMetadata) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(m.id));
+    o.insert("subject".into(), json!(m.subject));
+    put(&mut o, "subjectOwner", &m.subject_owner);
+    o.insert("subjectTime".into(), json!(m.subject_time.unwrap_or(0)));
+    o.insert("size".into(), json!(m.participants.len()));
+    o.insert("creation".into(), json!(m.creation.unwrap_or(0)));
+    put(&mut o, "owner", &m.owner);
+    put(&mut o, "desc", &m.desc);
+    put(&mut o, "descId", &m.desc_id);
+    put(&mut o, "linkedParent", &m.linked_parent);
+    o.insert("restrict".into(), json!(m.restrict));
+    o.insert("announce".into(), json!(m.announce));
+    o.insert("isCommunity".into(), json!(m.is_community));
+    o.insert("isCommunityAnnounce".into(), json!(m.is_community_announce));
+    o.insert("joinApprovalMode".into(), json!(m.join_approval_mode));
+    o.insert("memberAddMode".into(), json!(m.member_add_mode));
+    o.insert(
+        "participants".into(),
+        Value::Array(
+            m.participants
+                .iter()
+                .map(|p| json!({ "id": p.id, "admin": p.admin }))
+                .collect(),
+        ),
+    );
+    put(&mut o, "ephemeralDuration", &m.ephemeral_duration);
+    o.insert("addressingMode".into(), json!(m.mode().as_str()));
+    Value::Object(o)
+}

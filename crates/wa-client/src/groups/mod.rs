@@ -1,7 +1,8 @@
 //! Groups, both directions: the `w:g2` IQs (Baileys' `groups.js`), the metadata cache the
 //! send path reads, sending with sender keys and the memory of who holds ours ([`send`]),
-//! and the `w:gp2` notifications that change a group ([`notify`]).
+//! the `w:gp2` notifications that change a group (`notify`), and communities ([`community`]).
 
+pub mod community;
 pub mod metadata;
 mod notify;
 mod send;

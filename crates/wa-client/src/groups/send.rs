@@ -6,6 +6,8 @@
 //! the next send starts a new key that the one who left never gets, and every remaining device
 //! gets it, so no one is left "waiting for this message".
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use serde_json::{Map, Value};
 use wa_binary::{Jid, Node};
@@ -35,6 +37,35 @@ pub(crate) fn sender_identity(own: &Own, mode: AddressingMode) -> &Jid {
     }
 }
 
+/// Where statuses go.
+pub const STATUS_BROADCAST: &str = "status@broadcast";
+
+/// A status's audience as a group: the listed users, LID-addressed as Baileys sends statuses
+/// (our sender identity is our LID when we have one).
+fn status_audience(list: &[String]) -> Result<GroupMetadata, ClientError> {
+    let mut participants = Vec::with_capacity(list.len());
+    for j in list {
+        match Jid::parse(j) {
+            Ok(u) if u.is_pn() || u.is_lid() => participants.push(super::GroupParticipant {
+                id: u.normalized_user().to_string(),
+                ..super::GroupParticipant::default()
+            }),
+            _ => {
+                return Err(ClientError::Argument(format!(
+                    "statusJidList: {j:?} is not a user JID"
+                )));
+            }
+        }
+    }
+    Ok(GroupMetadata {
+        id: STATUS_BROADCAST.to_owned(),
+        addressing_mode: Some(AddressingMode::Lid),
+        size: participants.len(),
+        participants,
+        ..GroupMetadata::default()
+    })
+}
+
 /// The member users of a group, as their device lists are asked for.
 fn member_users(meta: &GroupMetadata) -> Vec<String> {
     let mut users: Vec<String> = Vec::with_capacity(meta.participants.len());
@@ -59,9 +90,22 @@ impl Client {
         turn: Option<order::Turn>,
         own: Own,
     ) -> Result<WaMessage, ClientError> {
-        let meta = match options.group.take() {
-            Some(m) => m,
-            None => self.cached_group(&chat).await?,
+        // A status goes to the contacts the app lists, with a sender key as in a group; Baileys
+        // keeps no memory for it (every send carries the key to every listed device).
+        let status = chat == STATUS_BROADCAST;
+        let meta = if status {
+            let list = options.status_jid_list.take().unwrap_or_default();
+            if list.is_empty() {
+                return Err(ClientError::Argument(
+                    "a status needs statusJidList: the contacts who may see it".into(),
+                ));
+            }
+            Arc::new(status_audience(&list)?)
+        } else {
+            match options.group.take() {
+                Some(m) => m,
+                None => self.cached_group(&chat).await?,
+            }
         };
         // Baileys lets `additionalAttributes.addressing_mode` override the group's.
         let mode = match options.attrs.iter().find(|(k, _)| k == "addressing_mode") {
@@ -78,7 +122,11 @@ impl Client {
         let devices = self.devices(&member_users(&meta)).await?;
         let name = SenderKeyName::from_jids(&chat, &me.to_string())
             .map_err(|k| ClientError::from(k.at(me.to_string())))?;
-        let mut memory = self.sender_key_memory(&chat).await?;
+        let mut memory = if status {
+            Map::new()
+        } else {
+            self.sender_key_memory(&chat).await?
+        };
 
         let plain = nodes::pad(message.encode_to_vec());
         let group = self.inner.signal.group_encrypt(&name, &plain).await?;
@@ -145,9 +193,11 @@ impl Client {
         let mut stanza = Node::new("message")
             .attr("id", id.clone())
             .attr("to", chat.clone())
-            .attr("type", kind::stanza_type(&message))
-            .attr("addressing_mode", mode.as_str())
-            .attr("phash", nodes::phash(&all));
+            .attr("type", kind::stanza_type(&message));
+        if !status {
+            stanza = stanza.attr("addressing_mode", mode.as_str());
+        }
+        stanza = stanza.attr("phash", nodes::phash(&all));
         if let Some(e) = meta.ephemeral_duration.filter(|e| *e > 0)
             && !options.attrs.iter().any(|(k, _)| k == "expiration")
         {
@@ -168,7 +218,7 @@ impl Client {
         drop(turn);
         Self::ack(ack?).await?;
         // Remembered once the server took the message: a send that failed delivered no key.
-        if !need.is_empty() {
+        if !need.is_empty() && !status {
             for d in need {
                 memory.insert(d, Value::Bool(true));
             }
@@ -179,7 +229,7 @@ impl Client {
                 remote_jid: chat,
                 from_me: true,
                 id,
-                addressing_mode: Some(mode),
+                addressing_mode: (!status).then_some(mode),
                 ..MessageKey::default()
             },
             info: WebMessageInfo {

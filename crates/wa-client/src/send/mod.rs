@@ -91,7 +91,7 @@ impl Client {
     ) -> Result<WaMessage, ClientError> {
         let own = self.me()?;
         options.check()?;
-        if dest.is_group() {
+        if dest.is_group() || dest.is_status_broadcast() {
             return self
                 .send_group(dest.to_string(), message, options, turn, own)
                 .await;
@@ -205,6 +205,8 @@ pub struct SendOptions {
     /// A group's metadata from the app (Baileys' `cachedGroupMetadata`), used in place of the
     /// socket's own cache or a query.
     pub group: Option<std::sync::Arc<crate::groups::GroupMetadata>>,
+    /// Baileys' `statusJidList`: who may see a status (`status@broadcast`).
+    pub status_jid_list: Option<Vec<String>>,
 }
 
 /// Attributes the send itself owns: an extra one could only break the stanza.

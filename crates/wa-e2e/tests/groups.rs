@@ -1,0 +1,163 @@
+//! Groups between three of our clients through the test server: create, sender-key messages
+//! both ways, the distribution message only to devices that lack our key, a removed member
+//! who gets nothing afterwards while the rest still decrypt (our key rotated), a re-added
+//! member, and the stub messages of membership changes. (Interop with the real Baileys:
+//! `__test__/client-groups.test.mjs`.)
+
+mod common;
+
+use common::*;
+use wa_client::groups::ParticipantAction;
+use wa_client::{Event, MessagesUpsert};
+use wa_proto::web_message_info::StubType;
+
+/// The next upsert of a text in `group`.
+async fn group_text(events: &mut wa_client::Events, group: &str) -> (MessagesUpsert, String) {
+    next(events, |e| match e {
+        Event::MessagesUpsert(u)
+            if u.messages[0].key.remote_jid == group
+                && u.messages[0].info.message.as_ref().and_then(text).is_some() =>
+        {
+            Some((u.clone(), upsert_text(u)))
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// The next stub message of `kind` in `group`.
+async fn stub(events: &mut wa_client::Events, group: &str, kind: StubType) -> Vec<String> {
+    next(events, |e| match e {
+        Event::MessagesUpsert(u)
+            if u.messages[0].key.remote_jid == group
+                && u.messages[0].info.message_stub_type == Some(kind as i32) =>
+        {
+            Some(u.messages[0].info.message_stub_parameters.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// The devices `account`'s sender-key memory lists for `group`.
+async fn memory(account: &Paired, group: &str) -> Vec<String> {
+    let got = account
+        .keys
+        .get(wa_store::KeyType::SenderKeyMemory, &[group.to_owned()])
+        .await
+        .unwrap();
+    match got.get(group) {
+        Some(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_our_clients_sends_removes_and_rotates() {
+    let server = server("e2e-groups").await;
+    let pa = pair(&server, "15553330001").await;
+    let pb = pair(&server, "15553330002").await;
+    let pc = pair(&server, "15553330003").await;
+    let (a, mut ea) = login(&server, &pa).await;
+    let (b, mut eb) = login(&server, &pb).await;
+    let (c, mut ec) = login(&server, &pc).await;
+
+    let meta = a
+        .group_create(
+            "e2e",
+            &[
+                "15553330002@s.whatsapp.net".into(),
+                "15553330003@s.whatsapp.net".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    let g = meta.id.clone();
+    assert_eq!(meta.participants.len(), 3);
+    for ev in [&mut eb, &mut ec] {
+        let up = next(ev, |e| match e {
+            Event::GroupsUpsert(list) => list.iter().find(|u| u.metadata.id == g).cloned(),
+            _ => None,
+        })
+        .await;
+        assert_eq!(up.metadata.subject, "e2e");
+    }
+
+    a.send_text(&g, "one").await.unwrap();
+    assert_eq!(group_text(&mut eb, &g).await.1, "one");
+    assert_eq!(group_text(&mut ec, &g).await.1, "one");
+    let (u, _) = {
+        b.send_text(&g, "from b").await.unwrap();
+        group_text(&mut ea, &g).await
+    };
+    let author = u.messages[0].key.participant.clone().unwrap();
+    assert!(
+        author.contains("15553330002") || author.ends_with("@lid"),
+        "{author}"
+    );
+    assert_eq!(group_text(&mut ec, &g).await.1, "from b");
+
+    // A remembers who holds its key (Baileys' sender-key-memory): B's and C's devices.
+    let holders = memory(&pa, &g).await;
+    assert!(
+        holders
+            .iter()
+            .any(|d| d.contains("15553330002") || d.ends_with("@lid")),
+        "{holders:?}"
+    );
+    assert_eq!(holders.len(), 2, "{holders:?}");
+    a.send_text(&g, "two").await.unwrap();
+    assert_eq!(group_text(&mut eb, &g).await.1, "two");
+    assert_eq!(group_text(&mut ec, &g).await.1, "two");
+
+    // C is removed: everyone sees it, A rotates, C gets nothing more, B still reads A.
+    let r = a
+        .group_participants_update(
+            &g,
+            &["15553330003@s.whatsapp.net".into()],
+            ParticipantAction::Remove,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r[0].status, "200");
+    let removed = stub(&mut eb, &g, StubType::GroupParticipantRemove).await;
+    assert_eq!(removed.len(), 1);
+    stub(&mut ec, &g, StubType::GroupParticipantRemove).await;
+    stub(&mut ea, &g, StubType::GroupParticipantRemove).await;
+    // Rotated: the memory was cleared, and the next send gives the new key to B alone.
+    assert!(memory(&pa, &g).await.is_empty());
+    a.send_text(&g, "after c").await.unwrap();
+    assert_eq!(group_text(&mut eb, &g).await.1, "after c");
+    assert_eq!(memory(&pa, &g).await.len(), 1);
+    b.send_text(&g, "b after c").await.unwrap();
+    assert_eq!(group_text(&mut ea, &g).await.1, "b after c");
+    let leaked = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        group_text(&mut ec, &g),
+    )
+    .await;
+    assert!(
+        leaked.is_err(),
+        "a removed member got a message: {leaked:?}"
+    );
+
+    // C comes back and reads what follows.
+    a.group_participants_update(
+        &g,
+        &["15553330003@s.whatsapp.net".into()],
+        ParticipantAction::Add,
+    )
+    .await
+    .unwrap();
+    stub(&mut ec, &g, StubType::GroupParticipantAdd).await;
+    a.send_text(&g, "welcome back").await.unwrap();
+    assert_eq!(group_text(&mut ec, &g).await.1, "welcome back");
+    assert_eq!(group_text(&mut eb, &g).await.1, "welcome back");
+
+    // Metadata agrees everywhere.
+    let ma = a.group_metadata(&g).await.unwrap();
+    let mc = c.group_metadata(&g).await.unwrap();
+    assert_eq!(ma.participants.len(), 3);
+    assert_eq!(ma, mc);
+    server.stop().await;
+}
