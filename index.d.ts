@@ -666,6 +666,8 @@ export interface WASocketConfig {
   store?: Store | Engine
   /** With `store`: also download each message's media and keep it raw at `chat/{jid}/message/{id}/content`. */
   storeContent?: boolean
+  /** Baileys' `cachedGroupMetadata`: the app's copy of a group's metadata, read before each group send (else the socket's own cache, else the server). */
+  cachedGroupMetadata?: (jid: string) => Promise<GroupMetadata | undefined>
   /** Baileys' `getMessage`: the content of a message we sent, for retries and poll votes (the store's when absent). */
   getMessage?: (key: { remoteJid?: string | null; fromMe?: boolean | null; id?: string | null }) => Promise<Record<string, any> | undefined>
   [key: string]: unknown
@@ -715,6 +717,49 @@ export interface WAMessageLike {
   [key: string]: any
 }
 
+/** One member of a group (Baileys' `GroupParticipant`). */
+export interface GroupParticipant {
+  id: string
+  phoneNumber?: string
+  lid?: string
+  username?: string
+  admin: 'admin' | 'superadmin' | null
+}
+
+/** Baileys' `GroupMetadata`. */
+export interface GroupMetadata {
+  id: string
+  notify?: string
+  addressingMode: 'pn' | 'lid'
+  subject: string
+  subjectOwner?: string
+  subjectOwnerPn?: string
+  subjectTime?: number
+  size?: number
+  creation?: number
+  owner?: string
+  ownerPn?: string
+  owner_country_code?: string
+  desc?: string
+  descId?: string
+  descOwner?: string
+  descOwnerPn?: string
+  descTime?: number
+  linkedParent?: string
+  restrict?: boolean
+  announce?: boolean
+  isCommunity?: boolean
+  isCommunityAnnounce?: boolean
+  joinApprovalMode?: boolean
+  memberAddMode?: boolean
+  participants: GroupParticipant[]
+  ephemeralDuration?: number
+  author?: string
+  authorPn?: string
+}
+
+export type ParticipantAction = 'add' | 'remove' | 'promote' | 'demote' | 'modify'
+
 export interface WAEventMap {
   'connection.update': WAConnectionUpdate
   'creds.update': Record<string, any>
@@ -726,6 +771,11 @@ export interface WAEventMap {
   'message-receipt.update': Array<{ key: WAMessageLike['key']; receipt: { userJid: string; receiptTimestamp?: number; readTimestamp?: number; playedTimestamp?: number } }>
   /** The phone's answers to media retry requests (`updateMediaMessage`): encrypted `media`, or an `error` (a Boom). */
   'messages.media-update': Array<{ key: WAMessageLike['key']; media?: { ciphertext: Uint8Array; iv: Uint8Array }; error?: WABoomError }>
+  /** Groups we were put in. */
+  'groups.upsert': GroupMetadata[]
+  'groups.update': Array<Partial<GroupMetadata> & { id: string; inviteCode?: string }>
+  'group-participants.update': { id: string; author?: string; authorPn?: string; participants: GroupParticipant[]; action: ParticipantAction }
+  'group.join-request': { id: string; author?: string; authorPn?: string; participant?: string; participantPn?: string; action: string; method?: string }
   [event: string]: any
 }
 
@@ -844,6 +894,48 @@ export interface WASocket {
   /** `read` receipts (`read-self` when the account's read-receipts privacy setting is off). */
   readMessages(keys: WAMessageLike['key'][]): Promise<void>
   waitForConnectionUpdate(check: (u: WAConnectionUpdate) => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>
+  groupMetadata(jid: string): Promise<GroupMetadata>
+  groupCreate(subject: string, participants: string[]): Promise<GroupMetadata>
+  groupLeave(id: string): Promise<void>
+  groupUpdateSubject(jid: string, subject: string): Promise<void>
+  groupUpdateDescription(jid: string, description?: string): Promise<void>
+  groupParticipantsUpdate(jid: string, participants: string[], action: 'add' | 'remove' | 'promote' | 'demote'): Promise<Array<{ status: string; jid: string; content: BinaryNode }>>
+  groupRequestParticipantsList(jid: string): Promise<Array<Record<string, string>>>
+  groupRequestParticipantsUpdate(jid: string, participants: string[], action: 'approve' | 'reject'): Promise<Array<{ status: string; jid: string }>>
+  groupInviteCode(jid: string): Promise<string | undefined>
+  groupRevokeInvite(jid: string): Promise<string | undefined>
+  groupAcceptInvite(code: string): Promise<string | undefined>
+  groupGetInviteInfo(code: string): Promise<GroupMetadata>
+  groupRevokeInviteV4(groupJid: string, invitedJid: string): Promise<boolean>
+  groupAcceptInviteV4(key: string | WAMessageKeyInput, inviteMessage: { groupJid: string; inviteCode: string; inviteExpiration: number | { low: number; high: number }; [k: string]: any }): Promise<string | undefined>
+  groupToggleEphemeral(jid: string, ephemeralExpiration: number): Promise<void>
+  groupSettingUpdate(jid: string, setting: 'announcement' | 'not_announcement' | 'locked' | 'unlocked'): Promise<void>
+  groupMemberAddMode(jid: string, mode: 'admin_add' | 'all_member_add'): Promise<void>
+  groupJoinApprovalMode(jid: string, mode: 'on' | 'off'): Promise<void>
+  groupFetchAllParticipating(): Promise<{ [jid: string]: GroupMetadata }>
+  communityMetadata(jid: string): Promise<GroupMetadata>
+  communityCreate(subject: string, body: string): Promise<GroupMetadata | null>
+  communityCreateGroup(subject: string, participants: string[], parentCommunityJid: string): Promise<GroupMetadata | null>
+  communityLeave(id: string): Promise<void>
+  communityUpdateSubject(jid: string, subject: string): Promise<void>
+  communityLinkGroup(groupJid: string, parentCommunityJid: string): Promise<void>
+  communityUnlinkGroup(groupJid: string, parentCommunityJid: string): Promise<void>
+  communityFetchLinkedGroups(jid: string): Promise<{ communityJid: string; isCommunity: boolean; linkedGroups: Array<{ id?: string; subject: string; creation?: number; owner?: string; size?: number }> }>
+  communityRequestParticipantsList(jid: string): Promise<Array<Record<string, string>>>
+  communityRequestParticipantsUpdate(jid: string, participants: string[], action: 'approve' | 'reject'): Promise<Array<{ status: string; jid: string }>>
+  communityParticipantsUpdate(jid: string, participants: string[], action: 'add' | 'remove' | 'promote' | 'demote'): Promise<Array<{ status: string; jid: string; content: BinaryNode }>>
+  communityUpdateDescription(jid: string, description?: string): Promise<void>
+  communityInviteCode(jid: string): Promise<string | undefined>
+  communityRevokeInvite(jid: string): Promise<string | undefined>
+  communityAcceptInvite(code: string): Promise<string | undefined>
+  communityRevokeInviteV4(communityJid: string, invitedJid: string): Promise<boolean>
+  communityAcceptInviteV4(key: string | WAMessageKeyInput, inviteMessage: { groupJid: string; inviteCode: string; inviteExpiration: number | { low: number; high: number }; [k: string]: any }): Promise<string | undefined>
+  communityGetInviteInfo(code: string): Promise<GroupMetadata>
+  communityToggleEphemeral(jid: string, ephemeralExpiration: number): Promise<void>
+  communitySettingUpdate(jid: string, setting: 'announcement' | 'not_announcement' | 'locked' | 'unlocked'): Promise<void>
+  communityMemberAddMode(jid: string, mode: 'admin_add' | 'all_member_add'): Promise<void>
+  communityJoinApprovalMode(jid: string, mode: 'on' | 'off'): Promise<void>
+  communityFetchAllParticipating(): Promise<{ [jid: string]: GroupMetadata }>
 }
 
 
@@ -1810,6 +1902,8 @@ export interface RelayOptions {
   additionalNodes?: Array<Buffer>
   /** The group's metadata from the app's `cachedGroupMetadata`, as JSON. */
   groupMetadata?: string
+  /** Who may see a status (`status@broadcast`). */
+  statusJidList?: Array<string>
 }
 
 export interface S3Credentials {

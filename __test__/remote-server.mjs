@@ -55,6 +55,7 @@ export async function remoteServer(seed) {
     pid: p.pid,
     scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
     stats: () => call('stats', {}),
+    seedAccounts: ({ prefix, count, devices }) => call('seedAccounts', { prefix, count, devices }),
     phone(phoneNumber) {
       return {
         jid: `${phoneNumber}@s.whatsapp.net`,

@@ -17,7 +17,7 @@ const HELP = `usage: baileys-native test-server [--port N] [--seed TEXT] [--json
   --stdin-control   read JSON commands from stdin: scanQR, enterPairingCode, sendText,
                     sendMessage, setMediaRetryAnswer, inbox, devices, stats,
                     dropConnection, streamError, refuseLogins, removeDevice, mediaExpire,
-                    mediaCorrupt, mediaFile, mediaPut, mediaCount, stop`
+                    mediaCorrupt, mediaFile, mediaPut, mediaCount, seedAccounts, stop`
 
 function parse(argv) {
   const opts = { port: 0, json: false, control: false }
@@ -74,6 +74,8 @@ async function control(server, line) {
       return server.media.corrupt(msg.directPath, msg.offset)
     case 'mediaFile':
       return server.media.file(msg.directPath).toString('base64')
+    case 'seedAccounts':
+      return server.seedAccounts({ prefix: msg.prefix, count: msg.count, devices: msg.devices })
     case 'mediaCount':
       return server.media.count()
     case 'mediaPut':

@@ -110,21 +110,21 @@ function addGroups(sock, handle, { emitLocal, me }) {
     return data
   }
   Object.assign(sock, {
-    groupMetadata: (jid) => op('groupMetadata', str(jid, 'jid')),
-    groupCreate: (subject, participants) => op('groupCreate', String(subject ?? ''), list(participants, 'participants')),
-    groupLeave: (id) => op('groupLeave', str(id, 'id')).then(() => undefined),
-    groupUpdateSubject: (jid, subject) => op('groupUpdateSubject', str(jid, 'jid'), String(subject ?? '')).then(() => undefined),
-    groupUpdateDescription: (jid, description) =>
+    groupMetadata: async (jid) => op('groupMetadata', str(jid, 'jid')),
+    groupCreate: async (subject, participants) => op('groupCreate', String(subject ?? ''), list(participants, 'participants')),
+    groupLeave: async (id) => op('groupLeave', str(id, 'id')).then(() => undefined),
+    groupUpdateSubject: async (jid, subject) => op('groupUpdateSubject', str(jid, 'jid'), String(subject ?? '')).then(() => undefined),
+    groupUpdateDescription: async (jid, description) =>
       op('groupUpdateDescription', str(jid, 'jid'), description ? String(description) : null).then(() => undefined),
-    groupParticipantsUpdate: (jid, participants, action) => op('groupParticipantsUpdate', str(jid, 'jid'), list(participants, 'participants'), String(action)),
-    groupRequestParticipantsList: (jid) => op('groupRequestParticipantsList', str(jid, 'jid')),
-    groupRequestParticipantsUpdate: (jid, participants, action) =>
+    groupParticipantsUpdate: async (jid, participants, action) => op('groupParticipantsUpdate', str(jid, 'jid'), list(participants, 'participants'), String(action)),
+    groupRequestParticipantsList: async (jid) => op('groupRequestParticipantsList', str(jid, 'jid')),
+    groupRequestParticipantsUpdate: async (jid, participants, action) =>
       op('groupRequestParticipantsUpdate', str(jid, 'jid'), list(participants, 'participants'), String(action)),
     groupInviteCode: async (jid) => (await op('groupInviteCode', str(jid, 'jid'))) ?? undefined,
     groupRevokeInvite: async (jid) => (await op('groupRevokeInvite', str(jid, 'jid'))) ?? undefined,
     groupAcceptInvite: async (code) => (await op('groupAcceptInvite', str(code, 'code'))) ?? undefined,
-    groupGetInviteInfo: (code) => op('groupGetInviteInfo', str(code, 'code')),
-    groupRevokeInviteV4: (groupJid, invitedJid) => op('groupRevokeInviteV4', str(groupJid, 'groupJid'), str(invitedJid, 'invitedJid')),
+    groupGetInviteInfo: async (code) => op('groupGetInviteInfo', str(code, 'code')),
+    groupRevokeInviteV4: async (groupJid, invitedJid) => op('groupRevokeInviteV4', str(groupJid, 'groupJid'), str(invitedJid, 'invitedJid')),
     /**
      * Baileys' `groupAcceptInviteV4(key, inviteMessage)`: accepts, marks the invite message
      * expired (`messages.update`, when the whole key is given) and upserts the "added" stub.
@@ -152,29 +152,29 @@ function addGroups(sock, handle, { emitLocal, me }) {
       emitLocal(events)
       return from ?? undefined
     },
-    groupToggleEphemeral: (jid, ephemeralExpiration) =>
+    groupToggleEphemeral: async (jid, ephemeralExpiration) =>
       op('groupToggleEphemeral', str(jid, 'jid'), ephemeralExpiration ? Number(ephemeralExpiration) : 0).then(() => undefined),
-    groupSettingUpdate: (jid, setting) => op('groupSettingUpdate', str(jid, 'jid'), String(setting)).then(() => undefined),
-    groupMemberAddMode: (jid, mode) => op('groupMemberAddMode', str(jid, 'jid'), String(mode)).then(() => undefined),
-    groupJoinApprovalMode: (jid, mode) => op('groupJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
+    groupSettingUpdate: async (jid, setting) => op('groupSettingUpdate', str(jid, 'jid'), String(setting)).then(() => undefined),
+    groupMemberAddMode: async (jid, mode) => op('groupMemberAddMode', str(jid, 'jid'), String(mode)).then(() => undefined),
+    groupJoinApprovalMode: async (jid, mode) => op('groupJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
     groupFetchAllParticipating,
   })
   // Communities: the IQs that differ have their own operations; the rest are the group ones.
   Object.assign(sock, {
-    communityMetadata: (jid) => op('communityMetadata', str(jid, 'jid')),
-    communityCreate: (subject, body) => op('communityCreate', String(subject ?? ''), body ? String(body) : ''),
-    communityCreateGroup: (subject, participants, parentCommunityJid) =>
+    communityMetadata: async (jid) => op('communityMetadata', str(jid, 'jid')),
+    communityCreate: async (subject, body) => op('communityCreate', String(subject ?? ''), body ? String(body) : ''),
+    communityCreateGroup: async (subject, participants, parentCommunityJid) =>
       op('communityCreateGroup', String(subject ?? ''), list(participants, 'participants'), str(parentCommunityJid, 'parentCommunityJid')),
-    communityLeave: (id) => op('communityLeave', str(id, 'id')).then(() => undefined),
+    communityLeave: async (id) => op('communityLeave', str(id, 'id')).then(() => undefined),
     communityUpdateSubject: sock.groupUpdateSubject,
-    communityLinkGroup: (groupJid, parentCommunityJid) =>
+    communityLinkGroup: async (groupJid, parentCommunityJid) =>
       op('communityLinkGroup', str(groupJid, 'groupJid'), str(parentCommunityJid, 'parentCommunityJid')).then(() => undefined),
-    communityUnlinkGroup: (groupJid, parentCommunityJid) =>
+    communityUnlinkGroup: async (groupJid, parentCommunityJid) =>
       op('communityUnlinkGroup', str(groupJid, 'groupJid'), str(parentCommunityJid, 'parentCommunityJid')).then(() => undefined),
-    communityFetchLinkedGroups: (jid) => op('communityFetchLinkedGroups', str(jid, 'jid')),
+    communityFetchLinkedGroups: async (jid) => op('communityFetchLinkedGroups', str(jid, 'jid')),
     communityRequestParticipantsList: sock.groupRequestParticipantsList,
     communityRequestParticipantsUpdate: sock.groupRequestParticipantsUpdate,
-    communityParticipantsUpdate: (jid, participants, action) =>
+    communityParticipantsUpdate: async (jid, participants, action) =>
       op('communityParticipantsUpdate', str(jid, 'jid'), list(participants, 'participants'), String(action)),
     communityUpdateDescription: sock.groupUpdateDescription,
     communityInviteCode: sock.groupInviteCode,
@@ -182,11 +182,11 @@ function addGroups(sock, handle, { emitLocal, me }) {
     communityAcceptInvite: async (code) => (await op('communityAcceptInvite', str(code, 'code'))) ?? undefined,
     communityRevokeInviteV4: sock.groupRevokeInviteV4,
     communityAcceptInviteV4: sock.groupAcceptInviteV4,
-    communityGetInviteInfo: (code) => op('communityGetInviteInfo', str(code, 'code')),
+    communityGetInviteInfo: async (code) => op('communityGetInviteInfo', str(code, 'code')),
     communityToggleEphemeral: sock.groupToggleEphemeral,
     communitySettingUpdate: sock.groupSettingUpdate,
     communityMemberAddMode: sock.groupMemberAddMode,
-    communityJoinApprovalMode: (jid, mode) => op('communityJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
+    communityJoinApprovalMode: async (jid, mode) => op('communityJoinApprovalMode', str(jid, 'jid'), String(mode)).then(() => undefined),
     async communityFetchAllParticipating() {
       const data = await op('communityFetchAllParticipating')
       emitLocal([{ name: 'groups.update', data: Object.values(data) }])

@@ -172,6 +172,8 @@ export interface TestServer {
   refuseLogins(durationMs: number, options?: { code?: number; failure?: boolean }): void
   /** The phone unlinks a companion: 401 now, refused logins afterwards. */
   removeDevice(jid: string): void
+  /** Accounts made in bulk (`{prefix}{index:06}`), each with `devices` devices (the phone and silent companions): members for big-group benchmarks. */
+  seedAccounts(opts: { prefix: string; count: number; devices?: number }): string[]
   /** Closes every connection and the listener. Node is not kept alive by the server. */
   stop(): Promise<void>
 }

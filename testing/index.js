@@ -120,6 +120,12 @@ async function startTestServer(options = {}) {
     /** The user types `code` on the phone; resolves to the companion's JID once paired. */
     enterPairingCode: (phoneNumber, code) => call(native.testServerEnterPairingCode(h, String(phoneNumber), String(code))),
     phone,
+    /**
+     * Makes `count` accounts numbered `{prefix}{index:06}`, each with `devices` devices (its
+     * phone and silent companions with real keys; what they are sent is dropped): members for
+     * benchmarks of big groups. Resolves to their phone-number JIDs.
+     */
+    seedAccounts: ({ prefix, count, devices = 1 }) => sync(() => native.testServerSeedAccounts(h, String(prefix), count, devices)),
     /** Companion JIDs linked to a number. */
     devices: (phoneNumber) => sync(() => native.testServerDevices(h, String(phoneNumber))),
     /** Stanzas waiting for a device (not yet acknowledged by it). */

@@ -863,6 +863,7 @@ module.exports.testServerRefuseLogins = nativeBinding.testServerRefuseLogins
 module.exports.testServerRemoveDevice = nativeBinding.testServerRemoveDevice
 module.exports.testServerRootPublicKey = nativeBinding.testServerRootPublicKey
 module.exports.testServerScanQr = nativeBinding.testServerScanQr
+module.exports.testServerSeedAccounts = nativeBinding.testServerSeedAccounts
 module.exports.testServerStall = nativeBinding.testServerStall
 module.exports.testServerStart = nativeBinding.testServerStart
 module.exports.testServerStats = nativeBinding.testServerStats

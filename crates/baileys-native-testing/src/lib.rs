@@ -313,6 +313,16 @@ pub async fn phone_wait_for_receipts(
     )
 }
 
+/// Makes `count` accounts (`{prefix}{index:06}`) with `devices` devices each: the phone and
+/// silent companions with real keys (for benchmarks of big groups).
+#[napi(js_name = "testServerSeedAccounts", catch_unwind)]
+pub fn seed_accounts(handle: u32, prefix: String, count: u32, devices: u32) -> Result<Vec<String>> {
+    let devices = u16::try_from(devices).map_err(|_| coded("ERR_WA_TESTSERVER_BAD_OPTION", "devices: at most 65535"))?;
+    server(handle)?
+        .seed_accounts(&prefix, count as usize, devices)
+        .map_err(err)
+}
+
 #[napi(js_name = "testServerDevices", catch_unwind)]
 pub fn devices(handle: u32, phone: String) -> Result<Vec<String>> {
     server(handle)?.devices(&phone).map_err(err)
