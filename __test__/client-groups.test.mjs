@@ -233,6 +233,58 @@ test('invite codes: the removed member joins again by code and reads new message
   assert.notEqual(revoked, code)
 })
 
+test('a member that lost our sender key asks again (retry receipt) and gets it with the message', async () => {
+  const users = [sock.user.id, sock.user.lid].filter(Boolean).map((j) => j.split('@')[0].split(':')[0])
+  let forgotten = 0
+  for (const k of [...b1.auth.data.keys()]) {
+    if (k.startsWith(`sender-key-${group}::`) && users.some((u) => k.includes(`::${u}`))) {
+      b1.auth.data.delete(k)
+      forgotten++
+    }
+  }
+  assert.ok(forgotten > 0, 'b1 held our sender key')
+  await sock.sendMessage(group, { text: 'after b1 forgot' })
+  // b1 cannot decrypt, asks for a retry; ours answers with the message and its key.
+  await b1.waitMessage((m) => text(m) === 'after b1 forgot', 20_000)
+  await b3.waitMessage((m) => text(m) === 'after b1 forgot')
+  await sock.sendMessage(group, { text: 'and the next one' })
+  await b1.waitMessage((m) => text(m) === 'and the next one')
+})
+
+test("the app's cachedGroupMetadata is what a send reads", async () => {
+  const events = []
+  const asked = []
+  const other = await pairOurSocket(server, '15550104', {
+    pushName: 'Cached',
+    config: {
+      // The app's copy leaves b3 out: the first stanza carries no key for b3's devices, which
+      // then ask for it (a retry receipt) and still read the message.
+      cachedGroupMetadata: async (jid) => {
+        asked.push(jid)
+        if (jid !== group) return undefined
+        const m = await sock.groupMetadata(group)
+        return { ...m, participants: m.participants.filter((p) => !sameUser(p.phoneNumber, pn('15550103')) && !sameUser(p.id, pn('15550103')) && !sameUser(p.id, b3.sock.user.lid)) }
+      },
+    },
+    onSocket: (s) => s.ev.on('messages.upsert', (u) => events.push(...u.messages)),
+  })
+  try {
+    await sock.groupParticipantsUpdate(group, [pn('15550104')], 'add')
+    await until(() => events.some((m) => m.messageStubType && m.key.remoteJid === group), 'the new member sees its add')
+    await other.sock.sendMessage(group, { text: 'from the cache' })
+    assert.ok(asked.includes(group), 'cachedGroupMetadata was asked')
+    await b1.waitMessage((m) => text(m) === 'from the cache')
+    await b3.waitMessage((m) => text(m) === 'from the cache', 20_000)
+    // Sends that opt out ask the server instead.
+    const before = asked.length
+    await other.sock.sendMessage(group, { text: 'no cache' }, { useCachedGroupMetadata: false })
+    assert.equal(asked.length, before)
+    await b3.waitMessage((m) => text(m) === 'no cache')
+  } finally {
+    other.sock.end()
+  }
+})
+
 test('bad input: coded errors and Booms, never a crash', async () => {
   await assert.rejects(sock.groupMetadata('not-a-group@s.whatsapp.net'), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
   await assert.rejects(sock.groupParticipantsUpdate(group, [pn('15550101')], 'kick'), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')

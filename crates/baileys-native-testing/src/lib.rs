@@ -317,7 +317,8 @@ pub async fn phone_wait_for_receipts(
 /// silent companions with real keys (for benchmarks of big groups).
 #[napi(js_name = "testServerSeedAccounts", catch_unwind)]
 pub fn seed_accounts(handle: u32, prefix: String, count: u32, devices: u32) -> Result<Vec<String>> {
-    let devices = u16::try_from(devices).map_err(|_| coded("ERR_WA_TESTSERVER_BAD_OPTION", "devices: at most 65535"))?;
+    let devices = u16::try_from(devices)
+        .map_err(|_| coded("ERR_WA_TESTSERVER_BAD_OPTION", "devices: at most 65535"))?;
     server(handle)?
         .seed_accounts(&prefix, count as usize, devices)
         .map_err(err)

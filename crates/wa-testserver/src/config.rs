@@ -1,6 +1,26 @@
 //! What a test server is started with. Every field has WhatsApp's value (or a sensible one for
 //! tests) by default; tests shorten timers to keep their virtual clocks small.
 
+/// How a group names its members, in participant lists, notifications and messages
+/// (`addressing_mode`): their LIDs (with `phone_number` beside them) or their phone numbers
+/// (with `lid`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum GroupAddressing {
+    #[default]
+    Lid,
+    Pn,
+}
+
+impl GroupAddressing {
+    /// The `addressing_mode` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupAddressing::Lid => "lid",
+            GroupAddressing::Pn => "pn",
+        }
+    }
+}
+
 /// Configuration of a [`crate::Server`] (and of [`crate::TestServer`], which drives one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -20,6 +40,9 @@ pub struct ServerConfig {
     pub pairing_timeout_ms: u64,
     /// One-time prekeys each simulated phone publishes at a time; it tops up below a quarter.
     pub phone_pre_keys: u32,
+    /// How groups created from now on address their members: by LID (WhatsApp's default for
+    /// new groups, and what Baileys 7 assumes) or by phone number, as older groups do.
+    pub group_addressing: GroupAddressing,
     /// What the `media_conn` IQ names as media host. [`crate::TestServer`] replaces it with
     /// its own HTTPS media host (`127.0.0.1:PORT`).
     pub media_host: String,
@@ -39,6 +62,7 @@ impl Default for ServerConfig {
             qr_ref_count: 6,
             pairing_timeout_ms: 30_000,
             phone_pre_keys: 50,
+            group_addressing: GroupAddressing::Lid,
             media_host: "mmg.localhost".to_owned(),
             media_max_bytes: 104_857_600,
             media_auth_ttl_ms: 21_600_000,

@@ -7,8 +7,10 @@
 use wa_binary::Node;
 use wa_vocab::S_WHATSAPP_NET;
 
+use crate::config::GroupAddressing;
 use crate::devices::unlink;
 use crate::error::{Result, TestServerError};
+use crate::group::Group;
 use crate::linkcode::{self, PrimaryHello};
 use crate::nodes;
 use crate::phone::MediaRetryAnswer;
@@ -151,6 +153,85 @@ impl Server {
         Ok(())
     }
 
+    /// Accounts made in bulk (`{prefix}{index:06}`), each with its phone and `devices - 1`
+    /// silent companions with real keys: members for benchmarks of big groups.
+    pub fn seed_accounts(
+        &mut self,
+        now: u64,
+        prefix: &str,
+        count: usize,
+        devices: u16,
+    ) -> Result<Vec<String>> {
+        crate::seeding::seed_accounts(&mut self.state, prefix, count, devices, now)
+    }
+
+    // ---- groups ----------------------------------------------------------------------------
+
+    /// How groups created from now on address their members (LID by default, as WhatsApp's
+    /// new groups; existing groups keep theirs).
+    pub fn set_group_addressing(&mut self, addressing: GroupAddressing) {
+        crate::groups::set_addressing(&mut self.state, addressing);
+    }
+
+    /// The phone of `creator` makes a group with these members (phone numbers, or user JIDs
+    /// by number or LID; unknown ones are left out); their companions get the `create`
+    /// notification. Returns the group's JID.
+    pub fn phone_create_group(
+        &mut self,
+        now: u64,
+        creator: &str,
+        subject: &str,
+        members: &[String],
+    ) -> Result<String> {
+        if !creator.contains('@') {
+            self.state.ensure_account(creator, None)?;
+        }
+        let creator = user_of(creator)?;
+        let members: Vec<String> = members.iter().map(|m| user_of(m)).collect::<Result<_>>()?;
+        let jid = crate::groups::create_by_phone(&mut self.state, &creator, subject, &members, now)
+            .ok_or(TestServerError::UnknownAccount(creator))?;
+        self.settle(now);
+        Ok(jid)
+    }
+
+    /// The phone of `actor` adds (or removes) members of a group, with the notifications a
+    /// companion's change sends.
+    pub fn phone_update_group(
+        &mut self,
+        now: u64,
+        group: &str,
+        actor: &str,
+        add: bool,
+        members: &[String],
+    ) -> Result<()> {
+        let actor = user_of(actor)?;
+        let members: Vec<String> = members.iter().map(|m| user_of(m)).collect::<Result<_>>()?;
+        crate::groups::change_by_phone(&mut self.state, group, &actor, add, &members, now)
+            .ok_or_else(|| TestServerError::BadJid(group.to_owned()))?;
+        self.settle(now);
+        Ok(())
+    }
+
+    /// A group as the server keeps it (`…@g.us`).
+    pub fn group(&self, group: &str) -> Result<Group> {
+        wa_binary::Jid::parse(group)
+            .ok()
+            .filter(wa_binary::Jid::is_group)
+            .and_then(|j| self.state.groups.get(&j.user).cloned())
+            .ok_or_else(|| TestServerError::BadJid(group.to_owned()))
+    }
+
+    /// The JIDs of the groups `number` is a member of.
+    pub fn groups_of(&self, number: &str) -> Result<Vec<String>> {
+        let number = crate::account::normalize_number(number)?;
+        Ok(self
+            .state
+            .groups
+            .of_member(&number)
+            .map(Group::jid)
+            .collect())
+    }
+
     // ---- faults ----------------------------------------------------------------------------
 
     fn targets(&self, target: &FaultTarget) -> Vec<ConnId> {
@@ -258,5 +339,20 @@ impl Server {
         self.state.refuse_logins_until = now.saturating_add(ms);
         self.state.refusal = refusal;
         self.state.stats.faults_injected += 1;
+    }
+}
+
+/// A phone number, or the user JID of an account (by number or LID), as a JID the groups code
+/// resolves.
+fn user_of(who: &str) -> Result<String> {
+    if who.contains('@') {
+        wa_binary::Jid::parse(who)
+            .map(|j| wa_binary::Jid::new(j.user, j.server).to_string())
+            .map_err(|_| TestServerError::BadJid(who.to_owned()))
+    } else {
+        Ok(format!(
+            "{}@s.whatsapp.net",
+            crate::account::normalize_number(who)?
+        ))
     }
 }

@@ -25,6 +25,10 @@ pub(crate) fn deliver(
     } else if class == "receipt" {
         state.stats.receipts_relayed += 1;
     }
+    if state.silent.contains(to) {
+        // A seeded device without a connection: routed, counted, dropped.
+        return;
+    }
     if to.device == 0 {
         state.effects.push_back(Effect::PhoneReceive {
             phone: to.clone(),

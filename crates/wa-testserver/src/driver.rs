@@ -349,6 +349,53 @@ impl TestServer {
             .with_core(|s, now| s.remove_device(now, device_jid))
     }
 
+    /// Accounts made in bulk, each with its phone and `devices - 1` silent companions (see
+    /// [`Server::seed_accounts`]); their phone-number JIDs.
+    pub fn seed_accounts(&self, prefix: &str, count: usize, devices: u16) -> Result<Vec<String>> {
+        self.shared
+            .with_core(|s, now| s.seed_accounts(now, prefix, count, devices))
+    }
+
+    /// How groups created from now on address their members (see
+    /// [`Server::set_group_addressing`]).
+    pub fn set_group_addressing(&self, addressing: crate::GroupAddressing) {
+        self.shared
+            .with_core(|s, _| s.set_group_addressing(addressing));
+    }
+
+    /// The phone of `creator` makes a group (see [`Server::phone_create_group`]); its JID.
+    pub fn phone_create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[String],
+    ) -> Result<String> {
+        self.shared
+            .with_core(|s, now| s.phone_create_group(now, creator, subject, members))
+    }
+
+    /// The phone of `actor` adds or removes group members (see [`Server::phone_update_group`]).
+    pub fn phone_update_group(
+        &self,
+        group: &str,
+        actor: &str,
+        add: bool,
+        members: &[String],
+    ) -> Result<()> {
+        self.shared
+            .with_core(|s, now| s.phone_update_group(now, group, actor, add, members))
+    }
+
+    /// A group as the server keeps it.
+    pub fn group(&self, group: &str) -> Result<crate::group::Group> {
+        self.shared.core().group(group)
+    }
+
+    /// The groups `number` is a member of.
+    pub fn groups_of(&self, number: &str) -> Result<Vec<String>> {
+        self.shared.core().groups_of(number)
+    }
+
     /// Companion JIDs linked to `number`.
     pub fn devices(&self, number: &str) -> Result<Vec<String>> {
         self.shared.core().devices(number)

@@ -26,6 +26,10 @@ pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &N
     let xmlns = node.get_attr("xmlns").unwrap_or("");
     let first = node.child_nodes().first();
     let first_tag = first.map(|c| c.tag.as_ref()).unwrap_or("");
+    let to_group = node
+        .get_attr("to")
+        .and_then(|t| wa_binary::Jid::parse(t).ok())
+        .is_some_and(|j| j.is_group());
     let reply = match (xmlns, kind, first_tag) {
         ("w:p", _, _) => nodes::iq_result(&id),
         ("passive", "set", "active" | "passive") => {
@@ -62,6 +66,8 @@ pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &N
             return;
         }
         ("w:m", "set", "media_conn") => media_conn(state, &id, now),
+        // Group IQs go to `@g.us` or a group; `w:g2` sent elsewhere is an unknown IQ.
+        ("w:g2", "get" | "set", _) if to_group => crate::groups::on_iq(state, addr, node, now),
         ("abt", "get", "props") => nodes::iq_result_with(
             &id,
             vec![Node::new("props").attr("protocol", "1").attr("hash", "0")],

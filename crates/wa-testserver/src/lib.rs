@@ -17,6 +17,7 @@ pub mod account;
 pub mod adv;
 mod config;
 mod error;
+pub mod group;
 pub mod inbox;
 pub mod linkcode;
 pub mod media;
@@ -29,12 +30,14 @@ mod state;
 
 mod delivery;
 mod devices;
+mod groups;
 mod iq;
 mod login;
 pub mod pairing;
 mod phone_ops;
 mod presence;
 mod routing;
+mod seeding;
 pub mod usync;
 
 mod control;
@@ -45,10 +48,11 @@ mod media_http;
 mod driver;
 
 pub use account::normalize_number;
-pub use config::ServerConfig;
+pub use config::{GroupAddressing, ServerConfig};
 pub use control::{FaultTarget, StreamErrorKind};
 pub use driver::{PhoneHandle, TestServer};
 pub use error::{Result, TestServerError};
+pub use groups::{NACK_NOT_IN_GROUP, NACK_UNKNOWN_GROUP};
 pub use inbox::InboxMessage;
 pub use login::ROUTING_INFO;
 pub use phone::{MediaRetryAnswer, PhoneReceipt};

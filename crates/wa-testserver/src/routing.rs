@@ -14,7 +14,7 @@ const PASSED_ATTRS: [&str; 5] = ["type", "edit", "category", "push_priority", "e
 /// Negative ack for a message to a user the server does not know (smax-invalid, as the
 /// server refuses stanzas it cannot address).
 pub const NACK_UNKNOWN_RECIPIENT: &str = "479";
-/// Negative ack for a stanza the test server does not route (groups, channels, statuses).
+/// Negative ack for a stanza the test server does not route (channels, broadcast lists).
 pub const NACK_UNSUPPORTED: &str = "501";
 /// Negative ack for a malformed stanza.
 pub const NACK_BAD_REQUEST: &str = "400";
@@ -65,7 +65,13 @@ pub(crate) fn on_message(
         state.send(conn, &message_ack(&id, &to, t, Some(NACK_BAD_REQUEST)), now);
         return;
     };
-    if to_jid.is_group() || to_jid.is_broadcast() || to_jid.is_newsletter() {
+    if to_jid.is_group() || to_jid.is_status_broadcast() {
+        if let Err(code) = crate::groups::route_message(state, conn, sender, node, &to_jid, now) {
+            state.send(conn, &message_ack(&id, &to, t, Some(code)), now);
+        }
+        return;
+    }
+    if to_jid.is_broadcast() || to_jid.is_newsletter() {
         state.send(conn, &message_ack(&id, &to, t, Some(NACK_UNSUPPORTED)), now);
         return;
     }
@@ -227,6 +233,23 @@ pub(crate) fn relay_receipt(
 ) {
     let to_jid = to.and_then(|t| Jid::parse(t).ok());
     let lid_mode = to_jid.as_ref().is_some_and(Jid::is_lid);
+    let chat = to_jid
+        .as_ref()
+        .filter(|j| j.is_group() || j.is_status_broadcast());
+    let local = matches!(
+        kind,
+        Some(
+            "server-error" | "peer_msg" | "hist_sync" | "read-self" | "played-self" | "state-error"
+        )
+    );
+    if let Some(chat) = chat
+        && !local
+    {
+        // In a group or a status the receipt names the chat as `to` and the message's sender
+        // as `participant`; it reaches the sender from the chat.
+        crate::groups::relay_receipt(state, addr, node, id, kind, chat, now);
+        return;
+    }
     let target = match kind {
         Some("retry") | Some("enc_rekey_retry") => to.and_then(|t| state.device_of(t)),
         // The sender's own other device tells it the copy arrived; Baileys sends these

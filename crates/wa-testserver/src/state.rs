@@ -9,7 +9,7 @@
 //! whose code routes its answers), it pushes an [`Effect`]; the dispatcher (`server`) runs the
 //! effects once the handler has returned, before the input call ends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use wa_binary::{DecodeLimits, Jid, Node, encode_frame};
 use wa_noise::{Event as NoiseEvent, NoiseError, NoiseSession, ResponderConfig};
@@ -19,6 +19,7 @@ use crate::account::{Account, SignedKey, normalize_number};
 use crate::adv::IssuedIdentity;
 use crate::config::ServerConfig;
 use crate::error::{Result, TestServerError};
+use crate::group::Groups;
 use crate::media::MediaStore;
 use crate::phone::Bundle;
 use crate::seed::Seed;
@@ -270,6 +271,10 @@ pub(crate) struct State {
     next_request: RequestId,
     pub stats: Stats,
     pub limits: DecodeLimits,
+    /// Groups and communities.
+    pub groups: Groups,
+    /// Seeded companions without a connection: what is routed to them is dropped.
+    pub silent: HashSet<DeviceAddr>,
 }
 
 impl State {
@@ -300,6 +305,8 @@ impl State {
             next_request: 1,
             stats: Stats::default(),
             limits: DecodeLimits::default(),
+            groups: Groups::default(),
+            silent: HashSet::new(),
         }
     }
 

@@ -124,7 +124,8 @@ fn bad_recipients_get_a_negative_ack_and_the_connection_keeps_working() {
     );
     assert_eq!(
         send(&mut h, "120363000000000000@g.us", "U2").get_attr("error"),
-        Some("501")
+        Some("404"),
+        "no such group"
     );
     assert_eq!(
         send(&mut h, "not a jid", "U3").get_attr("error"),

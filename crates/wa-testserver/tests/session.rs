@@ -339,7 +339,7 @@ fn ping_media_conn_props_privacy_and_unknown_iqs() {
     let unknown = result(
         &mut h,
         c,
-        iq("x", "w:g2", "get").children(vec![Node::new("query")]),
+        iq("x", "w:not-a-feature", "get").children(vec![Node::new("query")]),
     );
     assert_eq!(unknown.get_attr("type"), Some("error"));
     assert_eq!(
