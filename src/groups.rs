@@ -280,7 +280,11 @@ impl NativeSocket {
                 let args: Vec<Value> = serde_json::from_str(&args).map_err(|e| {
                     ClientError::Argument(format!("group arguments are not a JSON array: {e}"))
                 })?;
-                run(&client, &op, &args).await.map(|v| v.to_string())
+                let out = run(&client, &op, &args).await.map(|v| v.to_string());
+                // A big group's answer is a burst of short-lived nodes and strings: hand the
+                // freed pages back, as after a pre-key upload.
+                crate::trim::soon();
+                out
             }
             .await
             .map_err(client_err),

@@ -31,26 +31,58 @@ const CACHE_GROUPS: usize = 256;
 /// notifications drop the entry at once; the age bound covers the ones we missed while away.
 const CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// Group metadata by group JID, for sends.
-#[derive(Default)]
-pub(crate) struct GroupCache {
-    map: Mutex<HashMap<String, (Instant, Arc<GroupMetadata>)>>,
+/// What a send needs of a group, kept compact: a cached 1,000-member group costs its member
+/// JIDs (about 40 KB), not its whole metadata (a participant is three JIDs and a role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SendTarget {
+    /// The members' user JIDs in the group's addressing mode, without duplicates.
+    pub users: Vec<Box<str>>,
+    pub mode: crate::event::AddressingMode,
+    pub ephemeral: Option<u32>,
 }
 
+impl SendTarget {
+    pub fn of(m: &GroupMetadata) -> Self {
+        let mut seen = std::collections::HashSet::with_capacity(m.participants.len());
+        let mut users = Vec::with_capacity(m.participants.len());
+        for p in &m.participants {
+            if let Ok(j) = Jid::parse(&p.id) {
+                let u: Box<str> = j.normalized_user().to_string().into();
+                if seen.insert(u.clone()) {
+                    users.push(u);
+                }
+            }
+        }
+        Self {
+            users,
+            mode: m.mode(),
+            ephemeral: m.ephemeral_duration,
+        }
+    }
+}
+
+/// What sends need of each group, by group JID.
+#[derive(Default)]
+pub(crate) struct GroupCache {
+    map: Mutex<HashMap<String, (Instant, Arc<SendTarget>)>>,
+}
+
+type CacheMap = HashMap<String, (Instant, Arc<SendTarget>)>;
+
 impl GroupCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<GroupMetadata>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn get(&self, jid: &str) -> Option<Arc<GroupMetadata>> {
+    fn get(&self, jid: &str) -> Option<Arc<SendTarget>> {
         match self.lock().get(jid) {
             Some((at, m)) if at.elapsed() < CACHE_TTL => Some(m.clone()),
             _ => None,
         }
     }
 
-    fn put(&self, m: GroupMetadata) -> Arc<GroupMetadata> {
-        let m = Arc::new(m);
+    fn put(&self, m: &GroupMetadata) -> Arc<SendTarget> {
+        let target = Arc::new(SendTarget::of(m));
         let mut map = self.lock();
         if map.len() >= CACHE_GROUPS && !map.contains_key(&m.id) {
             // The oldest entry goes: the one most likely to be stale anyway.
@@ -62,8 +94,8 @@ impl GroupCache {
                 map.remove(&oldest);
             }
         }
-        map.insert(m.id.clone(), (Instant::now(), m.clone()));
-        m
+        map.insert(m.id.clone(), (Instant::now(), target.clone()));
+        target
     }
 
     fn forget(&self, jid: &str) {
@@ -223,17 +255,17 @@ impl Client {
             )
             .await?;
         let m = parse_group_result(&answer)?;
-        self.inner.groups.put(m.clone());
+        self.inner.groups.put(&m);
         Ok(m)
     }
 
     /// The metadata a send to `jid` uses: cached, else asked for.
-    pub(crate) async fn cached_group(&self, jid: &str) -> Result<Arc<GroupMetadata>, ClientError> {
+    pub(crate) async fn cached_group(&self, jid: &str) -> Result<Arc<SendTarget>, ClientError> {
         if let Some(m) = self.inner.groups.get(jid) {
             return Ok(m);
         }
         let m = self.group_metadata(jid).await?;
-        Ok(Arc::new(m))
+        Ok(self.inner.groups.put(&m))
     }
 
     /// How many groups' metadata this socket keeps.
@@ -258,7 +290,7 @@ impl Client {
         if let Some(groups) = answer.child("groups") {
             for g in groups.children_by_tag("group") {
                 let m = parse_group(g)?;
-                self.inner.groups.put(m.clone());
+                self.inner.groups.put(&m);
                 out.push(m);
             }
         }
@@ -291,7 +323,7 @@ impl Client {
             )
             .await?;
         let m = parse_group_result(&answer)?;
-        self.inner.groups.put(m.clone());
+        self.inner.groups.put(&m);
         Ok(m)
     }
 
@@ -632,7 +664,7 @@ mod tests {
     fn cache_is_bounded() {
         let c = GroupCache::default();
         for i in 0..CACHE_GROUPS + 10 {
-            c.put(GroupMetadata {
+            c.put(&GroupMetadata {
                 id: format!("{i}@g.us"),
                 ..GroupMetadata::default()
             });

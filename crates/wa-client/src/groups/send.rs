@@ -16,7 +16,7 @@ use wa_proto::web_message_info::Status;
 use wa_signal::{MessageKind, SenderKeyName};
 use wa_store::{KeyType, KeyWrites};
 
-use super::GroupMetadata;
+use super::{GroupMetadata, SendTarget};
 use crate::ctx::{Client, Own, now_ms};
 use crate::error::ClientError;
 use crate::event::{AddressingMode, Event, MessageKey, MessagesUpsert, UpsertType, WaMessage};
@@ -66,20 +66,6 @@ fn status_audience(list: &[String]) -> Result<GroupMetadata, ClientError> {
     })
 }
 
-/// The member users of a group, as their device lists are asked for.
-fn member_users(meta: &GroupMetadata) -> Vec<String> {
-    let mut users: Vec<String> = Vec::with_capacity(meta.participants.len());
-    for p in &meta.participants {
-        if let Ok(j) = Jid::parse(&p.id) {
-            let u = j.normalized_user().to_string();
-            if !users.contains(&u) {
-                users.push(u);
-            }
-        }
-    }
-    users
-}
-
 impl Client {
     /// A group send whose turn has come (see `send_in_turn`).
     pub(crate) async fn send_group(
@@ -100,10 +86,10 @@ impl Client {
                     "a status needs statusJidList: the contacts who may see it".into(),
                 ));
             }
-            Arc::new(status_audience(&list)?)
+            Arc::new(SendTarget::of(&status_audience(&list)?))
         } else {
             match options.group.take() {
-                Some(m) => m,
+                Some(m) => Arc::new(SendTarget::of(&m)),
                 None => self.cached_group(&chat).await?,
             }
         };
@@ -111,7 +97,7 @@ impl Client {
         let mode = match options.attrs.iter().find(|(k, _)| k == "addressing_mode") {
             Some((_, v)) if v == "lid" => AddressingMode::Lid,
             Some((_, v)) if v == "pn" => AddressingMode::Pn,
-            _ => meta.mode(),
+            _ => meta.mode,
         };
         let me = sender_identity(&own, mode).clone();
         let now = now_ms();
@@ -119,7 +105,8 @@ impl Client {
             Some(id) => id,
             None => nodes::message_id(Some(&own.pn.user), now / 1000),
         };
-        let devices = self.devices(&member_users(&meta)).await?;
+        let users: Vec<String> = meta.users.iter().map(|u| u.to_string()).collect();
+        let devices = self.devices(&users).await?;
         let name = SenderKeyName::from_jids(&chat, &me.to_string())
             .map_err(|k| ClientError::from(k.at(me.to_string())))?;
         let mut memory = if status {
@@ -198,7 +185,7 @@ impl Client {
             stanza = stanza.attr("addressing_mode", mode.as_str());
         }
         stanza = stanza.attr("phash", nodes::phash(&all));
-        if let Some(e) = meta.ephemeral_duration.filter(|e| *e > 0)
+        if let Some(e) = meta.ephemeral.filter(|e| *e > 0)
             && !options.attrs.iter().any(|(k, _)| k == "expiration")
         {
             stanza = stanza.attr("expiration", e.to_string());
@@ -370,7 +357,10 @@ mod tests {
                 .collect(),
             ..GroupMetadata::default()
         };
-        assert_eq!(member_users(&meta), ["5@lid", "6@lid"]);
+        assert_eq!(
+            SendTarget::of(&meta).users,
+            ["5@lid".into(), "6@lid".into()]
+        );
         assert!(takes_sender_key(&Jid::parse("5:2@lid").unwrap()));
         assert!(!takes_sender_key(&Jid::parse("5:99@lid").unwrap()));
     }
