@@ -24,7 +24,6 @@ export const honestVerify = (pub, msg, sig) => {
 const stock = { key: WA_CERT_DETAILS.PUBLIC_KEY, verify: BCurve.verify }
 let verifyCalls = 0
 
-/** Points Baileys at `server`'s trust root with an honest verifier. Returns a restore function. */
 /** Polls `cond` (sync or async) every 20 ms until it gives a truthy value, which it returns; throws naming `what` after `ms`. */
 export async function until(cond, what, ms = 15_000) {
   const deadline = Date.now() + ms
@@ -36,6 +35,7 @@ export async function until(cond, what, ms = 15_000) {
   }
 }
 
+/** Points Baileys at `server`'s trust root with an honest verifier. Returns a restore function. */
 export function trustServer(server) {
   WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(server.rootPublicKey)
   BCurve.verify = (pub, msg, sig) => {

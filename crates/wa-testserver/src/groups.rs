@@ -457,12 +457,15 @@ fn participating(state: &State, addr: &DeviceAddr, id: &str) -> Node {
     )
 }
 
-/// `<leave><group id/>...</leave>`: each group the account is in loses it (a `<remove>` of
-/// itself by itself, which Baileys shows as a leave); the answer lists the groups, with
-/// `error` for one it is not in. A group nobody is left in is gone.
+/// `<leave><group id/>...</leave>` (`<community id/>` for a community): each group the
+/// account is in loses it (a `<remove>` of itself by itself, which Baileys shows as a leave);
+/// the answer lists the groups, with `error` for one it is not in. A group nobody is left in
+/// is gone.
 fn leave(state: &mut State, addr: &DeviceAddr, id: &str, op: &Node, now: u64) -> Node {
     let targets: Vec<&str> = op
-        .children_by_tag("group")
+        .child_nodes()
+        .iter()
+        .filter(|c| c.tag == "group" || c.tag == "community")
         .filter_map(|c| c.get_attr("id"))
         .collect();
     if targets.is_empty() {
