@@ -267,7 +267,6 @@ async function prepareWAMessageMedia(message, options = {}) {
   if (!mediaType) throw new Boom('Invalid media type', { statusCode: 400 })
   if (!MESSAGE_TYPES[mediaType]) throw mediaError('ERR_WA_MEDIA_ARGUMENT', `media: ${mediaType} cannot be sent as a message`)
   if (typeof options.upload !== 'function') throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'options.upload is required to send media')
-  if (options.jid && isJidNewsletter(options.jid)) throw mediaError('ERR_WA_MEDIA_ARGUMENT', 'media to newsletters is not supported yet', 501)
   const uploadData = { ...message, media: message[mediaType] }
   delete uploadData[mediaType]
   const cacheableKey =
@@ -285,6 +284,7 @@ async function prepareWAMessageMedia(message, options = {}) {
       return obj
     }
   }
+  if (options.jid && isJidNewsletter(options.jid)) return newsletterMedia(uploadData, mediaType, messageKey, cacheableKey, options)
   const needsThumb = (mediaType === 'image' || mediaType === 'video') && uploadData.jpegThumbnail === undefined
   const needsSeconds = mediaType === 'audio' && uploadData.seconds === undefined
   // A voice note gets its waveform (Baileys computes it for every ptt, over a given one too).
@@ -339,6 +339,42 @@ async function prepareWAMessageMedia(message, options = {}) {
     obj.ptvMessage = obj.videoMessage
     delete obj.videoMessage
   }
+  if (cacheableKey) await options.mediaCache.set(cacheableKey, proto.Message.encode(obj).finish())
+  return obj
+}
+
+/**
+ * Media for a newsletter: channels are not end-to-end encrypted, so the file goes up as it is
+ * (its SHA-256 where the encrypted file's would be) and the message has no media key, as in
+ * Baileys.
+ */
+async function newsletterMedia(uploadData, mediaType, messageKey, cacheableKey, options) {
+  const { filePath, fileSha256, fileLength } = await getRawMediaUploadData(uploadData.media, options.mediaTypeOverride || mediaType, options.logger)
+  let uploaded
+  try {
+    uploaded = await options.upload(filePath, {
+      fileEncSha256B64: fileSha256.toString('base64'),
+      mediaType,
+      timeoutMs: options.mediaUploadTimeoutMs,
+    })
+  } finally {
+    await fsp.unlink(filePath).catch(() => {})
+  }
+  const obj = proto.Message.fromObject({
+    [messageKey]: proto.Message[MESSAGE_TYPES[mediaType]].fromObject({
+      url: uploaded.mediaUrl,
+      directPath: uploaded.directPath,
+      fileSha256,
+      fileLength,
+      ...uploadData,
+      media: undefined,
+    }),
+  })
+  if (uploadData.ptv) {
+    obj.ptvMessage = obj.videoMessage
+    delete obj.videoMessage
+  }
+  if (obj.stickerMessage) obj.stickerMessage.stickerSentTs = Date.now()
   if (cacheableKey) await options.mediaCache.set(cacheableKey, proto.Message.encode(obj).finish())
   return obj
 }

@@ -9,6 +9,7 @@ const { BufferJSON, KeyStore } = require('./store.js')
 const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
 const { addPresence } = require('./presence.js')
 const { addGroups } = require('./groups.js')
+const { addNewsletters } = require('./newsletter.js')
 
 const kNative = Symbol.for('baileys-native.store.native')
 
@@ -517,6 +518,7 @@ function makeWASocket(userConfig = {}) {
 
   addPresence(sock, handle, creds)
   addGroups(sock, handle, { emitLocal, me: () => creds.me })
+  addNewsletters(sock, handle)
 
   /** Resolves once `check(data)` holds for an `event`; rejects when the connection closes (Baileys' bindWaitForEvent). */
   function waitForEvent(event, check) {

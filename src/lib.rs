@@ -11,6 +11,7 @@ mod errors;
 mod groups;
 mod logging;
 mod media;
+mod newsletter;
 mod noise;
 mod presence;
 mod proto;

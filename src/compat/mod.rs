@@ -10,6 +10,7 @@ pub mod proto_json;
 
 use serde_json::{Map, Value, json};
 use wa_client::media::{MediaRetryOutcome, MediaRetryUpdate};
+use wa_client::newsletter::NewsletterEvent;
 use wa_client::{
     ConnectionState, CredsChange, Disconnect, Event, MessageKey, MessageUpdate, WaMessage,
 };
@@ -91,6 +92,7 @@ pub fn event_json(e: &Event) -> Value {
             "groups.upsert",
             Value::Array(groups.iter().map(groups::groups_upsert_json).collect()),
         ),
+        Event::Newsletter(e) => newsletter_event_json(e),
     };
     json!({ "name": name, "data": data })
 }
@@ -145,7 +147,57 @@ pub fn key_json(k: &MessageKey) -> Value {
     if let Some(m) = k.addressing_mode {
         o.insert("addressingMode".into(), json!(m.as_str()));
     }
+    if let Some(s) = &k.server_id {
+        o.insert("server_id".into(), json!(s));
+    }
     Value::Object(o)
+}
+
+/// Baileys' newsletter events: name and payload.
+fn newsletter_event_json(e: &NewsletterEvent) -> (&'static str, Value) {
+    match e {
+        NewsletterEvent::Reaction {
+            id,
+            server_id,
+            code,
+            count,
+            removed,
+        } => {
+            let mut reaction = json!({ "count": count });
+            if let Some(c) = code {
+                reaction["code"] = json!(c);
+            }
+            if *removed {
+                reaction["removed"] = json!(true);
+            }
+            (
+                "newsletter.reaction",
+                json!({ "id": id, "server_id": server_id, "reaction": reaction }),
+            )
+        }
+        NewsletterEvent::View {
+            id,
+            server_id,
+            count,
+        } => (
+            "newsletter.view",
+            json!({ "id": id, "server_id": server_id, "count": count }),
+        ),
+        NewsletterEvent::Participants {
+            id,
+            author,
+            user,
+            action,
+            new_role,
+        } => (
+            "newsletter-participants.update",
+            json!({ "id": id, "author": author, "user": user, "new_role": new_role, "action": action }),
+        ),
+        NewsletterEvent::Settings { id, update } => (
+            "newsletter-settings.update",
+            json!({ "id": id, "update": update }),
+        ),
+    }
 }
 
 /// Baileys' `WAMessage`: `proto.WebMessageInfo`'s fields in protobufjs' names, with the key

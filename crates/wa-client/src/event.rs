@@ -31,6 +31,9 @@ pub enum Event {
     MediaUpdate(Vec<crate::media::MediaRetryUpdate>),
     /// Baileys' `groups.upsert`: groups we were put in (a `create` notification).
     GroupsUpsert(Vec<crate::groups::GroupUpsert>),
+    /// Baileys' newsletter events (`newsletter.reaction`, `newsletter.view`,
+    /// `newsletter-participants.update`, `newsletter-settings.update`).
+    Newsletter(crate::newsletter::NewsletterEvent),
 }
 
 impl Event {
@@ -223,6 +226,8 @@ pub struct MessageKey {
     /// The group author's other address.
     pub participant_alt: Option<String>,
     pub addressing_mode: Option<AddressingMode>,
+    /// A newsletter post's number in its channel (Baileys' `key.server_id`).
+    pub server_id: Option<String>,
 }
 
 /// Baileys' `WAMessage`: the key, everything `proto.WebMessageInfo` carries (its own `key`

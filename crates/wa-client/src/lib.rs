@@ -40,6 +40,7 @@ mod inbox;
 pub mod lid;
 mod login;
 pub mod media;
+pub mod newsletter;
 pub mod nodes;
 pub mod pairing;
 pub mod payload;

@@ -11,15 +11,13 @@ use std::sync::Arc;
 use prost::Message as _;
 use serde_json::{Map, Value};
 use wa_binary::{Jid, Node};
-use wa_proto::WebMessageInfo;
-use wa_proto::web_message_info::Status;
 use wa_signal::{MessageKind, SenderKeyName};
 use wa_store::{KeyType, KeyWrites};
 
 use super::{GroupMetadata, SendTarget};
 use crate::ctx::{Client, Own, now_ms};
 use crate::error::ClientError;
-use crate::event::{AddressingMode, Event, MessageKey, MessagesUpsert, UpsertType, WaMessage};
+use crate::event::{AddressingMode, MessageKey, WaMessage};
 use crate::nodes;
 use crate::send::{SendOptions, enc_node, kind, order};
 
@@ -211,29 +209,14 @@ impl Client {
             }
             self.save_sender_key_memory(&chat, memory).await?;
         }
-        let msg = WaMessage {
-            key: MessageKey {
-                remote_jid: chat,
-                from_me: true,
-                id,
-                addressing_mode: (!status).then_some(mode),
-                ..MessageKey::default()
-            },
-            info: WebMessageInfo {
-                message: Some(message),
-                message_timestamp: Some(now / 1000),
-                status: Some(Status::ServerAck as i32),
-                ..WebMessageInfo::default()
-            },
-            category: None,
+        let key = MessageKey {
+            remote_jid: chat,
+            from_me: true,
+            id,
+            addressing_mode: (!status).then_some(mode),
+            ..MessageKey::default()
         };
-        if self.config().emit_own_events {
-            self.emit(Event::MessagesUpsert(MessagesUpsert {
-                messages: vec![msg.clone()],
-                kind: UpsertType::Append,
-            }));
-        }
-        Ok(msg)
+        Ok(self.sent(key, message, now))
     }
 
     /// Which devices hold our sender key in `group`.

@@ -22,6 +22,10 @@ pub struct ParsedMessage {
     pub push_name: Option<String>,
     /// Delivered from the offline queue.
     pub offline: bool,
+    /// A newsletter post's number in its channel.
+    pub server_id: Option<String>,
+    /// The stanza's `type` (text, media, ...), repeated in the ack of a newsletter post.
+    pub stanza_type: Option<String>,
 }
 
 impl ParsedMessage {
@@ -50,7 +54,11 @@ impl ParsedMessage {
                 .or(node.get_attr("peer_recipient_lid"))
         }
         .map(str::to_owned);
-        let (chat, author, from_me) = if from_jid.is_group() || from_jid.is_broadcast() {
+        let (chat, author, from_me) = if from_jid.is_newsletter() {
+            // A channel's post: the channel is both chat and author (Baileys' `newsletter`
+            // message type); none of ours reach us this way.
+            (from.clone(), from.clone(), false)
+        } else if from_jid.is_group() || from_jid.is_broadcast() {
             let p = participant.clone()?;
             let pj = Jid::parse(&p).ok()?;
             (from.clone(), p, own.is_me(&pj))
@@ -74,6 +82,11 @@ impl ParsedMessage {
             timestamp: node.get_attr("t").and_then(|t| t.parse().ok()).unwrap_or(0),
             push_name: node.get_attr("notify").map(str::to_owned),
             offline: node.get_attr("offline").is_some(),
+            server_id: from_jid
+                .is_newsletter()
+                .then(|| node.get_attr("server_id").map(str::to_owned))
+                .flatten(),
+            stanza_type: node.get_attr("type").map(str::to_owned),
         })
     }
 
@@ -97,7 +110,12 @@ impl ParsedMessage {
             remote_jid_alt: if group { None } else { alt.clone() },
             participant_alt: if group { alt } else { None },
             addressing_mode: Some(self.addressing_mode),
+            server_id: self.server_id.clone(),
         }
+    }
+
+    pub fn is_newsletter(&self) -> bool {
+        self.chat.ends_with("@newsletter")
     }
 
     /// The WAMessage of this envelope, before its content is known.
@@ -118,7 +136,20 @@ impl ParsedMessage {
     /// The receipt that tells the server (and the sender) we have the message: `peer_msg` for
     /// protocol messages from our own devices, `sender` for what our other devices sent,
     /// plain delivery otherwise.
+    ///
+    /// A newsletter post gets no receipt (WhatsApp counts views, not deliveries); its ack
+    /// takes the receipt's place.
     pub fn delivery_receipt(&self) -> Node {
+        if self.is_newsletter() {
+            let mut ack = Node::new("ack")
+                .attr("id", self.id.clone())
+                .attr("to", self.chat.clone())
+                .attr("class", "message");
+            if let Some(t) = &self.stanza_type {
+                ack = ack.attr("type", t.clone());
+            }
+            return ack;
+        }
         let receipt = Node::new("receipt").attr("id", self.id.clone());
         if self.category_peer {
             receipt
@@ -192,6 +223,39 @@ mod tests {
         let r = p.delivery_receipt();
         assert_eq!(r.get_attr("to"), Some("2000:1@s.whatsapp.net"));
         assert_eq!(r.get_attr("type"), None);
+    }
+
+    #[test]
+    fn a_newsletter_post_is_keyed_by_its_channel_and_acked_not_receipted() {
+        let n = Node::new("message")
+            .attr("id", "P1")
+            .attr("from", "120363001@newsletter")
+            .attr("server_id", "104")
+            .attr("type", "text")
+            .attr("t", "9");
+        let p = ParsedMessage::parse(&n, &own()).unwrap();
+        assert_eq!(
+            (p.chat.as_str(), p.author.as_str()),
+            ("120363001@newsletter", "120363001@newsletter")
+        );
+        assert!(!p.from_me);
+        let k = p.key();
+        assert_eq!(k.server_id.as_deref(), Some("104"));
+        assert_eq!(k.participant, None);
+        let ack = p.delivery_receipt();
+        assert_eq!(ack.tag, "ack");
+        assert_eq!(ack.get_attr("class"), Some("message"));
+        assert_eq!(ack.get_attr("to"), Some("120363001@newsletter"));
+        assert_eq!(ack.get_attr("type"), Some("text"));
+        // A `server_id` elsewhere means nothing.
+        let dm = Node::new("message")
+            .attr("id", "D")
+            .attr("from", "2000@s.whatsapp.net")
+            .attr("server_id", "5");
+        assert_eq!(
+            ParsedMessage::parse(&dm, &own()).unwrap().key().server_id,
+            None
+        );
     }
 
     #[test]

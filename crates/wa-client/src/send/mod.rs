@@ -6,6 +6,7 @@ pub mod kind;
 pub mod order;
 pub mod plan;
 
+use prost::Message as _;
 use wa_binary::{Content, Jid, Node, Server};
 use wa_proto::WebMessageInfo;
 use wa_proto::web_message_info::Status;
@@ -96,9 +97,14 @@ impl Client {
                 .send_group(dest.to_string(), message, options, turn, own)
                 .await;
         }
-        if dest.is_broadcast() || dest.is_newsletter() {
+        if dest.is_newsletter() {
+            return self
+                .send_newsletter(dest.to_string(), message, options, turn, &own)
+                .await;
+        }
+        if dest.is_broadcast() {
             return Err(ClientError::Argument(
-                "messages to broadcasts and newsletters are not supported yet".into(),
+                "broadcast lists other than status@broadcast are not supported".into(),
             ));
         }
         let dest = dest.normalized_user();
@@ -167,13 +173,62 @@ impl Client {
         // On the wire in order: the chat's next send may go.
         drop(turn);
         Self::ack(ack?).await?;
+        let key = MessageKey {
+            remote_jid: chat,
+            from_me: true,
+            id,
+            ..MessageKey::default()
+        };
+        Ok(self.sent(key, message, now))
+    }
+
+    /// A post to a newsletter: the message's bytes as they are in a `<plaintext>` (channels
+    /// are not end-to-end encrypted), one stanza to the channel, which the server numbers.
+    async fn send_newsletter(
+        &self,
+        chat: String,
+        message: wa_proto::Message,
+        options: SendOptions,
+        turn: Option<order::Turn>,
+        own: &crate::ctx::Own,
+    ) -> Result<WaMessage, ClientError> {
+        if options.status_jid_list.is_some() || options.group.is_some() {
+            return Err(ClientError::Argument(
+                "statusJidList and group metadata do not apply to newsletters".into(),
+            ));
+        }
+        let now = now_ms();
+        let id = match options.id {
+            Some(id) => id,
+            None => nodes::message_id(Some(&own.pn.user), now / 1000),
+        };
+        let mut stanza = Node::new("message")
+            .attr("to", chat.clone())
+            .attr("id", id.clone())
+            .attr("type", kind::stanza_type(&message));
+        for (k, v) in options.attrs {
+            stanza = stanza.attr(k, v);
+        }
+        let mut content = vec![Node::new("plaintext").bytes(message.encode_to_vec())];
+        content.extend(options.nodes);
+        let ack = self.enqueue_await_ack(stanza.children(content));
+        drop(turn);
+        let ack = Self::ack(ack?).await?;
+        let key = MessageKey {
+            remote_jid: chat,
+            from_me: true,
+            id,
+            server_id: ack.get_attr("server_id").map(str::to_owned),
+            ..MessageKey::default()
+        };
+        Ok(self.sent(key, message, now))
+    }
+
+    /// The WAMessage of a message the server took, emitted to the app as our own when the
+    /// config asks for it (Baileys' `emitOwnEvents`).
+    pub(crate) fn sent(&self, key: MessageKey, message: wa_proto::Message, now: u64) -> WaMessage {
         let msg = WaMessage {
-            key: MessageKey {
-                remote_jid: chat,
-                from_me: true,
-                id,
-                ..MessageKey::default()
-            },
+            key,
             info: WebMessageInfo {
                 message: Some(message),
                 message_timestamp: Some(now / 1000),
@@ -188,7 +243,7 @@ impl Client {
                 kind: UpsertType::Append,
             }));
         }
-        Ok(msg)
+        msg
     }
 }
 
