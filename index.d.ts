@@ -776,6 +776,12 @@ export interface WAEventMap {
   'groups.update': Array<Partial<GroupMetadata> & { id: string; inviteCode?: string }>
   'group-participants.update': { id: string; author?: string; authorPn?: string; participants: GroupParticipant[]; action: ParticipantAction }
   'group.join-request': { id: string; author?: string; authorPn?: string; participant?: string; participantPn?: string; action: string; method?: string }
+  /** A reaction to a newsletter post (or one taken back: `removed`). */
+  'newsletter.reaction': { id: string; server_id: string; reaction: { code?: string; count?: number; removed?: boolean } }
+  /** A newsletter post's view count. */
+  'newsletter.view': { id: string; server_id: string; count: number }
+  'newsletter-participants.update': { id: string; author: string; user: string; new_role: string; action: string }
+  'newsletter-settings.update': { id: string; update: any }
   [event: string]: any
 }
 
@@ -936,6 +942,49 @@ export interface WASocket {
   communityMemberAddMode(jid: string, mode: 'admin_add' | 'all_member_add'): Promise<void>
   communityJoinApprovalMode(jid: string, mode: 'on' | 'off'): Promise<void>
   communityFetchAllParticipating(): Promise<{ [jid: string]: GroupMetadata }>
+  newsletterCreate(name: string, description?: string): Promise<NewsletterMetadata>
+  newsletterUpdate(jid: string, updates: NewsletterUpdate): Promise<unknown>
+  newsletterSubscribers(jid: string): Promise<{ subscribers: number }>
+  newsletterMetadata(type: 'invite' | 'jid', key: string): Promise<NewsletterMetadata | null>
+  newsletterFollow(jid: string): Promise<unknown>
+  newsletterUnfollow(jid: string): Promise<unknown>
+  newsletterMute(jid: string): Promise<unknown>
+  newsletterUnmute(jid: string): Promise<unknown>
+  newsletterUpdateName(jid: string, name: string): Promise<unknown>
+  newsletterUpdateDescription(jid: string, description: string): Promise<unknown>
+  newsletterUpdatePicture(jid: string, content: WAMediaUpload): Promise<unknown>
+  newsletterRemovePicture(jid: string): Promise<unknown>
+  newsletterReactMessage(jid: string, serverId: string, reaction?: string): Promise<void>
+  /** The server's `<iq>` answer as it is (a BinaryNode), as in Baileys. */
+  newsletterFetchMessages(jid: string, count: number, since: number, after: number): Promise<any>
+  subscribeNewsletterUpdates(jid: string): Promise<{ duration: string } | null>
+  newsletterAdminCount(jid: string): Promise<number>
+  newsletterChangeOwner(jid: string, newOwnerJid: string): Promise<void>
+  newsletterDemote(jid: string, userJid: string): Promise<void>
+  newsletterDelete(jid: string): Promise<void>
+}
+
+/** Baileys' `NewsletterMetadata` (WhatsApp's GraphQL fields, as WhatsApp names them). */
+export interface NewsletterMetadata {
+  id: string
+  owner?: string
+  name: string
+  description?: string
+  invite?: string
+  creation_time?: number
+  subscribers?: number
+  picture?: { url?: string; directPath?: string; mediaKey?: string; id?: string }
+  verification?: 'VERIFIED' | 'UNVERIFIED'
+  mute_state?: 'ON' | 'OFF' | 'UNDEFINED'
+  [field: string]: any
+}
+
+/** Baileys' `NewsletterUpdate`: what `newsletterUpdate` may change. */
+export interface NewsletterUpdate {
+  name?: string
+  description?: string
+  /** A base64 JPEG, or `''` to remove the picture. */
+  picture?: string
 }
 
 
@@ -1585,6 +1634,16 @@ export declare class NativeSocket {
    * arguments as a JSON array; resolves with the JSON of Baileys' return value.
    */
   groupOp(op: string, args: string): Promise<Coded<string>>
+  /**
+   * One of Baileys' newsletter methods by name (`newsletterCreate`, `newsletterFollow`,
+   * ...), its arguments as a JSON array; resolves with the JSON of Baileys' return value.
+   */
+  newsletterOp(op: string, args: string): Promise<Coded<string>>
+  /**
+   * Baileys' `newsletterFetchMessages(jid, count, since, after)`: the server's answer,
+   * encoded (lib/newsletter.js decodes it into a BinaryNode).
+   */
+  newsletterFetchMessages(jid: string, count: number, since?: number | undefined | null, after?: number | undefined | null): Promise<Coded<Buffer>>
   /**
    * `sendPresenceUpdate(type, toJid)`; `name`: the push name for availability
    * (`creds.me.name`).
