@@ -47,18 +47,23 @@ pub fn metadata_json(m: &GroupMetadata) -> Value {
     put(&mut o, "descOwnerPn", &m.desc_owner_pn);
     put(&mut o, "descTime", &m.desc_time);
     put(&mut o, "linkedParent", &m.linked_parent);
-    o.insert("restrict".into(), json!(m.restrict));
-    o.insert("announce".into(), json!(m.announce));
-    o.insert("isCommunity".into(), json!(m.is_community));
-    o.insert("isCommunityAnnounce".into(), json!(m.is_community_announce));
-    o.insert("joinApprovalMode".into(), json!(m.join_approval_mode));
-    o.insert("memberAddMode".into(), json!(m.member_add_mode));
+    put_flags(&mut o, m);
     o.insert(
         "participants".into(),
         Value::Array(m.participants.iter().map(participant_json).collect()),
     );
     put(&mut o, "ephemeralDuration", &m.ephemeral_duration);
     Value::Object(o)
+}
+
+/// The yes/no settings groups and communities share.
+fn put_flags(o: &mut Map<String, Value>, m: &GroupMetadata) {
+    o.insert("restrict".into(), json!(m.restrict));
+    o.insert("announce".into(), json!(m.announce));
+    o.insert("isCommunity".into(), json!(m.is_community));
+    o.insert("isCommunityAnnounce".into(), json!(m.is_community_announce));
+    o.insert("joinApprovalMode".into(), json!(m.join_approval_mode));
+    o.insert("memberAddMode".into(), json!(m.member_add_mode));
 }
 
 pub fn groups_upsert_json(u: &GroupUpsert) -> Value {
@@ -122,12 +127,7 @@ pub fn community_json(m: &GroupMetadata) -> Value {
     put(&mut o, "desc", &m.desc);
     put(&mut o, "descId", &m.desc_id);
     put(&mut o, "linkedParent", &m.linked_parent);
-    o.insert("restrict".into(), json!(m.restrict));
-    o.insert("announce".into(), json!(m.announce));
-    o.insert("isCommunity".into(), json!(m.is_community));
-    o.insert("isCommunityAnnounce".into(), json!(m.is_community_announce));
-    o.insert("joinApprovalMode".into(), json!(m.join_approval_mode));
-    o.insert("memberAddMode".into(), json!(m.member_add_mode));
+    put_flags(&mut o, m);
     o.insert(
         "participants".into(),
         Value::Array(

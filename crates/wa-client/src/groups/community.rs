@@ -258,16 +258,7 @@ impl Client {
 
     /// Baileys' `communityAcceptInvite(code)`: the community's JID.
     pub async fn community_accept_invite(&self, code: &str) -> Result<Option<String>, ClientError> {
-        if code.is_empty() {
-            return Err(ClientError::Argument("invite code is empty".into()));
-        }
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "set",
-                vec![Node::new("invite").attr("code", code.to_owned())],
-            )
-            .await?;
+        let answer = self.invite_query("set", code).await?;
         Ok(answer
             .child("community")
             .or_else(|| answer.child("group"))
@@ -280,16 +271,7 @@ impl Client {
         &self,
         code: &str,
     ) -> Result<GroupMetadata, ClientError> {
-        if code.is_empty() {
-            return Err(ClientError::Argument("invite code is empty".into()));
-        }
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "get",
-                vec![Node::new("invite").attr("code", code.to_owned())],
-            )
-            .await?;
+        let answer = self.invite_query("get", code).await?;
         parse_community_result(&answer)
     }
 
@@ -299,21 +281,7 @@ impl Client {
         jid: &str,
         mode: &str,
     ) -> Result<(), ClientError> {
-        let jid = group_jid(jid)?;
-        if mode != "on" && mode != "off" {
-            return Err(ClientError::Argument(format!(
-                "join approval mode must be on or off, got {mode:?}"
-            )));
-        }
-        self.group_query(
-            &jid,
-            "set",
-            vec![Node::new("membership_approval_mode").children(vec![
-                Node::new("community_join").attr("state", mode.to_owned()),
-            ])],
-        )
-        .await?;
-        Ok(())
+        self.approval_mode(jid, mode, "community_join").await
     }
 
     /// Baileys' `communityFetchAllParticipating()`: the communities we are in (the answer's
@@ -321,16 +289,7 @@ impl Client {
     pub async fn community_fetch_all_participating(
         &self,
     ) -> Result<Vec<GroupMetadata>, ClientError> {
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "get",
-                vec![
-                    Node::new("participating")
-                        .children(vec![Node::new("participants"), Node::new("description")]),
-                ],
-            )
-            .await?;
+        let answer = self.participating_query().await?;
         let mut out = Vec::new();
         if let Some(list) = answer.child("communities") {
             for c in list.children_by_tag("community") {

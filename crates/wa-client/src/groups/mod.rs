@@ -244,6 +244,56 @@ impl Client {
         self.query(iq, None).await
     }
 
+    /// Every group and community we are in, with participants and descriptions.
+    pub(crate) async fn participating_query(&self) -> Result<Node, ClientError> {
+        self.group_query(
+            GROUPS_SERVER,
+            "get",
+            vec![
+                Node::new("participating")
+                    .children(vec![Node::new("participants"), Node::new("description")]),
+            ],
+        )
+        .await
+    }
+
+    /// An invite code's IQ: `get` asks what it opens, `set` accepts it.
+    pub(crate) async fn invite_query(&self, ty: &str, code: &str) -> Result<Node, ClientError> {
+        if code.is_empty() {
+            return Err(ClientError::Argument("invite code is empty".into()));
+        }
+        self.group_query(
+            GROUPS_SERVER,
+            ty,
+            vec![Node::new("invite").attr("code", code.to_owned())],
+        )
+        .await
+    }
+
+    /// Join approval on or off; `scope` is `group_join` or `community_join`.
+    pub(crate) async fn approval_mode(
+        &self,
+        jid: &str,
+        mode: &str,
+        scope: &str,
+    ) -> Result<(), ClientError> {
+        let jid = group_jid(jid)?;
+        if mode != "on" && mode != "off" {
+            return Err(ClientError::Argument(format!(
+                "join approval mode must be on or off, got {mode:?}"
+            )));
+        }
+        self.group_query(
+            &jid,
+            "set",
+            vec![Node::new("membership_approval_mode").children(vec![
+                Node::new(scope.to_owned()).attr("state", mode.to_owned()),
+            ])],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Baileys' `groupMetadata(jid)`: asks the server, and refreshes the send path's cache.
     pub async fn group_metadata(&self, jid: &str) -> Result<GroupMetadata, ClientError> {
         let jid = group_jid(jid)?;
@@ -276,16 +326,7 @@ impl Client {
     /// Baileys' `groupFetchAllParticipating()`: every group we are in, with participants and
     /// descriptions.
     pub async fn group_fetch_all_participating(&self) -> Result<Vec<GroupMetadata>, ClientError> {
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "get",
-                vec![
-                    Node::new("participating")
-                        .children(vec![Node::new("participants"), Node::new("description")]),
-                ],
-            )
-            .await?;
+        let answer = self.participating_query().await?;
         let mut out = Vec::new();
         if let Some(groups) = answer.child("groups") {
             for g in groups.children_by_tag("group") {
@@ -477,16 +518,7 @@ impl Client {
 
     /// Baileys' `groupAcceptInvite(code)`: the JID of the group joined.
     pub async fn group_accept_invite(&self, code: &str) -> Result<Option<String>, ClientError> {
-        if code.is_empty() {
-            return Err(ClientError::Argument("invite code is empty".into()));
-        }
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "set",
-                vec![Node::new("invite").attr("code", code.to_owned())],
-            )
-            .await?;
+        let answer = self.invite_query("set", code).await?;
         Ok(answer
             .child("group")
             .and_then(|g| g.get_attr("jid"))
@@ -495,16 +527,7 @@ impl Client {
 
     /// Baileys' `groupGetInviteInfo(code)`.
     pub async fn group_get_invite_info(&self, code: &str) -> Result<GroupMetadata, ClientError> {
-        if code.is_empty() {
-            return Err(ClientError::Argument("invite code is empty".into()));
-        }
-        let answer = self
-            .group_query(
-                GROUPS_SERVER,
-                "get",
-                vec![Node::new("invite").attr("code", code.to_owned())],
-            )
-            .await?;
+        let answer = self.invite_query("get", code).await?;
         parse_group_result(&answer)
     }
 
@@ -597,22 +620,7 @@ impl Client {
 
     /// Baileys' `groupJoinApprovalMode(jid, 'on' | 'off')`.
     pub async fn group_join_approval_mode(&self, jid: &str, mode: &str) -> Result<(), ClientError> {
-        let jid = group_jid(jid)?;
-        if mode != "on" && mode != "off" {
-            return Err(ClientError::Argument(format!(
-                "join approval mode must be on or off, got {mode:?}"
-            )));
-        }
-        self.group_query(
-            &jid,
-            "set",
-            vec![
-                Node::new("membership_approval_mode")
-                    .children(vec![Node::new("group_join").attr("state", mode.to_owned())]),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.approval_mode(jid, mode, "group_join").await
     }
 }
 
