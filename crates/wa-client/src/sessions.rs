@@ -101,28 +101,6 @@ fn parse_bundle(u: &Node) -> Result<PreKeyBundle, ClientError> {
 }
 
 impl Client {
-    /// Makes sure every device has an open session, fetching bundles in one query for those
-    /// that do not.
-    pub(crate) async fn assert_sessions(&self, jids: &[String]) -> Result<(), ClientError> {
-        let mut need = Vec::new();
-        for j in jids {
-            let addr = self.address(j).await?;
-            let open =
-                wa_signal::store::SessionStore::load_session(self.inner.signal.store(), &addr)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.has_open_session());
-            if !open {
-                need.push(j.clone());
-            }
-        }
-        if need.is_empty() {
-            return Ok(());
-        }
-        self.fetch_sessions(&need).await
-    }
-
     /// Fetches bundles for devices (one query) and starts a session with each.
     pub(crate) async fn fetch_sessions(&self, need: &[String]) -> Result<(), ClientError> {
         let result = self.query(bundle_query(need), None).await?;

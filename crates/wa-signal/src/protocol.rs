@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use crate::address::{ProtocolAddress, SenderKeyName};
 use crate::error::{ErrorKind, SignalError, StoreError};
 use crate::group::{self, SenderKeyRecord};
-use crate::keys::{PreKeyBundle, public_key};
+use crate::keys::{LocalIdentity, PreKeyBundle, public_key};
 use crate::session::{self, Encrypted, MessageKind, PreKeyMaterial, SessionRecord};
 use crate::store::{
     Batch, IdentityKeyStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
@@ -198,25 +198,124 @@ where
     let err = store_err(address);
     let local = store.local_identity().await.map_err(&err)?;
     let known = store.remote_identity(address).await.map_err(&err)?;
-    let changed = known
-        .as_deref()
-        .is_some_and(|k| !same_identity(k, &bundle.identity_key));
+    let record = record_or_new(store, address).await?;
+    let (record, identity) =
+        start_session(record, known.as_deref(), &local, bundle, now).map_err(|k| k.at(address))?;
+    let batch = Batch {
+        sessions: vec![(address.clone(), Some(record))],
+        identities: identity
+            .map(|i| vec![(address.clone(), i)])
+            .unwrap_or_default(),
+        ..Batch::default()
+    };
+    store.commit(batch).await.map_err(&err)
+}
+
+/// A session started from `bundle` on the device's `record`: a bundle with another identity
+/// than the `known` one starts a fresh record. Also the identity to remember, when it is new.
+fn start_session(
+    record: SessionRecord,
+    known: Option<&[u8]>,
+    local: &LocalIdentity,
+    bundle: &PreKeyBundle,
+    now: i64,
+) -> Result<(SessionRecord, Option<Vec<u8>>), ErrorKind> {
+    let changed = known.is_some_and(|k| !same_identity(k, &bundle.identity_key));
     let mut record = if changed {
         SessionRecord::new()
     } else {
-        record_or_new(store, address).await?
+        record
     };
-    session::init_outgoing(&mut record, &local, bundle, now).map_err(|k| k.at(address))?;
-    let mut batch = Batch {
-        sessions: vec![(address.clone(), Some(record))],
-        ..Batch::default()
+    session::init_outgoing(&mut record, local, bundle, now)?;
+    let identity = (known.is_none() || changed).then(|| bundle.identity_key.clone());
+    Ok((record, identity))
+}
+
+/// One device of a fan-out, as read from the store: its session record, the identity we knew
+/// for it, and the bundle to start a session from when it has no open session.
+#[derive(Debug, Clone)]
+pub struct FanOutDevice {
+    pub address: ProtocolAddress,
+    pub record: SessionRecord,
+    pub known_identity: Option<Vec<u8>>,
+    pub bundle: Option<PreKeyBundle>,
+}
+
+/// What one device of a fan-out gives: the ciphertext, and what to write for it.
+#[derive(Debug, Clone)]
+pub struct FanOutResult {
+    pub address: ProtocolAddress,
+    pub encrypted: Encrypted,
+    pub record: SessionRecord,
+    /// A remote identity to remember (a session was started with a new one).
+    pub identity: Option<Vec<u8>>,
+}
+
+/// The pure part of sending to many devices: for one device, a session started from its
+/// bundle when given, then `plaintext` encrypted with the open session. No store is touched,
+/// so a caller holding the devices' locks may run many of these on several threads and
+/// commit everything at once ([`fan_out_batch`]).
+pub fn fan_out_one(
+    local: &LocalIdentity,
+    device: FanOutDevice,
+    plaintext: &[u8],
+    now: i64,
+) -> Result<FanOutResult, SignalError> {
+    let FanOutDevice {
+        address,
+        record,
+        known_identity,
+        bundle,
+    } = device;
+    let (mut record, identity) = match &bundle {
+        Some(b) => start_session(record, known_identity.as_deref(), local, b, now)
+            .map_err(|k| k.at(&address))?,
+        None => (record, None),
     };
-    if known.is_none() || changed {
+    let encrypted = session::encrypt(&mut record, local, plaintext).map_err(|k| k.at(&address))?;
+    Ok(FanOutResult {
+        address,
+        encrypted,
+        record,
+        identity,
+    })
+}
+
+/// The writes of a fan-out, in one batch.
+pub fn fan_out_batch(results: &[FanOutResult]) -> Batch {
+    let mut batch = Batch::default();
+    for r in results {
         batch
-            .identities
-            .push((address.clone(), bundle.identity_key.clone()));
+            .sessions
+            .push((r.address.clone(), Some(r.record.clone())));
+        if let Some(i) = &r.identity {
+            batch.identities.push((r.address.clone(), i.clone()));
+        }
     }
-    store.commit(batch).await.map_err(&err)
+    batch
+}
+
+/// A device's record and known identity for a fan-out: a missing or unreadable record reads
+/// as empty (it is replaced, as in [`process_bundle`]).
+pub async fn fan_out_device<S>(
+    store: &S,
+    address: ProtocolAddress,
+    bundle: Option<PreKeyBundle>,
+) -> Result<FanOutDevice, SignalError>
+where
+    S: IdentityKeyStore + SessionStore,
+{
+    let record = record_or_new(store, &address).await?;
+    let known_identity = store
+        .remote_identity(&address)
+        .await
+        .map_err(store_err(&address))?;
+    Ok(FanOutDevice {
+        address,
+        record,
+        known_identity,
+        bundle,
+    })
 }
 
 async fn sender_record<S: SenderKeyStore>(

@@ -418,3 +418,87 @@ fn responder_cannot_send_before_the_first_message() {
     assert_eq!(e.code(), "ERR_WA_SIGNAL_NO_SESSION");
     assert_eq!(e.address, "alice.0");
 }
+
+/// The fan-out pieces (read, pure work, one batch) give what process_bundle + encrypt give:
+/// new sessions from bundles, existing sessions used as they are, a changed identity starting
+/// afresh, everything written in one commit.
+#[test]
+fn fan_out_starts_sessions_encrypts_and_commits_once() {
+    let alice = Device::new(11);
+    let bob = Device::new(22);
+    let carol = Device::new(33);
+    let (a, b, c) = (addr("alice"), addr("bob"), addr("carol"));
+    // Alice already talks to Carol.
+    now(protocol::process_bundle(
+        &alice.store,
+        &c,
+        &carol.bundle(Some(0)),
+        NOW,
+    ))
+    .unwrap();
+    let first = encrypt(&alice, &c, b"earlier");
+    decrypt_ok(&carol, &a, &first, b"earlier");
+    let commits = alice.store.commits();
+
+    let local = now(wa_signal::store::IdentityKeyStore::local_identity(
+        &alice.store,
+    ))
+    .unwrap();
+    let devices = vec![
+        now(protocol::fan_out_device(
+            &alice.store,
+            b.clone(),
+            Some(bob.bundle(Some(1))),
+        ))
+        .unwrap(),
+        now(protocol::fan_out_device(&alice.store, c.clone(), None)).unwrap(),
+    ];
+    let results: Vec<_> = devices
+        .into_iter()
+        .map(|d| protocol::fan_out_one(&local, d, b"to everyone", NOW).unwrap())
+        .collect();
+    assert_eq!(
+        results[0].identity.as_deref(),
+        Some(&bob.identity.public_prefixed()[..])
+    );
+    assert_eq!(
+        results[1].identity, None,
+        "Carol's identity is known already"
+    );
+    let batch = protocol::fan_out_batch(&results);
+    assert_eq!((batch.sessions.len(), batch.identities.len()), (2, 1));
+    now(wa_signal::store::StoreCommit::commit(&alice.store, batch)).unwrap();
+    assert_eq!(
+        alice.store.commits(),
+        commits + 1,
+        "one write for the whole fan-out"
+    );
+
+    kind_is(&results[0].encrypted, MessageKind::PreKey);
+    decrypt_ok(&bob, &a, &results[0].encrypted, b"to everyone");
+    decrypt_ok(&carol, &a, &results[1].encrypted, b"to everyone");
+    // The sessions as stored go on.
+    let next = encrypt(&alice, &b, b"next");
+    decrypt_ok(&bob, &a, &next, b"next");
+
+    // Bob reinstalled: a bundle with another identity starts a new record.
+    let bob2 = Device::new(23);
+    let d = now(protocol::fan_out_device(
+        &alice.store,
+        b.clone(),
+        Some(bob2.bundle(Some(0))),
+    ))
+    .unwrap();
+    let r = protocol::fan_out_one(&local, d, b"after reinstall", NOW).unwrap();
+    assert_eq!(
+        r.identity.as_deref(),
+        Some(&bob2.identity.public_prefixed()[..])
+    );
+    assert_eq!(r.record.sessions.len(), 1, "the old sessions are not kept");
+    decrypt_ok(&bob2, &a, &r.encrypted, b"after reinstall");
+
+    // No session and no bundle: the error names the device.
+    let d = now(protocol::fan_out_device(&alice.store, addr("dave"), None)).unwrap();
+    let e = protocol::fan_out_one(&local, d, b"x", NOW).unwrap_err();
+    assert_eq!(e.address, addr("dave").to_string());
+}

@@ -137,7 +137,6 @@ impl Client {
         let mut participants = Vec::with_capacity(need.len());
         let mut any_pkmsg = false;
         if !need.is_empty() {
-            self.assert_sessions(&need).await?;
             let skdm = wa_proto::Message {
                 sender_key_distribution_message: Some(
                     wa_proto::message::SenderKeyDistributionMessage {
@@ -148,14 +147,15 @@ impl Client {
                 ..Default::default()
             }
             .encode_to_vec();
-            let skdm = nodes::pad(skdm);
-            for d in &need {
-                let address = self.address(d).await?;
-                let enc = self.inner.signal.encrypt(&address, &skdm).await?;
+            let targets: Vec<(String, usize)> = need.iter().map(|d| (d.clone(), 0)).collect();
+            for (d, enc) in self
+                .encrypt_for_devices(&targets, &[nodes::pad(skdm)])
+                .await?
+            {
                 any_pkmsg |= enc.kind == MessageKind::PreKey;
                 participants.push(
                     Node::new("to")
-                        .attr("jid", d.clone())
+                        .attr("jid", d)
                         .children(vec![with_media(enc_node(&enc), media)]),
                 );
             }

@@ -2,6 +2,7 @@
 //! encryption per device, the stanza, the server's ack. The planning is pure ([`plan`]); this
 //! module runs it against the network and the key store.
 
+mod fanout;
 pub mod kind;
 pub mod order;
 pub mod plan;
@@ -126,22 +127,22 @@ impl Client {
             return Err(ClientError::Protocol(format!("no devices for {dest}")));
         }
         let jids: Vec<String> = recipients.iter().map(|r| r.jid.clone()).collect();
-        self.assert_sessions(&jids).await?;
-
         let chat = dest.to_string();
-        let plain = plaintext_for(false, &chat, &message);
-        let dsm = plaintext_for(true, &chat, &message);
+        // Each device's own padding, as before: our devices get the DeviceSentMessage.
+        let mut plaintexts = Vec::with_capacity(recipients.len());
+        let mut targets = Vec::with_capacity(recipients.len());
+        for (i, r) in recipients.iter().enumerate() {
+            plaintexts.push(nodes::pad(plaintext_for(r.mine, &chat, &message)));
+            targets.push((r.jid.clone(), i));
+        }
         let mut participants = Vec::with_capacity(recipients.len());
         let mut any_pkmsg = false;
         let media = kind::media_type(&message);
-        for r in &recipients {
-            let bytes = nodes::pad(if r.mine { dsm.clone() } else { plain.clone() });
-            let address = self.address(&r.jid).await?;
-            let enc = self.inner.signal.encrypt(&address, &bytes).await?;
+        for (jid, enc) in self.encrypt_for_devices(&targets, &plaintexts).await? {
             any_pkmsg |= enc.kind == MessageKind::PreKey;
             participants.push(
                 Node::new("to")
-                    .attr("jid", r.jid.clone())
+                    .attr("jid", jid)
                     .children(vec![with_media_type(enc_node(&enc), media)]),
             );
         }
