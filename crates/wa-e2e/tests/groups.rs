@@ -159,3 +159,138 @@ async fn a_group_of_our_clients_sends_removes_and_rotates() {
     assert_eq!(ma, mc);
     server.stop().await;
 }
+
+/// Hostile sender-key traffic in a group: a member's `skmsg` with a forged signature, and a
+/// distribution message for the group from someone who is not in it. Each is refused or kept
+/// apart; the group's real keys are untouched, and everyone goes on reading everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_foreign_sender_keys_do_not_poison_a_group() {
+    use prost::Message as _;
+    use wa_binary::Node;
+    use wa_signal::{SenderKeyName, SenderKeyRecord};
+
+    let server = server("e2e-groups-forged").await;
+    let pa = pair(&server, "15553340001").await;
+    let pb = pair(&server, "15553340002").await;
+    let pc = pair(&server, "15553340003").await;
+    let (a, mut ea) = login(&server, &pa).await;
+    let (b, mut eb) = login(&server, &pb).await;
+    let (c, _ec) = login(&server, &pc).await;
+    let g = a
+        .group_create("forged", &["15553340002@s.whatsapp.net".into()])
+        .await
+        .unwrap()
+        .id;
+    next(&mut eb, |e| match e {
+        Event::GroupsUpsert(list) => list.iter().find(|u| u.metadata.id == g).map(|_| ()),
+        _ => None,
+    })
+    .await;
+    b.send_text(&g, "real 1").await.unwrap();
+    assert_eq!(group_text(&mut ea, &g).await.1, "real 1");
+
+    // B's sender key, one step ahead, with its signature broken: only someone holding B's
+    // private signing key could make a valid one.
+    let b_me = pb.creds.me.as_ref().unwrap().lid.clone().unwrap();
+    let name = SenderKeyName::from_jids(&g, &b_me).unwrap().to_string();
+    let stored = pb
+        .keys
+        .get(wa_store::KeyType::SenderKey, std::slice::from_ref(&name))
+        .await
+        .unwrap();
+    let bytes = match stored.get(&name).unwrap() {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => wa_store::bufferjson::bytes(other).unwrap(),
+    };
+    let mut record = SenderKeyRecord::from_stored(&bytes).unwrap();
+    let forged_text = wa_proto::Message {
+        conversation: Some("forged".into()),
+        ..Default::default()
+    };
+    let mut ct = wa_signal::group::encrypt(
+        &mut record,
+        &wa_client::nodes::pad(forged_text.encode_to_vec()),
+    )
+    .unwrap();
+    *ct.last_mut().unwrap() ^= 0x01;
+    b.send_node(
+        Node::new("message")
+            .attr("to", g.clone())
+            .attr("id", "FORGED00000000000001")
+            .attr("type", "text")
+            .attr("addressing_mode", "lid")
+            .children(vec![
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(ct),
+            ]),
+    )
+    .await
+    .unwrap();
+    // A shows an undecryptable placeholder (and asks B again); the forged text never appears.
+    let stub = next(&mut ea, |e| match e {
+        Event::MessagesUpsert(u) if u.messages[0].key.id == "FORGED00000000000001" => {
+            Some(u.messages[0].clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        stub.info.message_stub_type,
+        Some(StubType::Ciphertext as i32)
+    );
+    assert!(stub.info.message.is_none());
+    // B's real next message uses the step the forgery claimed: A's state did not move.
+    b.send_text(&g, "real 2").await.unwrap();
+    assert_eq!(group_text(&mut ea, &g).await.1, "real 2");
+
+    // C is not in the group and sends A, one to one, a distribution message for it. A keeps it
+    // under C's name only: B's key and A's own are untouched, and the server never routes C's
+    // group messages, so it opens nothing.
+    let foreign = wa_signal::MemoryStore::new(wa_signal::LocalIdentity {
+        key_pair: wa_signal::keys::generate_identity(),
+        registration_id: 7,
+    });
+    let c_me = pc.creds.me.as_ref().unwrap().lid.clone().unwrap();
+    let c_name = SenderKeyName::from_jids(&g, &c_me).unwrap();
+    let dist = wa_signal::protocol::group_distribution(&foreign, &c_name)
+        .await
+        .unwrap();
+    c.send_message(
+        "15553340001@s.whatsapp.net",
+        wa_proto::Message {
+            conversation: Some("psst".into()),
+            sender_key_distribution_message: Some(
+                wa_proto::message::SenderKeyDistributionMessage {
+                    group_id: Some(g.clone()),
+                    axolotl_sender_key_distribution_message: Some(dist),
+                },
+            ),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    next(&mut ea, |e| match e {
+        Event::MessagesUpsert(u)
+            if u.messages[0]
+                .info
+                .message
+                .as_ref()
+                .and_then(text)
+                .as_deref()
+                == Some("psst") =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    b.send_text(&g, "real 3").await.unwrap();
+    assert_eq!(group_text(&mut ea, &g).await.1, "real 3");
+    a.send_text(&g, "still here").await.unwrap();
+    assert_eq!(group_text(&mut eb, &g).await.1, "still here");
+    // A message "from C" in the group is refused by the server: C is not a member.
+    assert!(c.send_text(&g, "let me in").await.is_err());
+}
