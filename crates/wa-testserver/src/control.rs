@@ -12,6 +12,7 @@ use crate::devices::unlink;
 use crate::error::{Result, TestServerError};
 use crate::group::Group;
 use crate::linkcode::{self, PrimaryHello};
+use crate::newsletter::{Newsletter, NewsletterRole};
 use crate::nodes;
 use crate::phone::MediaRetryAnswer;
 use crate::server::Server;
@@ -230,6 +231,76 @@ impl Server {
             .of_member(&number)
             .map(Group::jid)
             .collect())
+    }
+
+    // ---- newsletters -----------------------------------------------------------------------
+
+    /// A newsletter as the server keeps it (`…@newsletter`), deleted ones included.
+    pub fn newsletter(&self, jid: &str) -> Result<Newsletter> {
+        wa_binary::Jid::parse(jid)
+            .ok()
+            .filter(wa_binary::Jid::is_newsletter)
+            .and_then(|j| self.state.newsletters.by_id.get(&j.user))
+            .map(crate::newsletter::NewsletterRecord::snapshot)
+            .ok_or_else(|| TestServerError::BadJid(jid.to_owned()))
+    }
+
+    /// Makes `user` (a phone number, or a user JID by number or LID) an admin or a subscriber
+    /// of a newsletter, following it if it did not: Baileys has no call that promotes, so a
+    /// test sets admins up this way. Nobody is notified. The owner's role changes only by
+    /// handing the ownership over (`BadOption`).
+    pub fn newsletter_set_role(
+        &mut self,
+        jid: &str,
+        user: &str,
+        role: NewsletterRole,
+    ) -> Result<()> {
+        let number = self.resolve_account(user)?;
+        let n = wa_binary::Jid::parse(jid)
+            .ok()
+            .filter(wa_binary::Jid::is_newsletter)
+            .and_then(|j| self.state.newsletters.live_mut(&j.user))
+            .ok_or_else(|| TestServerError::BadJid(jid.to_owned()))?;
+        if n.set_role(&number, role) {
+            Ok(())
+        } else {
+            Err(TestServerError::BadOption(
+                "a newsletter's owner changes only by handing it to an admin; roles set here are ADMIN or SUBSCRIBER".into(),
+            ))
+        }
+    }
+
+    /// The owner's phone posts a text (a `conversation` message) to a newsletter; every
+    /// companion of its owner, admins and followers gets it. Returns its server id.
+    pub fn phone_post_newsletter(&mut self, now: u64, jid: &str, text: &str) -> Result<u64> {
+        let nid = wa_binary::Jid::parse(jid)
+            .ok()
+            .filter(wa_binary::Jid::is_newsletter)
+            .map(|j| j.user)
+            .ok_or_else(|| TestServerError::BadJid(jid.to_owned()))?;
+        let message = wa_proto::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let server_id = crate::newsletters::post_by_phone(
+            &mut self.state,
+            &nid,
+            prost::Message::encode_to_vec(&message),
+            now,
+        )
+        .ok_or_else(|| TestServerError::BadJid(jid.to_owned()))?;
+        self.settle(now);
+        Ok(server_id)
+    }
+
+    /// The phone number of an account named by number or user JID (PN or LID).
+    fn resolve_account(&self, who: &str) -> Result<String> {
+        let jid = wa_binary::Jid::parse(&user_of(who)?)
+            .map_err(|_| TestServerError::BadJid(who.to_owned()))?;
+        self.state
+            .account_of(&jid)
+            .map(|a| a.number.clone())
+            .ok_or_else(|| TestServerError::UnknownAccount(who.to_owned()))
     }
 
     // ---- faults ----------------------------------------------------------------------------

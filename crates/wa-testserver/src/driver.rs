@@ -391,6 +391,28 @@ impl TestServer {
         self.shared.core().group(group)
     }
 
+    /// A newsletter as the server keeps it (see [`Server::newsletter`]).
+    pub fn newsletter(&self, jid: &str) -> Result<crate::Newsletter> {
+        self.shared.core().newsletter(jid)
+    }
+
+    /// Makes an account an admin or a subscriber of a newsletter (see
+    /// [`Server::newsletter_set_role`]).
+    pub fn newsletter_set_role(
+        &self,
+        jid: &str,
+        user: &str,
+        role: crate::NewsletterRole,
+    ) -> Result<()> {
+        self.with_core(|s, _| s.newsletter_set_role(jid, user, role))
+    }
+
+    /// The owner's phone posts a text to a newsletter (see [`Server::phone_post_newsletter`]);
+    /// its server id.
+    pub fn phone_post_newsletter(&self, jid: &str, text: &str) -> Result<u64> {
+        self.with_core(|s, now| s.phone_post_newsletter(now, jid, text))
+    }
+
     /// The groups `number` is a member of.
     pub fn groups_of(&self, number: &str) -> Result<Vec<String>> {
         self.shared.core().groups_of(number)

@@ -30,6 +30,10 @@ pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &N
         .get_attr("to")
         .and_then(|t| wa_binary::Jid::parse(t).ok())
         .is_some_and(|j| j.is_group());
+    let to_newsletter = node
+        .get_attr("to")
+        .and_then(|t| wa_binary::Jid::parse(t).ok())
+        .is_some_and(|j| j.is_newsletter());
     let reply = match (xmlns, kind, first_tag) {
         ("w:p", _, _) => nodes::iq_result(&id),
         ("passive", "set", "active" | "passive") => {
@@ -68,6 +72,11 @@ pub(crate) fn on_iq(state: &mut State, conn: ConnId, addr: &DeviceAddr, node: &N
         ("w:m", "set", "media_conn") => media_conn(state, &id, now),
         // Group IQs go to `@g.us` or a group; `w:g2` sent elsewhere is an unknown IQ.
         ("w:g2", "get" | "set", _) if to_group => crate::groups::on_iq(state, addr, node, now),
+        // Channels: GraphQL to the server, and the plain IQs to a newsletter JID.
+        ("w:mex", "get" | "set", _) => crate::newsletters::on_mex(state, addr, node, now),
+        ("newsletter", "get" | "set", _) if to_newsletter => {
+            crate::newsletters::on_iq(state, conn, node, now)
+        }
         ("abt", "get", "props") => nodes::iq_result_with(
             &id,
             vec![Node::new("props").attr("protocol", "1").attr("hash", "0")],

@@ -14,7 +14,7 @@ const PASSED_ATTRS: [&str; 5] = ["type", "edit", "category", "push_priority", "e
 /// Negative ack for a message to a user the server does not know (smax-invalid, as the
 /// server refuses stanzas it cannot address).
 pub const NACK_UNKNOWN_RECIPIENT: &str = "479";
-/// Negative ack for a stanza the test server does not route (channels, broadcast lists).
+/// Negative ack for a stanza the test server does not route (broadcast lists).
 pub const NACK_UNSUPPORTED: &str = "501";
 /// Negative ack for a malformed stanza.
 pub const NACK_BAD_REQUEST: &str = "400";
@@ -71,7 +71,15 @@ pub(crate) fn on_message(
         }
         return;
     }
-    if to_jid.is_broadcast() || to_jid.is_newsletter() {
+    if to_jid.is_newsletter() {
+        if let Err(code) =
+            crate::newsletters::route_message(state, conn, sender, node, &to_jid, now)
+        {
+            state.send(conn, &message_ack(&id, &to, t, Some(code)), now);
+        }
+        return;
+    }
+    if to_jid.is_broadcast() {
         state.send(conn, &message_ack(&id, &to, t, Some(NACK_UNSUPPORTED)), now);
         return;
     }
@@ -201,6 +209,16 @@ pub(crate) fn on_receipt(
     };
     let kind = attr(node, "type");
     let to = attr(node, "to");
+    if to
+        .as_deref()
+        .and_then(|t| Jid::parse(t).ok())
+        .is_some_and(|j| j.is_newsletter())
+    {
+        // Views of channel posts: counted, never relayed (posts have no sending device to
+        // tell).
+        crate::newsletters::on_receipt(state, conn, addr, node, now);
+        return;
+    }
     let mut ids = vec![id.clone()];
     if let Some(list) = node.child("list") {
         ids.extend(list.children_by_tag("item").filter_map(|i| attr(i, "id")));

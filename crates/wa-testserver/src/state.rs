@@ -21,6 +21,7 @@ use crate::config::ServerConfig;
 use crate::error::{Result, TestServerError};
 use crate::group::Groups;
 use crate::media::MediaStore;
+use crate::newsletter::Newsletters;
 use crate::phone::Bundle;
 use crate::seed::Seed;
 use crate::trust::TrustRoot;
@@ -275,6 +276,11 @@ pub(crate) struct State {
     pub groups: Groups,
     /// Seeded companions without a connection: what is routed to them is dropped.
     pub silent: HashSet<DeviceAddr>,
+    /// Newsletters (channels).
+    pub newsletters: Newsletters,
+    /// The newsletters (user ids) each connection subscribed to live updates of; forgotten
+    /// when the connection ends, as WhatsApp ties them to the connection, not the device.
+    pub newsletter_live: HashMap<ConnId, BTreeSet<String>>,
 }
 
 impl State {
@@ -307,6 +313,8 @@ impl State {
             limits: DecodeLimits::default(),
             groups: Groups::default(),
             silent: HashSet::new(),
+            newsletters: Newsletters::default(),
+            newsletter_live: HashMap::new(),
         }
     }
 
@@ -494,6 +502,7 @@ impl State {
 
     /// Forgets what a connection held: its login, its pairing, its in-flight stanzas.
     fn detach(&mut self, conn: ConnId) {
+        self.newsletter_live.remove(&conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
