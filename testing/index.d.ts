@@ -131,6 +131,42 @@ export interface TestServerStats {
   framesCorrupted: number
 }
 
+/** One post of a newsletter, as the server keeps it. */
+export interface TestNewsletterPost {
+  serverId: number
+  /** The message id its sender gave it. */
+  id: string
+  /** Seconds. */
+  t: number
+  /** The stanza type: `text`, `media`, ... */
+  type: string
+  /** Base64 of the encoded `proto.Message`. */
+  plaintext: string
+  /** Reaction code -> how many accounts chose it. */
+  reactions: Record<string, number>
+  /** Accounts that viewed it. */
+  views: number
+}
+
+/** A newsletter (WhatsApp channel) as the server keeps it. Accounts are phone-number JIDs. */
+export interface TestNewsletter {
+  /** `…@newsletter` */
+  id: string
+  name: string
+  description: string
+  /** 22 URL-safe characters (`https://whatsapp.com/channel/<invite>`). */
+  invite: string
+  owner: string
+  /** Admins, the owner excluded. */
+  admins: string[]
+  /** Every follower, admins included, the owner excluded. */
+  followers: string[]
+  muted: string[]
+  pictureId: string | null
+  deleted: boolean
+  messages: TestNewsletterPost[]
+}
+
 export interface TestServer {
   /** `ws://127.0.0.1:PORT/ws/chat`: give it to the socket as `waWebSocketUrl`. */
   url: string
@@ -172,6 +208,12 @@ export interface TestServer {
   refuseLogins(durationMs: number, options?: { code?: number; failure?: boolean }): void
   /** The phone unlinks a companion: 401 now, refused logins afterwards. */
   removeDevice(jid: string): void
+  /** A newsletter as the server keeps it (deleted ones too); throws `ERR_WA_TESTSERVER_BAD_JID` for one it never had. */
+  newsletter(jid: string): TestNewsletter
+  /** Makes an account (number, or PN/LID JID) an admin or a subscriber of a newsletter, silently (Baileys has no promote). */
+  newsletterSetRole(jid: string, user: string, role: 'ADMIN' | 'SUBSCRIBER'): void
+  /** The newsletter owner's phone posts a text (a `conversation`) to every follower, admin and owner companion; returns its server id. */
+  phonePostNewsletter(jid: string, text: string): number
   /** Accounts made in bulk (`{prefix}{index:06}`), each with `devices` devices (the phone and silent companions): members for big-group benchmarks. */
   seedAccounts(opts: { prefix: string; count: number; devices?: number }): string[]
   /** Closes every connection and the listener. Node is not kept alive by the server. */

@@ -126,6 +126,18 @@ async function startTestServer(options = {}) {
      * benchmarks of big groups. Resolves to their phone-number JIDs.
      */
     seedAccounts: ({ prefix, count, devices = 1 }) => sync(() => native.testServerSeedAccounts(h, String(prefix), count, devices)),
+    /**
+     * A newsletter (channel) as the server keeps it: `{ id, name, description, invite, owner,
+     * admins, followers, muted, pictureId, deleted, messages: [{ serverId, id, t, type,
+     * plaintext, reactions, views }] }`; accounts as phone-number JIDs, `plaintext` the
+     * base64 of the encoded proto.Message, `reactions` `{ code: count }`. Deleted ones too.
+     */
+    newsletter: (jid) => JSON.parse(sync(() => native.testServerNewsletter(h, String(jid)))),
+    /** Makes an account (number or JID) an `'ADMIN'` or a `'SUBSCRIBER'` of a newsletter, silently. */
+    newsletterSetRole: (jid, user, role) =>
+      sync(() => native.testServerNewsletterSetRole(h, String(jid), String(user), String(role))),
+    /** The owner's phone posts a text to a newsletter; returns its server id. */
+    phonePostNewsletter: (jid, text) => sync(() => native.testServerPhonePostNewsletter(h, String(jid), String(text))),
     /** Companion JIDs linked to a number. */
     devices: (phoneNumber) => sync(() => native.testServerDevices(h, String(phoneNumber))),
     /** Stanzas waiting for a device (not yet acknowledged by it). */

@@ -13,8 +13,8 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::json;
 use wa_testserver::{
-    FaultTarget, LoginRefusal, MediaRetryAnswer, ServerConfig, Stats, StreamErrorKind, TestServer,
-    TestServerError,
+    FaultTarget, LoginRefusal, MediaRetryAnswer, NewsletterRole, ServerConfig, Stats,
+    StreamErrorKind, TestServer, TestServerError,
 };
 
 // Errors reach JS with our code as a property, as in the main addon (see `wa_napi::errors`).
@@ -322,6 +322,42 @@ pub fn seed_accounts(handle: u32, prefix: String, count: u32, devices: u32) -> R
     server(handle)?
         .seed_accounts(&prefix, count as usize, devices)
         .map_err(err)
+}
+
+/// A newsletter as the server keeps it, as JSON (`testing/index.js` parses it): id, name,
+/// description, invite, owner, admins, followers, muted (phone-number JIDs), pictureId,
+/// deleted, messages `[{serverId, id, t, type, plaintext (base64), reactions, views}]`.
+#[napi(js_name = "testServerNewsletter", catch_unwind)]
+pub fn newsletter(handle: u32, jid: String) -> Result<String> {
+    let n = server(handle)?.newsletter(&jid).map_err(err)?;
+    serde_json::to_string(&n).map_err(|e| coded("ERR_WA_TESTSERVER_IO", e))
+}
+
+/// Makes `user` an `ADMIN` or a `SUBSCRIBER` of a newsletter (Baileys cannot promote).
+#[napi(js_name = "testServerNewsletterSetRole", catch_unwind)]
+pub fn newsletter_set_role(handle: u32, jid: String, user: String, role: String) -> Result<()> {
+    let role = match NewsletterRole::parse(&role) {
+        Some(r @ (NewsletterRole::Admin | NewsletterRole::Subscriber)) => r,
+        _ => {
+            return Err(coded(
+                "ERR_WA_TESTSERVER_BAD_OPTION",
+                "role must be 'ADMIN' or 'SUBSCRIBER'",
+            ));
+        }
+    };
+    server(handle)?
+        .newsletter_set_role(&jid, &user, role)
+        .map_err(err)
+}
+
+/// The owner's phone posts a text to a newsletter; its server id.
+#[napi(js_name = "testServerPhonePostNewsletter", catch_unwind)]
+pub fn phone_post_newsletter(handle: u32, jid: String, text: String) -> Result<i64> {
+    let id = server(handle)?
+        .phone_post_newsletter(&jid, &text)
+        .map_err(err)?;
+    // Server ids count up from 100 per newsletter: far below 2^53.
+    Ok(i64::try_from(id).unwrap_or(i64::MAX))
 }
 
 #[napi(js_name = "testServerDevices", catch_unwind)]
