@@ -373,7 +373,7 @@ function makeWASocket(userConfig = {}) {
       }
       refuseUnsupported(options)
       let fullMsg
-      await ordered(jid, async () => {
+      const sent = await ordered(jid, async () => {
         fullMsg = await generateWAMessage(jid, content, {
           logger,
           userJid: creds.me?.id,
@@ -399,6 +399,8 @@ function makeWASocket(userConfig = {}) {
           statusJidList: options.statusJidList,
         })
       })
+      // A newsletter numbers each post: its server id, as the native send learnt it from the ack.
+      if (sent?.key?.server_id) fullMsg.key.server_id = sent.key.server_id
       return keepSent(fullMsg)
     },
     /**
