@@ -2,7 +2,8 @@
 // through the local test server: groups created by either side, sender-key messages both
 // ways, members added later (they get new messages, not old ones), members removed (they get
 // nothing after, and everyone left still decrypts: our sender key is rotated), subject,
-// description and settings changes as Baileys' events on both sides, invites, and bad input.
+// description and settings changes as Baileys' events on both sides, invites, members offline
+// who get everything on reconnect (ours and a Baileys one), and bad input.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
@@ -307,4 +308,35 @@ test('status: ours posts to a statusJidList, Baileys posts one ours may see', as
   assert.ok(!bTexts(b2, 'status@broadcast').includes('our status'), 'not listed, not delivered')
   await assert.rejects(sock.sendMessage('status@broadcast', { text: 'nobody' }), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
   await assert.rejects(sock.sendMessage(group, { text: 'x' }, { statusJidList: [pn('15550101')] }), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
+})
+
+test('an offline member gets everything on reconnect: ours while away, then a Baileys member', async () => {
+  const ourJid = ours.auth.creds.me.id
+  ourSock.end()
+  await until(() => !server.isOnline(ourJid), 'ours is offline')
+  await b1.sock.sendMessage(group, { text: 'while ours was away 1' })
+  await b1.sock.sendMessage(group, { text: 'while ours was away 2' })
+  await b1.sock.groupUpdateSubject(group, 'renamed while away')
+  await server.waitForQueued(ourJid, 3)
+  const O = await import('../index.mjs')
+  const back = O.makeWASocket({ auth: ours.auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
+  ourSock = back
+  const seen = []
+  for (const name of ['messages.upsert', 'groups.update']) back.ev.on(name, (data) => seen.push({ name, data }))
+  await until(() => textsIn(seen, group).includes('while ours was away 2'), 'ours gets the backlog')
+  assert.deepEqual(
+    textsIn(seen, group).filter((t) => t.startsWith('while ours')),
+    ['while ours was away 1', 'while ours was away 2'],
+  )
+  await until(() => seen.some((e) => e.name === 'groups.update' && e.data.some((u) => u.id === group && u.subject === 'renamed while away')), 'ours sees the rename')
+
+  // A Baileys member away: what ours sends meanwhile reaches it when it is back.
+  const b3Jid = b3.auth.creds.me.id
+  await b3.end()
+  await until(() => !server.isOnline(b3Jid), 'b3 is offline')
+  await back.sendMessage(group, { text: 'while b3 was away' })
+  await server.waitForQueued(b3Jid, 1)
+  b3.connect()
+  await b3.waitOpen()
+  await b3.waitMessage((m) => m.key.remoteJid === group && text(m) === 'while b3 was away', 30_000)
 })
