@@ -13,11 +13,9 @@ impl Client {
             Some("encrypt") => self.on_prekey_count(node),
             Some("devices") => self.on_devices_changed(node),
             Some("w:gp2") => self.on_group_notification(node).await,
-            Some("newsletter") => {
-                if self.on_newsletter_notification(node)? {
-                    return Ok(());
-                }
-            }
+            // Posts inside are acked once the app has them.
+            Some("newsletter") if self.on_newsletter_notification(node)? => return Ok(()),
+            Some("newsletter") => {}
             Some("mex") => self.on_mex_notification(node),
             Some("mediaretry") => match crate::media::parse_media_retry(node) {
                 Some(update) => self.emit(crate::event::Event::MediaUpdate(vec![update])),
