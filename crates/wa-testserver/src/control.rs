@@ -130,7 +130,7 @@ impl Server {
         to: &str,
         message: wa_proto::Message,
     ) -> Result<String> {
-        let id = crate::phone_ops::phone_send(&mut self.state, now, number, to, message);
+        let id = crate::phone_groups::phone_send(&mut self.state, now, number, to, message);
         self.settle(now);
         id
     }

@@ -1146,8 +1146,8 @@ pub(crate) fn change_by_phone(
 /// A member's `<message to=group>` (or a status, `to=status@broadcast`): acked, then every
 /// device of every other member and the sender's own other devices get
 /// `<message from=group participant=sender ...>` with their own `<enc>` (when the sender gave
-/// one) and the `skmsg`. A retry resend (`participant` names one device, one direct `<enc>`)
-/// goes to that device alone. `Err` is the negative ack's code.
+/// one) and the `skmsg`. A retry resend (`participant` names one device; one direct `<enc>`,
+/// or that device's `<to>` and a fresh `skmsg`) goes to that device alone. `Err` is the negative ack's code.
 pub(crate) fn route_message(
     state: &mut State,
     conn: ConnId,
@@ -1229,8 +1229,12 @@ pub(crate) fn route_message(
             state.stats.messages_routed += 1;
             continue;
         }
+        // A resend names one device: its `<enc>` comes direct (our client) or in
+        // `<participants>` beside a fresh `skmsg` (Baileys).
         let mine = match &only {
-            Some(_) => direct.clone(),
+            Some(_) => direct
+                .clone()
+                .or_else(|| own.iter().find(|(a, _)| *a == d).map(|(_, e)| e.clone())),
             None => own.iter().find(|(a, _)| *a == d).map(|(_, e)| e.clone()),
         };
         let pkmsg = mine
@@ -1238,9 +1242,7 @@ pub(crate) fn route_message(
             .is_some_and(|e| e.get_attr("type") == Some("pkmsg"));
         let mut children = Vec::with_capacity(3);
         children.extend(mine);
-        if only.is_none()
-            && let Some(s) = &skmsg
-        {
+        if let Some(s) = &skmsg {
             children.push(s.clone());
         }
         if children.is_empty() {

@@ -36,6 +36,7 @@ mod iq;
 mod login;
 mod newsletters;
 pub mod pairing;
+mod phone_groups;
 mod phone_ops;
 mod presence;
 mod routing;

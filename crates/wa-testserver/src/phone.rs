@@ -6,15 +6,17 @@
 //! over store traits, but the in-memory store never waits, so each call completes on its
 //! first poll ([`now_or_never`]); the server core stays synchronous and deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use wa_crypto::KeyPair;
 use wa_crypto::curve;
 use wa_signal::protocol;
+use wa_signal::store::StoreCommit;
 use wa_signal::{
-    Encrypted, LocalIdentity, MemoryStore, MessageKind, PreKeyBundle, ProtocolAddress, SignedPreKey,
+    Batch, Encrypted, GroupEncrypted, LocalIdentity, MemoryStore, MessageKind, PreKeyBundle,
+    ProtocolAddress, SenderKeyName, SignedPreKey,
 };
 
 use crate::inbox::InboxMessage;
@@ -131,6 +133,9 @@ pub struct Phone {
     pub(crate) receipts: Vec<PhoneReceipt>,
     pub(crate) decrypt_failures: u64,
     pub(crate) media_retry: MediaRetryAnswer,
+    /// Per group JID: the devices (number, device id) that hold the phone's current sender key
+    /// there, so only new devices get a distribution message (Baileys' `sender-key-memory`).
+    pub(crate) sender_key_memory: HashMap<String, BTreeSet<(String, u16)>>,
 }
 
 impl Phone {
@@ -161,6 +166,7 @@ impl Phone {
             receipts: Vec::new(),
             decrypt_failures: 0,
             media_retry: MediaRetryAnswer::default(),
+            sender_key_memory: HashMap::new(),
         };
         phone.top_up();
         phone
@@ -262,6 +268,97 @@ impl Phone {
 
     pub fn signed_pre_key(&self) -> &SignedPreKey {
         &self.signed
+    }
+
+    /// Encrypts with the phone's own sender key `name` (made on first use); the ciphertext and
+    /// the distribution message that lets members decrypt it.
+    pub fn group_encrypt(
+        &self,
+        name: &SenderKeyName,
+        plaintext: &[u8],
+    ) -> Result<GroupEncrypted, String> {
+        now_or_never(protocol::group_encrypt(&self.store, name, plaintext))
+            .ok_or_else(|| "store pending".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// The distribution message of the phone's own sender key `name` (made on first use).
+    pub fn group_distribution(&self, name: &SenderKeyName) -> Result<Vec<u8>, String> {
+        now_or_never(protocol::group_distribution(&self.store, name))
+            .ok_or_else(|| "store pending".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Forgets the sender key `name` (the phone's own: the next send makes a new one; another
+    /// device's: the next message from it cannot be decrypted until it sends its key again).
+    pub fn drop_sender_key(&self, name: &SenderKeyName) {
+        let batch = Batch {
+            sender_keys: vec![(name.clone(), None)],
+            ..Batch::default()
+        };
+        if now_or_never(self.store.commit(batch)).is_none() {
+            tracing::debug!("phone store pending while dropping a sender key");
+        }
+    }
+
+    /// Whether the phone holds a sender key `name`.
+    pub fn has_sender_key(&self, name: &SenderKeyName) -> bool {
+        self.store.sender_key(name).is_some_and(|r| !r.is_empty())
+    }
+
+    /// Takes in another device's sender key (`SenderKeyDistributionMessage`).
+    pub fn group_process_distribution(
+        &self,
+        name: &SenderKeyName,
+        message: &[u8],
+    ) -> Result<(), String> {
+        now_or_never(protocol::group_process_distribution(
+            &self.store,
+            name,
+            message,
+        ))
+        .ok_or_else(|| "store pending".to_owned())?
+        .map_err(|e| e.to_string())
+    }
+
+    /// Takes the `senderKeyDistributionMessage` out of `message` (what is left is the content)
+    /// and keeps the sender key of `author` in the group it names. With `chat` given, a key for
+    /// another group is ignored: a member may only hand out its key in the group it writes to.
+    /// A key that does not parse is dropped (the next skmsg then asks for it again).
+    pub fn accept_distribution(
+        &self,
+        author: &ProtocolAddress,
+        message: &mut wa_proto::Message,
+        chat: Option<&str>,
+    ) {
+        let Some(skdm) = message.sender_key_distribution_message.take() else {
+            return;
+        };
+        let (Some(group), Some(body)) =
+            (skdm.group_id, skdm.axolotl_sender_key_distribution_message)
+        else {
+            return;
+        };
+        let is_group_chat =
+            wa_binary::Jid::parse(&group).is_ok_and(|j| j.is_group() || j.is_status_broadcast());
+        if !is_group_chat || chat.is_some_and(|c| c != group) {
+            return;
+        }
+        let name = SenderKeyName::new(group, author.clone());
+        if let Err(e) = self.group_process_distribution(&name, &body) {
+            tracing::debug!(error = %e, "phone dropped a sender key distribution");
+        }
+    }
+
+    /// Decrypts a sender-key message from `name` (a member device in a group).
+    pub fn group_decrypt(
+        &self,
+        name: &SenderKeyName,
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        now_or_never(protocol::group_decrypt(&self.store, name, ciphertext))
+            .ok_or_else(|| "store pending".to_owned())?
+            .map_err(|e| e.to_string())
     }
 }
 

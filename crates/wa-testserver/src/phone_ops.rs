@@ -23,9 +23,9 @@ use crate::routing::relay_receipt;
 use crate::state::{DeviceAddr, SentRecord, State};
 
 /// Retry receipts the phone answers per message and device before giving up.
-const MAX_RETRIES: u32 = 5;
+pub(crate) const MAX_RETRIES: u32 = 5;
 
-fn signal_address(addr: &DeviceAddr) -> Option<ProtocolAddress> {
+pub(crate) fn signal_address(addr: &DeviceAddr) -> Option<ProtocolAddress> {
     ProtocolAddress::new(addr.number.clone(), u32::from(addr.device)).ok()
 }
 
@@ -77,9 +77,17 @@ fn receive_message(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
     let Some(mut message) = decoded else {
         account.phone.decrypt_failures += 1;
         state.stats.phone_decrypt_failures += 1;
-        send_retry_receipt(state, to, &sender, node, &id, lid_mode, now);
+        if let Some(receipt) = retry_receipt(state, to, node, &id) {
+            let to_jid = state.jid_of(&sender, lid_mode);
+            relay_receipt(state, to, &receipt, &id, Some("retry"), Some(&to_jid), now);
+        }
         return;
     };
+    // A sender key may come pairwise outside a group stanza too (whatsmeow takes it from any
+    // message); the group it names is where it counts.
+    account
+        .phone
+        .accept_distribution(&address, &mut message, None);
     let from_me = sender.number == to.number;
     let mut remote_jid = Jid::parse(&from)
         .map(|j| Jid::new(j.user, j.server).to_string())
@@ -94,19 +102,22 @@ fn receive_message(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
     } else if from_me && let Some(r) = attr(node, "recipient") {
         remote_jid = r;
     }
-    account.phone.inbox.push(InboxMessage {
-        id: id.clone(),
-        remote_jid,
-        from_me,
-        participant: from.clone(),
-        timestamp: node
-            .get_attr("t")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(now / 1000),
-        push_name: attr(node, "notify"),
-        message,
-    });
-    state.stats.phone_received += 1;
+    // A message that only carried a sender key has nothing to show.
+    if message != wa_proto::Message::default() {
+        account.phone.inbox.push(InboxMessage {
+            id: id.clone(),
+            remote_jid,
+            from_me,
+            participant: from.clone(),
+            timestamp: node
+                .get_attr("t")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(now / 1000),
+            push_name: attr(node, "notify"),
+            message,
+        });
+        state.stats.phone_received += 1;
+    }
     // The phone is always online: it confirms delivery at once.
     let (kind, to_attr) = if from_me {
         (Some("sender"), None)
@@ -124,29 +135,27 @@ fn receive_message(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
 }
 
 /// "I could not decrypt this; here are fresh keys": registration id and a bundle with a new
-/// one-time prekey, as WhatsApp clients send from the second try on.
-fn send_retry_receipt(
+/// one-time prekey, as WhatsApp clients send from the second try on. The caller addresses it
+/// (`to` the sender, or `to` the group and `participant` the author) and relays it. `None`
+/// once the message was retried often enough.
+pub(crate) fn retry_receipt(
     state: &mut State,
     phone: &DeviceAddr,
-    sender: &DeviceAddr,
     node: &Node,
     id: &str,
-    lid_mode: bool,
-    now: u64,
-) {
+) -> Option<Node> {
     let count = node
-        .child("enc")
-        .and_then(|e| e.get_attr("count"))
-        .and_then(|c| c.parse::<u32>().ok())
+        .children_by_tag("enc")
+        .filter_map(|e| e.get_attr("count"))
+        .filter_map(|c| c.parse::<u32>().ok())
+        .max()
         .unwrap_or(0)
         // The count comes from the client: u32::MAX must stay over the limit, not wrap to 0.
         .saturating_add(1);
     if count > MAX_RETRIES {
-        return;
+        return None;
     }
-    let Some(account) = state.accounts.get_mut(&phone.number) else {
-        return;
-    };
+    let account = state.accounts.get_mut(&phone.number)?;
     let identity = account.identity.public;
     let registration_id = account.phone.registration_id;
     let pre_key = account.phone.take_pre_key();
@@ -166,26 +175,38 @@ fn send_retry_receipt(
         Node::new("value").bytes(spk.key_pair.public.to_vec()),
         Node::new("signature").bytes(spk.signature.to_vec()),
     ]));
-    let receipt = Node::new("receipt")
-        .attr("id", id.to_owned())
-        .attr("type", "retry")
-        .children(vec![
-            Node::new("retry")
-                .attr("count", count.to_string())
-                .attr("id", id.to_owned())
-                .attr("t", node.get_attr("t").unwrap_or("0").to_owned())
-                .attr("v", "1"),
-            Node::new("registration").bytes(be_bytes(registration_id, 4)),
-            Node::new("keys").children(keys),
-        ]);
-    let to = state.jid_of(sender, lid_mode);
-    relay_receipt(state, phone, &receipt, id, Some("retry"), Some(&to), now);
+    Some(
+        Node::new("receipt")
+            .attr("id", id.to_owned())
+            .attr("type", "retry")
+            .children(vec![
+                Node::new("retry")
+                    .attr("count", count.to_string())
+                    .attr("id", id.to_owned())
+                    .attr("t", node.get_attr("t").unwrap_or("0").to_owned())
+                    .attr("v", "1"),
+                Node::new("registration").bytes(be_bytes(registration_id, 4)),
+                Node::new("keys").children(keys),
+            ]),
+    )
+}
+
+/// Whether a JID names a group or the status broadcast (chats with sender keys).
+pub(crate) fn is_group_chat(jid: &str) -> bool {
+    Jid::parse(jid).is_ok_and(|j| j.is_group() || j.is_status_broadcast())
 }
 
 fn receive_receipt(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
-    let (Some(id), Some(from)) = (attr(node, "id"), attr(node, "from")) else {
+    let (Some(id), Some(mut from)) = (attr(node, "id"), attr(node, "from")) else {
         return;
     };
+    // In a group the receipt comes from the group; the device is its `participant`.
+    if is_group_chat(&from) {
+        match attr(node, "participant") {
+            Some(p) => from = p,
+            None => return,
+        }
+    }
     let kind = attr(node, "type").unwrap_or_else(|| "delivery".to_owned());
     if let Some(a) = state.accounts.get_mut(&to.number) {
         a.phone.receipts.push(PhoneReceipt {
@@ -327,19 +348,17 @@ fn answer_media_retry(
     deliver(state, requester, "notification", n, now);
 }
 
-/// Encrypts `plaintext` for `device` (starting a session from its bundle when there is none)
-/// and routes it from the phone.
-#[allow(clippy::too_many_arguments)]
-fn send_encrypted(
+/// Encrypts `plaintext` for `device` with the phone's session, first starting one from
+/// `fresh_bundle` (a retry receipt's keys) or, when there is no session, from a bundle the
+/// server's key store hands out.
+pub(crate) fn encrypt_for(
     state: &mut State,
     phone: &DeviceAddr,
     device: &DeviceAddr,
-    stanza: Node,
     plaintext: &[u8],
-    count: Option<u32>,
     fresh_bundle: Option<Bundle>,
     now: u64,
-) -> Result<()> {
+) -> Result<wa_signal::Encrypted> {
     let address =
         signal_address(device).ok_or_else(|| TestServerError::BadJid(device.number.clone()))?;
     let needs_bundle =
@@ -354,10 +373,26 @@ fn send_encrypted(
             .install_bundle(&address, &bundle.to_signal(), now)
             .map_err(TestServerError::PhoneCrypto)?;
     }
-    let e = state.accounts[&phone.number]
+    state.accounts[&phone.number]
         .phone
         .encrypt(&address, plaintext)
-        .map_err(TestServerError::PhoneCrypto)?;
+        .map_err(TestServerError::PhoneCrypto)
+}
+
+/// Encrypts `plaintext` for `device` (starting a session from its bundle when there is none)
+/// and routes it from the phone.
+#[allow(clippy::too_many_arguments)]
+fn send_encrypted(
+    state: &mut State,
+    phone: &DeviceAddr,
+    device: &DeviceAddr,
+    stanza: Node,
+    plaintext: &[u8],
+    count: Option<u32>,
+    fresh_bundle: Option<Bundle>,
+    now: u64,
+) -> Result<()> {
+    let e = encrypt_for(state, phone, device, plaintext, fresh_bundle, now)?;
     let mut enc = Node::new("enc")
         .attr("v", "2")
         .attr("type", e.kind.as_str());
@@ -375,7 +410,7 @@ fn send_encrypted(
 }
 
 /// The stanza `type` of a message: `media` when it carries a file, `text` otherwise.
-fn stanza_kind(m: &wa_proto::Message) -> &'static str {
+pub(crate) fn stanza_kind(m: &wa_proto::Message) -> &'static str {
     if media_of(m).is_some() {
         "media"
     } else {
@@ -384,7 +419,7 @@ fn stanza_kind(m: &wa_proto::Message) -> &'static str {
 }
 
 /// A new message id in the shape phones use.
-fn new_message_id() -> String {
+pub(crate) fn new_message_id() -> String {
     let r: [u8; 8] = wa_crypto::random_bytes();
     let mut s = String::from("3EB0");
     for b in r {
@@ -539,6 +574,10 @@ fn resend(
     let Some(sent) = account.phone.sent.get_mut(id) else {
         return;
     };
+    if is_group_chat(&sent.chat) {
+        // Group messages are sent again with the phone's sender key (`phone_groups`).
+        return;
+    }
     let n = sent.retries.entry(dev_key).or_insert(0);
     *n += 1;
     if *n > MAX_RETRIES {

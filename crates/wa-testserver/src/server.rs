@@ -233,7 +233,7 @@ impl Server {
         while let Some(effect) = self.state.effects.pop_front() {
             match effect {
                 Effect::PhoneReceive { phone, class, node } => {
-                    crate::phone_ops::phone_receive(&mut self.state, &phone, class, &node, now)
+                    crate::phone_groups::phone_receive(&mut self.state, &phone, class, &node, now)
                 }
                 Effect::DeviceOffline { addr } => {
                     crate::presence::on_device_gone(&mut self.state, &addr, now)

@@ -953,7 +953,12 @@ fn pn_addressed_groups_name_members_by_phone_number() {
             .attr("participant", a.0.clone())
             .attr("type", "read"),
     );
-    let r = w.h.expect(c_a1, "receipt");
+    // (The members' phones answered the made-up skmsg with retry receipts before.)
+    let r =
+        w.h.drain(c_a1)
+            .into_iter()
+            .find(|n| n.tag == "receipt" && n.get_attr("type") == Some("read"))
+            .expect("the read receipt");
     assert_eq!(r.get_attr("participant"), Some(b_pn.as_str()));
     // Groups made before the switch keep their mode.
     w.h.server.set_group_addressing(GroupAddressing::Lid);
