@@ -214,6 +214,14 @@ export interface TestServer {
   newsletterSetRole(jid: string, user: string, role: 'ADMIN' | 'SUBSCRIBER'): void
   /** The newsletter owner's phone posts a text (a `conversation`) to every follower, admin and owner companion; returns its server id. */
   phonePostNewsletter(jid: string, text: string): number
+  /**
+   * The phone of `phoneNumber` makes a group with `members` (numbers or user JIDs; unknown ones are left out) and
+   * returns its JID. Phones are full group members: `phone(n).sendText(groupJid, text)` sends with a sender key, and
+   * what members send to the group lands in `phone(n).inbox()` (`key.remoteJid` the group, `key.participant` the author).
+   */
+  phoneCreateGroup(phoneNumber: string, subject: string, members?: string[]): string
+  /** The phone of `phoneNumber` adds or removes members of a group, with the notifications a companion's change sends. */
+  phoneUpdateGroup(groupJid: string, phoneNumber: string, action: 'add' | 'remove', members: string[]): void
   /** Accounts made in bulk (`{prefix}{index:06}`), each with `devices` devices (the phone and silent companions): members for big-group benchmarks. */
   seedAccounts(opts: { prefix: string; count: number; devices?: number }): string[]
   /** Closes every connection and the listener. Node is not kept alive by the server. */

@@ -138,6 +138,19 @@ async function startTestServer(options = {}) {
       sync(() => native.testServerNewsletterSetRole(h, String(jid), String(user), String(role))),
     /** The owner's phone posts a text to a newsletter; returns its server id. */
     phonePostNewsletter: (jid, text) => sync(() => native.testServerPhonePostNewsletter(h, String(jid), String(text))),
+    /**
+     * The phone of `phoneNumber` makes a group with `members` (numbers or user JIDs; unknown
+     * ones are left out); the members' companions get the `create` notification. Returns the
+     * group's JID. Phones are full members: `phone(n).sendText(groupJid, text)` sends with the
+     * phone's sender key, and what members send lands in `phone(n).inbox()`.
+     */
+    phoneCreateGroup: (phoneNumber, subject, members = []) =>
+      sync(() => native.testServerPhoneCreateGroup(h, String(phoneNumber), String(subject), members.map(String))),
+    /** The phone of `phoneNumber` adds (`'add'`) or removes (`'remove'`) members of a group, with the notifications. */
+    phoneUpdateGroup: (groupJid, phoneNumber, action, members = []) =>
+      sync(() =>
+        native.testServerPhoneUpdateGroup(h, String(groupJid), String(phoneNumber), String(action), members.map(String)),
+      ),
     /** Companion JIDs linked to a number. */
     devices: (phoneNumber) => sync(() => native.testServerDevices(h, String(phoneNumber))),
     /** Stanzas waiting for a device (not yet acknowledged by it). */

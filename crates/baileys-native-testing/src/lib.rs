@@ -360,6 +360,43 @@ pub fn phone_post_newsletter(handle: u32, jid: String, text: String) -> Result<i
     Ok(i64::try_from(id).unwrap_or(i64::MAX))
 }
 
+/// The phone of `creator` makes a group with `members` (numbers or user JIDs); its JID.
+#[napi(js_name = "testServerPhoneCreateGroup", catch_unwind)]
+pub fn phone_create_group(
+    handle: u32,
+    creator: String,
+    subject: String,
+    members: Vec<String>,
+) -> Result<String> {
+    server(handle)?
+        .phone_create_group(&creator, &subject, &members)
+        .map_err(err)
+}
+
+/// The phone of `actor` adds (`action` "add") or removes ("remove") members of a group.
+#[napi(js_name = "testServerPhoneUpdateGroup", catch_unwind)]
+pub fn phone_update_group(
+    handle: u32,
+    group: String,
+    actor: String,
+    action: String,
+    members: Vec<String>,
+) -> Result<()> {
+    let add = match action.as_str() {
+        "add" => true,
+        "remove" => false,
+        _ => {
+            return Err(coded(
+                "ERR_WA_TESTSERVER_BAD_OPTION",
+                "action must be 'add' or 'remove'",
+            ));
+        }
+    };
+    server(handle)?
+        .phone_update_group(&group, &actor, add, &members)
+        .map_err(err)
+}
+
 #[napi(js_name = "testServerDevices", catch_unwind)]
 pub fn devices(handle: u32, phone: String) -> Result<Vec<String>> {
     server(handle)?.devices(&phone).map_err(err)
