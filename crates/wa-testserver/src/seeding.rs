@@ -2,7 +2,10 @@
 //! `devices - 1` silent companions. A silent companion has real keys (an identity, a signed
 //! prekey and one-time prekeys, so a sender can start a Signal session with it) but no
 //! connection and no queue: what is routed to it is counted and dropped, so a benchmark
-//! measures the sender, not the server holding thousands of undeliverable stanzas.
+//! measures the sender, not the server holding thousands of undeliverable stanzas. The phone
+//! of a seeded account is silent too: it would otherwise open every group message it is sent
+//! (a session setup each) and answer with a receipt, work that belongs to neither side of a
+//! benchmark of the sender.
 
 use std::collections::BTreeMap;
 
@@ -76,6 +79,10 @@ pub(crate) fn seed_accounts(
                 device,
             });
         }
+        silent.push(crate::state::DeviceAddr {
+            number: number.clone(),
+            device: 0,
+        });
         state.silent.extend(silent);
         out.push(format!("{number}@s.whatsapp.net"));
     }
