@@ -274,13 +274,7 @@ async fn forged_and_foreign_sender_keys_do_not_poison_a_group() {
     .unwrap();
     next(&mut ea, |e| match e {
         Event::MessagesUpsert(u)
-            if u.messages[0]
-                .info
-                .message
-                .as_ref()
-                .and_then(text)
-                .as_deref()
-                == Some("psst") =>
+            if u.messages[0].info.message.as_ref().and_then(text) == Some("psst") =>
         {
             Some(())
         }
