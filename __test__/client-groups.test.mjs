@@ -2,8 +2,9 @@
 // through the local test server: groups created by either side, sender-key messages both
 // ways, members added later (they get new messages, not old ones), members removed (they get
 // nothing after, and everyone left still decrypts: our sender key is rotated), subject,
-// description and settings changes as Baileys' events on both sides, invites, members offline
-// who get everything on reconnect (ours and a Baileys one), and bad input.
+// description and settings changes as Baileys' events on both sides, invites, join requests
+// (approved and rejected), members offline who get everything on reconnect (ours and a Baileys
+// one), and bad input.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
@@ -339,4 +340,33 @@ test('an offline member gets everything on reconnect: ours while away, then a Ba
   b3.connect()
   await b3.waitOpen()
   await b3.waitMessage((m) => m.key.remoteJid === group && text(m) === 'while b3 was away', 30_000)
+})
+
+test('join requests: with approval on, invite-link joins wait for an admin, who approves one and rejects one', async () => {
+  const seen = []
+  ourSock.ev.on('group.join-request', (r) => seen.push(r))
+  const g = (await ourSock.groupCreate('Approval needed', [pn('15550101')])).id
+  await ourSock.groupJoinApprovalMode(g, 'on')
+  assert.equal((await ourSock.groupMetadata(g)).joinApprovalMode, true)
+  const code = await ourSock.groupInviteCode(g)
+
+  assert.equal(await b2.sock.groupAcceptInvite(code), undefined, 'no group yet: a request')
+  await b3.sock.groupAcceptInvite(code)
+  await until(() => seen.filter((r) => r.id === g && r.action === 'created').length === 2, 'ours hears of both requests')
+  const asked = await ourSock.groupRequestParticipantsList(g)
+  assert.equal(asked.length, 2)
+  assert.equal((await ourSock.groupMetadata(g)).participants.length, 2, 'nobody added yet')
+
+  const who = (n) => asked.find((r) => sameUser(r.phone_number, pn(n)) || sameUser(r.jid, pn(n))).jid
+  const approved = await ourSock.groupRequestParticipantsUpdate(g, [who('15550102')], 'approve')
+  assert.deepEqual(approved.map((r) => r.status), ['200'])
+  const rejected = await ourSock.groupRequestParticipantsUpdate(g, [who('15550103')], 'reject')
+  assert.deepEqual(rejected.map((r) => r.status), ['200'])
+  assert.deepEqual(await ourSock.groupRequestParticipantsList(g), [])
+  assert.equal((await ourSock.groupMetadata(g)).participants.length, 3)
+
+  await ourSock.sendMessage(g, { text: 'welcome, approved' })
+  await b2.waitMessage((m) => m.key.remoteJid === g && text(m) === 'welcome, approved')
+  await assert.rejects(b3.sock.groupMetadata(g), (e) => e.isBoom)
+  await assert.rejects(ourSock.groupJoinApprovalMode(g, 'maybe'), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
 })
