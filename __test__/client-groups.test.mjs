@@ -1,6 +1,6 @@
 // Groups between our socket and real Baileys 7 sockets (the oracle, honest Curve.verify),
 // through the local test server: groups created by either side, sender-key messages both
-// ways, members added later (they get new messages, not old ones), members removed (they get
+// ways (texts, reactions, polls, mentions, contacts, locations, events, edits, revokes), members added later (they get new messages, not old ones), members removed (they get
 // nothing after, and everyone left still decrypts: our sender key is rotated), subject,
 // description and settings changes as Baileys' events on both sides, invites, join requests
 // (approved and rejected), members offline who get everything on reconnect (ours and a Baileys
@@ -8,6 +8,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer } from '../lib/testing.mjs'
+import { proto } from '../index.mjs'
 import { BaileysClient, trustServer, text, exitWhenDone, pairOurSocket, until } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client groups' })
@@ -23,6 +24,8 @@ function recorder(sock) {
 }
 
 const ourEvents = []
+/** What the socket made by the reconnect test emits. */
+const lateEvents = []
 let ourSock
 const ours = await pairOurSocket(server, '15550100', {
   pushName: 'Ours',
@@ -322,7 +325,7 @@ test('an offline member gets everything on reconnect: ours while away, then a Ba
   const O = await import('../index.mjs')
   const back = O.makeWASocket({ auth: ours.auth, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
   ourSock = back
-  const seen = []
+  const seen = lateEvents
   for (const name of ['messages.upsert', 'groups.update']) back.ev.on(name, (data) => seen.push({ name, data }))
   await until(() => textsIn(seen, group).includes('while ours was away 2'), 'ours gets the backlog')
   assert.deepEqual(
@@ -369,4 +372,38 @@ test('join requests: with approval on, invite-link joins wait for an admin, who 
   await b2.waitMessage((m) => m.key.remoteJid === g && text(m) === 'welcome, approved')
   await assert.rejects(b3.sock.groupMetadata(g), (e) => e.isBoom)
   await assert.rejects(ourSock.groupJoinApprovalMode(g, 'maybe'), (e) => e.code === 'ERR_WA_CLIENT_ARGUMENT')
+})
+
+/** A message's content as plain JSON, without the sender-key distribution that rides along. */
+function content(message) {
+  const m = proto.Message.toObject(proto.Message.fromObject(message), { longs: String, bytes: String, enums: Number })
+  delete m.senderKeyDistributionMessage
+  return m
+}
+
+test('more content kinds in the group, both ways: mentions, contact, location, event, multi-select poll, edit, revoke', async () => {
+  const kinds = [
+    { text: 'hi @15550101', mentions: [pn('15550101')] },
+    { contacts: { displayName: 'Ann', contacts: [{ displayName: 'Ann', vcard: 'BEGIN:VCARD\nVERSION:3.0\nFN:Ann\nEND:VCARD' }] } },
+    { location: { degreesLatitude: 52.52, degreesLongitude: 13.405, name: 'Berlin' } },
+    { event: { name: 'Standup', description: 'daily', startDate: new Date(1767258000000), location: { name: 'Room 1' } } },
+    { poll: { name: 'Toppings', values: ['a', 'b', 'c'], selectableCount: 2 } },
+  ]
+  for (const c of kinds) {
+    const ourMsg = await ourSock.sendMessage(group, c)
+    const atB = await b1.waitMessage((m) => m.key.id === ourMsg.key.id)
+    assert.deepEqual(content(atB.message), content(ourMsg.message))
+    const theirs = await b1.sock.sendMessage(group, c)
+    await until(() => ourEvents.concat(lateEvents).some((e) => e.name === 'messages.upsert' && e.data.messages.some((m) => m.key.id === theirs.key.id)), 'ours got it')
+    const atOurs = ourEvents.concat(lateEvents).flatMap((e) => (e.name === 'messages.upsert' ? e.data.messages : [])).find((m) => m.key.id === theirs.key.id)
+    assert.deepEqual(content(atOurs.message), content(theirs.message))
+    assert.ok(sameUser(atOurs.key.participant, b1.sock.user.lid) || sameUser(atOurs.key.participant, b1.sock.user.id))
+  }
+  const orig = await ourSock.sendMessage(group, { text: 'typo' })
+  await b1.waitMessage((m) => m.key.id === orig.key.id)
+  const edit = await ourSock.sendMessage(group, { text: 'fixed', edit: orig.key })
+  const atB = await b1.waitMessage((m) => m.key.id === edit.key.id)
+  assert.equal(atB.message.protocolMessage?.editedMessage?.conversation ?? atB.message.protocolMessage?.editedMessage?.extendedTextMessage?.text, 'fixed')
+  const del = await b1.sock.sendMessage(group, { delete: (await b1.sock.sendMessage(group, { text: 'oops' })).key })
+  await until(() => lateEvents.some((e) => e.name === 'messages.upsert' && e.data.messages.some((m) => m.key.id === del.key.id && m.message?.protocolMessage?.type === 0)), 'ours got the revoke')
 })
