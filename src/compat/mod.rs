@@ -189,10 +189,14 @@ fn newsletter_event_json(e: &NewsletterEvent) -> (&'static str, Value) {
             user,
             action,
             new_role,
-        } => (
-            "newsletter-participants.update",
-            json!({ "id": id, "author": author, "user": user, "new_role": new_role, "action": action }),
-        ),
+        } => {
+            let mut o = json!({ "id": id, "user": user, "new_role": new_role, "action": action });
+            // Baileys leaves `author` undefined when the notification names no one.
+            if let Some(a) = author {
+                o["author"] = json!(a);
+            }
+            ("newsletter-participants.update", o)
+        }
         NewsletterEvent::Settings { id, update } => (
             "newsletter-settings.update",
             json!({ "id": id, "update": update }),
