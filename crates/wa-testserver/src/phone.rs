@@ -139,6 +139,35 @@ pub struct Phone {
 }
 
 impl Phone {
+    /// Keeps a message the phone opened, with the envelope's id, time (or `now`) and push
+    /// name. A message that only carried a sender key has nothing to show: `false`.
+    pub(crate) fn keep(
+        &mut self,
+        envelope: &wa_binary::Node,
+        chat: String,
+        from_me: bool,
+        participant: String,
+        message: wa_proto::Message,
+        now: u64,
+    ) -> bool {
+        if message == wa_proto::Message::default() {
+            return false;
+        }
+        self.inbox.push(InboxMessage {
+            id: envelope.get_attr("id").unwrap_or_default().to_owned(),
+            remote_jid: chat,
+            from_me,
+            participant,
+            timestamp: envelope
+                .get_attr("t")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(now / 1000),
+            push_name: envelope.get_attr("notify").map(str::to_owned),
+            message,
+        });
+        true
+    }
+
     /// The phone of the account `label`; its identity is the account key.
     pub fn new(seed: &Seed, label: &str, identity: &KeyPair, batch: u32) -> Self {
         let registration_id = 1 + seed.number(&format!("{label} registration"), 0x3ffe) as u32;

@@ -21,7 +21,6 @@ use wa_signal::{Encrypted, MessageKind, ProtocolAddress, SenderKeyName};
 
 use crate::account::normalize_number;
 use crate::error::{Result, TestServerError};
-use crate::inbox::InboxMessage;
 use crate::nodes::attr;
 use crate::phone::{PhoneSent, pad, unpad};
 use crate::phone_ops::{
@@ -169,19 +168,14 @@ fn receive_group_message(state: &mut State, phone: &DeviceAddr, node: &Node, now
         .phone
         .accept_distribution(&address, &mut message, Some(&chat));
     let from_me = author.number == phone.number;
-    if message != wa_proto::Message::default() {
-        account.phone.inbox.push(InboxMessage {
-            id: id.clone(),
-            remote_jid: chat.clone(),
-            from_me,
-            participant: author_jid.clone(),
-            timestamp: node
-                .get_attr("t")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(now / 1000),
-            push_name: attr(node, "notify"),
-            message,
-        });
+    if account.phone.keep(
+        node,
+        chat.clone(),
+        from_me,
+        author_jid.clone(),
+        message,
+        now,
+    ) {
         state.stats.phone_received += 1;
     }
     // A member confirms to the group, naming the author; a copy from the account's own

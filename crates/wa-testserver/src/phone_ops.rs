@@ -16,7 +16,6 @@ use wa_vocab::{be_bytes, read_be};
 use crate::account::normalize_number;
 use crate::delivery::deliver;
 use crate::error::{Result, TestServerError};
-use crate::inbox::InboxMessage;
 use crate::nodes::{attr, child_array, child_bytes};
 use crate::phone::{Bundle, MediaRetryAnswer, PhoneReceipt, PhoneSent, pad, unpad};
 use crate::routing::relay_receipt;
@@ -103,19 +102,10 @@ fn receive_message(state: &mut State, to: &DeviceAddr, node: &Node, now: u64) {
         remote_jid = r;
     }
     // A message that only carried a sender key has nothing to show.
-    if message != wa_proto::Message::default() {
-        account.phone.inbox.push(InboxMessage {
-            id: id.clone(),
-            remote_jid,
-            from_me,
-            participant: from.clone(),
-            timestamp: node
-                .get_attr("t")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(now / 1000),
-            push_name: attr(node, "notify"),
-            message,
-        });
+    if account
+        .phone
+        .keep(node, remote_jid, from_me, from.clone(), message, now)
+    {
         state.stats.phone_received += 1;
     }
     // The phone is always online: it confirms delivery at once.
