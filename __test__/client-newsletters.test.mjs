@@ -169,6 +169,8 @@ test('roles: ours hands its channel to Baileys, which demotes ours; both see the
 
 test('message history and live updates: the same answers to both; views reach the owner', async () => {
   for (const t of ['two', 'three']) await b.sock.sendMessage(theirChannel, { text: t })
+  // Baileys' send resolves when the bytes are written: the history is asked once the server has both.
+  await until(() => server.newsletter(theirChannel).messages.length === 3, 'the server has the posts')
   const mine = await sock.newsletterFetchMessages(theirChannel, 10, 0, 0)
   const baileys = await b.sock.newsletterFetchMessages(theirChannel, 10, 0, 0)
   const posts = (node) => node.content[0].content.find((c) => c.tag === 'messages').content.map((m) => m.attrs.server_id)

@@ -162,6 +162,16 @@ impl ClientError {
         )
     }
 
+    /// The key store failed (a server down or frozen): nothing of the work was written, and
+    /// the same work can be done again once the store answers.
+    pub fn is_store_failure(&self) -> bool {
+        match self {
+            ClientError::Store(_) => true,
+            ClientError::Signal(e) => matches!(e.kind, wa_signal::ErrorKind::Store(_)),
+            _ => false,
+        }
+    }
+
     pub(crate) fn closed() -> Self {
         ClientError::Closed(Disconnect::closed())
     }

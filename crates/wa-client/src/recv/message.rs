@@ -115,6 +115,11 @@ impl Client {
         testhook::reached(CrashPoint::Decrypted);
 
         if let Some(e) = failure {
+            // The store did not answer (a read of a session or key): not the message's fault.
+            // Nothing is written or answered; the worker handles it again.
+            if e.is_store_failure() {
+                return Err(e);
+            }
             // Whatever did decrypt is kept; a message we cannot read is not journaled (the
             // sender is asked to send it again).
             if !staged.is_empty() {

@@ -7,12 +7,19 @@ mod notification;
 pub mod parse;
 mod receipt;
 
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 use wa_binary::Node;
 
 use crate::ctx::Client;
 use crate::error::ClientError;
 use crate::nodes;
+
+/// The first pause before a stanza whose store write failed is handled again; it doubles up to
+/// [`STORE_RETRY_MAX`].
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(250);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Work the connection driver hands to the worker.
 pub(crate) enum Work {
@@ -41,16 +48,26 @@ pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Work>) 
 
 impl Client {
     async fn handle_stanza(&self, node: Node) {
-        let r = match node.tag.as_ref() {
-            "message" => self.handle_message(&node).await,
-            "receipt" => self.handle_receipt(&node).await,
-            "notification" => self.handle_notification(&node).await,
-            "call" => self.send_ack(&node, None).await,
-            "presence" | "chatstate" => {
-                self.on_presence(&node);
-                Ok(())
+        // A stanza whose store write failed was neither acked nor receipted, and the server
+        // does not send it again while this connection lives: it is handled again (nothing of
+        // it was written) until the store answers or the connection ends. Later stanzas wait
+        // behind it, in order.
+        let mut pause = STORE_RETRY_FIRST;
+        let r = loop {
+            let r = self.dispatch(&node).await;
+            match &r {
+                Err(e) if e.is_store_failure() && !self.is_closed() => {
+                    tracing::warn!(
+                        code = e.code(),
+                        tag = %node.tag,
+                        retry_ms = pause.as_millis() as u64,
+                        "the key store failed; the stanza will be handled again"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(STORE_RETRY_MAX);
+                }
+                _ => break r,
             }
-            _ => Ok(()),
         };
         if let Err(e) = r {
             // A stanza still being handled when the connection ends fails with CLOSED: that is
@@ -61,6 +78,20 @@ impl Client {
             }
             tracing::warn!(code = e.code(), tag = %node.tag, "handling a stanza failed");
             tracing::debug!(error = %e, tag = %node.tag, "handling a stanza failed");
+        }
+    }
+
+    async fn dispatch(&self, node: &Node) -> Result<(), ClientError> {
+        match node.tag.as_ref() {
+            "message" => self.handle_message(node).await,
+            "receipt" => self.handle_receipt(node).await,
+            "notification" => self.handle_notification(node).await,
+            "call" => self.send_ack(node, None).await,
+            "presence" | "chatstate" => {
+                self.on_presence(node);
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 
