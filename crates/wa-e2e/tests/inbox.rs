@@ -226,3 +226,88 @@ async fn a_receipt_is_acked_only_after_the_app_had_the_update() {
     wait_queue_empty(&server, &me).await;
     server.stop().await;
 }
+
+/// A key store whose server can be taken down: every call fails while it is down, as an S3 or
+/// PostgreSQL engine reports a server it cannot reach.
+struct Outage {
+    inner: Arc<dyn KeyStore>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Outage {
+    fn check(&self) -> wa_store::Result<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(wa_store::StoreError::Unavailable {
+                engine: "test",
+                ms: 0,
+                message: "taken down by the test".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl KeyStore for Outage {
+    fn get_many<'a>(
+        &'a self,
+        reqs: &'a [wa_store::KeyRequest],
+    ) -> wa_store::BoxFuture<'a, Vec<wa_store::KeyMap>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.get_many(reqs).await
+        })
+    }
+
+    fn set<'a>(&'a self, writes: &'a wa_store::KeyWrites) -> wa_store::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.set(writes).await
+        })
+    }
+}
+
+/// A message that arrives while the key store is down is neither dropped nor left unanswered
+/// (the server sends nothing again to a live connection): it is handled again once the store
+/// is back, and the app gets it then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_arrives_during_a_store_outage_reaches_the_app_when_it_is_back() {
+    let server = server("e2e-store-outage").await;
+    let mut pa = pair(&server, "15553350001").await;
+    let pb = pair(&server, "15553350002").await;
+    let outage = Arc::new(Outage {
+        inner: pa.keys.clone(),
+        down: false.into(),
+    });
+    pa.keys = outage.clone();
+    let (_a, mut ea) = login(&server, &pa).await;
+    let (b, _eb) = login(&server, &pb).await;
+    b.send_text("15553350001@s.whatsapp.net", "before")
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut ea, |e| match e {
+            Event::MessagesUpsert(u) => Some(upsert_text(u)),
+            _ => None,
+        })
+        .await,
+        "before"
+    );
+
+    outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    b.send_text("15553350001@s.whatsapp.net", "during the outage")
+        .await
+        .unwrap();
+    // The store stays down across a few attempts.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    outage
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        next(&mut ea, |e| match e {
+            Event::MessagesUpsert(u) => Some(upsert_text(u)),
+            _ => None,
+        })
+        .await,
+        "during the outage"
+    );
+}
