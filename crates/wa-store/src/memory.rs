@@ -7,12 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::engine::{BoxFuture, Engine, Write};
+use crate::error::StoreError;
 use crate::path;
 
 /// An entry's map key: its parent, a NUL, its name. Paths hold no NUL, so the children of one
@@ -36,30 +37,97 @@ fn path_of(key: &[u8]) -> String {
 
 /// A value kept as given.
 const RAW: u8 = 0;
-/// A UTF-8 value whose BufferJSON objects are packed (see [`pack`]).
+/// A UTF-8 value whose BufferJSON objects and common JSON keys are packed (see [`pack_into`]).
 const PACKED: u8 = 1;
 /// Stands for one BufferJSON object in a packed value; never a byte of UTF-8 text.
 const BUFFER: u8 = 0xFF;
+/// Followed by an index into [`WORDS`], stands for that word; never a byte of UTF-8 text.
+const WORD: u8 = 0xFE;
 const BUFFER_OPEN: &str = r#"{"type":"Buffer","data":""#;
 const BUFFER_CLOSE: &str = r#""}"#;
 
-/// The stored form of a value. Text holding `{"type":"Buffer","data":"<base64>"}` (how
-/// BufferJSON writes bytes, so every Signal key) gets each such object replaced by
-/// [`BUFFER`], the length as LEB128 and the bytes, about half the size. Only base64 that
-/// encodes back to the same text is packed, so [`unpack`] returns exactly what was set.
-fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
-    let text = match std::str::from_utf8(value) {
-        Ok(t) if t.contains(BUFFER_OPEN) => t,
-        _ => {
-            out.push(RAW);
-            out.extend_from_slice(value);
-            return;
+/// The object keys of the JSON that Signal keys are stored as (Baileys' key pairs, libsignal's
+/// session and sender-key records), each as it appears before its value. Every pre-key is
+/// `{"private":…,"public":…}`: 21 of its ~90 packed bytes were these two keys.
+const WORDS: [&str; 37] = [
+    "\"private\":",
+    "\"public\":",
+    "\"keyPair\":",
+    "\"signature\":",
+    "\"keyId\":",
+    "\"registrationId\":",
+    "\"_sessions\":",
+    "\"currentRatchet\":",
+    "\"ephemeralKeyPair\":",
+    "\"pubKey\":",
+    "\"privKey\":",
+    "\"lastRemoteEphemeralKey\":",
+    "\"previousCounter\":",
+    "\"rootKey\":",
+    "\"indexInfo\":",
+    "\"baseKey\":",
+    "\"baseKeyType\":",
+    "\"closed\":",
+    "\"used\":",
+    "\"created\":",
+    "\"remoteIdentityKey\":",
+    "\"_chains\":",
+    "\"chainKey\":",
+    "\"counter\":",
+    "\"key\":",
+    "\"chainType\":",
+    "\"messageKeys\":",
+    "\"pendingPreKey\":",
+    "\"signedKeyId\":",
+    "\"preKeyId\":",
+    "\"version\":",
+    "\"senderKeyId\":",
+    "\"senderChainKey\":",
+    "\"iteration\":",
+    "\"seed\":",
+    "\"senderSigningKey\":",
+    "\"senderMessageKeys\":",
+];
+
+/// Copies JSON text, each of [`WORDS`] replaced by [`WORD`] and its index.
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(q) = bytes[at..].iter().position(|&b| b == b'"') {
+        let start = at + q;
+        let word = WORDS
+            .iter()
+            .position(|w| bytes[start..].starts_with(w.as_bytes()));
+        match word {
+            Some(i) => {
+                out.extend_from_slice(&bytes[copied..start]);
+                out.push(WORD);
+                out.push(i as u8);
+                at = start + WORDS[i].len();
+                copied = at;
+            }
+            None => at = start + 1,
         }
+    }
+    out.extend_from_slice(&bytes[copied..]);
+}
+
+/// The stored form of a value. UTF-8 text has its common keys replaced ([`put_text`]), and
+/// each `{"type":"Buffer","data":"<base64>"}` in it (how BufferJSON writes bytes, so every
+/// Signal key) replaced by [`BUFFER`], the length as LEB128 and the bytes: about half the
+/// size. Only base64 that encodes back to the same text is packed, so [`unpack`] returns
+/// exactly what was set.
+fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
+    let Ok(text) = std::str::from_utf8(value) else {
+        out.push(RAW);
+        out.extend_from_slice(value);
+        return;
     };
     out.push(PACKED);
     let mut rest = text;
     while let Some(at) = rest.find(BUFFER_OPEN) {
-        out.extend_from_slice(&rest.as_bytes()[..at]);
+        put_text(out, &rest[..at]);
         let body = &rest[at + BUFFER_OPEN.len()..];
         let packed = body.find('"').and_then(|end| {
             let b64 = &body[..end];
@@ -75,12 +143,12 @@ fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
                 rest = after;
             }
             None => {
-                out.extend_from_slice(BUFFER_OPEN.as_bytes());
+                put_text(out, BUFFER_OPEN);
                 rest = body;
             }
         }
     }
-    out.extend_from_slice(rest.as_bytes());
+    put_text(out, rest);
 }
 
 /// The value [`pack_into`] was given.
@@ -93,8 +161,17 @@ fn unpack(stored: &[u8]) -> Vec<u8> {
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 2);
     let mut rest = body;
-    while let Some(at) = rest.iter().position(|&b| b == BUFFER) {
+    while let Some(at) = rest.iter().position(|&b| b == BUFFER || b == WORD) {
         out.extend_from_slice(&rest[..at]);
+        if rest[at] == WORD {
+            let word = rest
+                .get(at + 1)
+                .and_then(|&i| WORDS.get(usize::from(i)))
+                .map_or("", |w| *w);
+            out.extend_from_slice(word.as_bytes());
+            rest = rest.get(at + 2..).unwrap_or_default();
+            continue;
+        }
         let (len, used) = read_leb128(&rest[at + 1..]);
         let start = at + 1 + used;
         let bytes = &rest[start..start + len];
@@ -136,23 +213,41 @@ fn read_leb128(b: &[u8]) -> (usize, usize) {
     (n, b.len())
 }
 
-/// One entry in one allocation: the length of its [`key`] (two bytes, little-endian), the
-/// key, then the value as [`pack_into`] stores it. Ordered and looked up by the key alone.
-struct Entry(Box<[u8]>);
+/// Entries are kept in slabs: one allocation holding every entry one batch wrote, each as the
+/// length of its [`key`] (two bytes, little-endian), the key, then the value as [`pack_into`]
+/// stores it. A pairing writes 812 pre-keys in one batch; as 812 allocations of ~110 bytes
+/// they were scattered over the pages the pairing's temporaries had used, and those pages could
+/// not go back to the OS when the temporaries were freed (RSS per idle socket was about twice
+/// its live bytes). One slab is one dense block, without a heap header per entry.
+type Slab = Arc<[u8]>;
+
+/// One entry: where it sits in its slab. Ordered and looked up by the key alone.
+struct Entry {
+    slab: Slab,
+    at: u32,
+    len: u32,
+}
 
 impl Entry {
-    fn new(key: &[u8], value: &[u8]) -> Self {
-        let mut b = Vec::with_capacity(2 + key.len() + 1 + value.len());
+    /// Appends the entry of `key` and `value` to a slab being built.
+    fn write(out: &mut Vec<u8>, key: &[u8], value: &[u8]) -> (u32, u32) {
+        let at = out.len();
         // Paths are at most path::MAX_PATH (4096) bytes: the length fits two bytes.
-        b.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        b.extend_from_slice(key);
-        pack_into(&mut b, value);
-        Entry(b.into_boxed_slice())
+        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        out.extend_from_slice(key);
+        pack_into(out, value);
+        (offset(at), offset(out.len() - at))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        let at = self.at as usize;
+        &self.slab[at..at + self.len as usize]
     }
 
     fn split(&self) -> (&[u8], &[u8]) {
-        let len = usize::from(u16::from_le_bytes([self.0[0], self.0[1]]));
-        self.0[2..].split_at(len)
+        let b = self.bytes();
+        let len = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        b[2..].split_at(len)
     }
 
     fn key(&self) -> &[u8] {
@@ -162,6 +257,11 @@ impl Entry {
     fn value(&self) -> Vec<u8> {
         unpack(self.split().1)
     }
+}
+
+/// A slab offset or count: slabs are at most [`MAX_SLAB`] bytes.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl std::borrow::Borrow<[u8]> for Entry {
@@ -192,8 +292,8 @@ impl Ord for Entry {
 
 #[derive(Default)]
 struct Inner {
-    /// Every entry, ordered by [`key`]. A set of single allocations rather than a map of key
-    /// and value: an account's 812 pre-keys cost 146 KB in a map and about 90 in this.
+    /// Every entry, ordered by [`key`]. A set of slab references rather than a map of key and
+    /// value: an account's 812 pre-keys cost 146 KB in a map and about 90 in this.
     entries: BTreeSet<Entry>,
 }
 
@@ -202,31 +302,131 @@ impl Inner {
         self.entries.get(key(p).as_slice()).map(Entry::value)
     }
 
-    /// Applies a batch. Its entries are all made before the writer's buffers are freed: made
-    /// one by one, each would land in the hole the previous write's larger buffer left, and
-    /// the remainders would stay as small gaps between long-lived entries (a pairing's 812
-    /// pre-keys left ~70 KB of them).
+    /// Applies a batch: its new entries go into one slab, made before the writer's buffers
+    /// are freed. Entries it replaces or removes leave their slabs; a slab left with at most
+    /// half of its entries is packed again, so using up most of a batch (pre-keys, one by one)
+    /// frees its memory too.
     fn apply(&mut self, writes: Vec<Write>) {
-        let made: Vec<(Vec<u8>, Option<Entry>)> = writes
-            .iter()
-            .map(|w| {
+        let need = |w: &Write| w.value.as_ref().map(|v| w.path.len() + v.len() + 4);
+        let mut slabs: Vec<Vec<u8>> = Vec::new();
+        let mut made = Vec::with_capacity(writes.len());
+        let mut at = 0;
+        while at < writes.len() {
+            // As many writes as fit one slab (every one does, after set_many's check).
+            let mut end = at;
+            let mut size = SLAB_HEADER;
+            while let Some(w) = writes.get(end) {
+                let n = need(w).unwrap_or(0);
+                if end > at && size + n > MAX_SLAB {
+                    break;
+                }
+                size += n;
+                end += 1;
+            }
+            let values = writes[at..end].iter().filter(|w| w.value.is_some()).count();
+            let mut slab = Vec::with_capacity(size);
+            slab.extend_from_slice(&offset(values).to_le_bytes());
+            for w in &writes[at..end] {
                 let k = key(&w.path);
-                let e = w.value.as_deref().map(|v| Entry::new(&k, v));
-                (k, e)
-            })
-            .collect();
+                let place = w
+                    .value
+                    .as_deref()
+                    .map(|v| (slabs.len(), Entry::write(&mut slab, &k, v)));
+                made.push((k, place));
+            }
+            slabs.push(slab);
+            at = end;
+        }
         drop(writes);
-        for (k, e) in made {
-            match e {
-                Some(e) => {
-                    self.entries.replace(e);
-                }
-                None => {
-                    self.entries.remove(k.as_slice());
-                }
+        let slabs: Vec<Slab> = slabs.into_iter().map(Arc::from).collect();
+        let mut touched: Vec<Slab> = Vec::new();
+        let mut inserted = 0;
+        for (k, place) in made {
+            let old = match place {
+                Some((i, (at, len))) => self.entries.replace(Entry {
+                    slab: slabs[i].clone(),
+                    at,
+                    len,
+                }),
+                None => self.entries.take(k.as_slice()),
+            };
+            if old.is_none() && place.is_some() {
+                inserted += 1;
+            }
+            if let Some(old) = old
+                && !touched.iter().any(|s| Arc::ptr_eq(s, &old.slab))
+            {
+                touched.push(old.slab);
             }
         }
+        drop(slabs);
+        for old in touched {
+            self.repack_if_sparse(old);
+        }
+        // Relative to the set's size too, so that many large batches (an import) cost a
+        // bounded number of rebuilds per entry.
+        if inserted >= REBUILD_AFTER && inserted * 8 >= self.entries.len() {
+            self.rebuild();
+        }
     }
+
+    /// Builds the set again from its sorted entries. Inserted one at a time, a B-tree's nodes
+    /// end up half to two-thirds full (812 pre-keys took ~39 KB of nodes, each a separate
+    /// allocation made between the batch's temporaries); built in one go, they are full and
+    /// allocated together.
+    fn rebuild(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        self.entries = entries.into_iter().collect();
+    }
+
+    /// Packs the live entries of `slab` into a new one if at most half of those it was made
+    /// with are left. Finding them walks every entry, which happens once per halving of a
+    /// slab, not per write.
+    fn repack_if_sparse(&mut self, slab: Slab) {
+        // Our own handle is one of the counts.
+        let live = Arc::strong_count(&slab) - 1;
+        if live == 0 || live * 2 > made_with(&slab) {
+            return;
+        }
+        let of_slab = |e: &&Entry| Arc::ptr_eq(&e.slab, &slab);
+        let size: usize = self
+            .entries
+            .iter()
+            .filter(of_slab)
+            .map(|e| e.len as usize)
+            .sum();
+        let mut packed = Vec::with_capacity(SLAB_HEADER + size);
+        packed.extend_from_slice(&offset(live).to_le_bytes());
+        let mut places = Vec::with_capacity(live);
+        for e in self.entries.iter().filter(of_slab) {
+            places.push((offset(packed.len()), e.len));
+            packed.extend_from_slice(e.bytes());
+        }
+        let packed: Slab = Arc::from(packed);
+        // Each new entry has its old one's key, so it takes that one's place.
+        for (at, len) in places {
+            self.entries.replace(Entry {
+                slab: packed.clone(),
+                at,
+                len,
+            });
+        }
+    }
+}
+
+/// A batch that adds this many entries, and at least an eighth of the set, has the set built
+/// again (see [`Inner::rebuild`]): rare (a pairing's pre-keys), and cheap next to the batch.
+const REBUILD_AFTER: usize = 64;
+
+/// The largest slab; a batch larger than this is split, and `set_many` refuses a value that
+/// would not fit one alone.
+const MAX_SLAB: usize = 1 << 30;
+
+/// A slab starts with the number of entries it was made with (four bytes, little-endian).
+const SLAB_HEADER: usize = 4;
+
+fn made_with(slab: &Slab) -> usize {
+    u32::from_le_bytes([slab[0], slab[1], slab[2], slab[3]]) as usize
 }
 
 /// The in-memory engine. Values are copied out on `get`, so readers are independent of writers.
@@ -268,6 +468,15 @@ impl Engine for MemoryEngine {
             // Validate everything first so a bad path leaves the batch unapplied.
             for w in &writes {
                 path::check(&w.path)?;
+                if w.value
+                    .as_ref()
+                    .is_some_and(|v| v.len() + w.path.len() + 4 + SLAB_HEADER > MAX_SLAB)
+                {
+                    return Err(StoreError::BadValue(format!(
+                        "{}: the memory engine keeps values up to 1 GiB",
+                        w.path
+                    )));
+                }
             }
             let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
             inner.apply(writes);
@@ -346,6 +555,12 @@ mod tests {
             // Binary content, including the marker byte.
             vec![0xFF, 0x00, 0x01, 0xFE],
             "héllo {\"type\":\"Buffer\"}".as_bytes().to_vec(),
+            // Keys as words, and near misses kept as text.
+            br#"{"_sessions":{"x":{"currentRatchet":{"rootKey":"AAAA","counter":1}}},"version":"v1"}"#
+                .to_vec(),
+            br#"{"private" :1,"private","privat":2,"\"public\":":3,"":"","key":"key"}"#.to_vec(),
+            br#"""#.to_vec(),
+            br#"{"seed":"#.to_vec(),
         ];
         for v in cases {
             let mut stored = Vec::new();
@@ -360,12 +575,82 @@ mod tests {
         let mut stored = Vec::new();
         pack_into(&mut stored, key_pair.as_bytes());
         assert_eq!(stored[0], PACKED);
+        // The pre-key form: two keys as words, two buffers as bytes.
+        assert_eq!(stored.len(), 1 + 1 + 2 + 2 + 32 + 1 + 2 + 2 + 33 + 1);
         assert!(
             stored.len() < key_pair.len() * 2 / 3,
             "a key pair packs to {} of {} bytes",
             stored.len(),
             key_pair.len()
         );
+    }
+
+    #[test]
+    fn a_batch_shares_one_slab_and_a_mostly_used_one_is_packed_again() {
+        let mut inner = Inner::default();
+        let write = |i: usize| Write {
+            path: format!("pre-key/{i}"),
+            value: Some(buffer_json(&[i as u8; 32]).into_bytes()),
+        };
+        inner.apply((0..100).map(write).collect());
+        // Watched without holding it, which would count as a live entry.
+        let first = inner
+            .entries
+            .first()
+            .map(|e| Arc::downgrade(&e.slab))
+            .unwrap();
+        let size = first.upgrade().unwrap().len();
+        assert_eq!(first.strong_count(), 100);
+        let remove = |from: usize, to: usize| {
+            (from..to)
+                .map(|i| Write {
+                    path: format!("pre-key/{i}"),
+                    value: None,
+                })
+                .collect::<Vec<_>>()
+        };
+        inner.apply(remove(0, 49));
+        assert_eq!(first.strong_count(), 51, "51 left: not packed yet");
+        inner.apply(remove(49, 50));
+        assert_eq!(
+            first.strong_count(),
+            0,
+            "half left: moved to a slab of their own, the old one freed"
+        );
+        let packed = inner
+            .entries
+            .first()
+            .map(|e| Arc::downgrade(&e.slab))
+            .unwrap();
+        assert_eq!(packed.strong_count(), 50);
+        assert!(packed.upgrade().unwrap().len() < size * 6 / 10);
+        for i in 0..100 {
+            let got = inner.get(&format!("pre-key/{i}"));
+            let want = (i >= 50).then(|| buffer_json(&[i as u8; 32]).into_bytes());
+            assert_eq!(got, want, "pre-key/{i}");
+        }
+        // Replacing a value leaves the old slab too; the same path twice in a batch keeps the
+        // last.
+        inner.apply(vec![
+            Write {
+                path: "pre-key/60".into(),
+                value: Some(b"1".to_vec()),
+            },
+            Write {
+                path: "pre-key/60".into(),
+                value: Some(b"2".to_vec()),
+            },
+        ]);
+        assert_eq!(inner.get("pre-key/60").as_deref(), Some(&b"2"[..]));
+        assert_eq!(packed.strong_count(), 49);
+    }
+
+    #[tokio::test]
+    async fn a_value_over_the_slab_limit_is_refused() {
+        let e = MemoryEngine::new();
+        let err = e.set("big", Some(vec![b' '; MAX_SLAB])).await.unwrap_err();
+        assert!(matches!(err, StoreError::BadValue(_)), "{err}");
+        assert_eq!(e.get("big").await.unwrap(), None);
     }
 
     #[test]
