@@ -22,14 +22,14 @@ use crate::testhook::{self, CrashPoint};
 #[must_use = "an unconfirmed delivery is replayed at the next login"]
 pub struct Delivery {
     answers: Vec<Node>,
-    cmd: mpsc::UnboundedSender<Command>,
+    cmd: mpsc::UnboundedSender<Box<Command>>,
     entry: Option<(Arc<Inbox>, u64)>,
 }
 
 impl Delivery {
     pub(crate) fn new(
         answers: Vec<Node>,
-        cmd: mpsc::UnboundedSender<Command>,
+        cmd: mpsc::UnboundedSender<Box<Command>>,
         entry: Option<(Arc<Inbox>, u64)>,
     ) -> Self {
         Self {
@@ -47,7 +47,7 @@ impl Delivery {
         let mut written = Vec::new();
         for node in self.answers {
             let (tx, rx) = oneshot::channel();
-            if self.cmd.send(Command::Send(node, tx)).is_ok() && crash {
+            if self.cmd.send(Box::new(Command::Send(node, tx))).is_ok() && crash {
                 written.push(rx);
             }
         }
@@ -83,26 +83,26 @@ pub(crate) struct Envelope {
 
 /// The events of a connection; ends after the close event.
 pub struct Events {
-    rx: mpsc::UnboundedReceiver<Envelope>,
+    rx: mpsc::UnboundedReceiver<Box<Envelope>>,
 }
 
 /// Why [`Events::try_recv`] returned nothing.
 pub use tokio::sync::mpsc::error::TryRecvError;
 
 impl Events {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Envelope>) -> Self {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Box<Envelope>>) -> Self {
         Self { rx }
     }
 
     /// The next event; taking it confirms its delivery.
     pub async fn recv(&mut self) -> Option<Event> {
         let e = self.rx.recv().await?;
-        Some(confirmed(e))
+        Some(confirmed(*e))
     }
 
     /// The next event if one is waiting; taking it confirms its delivery.
     pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
-        self.rx.try_recv().map(confirmed)
+        self.rx.try_recv().map(|e| confirmed(*e))
     }
 
     /// The next event and, when something waits for it, the [`Delivery`] to confirm once the

@@ -116,8 +116,8 @@ async fn connect(client: &Client) -> Result<Ws, Disconnect> {
 /// The driver: the websocket, the timer and commands in; the state machine in between.
 pub(crate) async fn drive(
     client: Client,
-    mut cmd_rx: mpsc::UnboundedReceiver<Command>,
-    work_tx: mpsc::UnboundedSender<Work>,
+    mut cmd_rx: mpsc::UnboundedReceiver<Box<Command>>,
+    work_tx: mpsc::UnboundedSender<Box<Work>>,
 ) {
     let mut core = match Core::new(
         client.config().clone(),
@@ -140,7 +140,7 @@ pub(crate) async fn drive(
     // allocation for the connection's whole life.
     let ws = tokio::select! {
         r = Box::pin(connect(&client)) => r,
-        Some(Command::Close(d, _)) = cmd_rx.recv() => Err(d),
+        Some(d) = close_asked(&mut cmd_rx) => Err(d),
     };
     let mut ws = match ws {
         Ok(ws) => ws,
@@ -190,7 +190,7 @@ pub(crate) async fn drive(
                     format!("WebSocket Error ({e})"),
                 )),
             },
-            cmd = cmd_rx.recv() => run_command(&mut core, &client, &mut waiters, cmd),
+            cmd = cmd_rx.recv() => run_command(&mut core, &client, &mut waiters, cmd.map(|c| *c)),
             () = sleep => core.handle_timeout(now_ms()),
         }
     }
@@ -202,6 +202,14 @@ pub(crate) async fn drive(
     forward(&mut core, &client, &work_tx, &mut waiters);
     for (_, tx) in waiters.drain() {
         let _ = tx.send(Err(ClientError::closed()));
+    }
+}
+
+/// The next command, if it is a close: what ends a connection attempt before it is up.
+async fn close_asked(cmd_rx: &mut mpsc::UnboundedReceiver<Box<Command>>) -> Option<Disconnect> {
+    match *cmd_rx.recv().await? {
+        Command::Close(d, _) => Some(d),
+        _ => None,
     }
 }
 
@@ -248,7 +256,7 @@ fn run_command(core: &mut Core, client: &Client, waiters: &mut Waiters, cmd: Opt
 fn forward(
     core: &mut Core,
     client: &Client,
-    work_tx: &mpsc::UnboundedSender<Work>,
+    work_tx: &mpsc::UnboundedSender<Box<Work>>,
     waiters: &mut Waiters,
 ) -> bool {
     let mut closed = false;
@@ -261,10 +269,10 @@ fn forward(
                 }
             }
             Output::Stanza(n) => {
-                let _ = work_tx.send(Work::Stanza(n));
+                let _ = work_tx.send(Box::new(Work::Stanza(n)));
             }
             Output::LoggedIn(n) => {
-                let _ = work_tx.send(Work::LoggedIn(n));
+                let _ = work_tx.send(Box::new(Work::LoggedIn(n)));
             }
             Output::Closed(d) => {
                 client.mark_closed();

@@ -27,12 +27,12 @@ pub(crate) enum Work {
     Stanza(Node),
 }
 
-pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Work>) {
+pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Box<Work>>) {
     // The handlers' futures are boxed while they run: inline, the largest of them (a message's
     // decryption and store write) would size this task's allocation for its whole life,
     // about 12 KB per idle socket.
     while let Some(w) = rx.recv().await {
-        match w {
+        match *w {
             Work::LoggedIn(node) => {
                 // What a crash kept from the app goes first, before any new stanza.
                 if let Err(e) = Box::pin(client.replay_inbox()).await {
