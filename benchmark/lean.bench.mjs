@@ -177,9 +177,9 @@ async function restarted(impl) {
   if (impl === 'baileys') (await import('../__test__/testserver-util.mjs')).trustServer(server)
   const make = await clientFactory(impl, server, { authDir: process.env.LEAN_AUTH_DIR })
   await make('c0').login()
-  const one = await settle()
+  const one = await settle({ reducer: true })
   await inFlight(RESTART - 1, PAIR_CONCURRENCY, (k) => make(`c${k + 1}`).login())
-  const all = await settle()
+  const all = await settle({ reducer: true })
   progress(impl, 'restarted', one, all)
   return { one, all }
 }
@@ -210,13 +210,13 @@ async function child(impl) {
       clients[from + k] = c
     })
     pairMs += performance.now() - t0
-    mem[n] = await settle()
+    mem[n] = await settle({ reducer: true })
     progress(impl, n, 'paired', mem[n])
   }
   const max = clients.length
   // End the second half; what they held should come back.
   await inFlight(max - Math.floor(max / 2), 16, (k) => clients[Math.floor(max / 2) + k].end())
-  const half = await settle()
+  const half = await settle({ reducer: true })
   progress(impl, 'half ended', half)
 
   // CPU with one socket left, so idle sockets' keepalives are not counted.

@@ -20,9 +20,9 @@ const number = (i) => `1555600${String(i).padStart(4, '0')}`
 const first = make('c0')
 await first.pairByQR(number(0))
 if (mode === 'idle') {
-  const base = await settle()
+  const base = await settle({ reducer: true })
   await inFlight(Number(count), 8, async (i) => make(`c${i + 1}`).pairByQR(number(i + 1)))
-  const m = await settle()
+  const m = await settle({ reducer: true })
   console.error(`1 socket: rss ${base.rss.toFixed(1)} MiB; ${1 + Number(count)}: rss ${m.rss.toFixed(1)} MiB`)
   // Give heaptrack's and the workers' idle state a moment, then leave with the sockets up.
   await new Promise((r) => setTimeout(r, 1000))
