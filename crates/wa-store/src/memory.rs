@@ -1,11 +1,12 @@
 //! An engine that keeps everything in memory: tests, benchmarks, short-lived bots.
 //!
 //! Its size is an account's size: a pairing leaves 812 pre-keys in it, and a process may hold
-//! hundreds of accounts. So it keeps one sorted map and no second index (a parent's children
-//! are a range of it, see [`key`]), and values in the packed form of [`pack`]: the BufferJSON
-//! objects that make up most of a key's JSON are kept as their bytes, not as base64.
+//! hundreds of accounts. So each parent path is kept once, its children by name in one sorted
+//! set (the parent's entries are its listing), the entries of one write in one slab, and values
+//! in the packed form of [`pack_into`]: the BufferJSON objects that make up most of a key's
+//! JSON are kept as their bytes, not as base64, and common JSON keys as one-byte words.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
@@ -15,25 +16,6 @@ use base64::engine::general_purpose::STANDARD;
 use crate::engine::{BoxFuture, Engine, Write};
 use crate::error::StoreError;
 use crate::path;
-
-/// An entry's map key: its parent, a NUL, its name. Paths hold no NUL, so the children of one
-/// parent are exactly the keys that start with `parent\0`, already in name order.
-fn key(path: &str) -> Vec<u8> {
-    let (parent, name) = path::split(path);
-    let mut k = Vec::with_capacity(path.len() + 1);
-    k.extend_from_slice(parent.as_bytes());
-    k.push(0);
-    k.extend_from_slice(name.as_bytes());
-    k
-}
-
-/// The path of a map key (the inverse of [`key`]).
-fn path_of(key: &[u8]) -> String {
-    let cut = key.iter().rposition(|&b| b == 0).unwrap_or(0);
-    let parent = String::from_utf8_lossy(&key[..cut]);
-    let name = String::from_utf8_lossy(key.get(cut + 1..).unwrap_or_default());
-    path::join(&parent, &name)
-}
 
 /// A value kept as given.
 const RAW: u8 = 0;
@@ -292,14 +274,19 @@ impl Ord for Entry {
 
 #[derive(Default)]
 struct Inner {
-    /// Every entry, ordered by [`key`]. A set of slab references rather than a map of key and
-    /// value: an account's 812 pre-keys cost 146 KB in a map and about 90 in this.
-    entries: BTreeSet<Entry>,
+    /// Every entry: by parent path, then by name. Order is that of full paths compared as
+    /// (parent, name), which is what `scan` walks. The parent is kept once, not in each of
+    /// its 812 pre-keys (`session/signal/pre-key`, a fifth of what a pre-key took).
+    parents: BTreeMap<Box<str>, BTreeSet<Entry>>,
 }
 
 impl Inner {
     fn get(&self, p: &str) -> Option<Vec<u8>> {
-        self.entries.get(key(p).as_slice()).map(Entry::value)
+        let (parent, name) = path::split(p);
+        self.parents
+            .get(parent)?
+            .get(name.as_bytes())
+            .map(Entry::value)
     }
 
     /// Applies a batch: its new entries go into one slab, made before the writer's buffers
@@ -327,32 +314,51 @@ impl Inner {
             let mut slab = Vec::with_capacity(size);
             slab.extend_from_slice(&offset(values).to_le_bytes());
             for w in &writes[at..end] {
-                let k = key(&w.path);
+                let (parent, name) = path::split(&w.path);
                 let place = w
                     .value
                     .as_deref()
-                    .map(|v| (slabs.len(), Entry::write(&mut slab, &k, v)));
-                made.push((k, place));
+                    .map(|v| (slabs.len(), Entry::write(&mut slab, name.as_bytes(), v)));
+                made.push((parent.len(), place));
             }
             slabs.push(slab);
             at = end;
         }
-        drop(writes);
         let slabs: Vec<Slab> = slabs.into_iter().map(Arc::from).collect();
         let mut touched: Vec<Slab> = Vec::new();
-        let mut inserted = 0;
-        for (k, place) in made {
+        // Parents that gained many entries, with how many.
+        let mut grown: Vec<(usize, usize)> = Vec::new();
+        for (i, (w, (cut, place))) in writes.iter().zip(made).enumerate() {
+            let parent = &w.path[..cut];
+            let name = w.path[cut..].trim_start_matches('/');
             let old = match place {
-                Some((i, (at, len))) => self.entries.replace(Entry {
-                    slab: slabs[i].clone(),
-                    at,
-                    len,
-                }),
-                None => self.entries.take(k.as_slice()),
+                Some((s, (at, len))) => {
+                    let set = match self.parents.get_mut(parent) {
+                        Some(set) => set,
+                        None => self.parents.entry(parent.into()).or_default(),
+                    };
+                    let old = set.replace(Entry {
+                        slab: slabs[s].clone(),
+                        at,
+                        len,
+                    });
+                    if old.is_none() {
+                        match grown.last_mut() {
+                            Some((j, n)) if path::split(&writes[*j].path).0 == parent => *n += 1,
+                            _ => grown.push((i, 1)),
+                        }
+                    }
+                    old
+                }
+                None => {
+                    let set = self.parents.get_mut(parent);
+                    let old = set.and_then(|set| set.take(name.as_bytes()));
+                    if self.parents.get(parent).is_some_and(BTreeSet::is_empty) {
+                        self.parents.remove(parent);
+                    }
+                    old
+                }
             };
-            if old.is_none() && place.is_some() {
-                inserted += 1;
-            }
             if let Some(old) = old
                 && !touched.iter().any(|s| Arc::ptr_eq(s, &old.slab))
             {
@@ -363,20 +369,17 @@ impl Inner {
         for old in touched {
             self.repack_if_sparse(old);
         }
-        // Relative to the set's size too, so that many large batches (an import) cost a
-        // bounded number of rebuilds per entry.
-        if inserted >= REBUILD_AFTER && inserted * 8 >= self.entries.len() {
-            self.rebuild();
+        for (j, n) in grown {
+            let parent = path::split(&writes[j].path).0;
+            // Relative to the set's size too, so that many large batches (an import) cost a
+            // bounded number of rebuilds per entry.
+            if let Some(set) = self.parents.get_mut(parent)
+                && n >= REBUILD_AFTER
+                && n * 8 >= set.len()
+            {
+                rebuild(set);
+            }
         }
-    }
-
-    /// Builds the set again from its sorted entries. Inserted one at a time, a B-tree's nodes
-    /// end up half to two-thirds full (812 pre-keys took ~39 KB of nodes, each a separate
-    /// allocation made between the batch's temporaries); built in one go, they are full and
-    /// allocated together.
-    fn rebuild(&mut self) {
-        let entries = std::mem::take(&mut self.entries);
-        self.entries = entries.into_iter().collect();
     }
 
     /// Packs the live entries of `slab` into a new one if at most half of those it was made
@@ -390,28 +393,41 @@ impl Inner {
         }
         let of_slab = |e: &&Entry| Arc::ptr_eq(&e.slab, &slab);
         let size: usize = self
-            .entries
-            .iter()
-            .filter(of_slab)
+            .parents
+            .values()
+            .flat_map(|set| set.iter().filter(of_slab))
             .map(|e| e.len as usize)
             .sum();
         let mut packed = Vec::with_capacity(SLAB_HEADER + size);
         packed.extend_from_slice(&offset(live).to_le_bytes());
-        let mut places = Vec::with_capacity(live);
-        for e in self.entries.iter().filter(of_slab) {
-            places.push((offset(packed.len()), e.len));
-            packed.extend_from_slice(e.bytes());
+        // (parent, offset, length) of each live entry.
+        let mut places: Vec<(Box<str>, u32, u32)> = Vec::with_capacity(live);
+        for (parent, set) in &self.parents {
+            for e in set.iter().filter(of_slab) {
+                places.push((parent.clone(), offset(packed.len()), e.len));
+                packed.extend_from_slice(e.bytes());
+            }
         }
         let packed: Slab = Arc::from(packed);
-        // Each new entry has its old one's key, so it takes that one's place.
-        for (at, len) in places {
-            self.entries.replace(Entry {
-                slab: packed.clone(),
-                at,
-                len,
-            });
+        // Each new entry has its old one's name, so it takes that one's place.
+        for (parent, at, len) in places {
+            if let Some(set) = self.parents.get_mut(&parent) {
+                set.replace(Entry {
+                    slab: packed.clone(),
+                    at,
+                    len,
+                });
+            }
         }
     }
+}
+
+/// Builds a set again from its sorted entries. Inserted one at a time, a B-tree's nodes end
+/// up half to two-thirds full (812 pre-keys took ~39 KB of nodes, each a separate allocation
+/// made between the batch's temporaries); built in one go, they are full and made together.
+fn rebuild(set: &mut BTreeSet<Entry>) {
+    let entries = std::mem::take(set);
+    *set = entries.into_iter().collect();
 }
 
 /// A batch that adds this many entries, and at least an eighth of the set, has the set built
@@ -492,36 +508,46 @@ impl Engine for MemoryEngine {
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?;
-            let mut from = prefix.as_bytes().to_vec();
-            from.push(0);
-            let mut to = prefix.as_bytes().to_vec();
-            to.push(1);
             let inner = self.read();
             Ok(inner
-                .entries
-                .range::<[u8], _>((Bound::Included(&from[..]), Bound::Excluded(&to[..])))
+                .parents
+                .get(prefix)
+                .into_iter()
+                .flatten()
                 .skip(offset)
                 .take(limit)
-                .map(|e| path_of(e.key()))
+                .map(|e| path::join(prefix, &String::from_utf8_lossy(e.key())))
                 .collect())
         })
     }
 
-    /// Scan order is the map's: parent by parent, each one's children in name order.
+    /// Scan order is parent by parent, each one's children in name order.
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let from = after.map(key);
-            let lower = match &from {
-                Some(k) => Bound::Excluded(&k[..]),
-                None => Bound::Unbounded,
-            };
             let inner = self.read();
-            Ok(inner
-                .entries
-                .range::<[u8], _>((lower, Bound::Unbounded))
-                .take(limit)
-                .map(|e| path_of(e.key()))
-                .collect())
+            let (first, after_name) = match after {
+                Some(a) => {
+                    let (parent, name) = path::split(a);
+                    (Bound::Included(parent), Some(name))
+                }
+                None => (Bound::Unbounded, None),
+            };
+            let mut out = Vec::new();
+            for (parent, set) in inner.parents.range::<str, _>((first, Bound::Unbounded)) {
+                let names: Box<dyn Iterator<Item = &Entry>> = match (after, after_name) {
+                    (Some(a), Some(name)) if path::split(a).0 == &**parent => Box::new(
+                        set.range::<[u8], _>((Bound::Excluded(name.as_bytes()), Bound::Unbounded)),
+                    ),
+                    _ => Box::new(set.iter()),
+                };
+                for e in names {
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                    out.push(path::join(parent, &String::from_utf8_lossy(e.key())));
+                }
+            }
+            Ok(out)
         })
     }
 }
@@ -594,8 +620,7 @@ mod tests {
         };
         inner.apply((0..100).map(write).collect());
         // Watched without holding it, which would count as a live entry.
-        let first = inner
-            .entries
+        let first = inner.parents["pre-key"]
             .first()
             .map(|e| Arc::downgrade(&e.slab))
             .unwrap();
@@ -617,8 +642,7 @@ mod tests {
             0,
             "half left: moved to a slab of their own, the old one freed"
         );
-        let packed = inner
-            .entries
+        let packed = inner.parents["pre-key"]
             .first()
             .map(|e| Arc::downgrade(&e.slab))
             .unwrap();
@@ -651,18 +675,6 @@ mod tests {
         let err = e.set("big", Some(vec![b' '; MAX_SLAB])).await.unwrap_err();
         assert!(matches!(err, StoreError::BadValue(_)), "{err}");
         assert_eq!(e.get("big").await.unwrap(), None);
-    }
-
-    #[test]
-    fn keys_map_back_to_paths() {
-        for p in [
-            "creds",
-            "session/creds",
-            "session/signal/pre-key/12",
-            "a-b/c",
-        ] {
-            assert_eq!(path_of(&key(p)), p);
-        }
     }
 
     #[tokio::test]
