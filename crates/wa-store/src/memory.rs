@@ -382,13 +382,16 @@ impl Inner {
         }
     }
 
-    /// Packs the live entries of `slab` into a new one if at most half of those it was made
-    /// with are left. Finding them walks every entry, which happens once per halving of a
-    /// slab, not per write.
+    /// Packs the live entries of `slab` into a new one if it was a large write and at most
+    /// half of its entries are left. Finding them walks every entry, so it happens once per
+    /// halving of a large slab, never per message: the few entries of a message's commit (a
+    /// session, a sender key) all go when the next commit replaces them, and a small slab
+    /// pins at most a few of its neighbours meanwhile.
     fn repack_if_sparse(&mut self, slab: Slab) {
         // Our own handle is one of the counts.
         let live = Arc::strong_count(&slab) - 1;
-        if live == 0 || live * 2 > made_with(&slab) {
+        let made = made_with(&slab);
+        if live == 0 || made < REPACK_FROM || live * 2 > made {
             return;
         }
         let of_slab = |e: &&Entry| Arc::ptr_eq(&e.slab, &slab);
@@ -429,6 +432,10 @@ fn rebuild(set: &mut BTreeSet<Entry>) {
     let entries = std::mem::take(set);
     *set = entries.into_iter().collect();
 }
+
+/// The smallest write whose slab is packed again when half used up (see
+/// [`Inner::repack_if_sparse`]).
+const REPACK_FROM: usize = 64;
 
 /// A batch that adds this many entries, and at least an eighth of the set, has the set built
 /// again (see [`Inner::rebuild`]): rare (a pairing's pre-keys), and cheap next to the batch.
@@ -667,6 +674,30 @@ mod tests {
         ]);
         assert_eq!(inner.get("pre-key/60").as_deref(), Some(&b"2"[..]));
         assert_eq!(packed.strong_count(), 49);
+        // A small write's slab stays as it is while any of it lives (no walk per message).
+        let pair = |a: &str, b: &str| {
+            vec![
+                Write {
+                    path: "session/a".into(),
+                    value: Some(a.as_bytes().to_vec()),
+                },
+                Write {
+                    path: "session/b".into(),
+                    value: Some(b.as_bytes().to_vec()),
+                },
+            ]
+        };
+        inner.apply(pair("a1", "b1"));
+        let small = inner.parents["session"]
+            .first()
+            .map(|e| Arc::downgrade(&e.slab))
+            .unwrap();
+        inner.apply(pair("a2", "b2")[..1].to_vec());
+        assert_eq!(small.strong_count(), 1, "b1 still in the first slab");
+        assert_eq!(inner.get("session/b").as_deref(), Some(&b"b1"[..]));
+        inner.apply(pair("a3", "b3")[1..].to_vec());
+        assert_eq!(small.strong_count(), 0, "freed with its last entry");
+        assert_eq!(inner.get("session/a").as_deref(), Some(&b"a2"[..]));
     }
 
     #[tokio::test]
