@@ -21,6 +21,10 @@ use crate::path;
 const RAW: u8 = 0;
 /// A UTF-8 value whose BufferJSON objects and common JSON keys are packed (see [`pack_into`]).
 const PACKED: u8 = 1;
+/// A Curve25519 key pair as a pre-key is stored (`{"private":…,"public":…}` in BufferJSON),
+/// kept as its 32 private bytes: the public key is derived again when it is read. A pairing
+/// stores 812 of them per account, and the public halves were 29 KB of every idle socket.
+const KEY_PAIR: u8 = 2;
 /// Stands for one BufferJSON object in a packed value; never a byte of UTF-8 text.
 const BUFFER: u8 = 0xFF;
 /// Followed by an index into [`WORDS`], stands for that word; never a byte of UTF-8 text.
@@ -29,8 +33,8 @@ const BUFFER_OPEN: &str = r#"{"type":"Buffer","data":""#;
 const BUFFER_CLOSE: &str = r#""}"#;
 
 /// The object keys of the JSON that Signal keys are stored as (Baileys' key pairs, libsignal's
-/// session and sender-key records), each as it appears before its value. Every pre-key is
-/// `{"private":…,"public":…}`: 21 of its ~90 packed bytes were these two keys.
+/// session and sender-key records), each as it appears before its value. A key pair that is
+/// not a pre-key's exact text ([`KEY_PAIR`]) still packs its two keys as two bytes each.
 const WORDS: [&str; 37] = [
     "\"private\":",
     "\"public\":",
@@ -101,6 +105,11 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
 /// size. Only base64 that encodes back to the same text is packed, so [`unpack`] returns
 /// exactly what was set.
 fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
+    if let Some(private) = key_pair_private(value) {
+        out.push(KEY_PAIR);
+        out.extend_from_slice(&private);
+        return;
+    }
     let Ok(text) = std::str::from_utf8(value) else {
         out.push(RAW);
         out.extend_from_slice(value);
@@ -133,6 +142,30 @@ fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
     put_text(out, rest);
 }
 
+const KEY_PAIR_OPEN: &str = r#"{"private":{"type":"Buffer","data":""#;
+const KEY_PAIR_MIDDLE: &str = r#""},"public":{"type":"Buffer","data":""#;
+const KEY_PAIR_CLOSE: &str = r#""}}"#;
+
+/// The text of a key pair as BufferJSON writes it, its public key derived from `private`.
+fn key_pair_text(private: [u8; 32]) -> Vec<u8> {
+    let pair = wa_crypto::KeyPair::from_private(private);
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(KEY_PAIR_OPEN.as_bytes());
+    out.extend_from_slice(STANDARD.encode(pair.private).as_bytes());
+    out.extend_from_slice(KEY_PAIR_MIDDLE.as_bytes());
+    out.extend_from_slice(STANDARD.encode(pair.public).as_bytes());
+    out.extend_from_slice(KEY_PAIR_CLOSE.as_bytes());
+    out
+}
+
+/// The private key of a value that is exactly [`key_pair_text`] of it: any other spacing,
+/// order, encoding or a public key that is not the private key's is packed as text instead.
+fn key_pair_private(value: &[u8]) -> Option<[u8; 32]> {
+    let b64 = value.strip_prefix(KEY_PAIR_OPEN.as_bytes())?.get(..44)?;
+    let private: [u8; 32] = STANDARD.decode(b64).ok()?.try_into().ok()?;
+    (key_pair_text(private) == value).then_some(private)
+}
+
 /// The value [`pack_into`] was given.
 fn unpack(stored: &[u8]) -> Vec<u8> {
     let Some((&tag, body)) = stored.split_first() else {
@@ -140,6 +173,9 @@ fn unpack(stored: &[u8]) -> Vec<u8> {
     };
     if tag == RAW {
         return body.to_vec();
+    }
+    if tag == KEY_PAIR {
+        return body.try_into().map(key_pair_text).unwrap_or_default();
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 2);
     let mut rest = body;
@@ -200,7 +236,9 @@ fn read_leb128(b: &[u8]) -> (usize, usize) {
 /// stores it. A pairing writes 812 pre-keys in one batch; as 812 allocations of ~110 bytes
 /// they were scattered over the pages the pairing's temporaries had used, and those pages could
 /// not go back to the OS when the temporaries were freed (RSS per idle socket was about twice
-/// its live bytes). One slab is one dense block, without a heap header per entry.
+/// its live bytes). One slab is one dense block, without a heap header per entry. (`Arc::from`
+/// copies the packed bytes into a block of their size; a thin `Arc<Vec<u8>>` saved 8 bytes an
+/// entry but measured no smaller per socket.)
 type Slab = Arc<[u8]>;
 
 /// One entry: where it sits in its slab. Ordered and looked up by the key alone.
@@ -616,6 +654,46 @@ mod tests {
             stored.len(),
             key_pair.len()
         );
+    }
+
+    #[test]
+    fn a_pre_key_is_kept_as_its_private_key() {
+        let pair = wa_crypto::KeyPair::from_private([3; 32]);
+        let text = |private: &[u8], public: &[u8]| {
+            format!(
+                r#"{{"private":{},"public":{}}}"#,
+                buffer_json(private),
+                buffer_json(public)
+            )
+        };
+        let pre_key = text(&pair.private, &pair.public);
+        let mut stored = Vec::new();
+        pack_into(&mut stored, pre_key.as_bytes());
+        assert_eq!(stored.len(), 33);
+        assert_eq!(stored[0], KEY_PAIR);
+        assert_eq!(unpack(&stored), pre_key.as_bytes());
+        // A public key that is not the private key's, another key order, spacing or length:
+        // all kept as text, and returned exactly.
+        let mut wrong = pair.public;
+        wrong[0] ^= 1;
+        let cases = [
+            text(&pair.private, &wrong),
+            format!(
+                r#"{{"public":{},"private":{}}}"#,
+                buffer_json(&pair.public),
+                buffer_json(&pair.private)
+            ),
+            pre_key.replace(",", ", "),
+            text(&pair.private, &pair.public_prefixed()),
+            text(&[3; 31], &pair.public),
+            format!("{pre_key} "),
+        ];
+        for v in cases {
+            let mut stored = Vec::new();
+            pack_into(&mut stored, v.as_bytes());
+            assert_eq!(stored[0], PACKED, "{v}");
+            assert_eq!(unpack(&stored), v.as_bytes());
+        }
     }
 
     #[test]
