@@ -117,7 +117,8 @@ for (const [kind, number, outage] of [
     // frozen; what is asserted is that nothing is lost, not how fast it comes.
     await until(() => sent.every((id) => run.got.some((g) => g.got === id)), `${kind}: every text reached the app`, 120_000).catch((e) => {
       const missing = sent.filter((id) => !run.got.some((g) => g.got === id))
-      e.message += ` (${missing.length} of ${sent.length} missing: ${missing.slice(0, 5).join(', ')}; last incarnation's stderr: ${String(bot.stderr).slice(-2000)})`
+      const said = run.incarnations.map((inc) => `[${inc.index}] ${String(inc.stderr).slice(-1500)}`).join('\n')
+      e.message += ` (${missing.length} of ${sent.length} missing: ${missing.slice(0, 5).join(', ')}; each incarnation's stderr:\n${said})`
       throw e
     })
     for (const inc of run.incarnations.slice(1)) {
