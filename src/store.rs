@@ -165,6 +165,11 @@ impl JsEngine {
 }
 
 impl Engine for JsEngine {
+    // Taken at its word: the Engine contract is that `set` applies a batch whole or not at all.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn get<'a>(&'a self, p: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let paths = [p.to_owned()];
@@ -944,6 +949,12 @@ fn requests_from_json(v: Value) -> std::result::Result<Vec<KeyRequest>, StoreErr
 }
 
 impl KeyStore for JsKeyStore {
+    // Taken at its word: a key store given to the socket writes a `set` whole or not at all
+    // (docs/client.md, the durable inbox), so a message stays one write.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
             let json = Value::Array(

@@ -1,5 +1,6 @@
 //! The account's durable inbox: every decrypted message is written to the key store in the
-//! same `set` as the Signal state its decryption changed, and stays there until the app
+//! same `set` as the Signal state its decryption changed (on a store that is not
+//! all-or-nothing, S3, just before it: see [`Inbox::append`]), and stays there until the app
 //! confirmed the event carrying it. Then the receipt goes to the server and the entry is
 //! deleted (the delete rides along with the next entry's write, or is flushed on its own
 //! after a short idle).
@@ -107,6 +108,9 @@ pub(crate) enum Known {
     InFlight,
     /// Stored, not on its way (it was handed to a connection that is gone).
     Pending(u64),
+    /// Stored, never handed over, and the Signal changes of its decryption may be partly
+    /// written (a store that is not all-or-nothing failed after the entry was written).
+    Unsettled(u64),
     /// The app has it.
     Delivered,
     /// Never seen (or confirmed so long ago it was forgotten).
@@ -124,6 +128,8 @@ struct State {
     handed_to: HashMap<u64, u64>,
     /// Confirmed; their deletes not written yet.
     done: BTreeSet<u64>,
+    /// Written, but the keys their decryption changed may not all be.
+    unsettled: HashSet<u64>,
     recent: VecDeque<u64>,
     recent_set: HashSet<u64>,
     flush_scheduled: bool,
@@ -290,6 +296,7 @@ impl Inbox {
         let s = self.state();
         match s.by_uid.get(uid) {
             Some(seq) if s.handed_to.get(seq) == Some(&conn) => Known::InFlight,
+            Some(seq) if s.unsettled.contains(seq) => Known::Unsettled(*seq),
             Some(seq) => Known::Pending(*seq),
             None if s.recent_set.contains(&uid_hash(uid)) => Known::Delivered,
             None => Known::Unknown,
@@ -298,6 +305,12 @@ impl Inbox {
 
     /// Writes `writes` (a message's Signal changes) with its entry, `meta` and the deletes of
     /// confirmed entries, as one `set`. Returns the entry's seq, handed to connection `conn`.
+    ///
+    /// A store that may apply part of a failed `set` (S3) gets the inbox's writes first and
+    /// the Signal changes after: were they one batch, the session could land without the
+    /// entry, and the message, its keys used up, would never decrypt again. When the second
+    /// write fails the entry stays [`Known::Unsettled`]: the message is decrypted again to
+    /// write what its decryption changed ([`Inbox::settle`]), then handed over from the entry.
     pub async fn append(
         &self,
         mut writes: KeyWrites,
@@ -315,28 +328,59 @@ impl Inbox {
             let meta = json!({ "v": 1, "head": s.head().min(seq), "next": s.next });
             (seq, deletes, meta)
         };
-        let inbox = writes.entry(KeyType::Inbox).or_default();
+        let mut inbox = BTreeMap::new();
         for d in &deletes {
             inbox.insert(entry_id(*d), None);
         }
         inbox.insert(entry_id(seq), Some(value));
         inbox.insert(META.to_owned(), Some(meta));
-        let r = self.keys.set(&writes).await;
+        let whole = self.keys.all_or_nothing();
+        let first = if whole {
+            writes.entry(KeyType::Inbox).or_default().extend(inbox);
+            self.keys.set(&writes).await
+        } else {
+            self.keys
+                .set(&KeyWrites::from([(KeyType::Inbox, inbox)]))
+                .await
+        };
+        if let Err(e) = first {
+            // None of the message's keys were written: the seq is free again (an entry or
+            // `meta` that landed anyway is overwritten by its next use) and the deletes still
+            // due.
+            let mut s = self.state();
+            s.next = seq;
+            s.done.extend(deletes);
+            return Err(e.into());
+        }
+        let second = if whole || writes.is_empty() {
+            Ok(())
+        } else {
+            self.keys.set(&writes).await
+        };
         let mut s = self.state();
-        match r {
+        s.pending.insert(seq, entry.uid.clone());
+        s.by_uid.insert(entry.uid.clone(), seq);
+        match second {
             Ok(()) => {
-                s.pending.insert(seq, entry.uid.clone());
-                s.by_uid.insert(entry.uid.clone(), seq);
                 s.handed_to.insert(seq, conn);
                 Ok(seq)
             }
             Err(e) => {
-                // Nothing was written: the seq is free again and the deletes still due.
-                s.next = seq;
-                s.done.extend(deletes);
+                s.unsettled.insert(seq);
                 Err(e.into())
             }
         }
+    }
+
+    /// Writes what decrypting the message of unsettled entry `seq` again changed (nothing,
+    /// when its keys were found used up: the first attempt wrote them); the entry is then
+    /// pending as any other.
+    pub async fn settle(&self, seq: u64, writes: &KeyWrites) -> Result<(), ClientError> {
+        if !writes.is_empty() {
+            self.keys.set(writes).await?;
+        }
+        self.state().unsettled.remove(&seq);
+        Ok(())
     }
 
     /// The app has entry `seq`: it is forgotten, and its delete written soon.
@@ -348,6 +392,7 @@ impl Inbox {
             };
             s.by_uid.remove(&uid);
             s.handed_to.remove(&seq);
+            s.unsettled.remove(&seq);
             s.remember(&uid);
             s.done.insert(seq);
             !std::mem::replace(&mut s.flush_scheduled, true)

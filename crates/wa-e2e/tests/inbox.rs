@@ -311,3 +311,110 @@ async fn a_message_that_arrives_during_a_store_outage_reaches_the_app_when_it_is
         "during the outage"
     );
 }
+
+/// How [`PartlyApplied`] fails while armed: as S3 does, where a batch is many puts and some of
+/// them land before the outage answers the rest with errors.
+const WHOLE: u8 = 0;
+/// Every write but the inbox's lands, then the batch fails.
+const ENTRY_LOST: u8 = 1;
+/// A batch without inbox writes lands, then fails (its answer lost in the outage).
+const KEYS_WRITTEN_UNANSWERED: u8 = 2;
+
+/// A key store that applies part of a failed batch (it does not claim all-or-nothing).
+struct PartlyApplied {
+    inner: Arc<dyn KeyStore>,
+    mode: std::sync::atomic::AtomicU8,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl KeyStore for PartlyApplied {
+    fn get_many<'a>(
+        &'a self,
+        reqs: &'a [wa_store::KeyRequest],
+    ) -> wa_store::BoxFuture<'a, Vec<wa_store::KeyMap>> {
+        self.inner.get_many(reqs)
+    }
+
+    fn set<'a>(&'a self, writes: &'a wa_store::KeyWrites) -> wa_store::BoxFuture<'a, ()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let landed: wa_store::KeyWrites = match self.mode.load(SeqCst) {
+                ENTRY_LOST => writes
+                    .iter()
+                    .filter(|(ty, _)| **ty != KeyType::Inbox)
+                    .map(|(ty, w)| (*ty, w.clone()))
+                    .collect(),
+                KEYS_WRITTEN_UNANSWERED if !writes.contains_key(&KeyType::Inbox) => writes.clone(),
+                _ => return self.inner.set(writes).await,
+            };
+            self.inner.set(&landed).await?;
+            self.failed.fetch_add(1, SeqCst);
+            Err(wa_store::StoreError::Unavailable {
+                engine: "test",
+                ms: 0,
+                message: "the batch failed part-way".into(),
+            })
+        })
+    }
+}
+
+/// A store that may apply part of a failed write (S3) loses no message whichever part lands:
+/// the entry is written before the keys its decryption used up, and a message whose keys were
+/// only partly written is decrypted again (or found used) and handed over from its entry. The
+/// sessions work both ways afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_applies_part_of_a_failed_write_loses_no_message() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = server("e2e-store-partial").await;
+    let mut pa = pair(&server, "15553360001").await;
+    let pb = pair(&server, "15553360002").await;
+    let store = Arc::new(PartlyApplied {
+        inner: pa.keys.clone(),
+        mode: WHOLE.into(),
+        failed: 0.into(),
+    });
+    pa.keys = store.clone();
+    let (a, mut ea) = login(&server, &pa).await;
+    let (b, mut eb) = login(&server, &pb).await;
+    let text_of = |e: &Event| match e {
+        Event::MessagesUpsert(u) if u.kind == UpsertType::Notify => Some(upsert_text(u)),
+        _ => None,
+    };
+    b.send_text("15553360001@s.whatsapp.net", "before")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ea, text_of).await, "before");
+
+    for (mode, text) in [
+        (ENTRY_LOST, "the entry lost"),
+        (KEYS_WRITTEN_UNANSWERED, "the keys written, the answer lost"),
+    ] {
+        let failed = store.failed.load(SeqCst);
+        store.mode.store(mode, SeqCst);
+        b.send_text("15553360001@s.whatsapp.net", text)
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if store.failed.load(SeqCst) > failed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            store.failed.load(SeqCst) > failed,
+            "{text}: a write failed part-way"
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        store.mode.store(WHOLE, SeqCst);
+        assert_eq!(next(&mut ea, text_of).await, text);
+    }
+
+    b.send_text("15553360001@s.whatsapp.net", "after")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ea, text_of).await, "after");
+    a.send_text("15553360002@s.whatsapp.net", "and back")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut eb, text_of).await, "and back");
+}

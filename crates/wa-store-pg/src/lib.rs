@@ -369,6 +369,11 @@ impl Engine for PostgresEngine {
         })
     }
 
+    // One transaction per batch.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             // The last write to a path wins; what remains touches each path once, so the

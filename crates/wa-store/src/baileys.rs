@@ -349,6 +349,11 @@ impl Target for FolderTarget {
 }
 
 impl KeyStore for BaileysFolder {
+    // One log record per batch, replayed whole.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
             let names: Vec<String> = reqs

@@ -64,6 +64,15 @@ pub trait Engine: Send + Sync + 'static {
 
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()>;
 
+    /// Whether a failed `set_many` is known to have applied nothing (a transaction, a
+    /// write-ahead log). An engine that cannot promise it (S3: a batch is many puts, some of
+    /// which may land before an outage fails the rest; an engine written in JavaScript) says
+    /// `false`, and writers whose batches must not be split that way write in steps instead
+    /// (the inbox: a message before the keys its decryption used up).
+    fn all_or_nothing(&self) -> bool {
+        false
+    }
+
     fn list<'a>(
         &'a self,
         prefix: &'a str,

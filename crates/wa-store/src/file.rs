@@ -368,6 +368,11 @@ impl Engine for FileEngine {
         })
     }
 
+    // One log record per batch, replayed whole.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             for w in &writes {

@@ -94,11 +94,17 @@ pub type KeyWrites = BTreeMap<KeyType, BTreeMap<String, Option<Value>>>;
 pub type KeyRequest = (KeyType, Vec<String>);
 
 /// A store of Signal keys. `get_many` answers several types in one call, so a store behind
-/// a round trip (a JavaScript auth state) pays it once; `set` is atomic.
+/// a round trip (a JavaScript auth state) pays it once.
 pub trait KeyStore: Send + Sync + 'static {
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>>;
 
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()>;
+
+    /// Whether a failed `set` is known to have written nothing (see
+    /// [`Engine::all_or_nothing`]). `false` unless the store can promise it.
+    fn all_or_nothing(&self) -> bool {
+        false
+    }
 
     fn get<'a>(&'a self, ty: KeyType, ids: &'a [String]) -> BoxFuture<'a, KeyMap> {
         Box::pin(async move {
@@ -151,6 +157,10 @@ impl EngineKeyStore {
 }
 
 impl KeyStore for EngineKeyStore {
+    fn all_or_nothing(&self) -> bool {
+        self.engine.all_or_nothing()
+    }
+
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
             let mut paths = Vec::new();
@@ -288,6 +298,10 @@ impl CachedKeyStore {
 }
 
 impl KeyStore for CachedKeyStore {
+    fn all_or_nothing(&self) -> bool {
+        self.inner.all_or_nothing()
+    }
+
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         Box::pin(async move {
             let mut out: Vec<KeyMap> = Vec::with_capacity(reqs.len());

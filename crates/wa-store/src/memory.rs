@@ -524,6 +524,11 @@ impl Engine for MemoryEngine {
         })
     }
 
+    // A batch is applied under the write lock, after every check.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             // Validate everything first so a bad path leaves the batch unapplied.

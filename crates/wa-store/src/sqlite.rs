@@ -170,6 +170,11 @@ impl Engine for SqliteEngine {
         })
     }
 
+    // One transaction per batch.
+    fn all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             for w in &writes {

@@ -64,18 +64,17 @@ impl Client {
         };
         let inbox = self.inbox()?;
         let uid = parsed.uid();
+        let mut unsettled = None;
         match inbox.known(&uid, self.inner.conn) {
             Known::Unknown => {}
             // Emitted by this connection already: its receipt follows the app.
             Known::InFlight => return Ok(()),
             Known::Pending(seq) => {
-                if let Some(entry) = inbox.take(seq, self.inner.conn).await?
-                    && let Some((event, receipt)) = upsert_of(entry, &own, UpsertType::Append)
-                {
-                    self.emit_then(event, vec![receipt], Some((inbox, seq)));
-                }
-                return Ok(());
+                return self.hand_over(inbox, seq, &own, UpsertType::Append).await;
             }
+            // Its entry is written, the keys its decryption changed maybe only in part: it is
+            // decrypted again below to write them, then handed over from the entry.
+            Known::Unsettled(seq) => unsettled = Some(seq),
             Known::Delivered => return self.send_node(parsed.delivery_receipt()).await,
         }
         // Remember the sender's LID mapping before decrypting, so the session is looked up
@@ -127,6 +126,12 @@ impl Client {
                 self.inner.keys.set(&w).await?;
             }
             drop(held);
+            // The entry holds what the first decryption gave: a failure now (its keys found
+            // used up, as they are when the first attempt wrote them) changes nothing of it.
+            if let Some(seq) = unsettled {
+                inbox.settle(seq, &Default::default()).await?;
+                return self.hand_over(inbox, seq, &own, upsert_kind(&parsed)).await;
+            }
             // Our keys for it are used (the server delivered it again) and the inbox does not
             // have it: Baileys acks it with a parsing error instead of asking for a retry.
             if e.is_duplicate() {
@@ -153,12 +158,34 @@ impl Client {
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
         let writes = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
+        if let Some(seq) = unsettled {
+            inbox.settle(seq, &writes).await?;
+            drop(held);
+            return self.hand_over(inbox, seq, &own, upsert_kind(&parsed)).await;
+        }
         let seq = inbox.append(writes, &entry, self.inner.conn).await?;
         drop(held);
         testhook::reached(CrashPoint::Committed);
         let (event, receipt) = upsert_from(&parsed, entry, upsert_kind(&parsed));
         self.emit_then(event, vec![receipt], Some((inbox, seq)));
         testhook::reached(CrashPoint::Emitted);
+        Ok(())
+    }
+
+    /// Emits stored entry `seq` (not handed to this connection) and answers it when the app
+    /// confirmed it.
+    async fn hand_over(
+        &self,
+        inbox: std::sync::Arc<crate::inbox::Inbox>,
+        seq: u64,
+        own: &Own,
+        kind: UpsertType,
+    ) -> Result<(), ClientError> {
+        if let Some(entry) = inbox.take(seq, self.inner.conn).await?
+            && let Some((event, receipt)) = upsert_of(entry, own, kind)
+        {
+            self.emit_then(event, vec![receipt], Some((inbox, seq)));
+        }
         Ok(())
     }
 
