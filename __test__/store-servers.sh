@@ -16,10 +16,15 @@ pg_bin() {
   echo "$d"
 }
 
+# Below the kernel's ephemeral range: a port there can be taken as the local end of any
+# outgoing connection (the bots', the test server's), between our check and the server's
+# bind or a restart's (moto once failed so: "Address already in use").
 free_port() {
-  local p
+  local p low=32768
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 11000 ] || low=32768
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((10000 + RANDOM % (low - 10000)))
     if ! (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
   done
   echo "store-servers: no free port" >&2; exit 1
@@ -62,14 +67,23 @@ case "$cmd" in
     fi
     if [ "$which" = all ] || [ "$which" = s3 ]; then
     command -v moto_server >/dev/null || { echo "store-servers: moto_server is not installed (store-servers.sh install)" >&2; exit 1; }
-    s3port=$(free_port)
-    moto_server -H 127.0.0.1 -p "$s3port" >"$dir/moto.log" 2>&1 &
-    echo $! > "$dir/moto.pid"
-    for _ in $(seq 1 100); do
-      if (echo > /dev/tcp/127.0.0.1/$s3port) 2>/dev/null; then break; fi
-      sleep 0.1
+    # Another program can still take the port between the check and the bind: a few tries.
+    for _ in 1 2 3; do
+      s3port=$(free_port)
+      moto_server -H 127.0.0.1 -p "$s3port" >"$dir/moto.log" 2>&1 &
+      echo $! > "$dir/moto.pid"
+      for _ in $(seq 1 100); do
+        if (echo > /dev/tcp/127.0.0.1/$s3port) 2>/dev/null; then break 2; fi
+        kill -0 "$(cat "$dir/moto.pid")" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
     done
-    (echo > /dev/tcp/127.0.0.1/$s3port) 2>/dev/null || { echo "store-servers: moto did not start" >&2; cat "$dir/moto.log" >&2; exit 1; }
+    if ! (echo > /dev/tcp/127.0.0.1/$s3port) 2>/dev/null; then
+      echo "store-servers: moto did not start" >&2; cat "$dir/moto.log" >&2
+      bash "$0" stop "$dir"
+      exit 1
+    fi
     {
       echo "WA_TEST_S3_ENDPOINT=http://127.0.0.1:$s3port"
       echo "WA_TEST_S3_PID=$(cat "$dir/moto.pid")"
