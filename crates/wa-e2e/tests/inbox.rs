@@ -227,6 +227,15 @@ async fn a_receipt_is_acked_only_after_the_app_had_the_update() {
     server.stop().await;
 }
 
+/// What a store engine reports when its server does not answer.
+fn unavailable(message: &str) -> wa_store::StoreError {
+    wa_store::StoreError::Unavailable {
+        engine: "test",
+        ms: 0,
+        message: message.into(),
+    }
+}
+
 /// A key store whose server can be taken down: every call fails while it is down, as an S3 or
 /// PostgreSQL engine reports a server it cannot reach.
 struct Outage {
@@ -237,11 +246,7 @@ struct Outage {
 impl Outage {
     fn check(&self) -> wa_store::Result<()> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(wa_store::StoreError::Unavailable {
-                engine: "test",
-                ms: 0,
-                message: "taken down by the test".into(),
-            });
+            return Err(unavailable("taken down by the test"));
         }
         Ok(())
     }
@@ -349,11 +354,7 @@ impl KeyStore for PartlyApplied {
             };
             self.inner.set(&landed).await?;
             self.failed.fetch_add(1, SeqCst);
-            Err(wa_store::StoreError::Unavailable {
-                engine: "test",
-                ms: 0,
-                message: "the batch failed part-way".into(),
-            })
+            Err(unavailable("the batch failed part-way"))
         })
     }
 }
