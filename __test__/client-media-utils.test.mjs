@@ -10,7 +10,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import { mkdtempSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createHash, randomBytes } from 'node:crypto'
+import { createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { startTestServer } from '../lib/testing.mjs'
 import * as B from '@whiskeysockets/baileys'
 import * as O from '../index.mjs'
@@ -111,7 +111,15 @@ test("downloadEncryptedContent: whole and in ranges, the plaintext slice; Bailey
   }
   await assert.rejects(O.downloadEncryptedContent(url, { cipherKey: Buffer.alloc(3), iv: keys.iv }), { code: 'ERR_WA_MEDIA_ARGUMENT' })
   // The wrong key: the padding check fails, an error, never the garbage.
-  const wrong = { cipherKey: randomBytes(32), iv: keys.iv }
+  // One random key in ~256 decrypts to valid PKCS#7 padding: take one whose last block ends in 0.
+  const cipherText = encBytes.subarray(0, encBytes.length - 10)
+  const lastByteUnder = (k) => {
+    const d = createDecipheriv('aes-256-cbc', k, cipherText.subarray(-32, -16)).setAutoPadding(false)
+    return d.update(cipherText.subarray(-16)).at(-1)
+  }
+  let wrongKey = randomBytes(32)
+  while (lastByteUnder(wrongKey) !== 0) wrongKey = randomBytes(32)
+  const wrong = { cipherKey: wrongKey, iv: keys.iv }
   await assert.rejects(collect(await O.downloadEncryptedContent(url, wrong, { options: { dispatcher } })), /downloadEncryptedContent/)
 })
 
