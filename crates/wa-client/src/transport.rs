@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use wa_binary::Node;
 
 use crate::config::ORIGIN;
@@ -154,7 +156,7 @@ pub(crate) async fn drive(
 
     loop {
         while let Some(t) = core.poll_transmit() {
-            if let Err(e) = ws.send(WsMessage::Binary(t.into())).await {
+            if let Err(e) = write(&mut ws, t).await {
                 core.close(Disconnect::new(
                     reason::CONNECTION_CLOSED,
                     code::WEBSOCKET,
@@ -196,13 +198,45 @@ pub(crate) async fn drive(
     }
     client.mark_closed();
     while let Some(t) = core.poll_transmit() {
-        let _ = ws.send(WsMessage::Binary(t.into())).await;
+        let _ = write(&mut ws, t).await;
     }
     let _ = ws.close(None).await;
     forward(&mut core, &client, &work_tx, &mut waiters);
     for (_, tx) in waiters.drain() {
         let _ = tx.send(Err(ClientError::closed()));
     }
+}
+
+/// The largest WebSocket frame we write. tungstenite serializes each frame into one buffer it
+/// never shrinks, so a socket that once sent the 812-key pre-key upload (~40 KB) would keep that
+/// much for its whole life; a larger message goes out as a fragmented WebSocket message (RFC
+/// 6455 section 5.4), which the server reassembles. WhatsApp's own clients fragment too:
+/// whatsmeow writes through gorilla/websocket, whose client splits at its 4 KiB write buffer.
+const MAX_FRAME: usize = 4096;
+
+/// Writes one transmit: a single binary frame, or fragments of at most [`MAX_FRAME`] bytes,
+/// each flushed so tungstenite's buffer never holds more than one.
+async fn write<S>(ws: &mut S, t: Vec<u8>) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: futures_util::Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    if t.len() <= MAX_FRAME {
+        return ws.send(WsMessage::Binary(t.into())).await;
+    }
+    let all = tokio_tungstenite::tungstenite::Bytes::from(t);
+    let mut at = 0;
+    while at < all.len() {
+        let end = (at + MAX_FRAME).min(all.len());
+        let opcode = if at == 0 {
+            Data::Binary
+        } else {
+            Data::Continue
+        };
+        let frame = Frame::message(all.slice(at..end), OpCode::Data(opcode), end == all.len());
+        ws.send(WsMessage::Frame(frame)).await?;
+        at = end;
+    }
+    Ok(())
 }
 
 /// The next command, if it is a close: what ends a connection attempt before it is up.
@@ -282,4 +316,64 @@ fn forward(
         }
     }
     closed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+    /// A server that refuses any frame over [`MAX_FRAME`] bytes and reports each message.
+    async fn strict_server() -> (String, mpsc::UnboundedReceiver<Result<Vec<u8>, String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let config = WebSocketConfig::default()
+                .max_frame_size(Some(MAX_FRAME))
+                .max_message_size(Some(1 << 20));
+            let mut ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+                .await
+                .unwrap();
+            while let Some(m) = ws.next().await {
+                match m {
+                    Ok(WsMessage::Binary(b)) => tx.send(Ok(b.to_vec())).unwrap(),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        break;
+                    }
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_large_message_goes_out_in_frames_no_larger_than_the_limit() {
+        let (url, mut got) = strict_server().await;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let sizes = [0, 1, MAX_FRAME, MAX_FRAME + 1, 3 * MAX_FRAME, 100_003];
+        for (i, n) in sizes.into_iter().enumerate() {
+            let body: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7) as u8).collect();
+            write(&mut ws, body.clone()).await.unwrap();
+            assert_eq!(got.recv().await.unwrap(), Ok(body), "{n} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_strict_server_refuses_a_large_single_frame() {
+        // The control for the test above: without fragmenting, the same server fails the frame.
+        let (url, mut got) = strict_server().await;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(WsMessage::Binary(vec![7u8; MAX_FRAME + 1].into()))
+            .await
+            .unwrap();
+        let refused = got.recv().await.unwrap().unwrap_err();
+        assert!(
+            refused.contains(&format!("{} > {MAX_FRAME}", MAX_FRAME + 1)),
+            "{refused}"
+        );
+    }
 }
