@@ -9,12 +9,14 @@ import { join } from 'node:path'
 
 /**
  * Starts the CLI test server (seeded) and returns the controls the callers need. A profiler's
- * preload (heaptrack) is not passed on: only the client process is measured.
+ * preload (heaptrack) and the client's runtime size (TOKIO_WORKER_THREADS) are not passed on:
+ * only the client process is measured, and the server stays as it is.
  */
 export async function remoteServer(seed) {
   const env = { ...process.env }
   delete env.LD_PRELOAD
   delete env.DUMP_HEAPTRACK_OUTPUT
+  delete env.TOKIO_WORKER_THREADS
   const bin = fileURLToPath(new URL('../bin/baileys-native.js', import.meta.url))
   const p = spawn(process.execPath, [bin, 'test-server', '--json', '--stdin-control', '--seed', seed], {
     stdio: ['pipe', 'pipe', 'inherit'],

@@ -15,6 +15,7 @@ mod newsletter;
 mod noise;
 mod presence;
 mod proto;
+mod runtime;
 mod signal;
 mod store;
 mod trim;

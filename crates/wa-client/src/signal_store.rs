@@ -141,7 +141,7 @@ impl SessionStore for KeyStoreSignal {
                 Some(b) => SessionRecord::from_stored(&b)
                     .map(Some)
                     .map_err(|e| StoreError::Corrupt(e.to_string())),
-                None => SessionRecord::from_json(&v.to_string())
+                None => SessionRecord::from_json_value(&v)
                     .map(Some)
                     .map_err(|e| StoreError::Corrupt(e.to_string())),
             },
@@ -196,13 +196,7 @@ impl SenderKeyStore for KeyStoreSignal {
 pub fn batch_writes(batch: Batch) -> Result<KeyWrites, StoreError> {
     let mut w = KeyWrites::new();
     for (addr, rec) in batch.sessions {
-        let v = match rec {
-            Some(r) => Some(
-                serde_json::from_str(&r.to_json())
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let v = rec.map(|r| r.to_json_value());
         w.entry(KeyType::Session)
             .or_default()
             .insert(addr.to_string(), v);

@@ -555,7 +555,7 @@ impl SignalRepository {
                 Value::Null => continue,
                 other => match wa_store::bufferjson::bytes(other) {
                     Some(b) => SessionRecord::from_stored(&b),
-                    None => SessionRecord::from_json(&other.to_string()),
+                    None => SessionRecord::from_json_value(other),
                 },
             };
             let record = match record {
@@ -566,10 +566,8 @@ impl SignalRepository {
                     continue;
                 }
             };
-            let json: Value = serde_json::from_str(&record.to_json())
-                .map_err(|e| ClientError::Protocol(format!("session record: {e}")))?;
             let m = w.entry(KeyType::Session).or_default();
-            m.insert(to_addr.clone(), Some(json));
+            m.insert(to_addr.clone(), Some(record.to_json_value()));
             m.insert(from_addr.clone(), None);
             count += 1;
         }

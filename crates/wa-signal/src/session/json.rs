@@ -133,6 +133,17 @@ impl SessionRecord {
     pub fn from_json(text: &str) -> Result<Self, RecordFormatError> {
         let j: JsonRecord = serde_json::from_str(text)
             .map_err(|e| RecordFormatError(format!("session record JSON: {e}")))?;
+        Self::from_parsed(j)
+    }
+
+    /// The same from a JSON tree (what a key store holds), without printing it to text first.
+    pub fn from_json_value(v: &serde_json::Value) -> Result<Self, RecordFormatError> {
+        let j = JsonRecord::deserialize(v)
+            .map_err(|e| RecordFormatError(format!("session record JSON: {e}")))?;
+        Self::from_parsed(j)
+    }
+
+    fn from_parsed(j: JsonRecord) -> Result<Self, RecordFormatError> {
         let mut record = SessionRecord::new();
         match j.version.as_deref() {
             Some(RECORD_VERSION) => {}
@@ -191,7 +202,16 @@ impl SessionRecord {
 
     /// Writes libsignal-node's JSON: what `SessionRecord.serialize()` would give.
     pub fn to_json(&self) -> String {
-        let j = JsonRecord {
+        serde_json::to_string(&self.json_record()).expect("records serialise to JSON")
+    }
+
+    /// [`SessionRecord::to_json`] as a JSON tree, without the text in between.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::to_value(self.json_record()).expect("records serialise to JSON")
+    }
+
+    fn json_record(&self) -> JsonRecord {
+        JsonRecord {
             sessions: Ordered(
                 self.sessions
                     .iter()
@@ -200,8 +220,7 @@ impl SessionRecord {
             ),
             version: Some(RECORD_VERSION.to_owned()),
             registration_id: None,
-        };
-        serde_json::to_string(&j).expect("records serialise to JSON")
+        }
     }
 }
 
@@ -301,6 +320,19 @@ mod tests {
             [2, 10]
         );
         assert_eq!(r.to_json(), NODE_RECORD);
+    }
+
+    #[test]
+    fn the_json_tree_path_reads_and_writes_what_the_text_path_does() {
+        let tree: serde_json::Value = serde_json::from_str(NODE_RECORD).unwrap();
+        let r = SessionRecord::from_json_value(&tree).unwrap();
+        assert!(r == SessionRecord::from_json(NODE_RECORD).unwrap());
+        assert_eq!(r.to_json_value(), tree);
+        // Printed, the tree is the record's JSON byte for byte (integer keys in JS order too).
+        assert_eq!(r.to_json_value().to_string(), NODE_RECORD);
+        let bad = serde_json::json!({ "_sessions": { "!!": {} } });
+        assert!(SessionRecord::from_json_value(&bad).is_err());
+        assert!(SessionRecord::from_json_value(&serde_json::json!(7)).is_err());
     }
 
     #[test]
