@@ -106,7 +106,15 @@ pub fn parse_pre_key(bytes: &[u8]) -> Fault<PreKeyFrame> {
     let m = pb::PreKeyWhisperMessage::decode(body)
         .map_err(|_| ErrorKind::InvalidMessage("malformed PreKeyWhisperMessage"))?;
     let base_key = m.base_key.ok_or(ErrorKind::InvalidMessage("no base key"))?;
-    public_key(&base_key, "base key").map_err(|_| ErrorKind::InvalidMessage("invalid base key"))?;
+    let base = public_key(&base_key, "base key")
+        .map_err(|_| ErrorKind::InvalidMessage("invalid base key"))?;
+    // X25519 ignores a public key's top bit, and no key pair ever has it set; the base key is
+    // also the session's id, compared as bytes. A copy with that bit flipped in transit would
+    // set up the very same session under another id, and every genuine message after it would
+    // miss that session and ask for a one-time prekey already used. So it is refused.
+    if base[31] & 0x80 != 0 {
+        return Err(ErrorKind::InvalidMessage("base key is not canonical"));
+    }
     let identity_key = m
         .identity_key
         .ok_or(ErrorKind::InvalidMessage("no identity key"))?;

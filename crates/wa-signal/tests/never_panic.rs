@@ -62,3 +62,40 @@ proptest! {
         }
     }
 }
+
+/// Found by `mangled_messages_fail_cleanly`: the base key's top bit flipped (byte 37 of this
+/// `pkmsg`, the last of the key) is the same key to X25519, so that copy decrypted, and set up
+/// the session under the flipped bytes as its id; the genuine message and every later one
+/// then missed that session and failed for the one-time prekey it had used.
+#[test]
+fn a_prekey_message_with_a_non_canonical_base_key_is_refused() {
+    let p = pair(true);
+    let first = encrypt(&p.alice, &p.b, b"first");
+    let second = encrypt(&p.alice, &p.b, b"second");
+    let frame = wire::parse_pre_key(&first.body).unwrap();
+    let at = first
+        .body
+        .windows(frame.base_key.len())
+        .position(|w| w == frame.base_key.as_slice())
+        .unwrap()
+        + frame.base_key.len()
+        - 1;
+    let mut flipped = first.body.clone();
+    flipped[at] ^= 0x80;
+    let before = p.bob.store.session(&p.a);
+    let r = now(protocol::decrypt(
+        &p.bob.store,
+        &p.a,
+        MessageKind::PreKey,
+        &flipped,
+        NOW,
+    ));
+    assert_eq!(
+        r.err().map(|e| e.code()),
+        Some("ERR_WA_SIGNAL_INVALID_MESSAGE")
+    );
+    assert!(p.bob.store.session(&p.a) == before);
+    for (m, text) in [(&first, &b"first"[..]), (&second, &b"second"[..])] {
+        assert_eq!(decrypt(&p.bob, &p.a, m).unwrap().plaintext, text);
+    }
+}
