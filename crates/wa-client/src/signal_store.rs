@@ -134,18 +134,24 @@ impl SessionStore for KeyStoreSignal {
     ) -> Result<Option<SessionRecord>, StoreError> {
         match self.one(KeyType::Session, &address.to_string()).await? {
             None => Ok(None),
-            Some(Value::String(s)) => SessionRecord::from_json(&s)
+            Some(v) => session_from_value(&v)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(e.to_string())),
-            Some(v) => match bufferjson::bytes(&v) {
-                Some(b) => SessionRecord::from_stored(&b)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(e.to_string())),
-                None => SessionRecord::from_json_value(&v)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(e.to_string())),
-            },
         }
+    }
+}
+
+/// A stored session record in any of the forms a key store may hold it: libsignal-node's JSON
+/// as text or as a tree, or our binary form as a BufferJSON buffer.
+pub(crate) fn session_from_value(
+    v: &Value,
+) -> Result<SessionRecord, wa_signal::session::RecordFormatError> {
+    match v {
+        Value::String(s) => SessionRecord::from_json(s),
+        other => match bufferjson::bytes(other) {
+            Some(b) => SessionRecord::from_stored(&b),
+            None => SessionRecord::from_json_value(other),
+        },
     }
 }
 
@@ -193,7 +199,7 @@ impl SenderKeyStore for KeyStoreSignal {
 }
 
 /// A Signal batch as Baileys' `SignalDataSet`.
-pub fn batch_writes(batch: Batch) -> Result<KeyWrites, StoreError> {
+pub fn batch_writes(batch: Batch) -> KeyWrites {
     let mut w = KeyWrites::new();
     for (addr, rec) in batch.sessions {
         let v = rec.map(|r| r.to_json_value());
@@ -217,7 +223,7 @@ pub fn batch_writes(batch: Batch) -> Result<KeyWrites, StoreError> {
             rec.map(|r| bufferjson::buffer(&r.to_json())),
         );
     }
-    Ok(w)
+    w
 }
 
 /// A Signal batch as Baileys' `SignalDataSet` entries, each value as its JSON text (`None`
@@ -269,8 +275,7 @@ impl StoreCommit for KeyStoreSignal {
         if batch.is_empty() {
             return Ok(());
         }
-        let w = batch_writes(batch)?;
-        self.keys.set(&w).await.map_err(backend)
+        self.keys.set(&batch_writes(batch)).await.map_err(backend)
     }
 }
 
@@ -315,7 +320,7 @@ impl<'a> Staged<'a> {
     }
 
     /// Everything committed, as one key store write.
-    pub fn into_writes(self) -> Result<KeyWrites, StoreError> {
+    pub fn into_writes(self) -> KeyWrites {
         batch_writes(self.into_batch())
     }
 

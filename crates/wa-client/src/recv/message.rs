@@ -122,7 +122,7 @@ impl Client {
             // Whatever did decrypt is kept; a message we cannot read is not journaled (the
             // sender is asked to send it again).
             if !staged.is_empty() {
-                let w = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
+                let w = staged.into_writes();
                 self.inner.keys.set(&w).await?;
             }
             drop(held);
@@ -157,7 +157,7 @@ impl Client {
             stub: (decryptables == 0)
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
-        let writes = staged.into_writes().map_err(|e| staged_err(e, &parsed))?;
+        let writes = staged.into_writes();
         if let Some(seq) = unsettled {
             inbox.settle(seq, &writes).await?;
             drop(held);
@@ -282,10 +282,4 @@ fn upsert_kind(parsed: &ParsedMessage) -> UpsertType {
     } else {
         UpsertType::Notify
     }
-}
-
-fn staged_err(e: wa_signal::StoreError, parsed: &ParsedMessage) -> ClientError {
-    wa_signal::ErrorKind::Store(e.to_string())
-        .at(&parsed.author)
-        .into()
 }

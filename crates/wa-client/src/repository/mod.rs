@@ -23,7 +23,7 @@ use crate::lid::{
     LidMappings, PnToLid, is_hosted_lid_user, is_hosted_pn_user, is_lid_user, is_pn_user,
     loose_decode,
 };
-use crate::signal_store::{KeyStoreSignal, Staged, batch_writes, stored_value};
+use crate::signal_store::{KeyStoreSignal, Staged, batch_writes, session_from_value, stored_value};
 
 /// How long a migrated device is remembered (Baileys: 3 days), and how many at most.
 const MIGRATED_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
@@ -267,12 +267,7 @@ impl SignalRepository {
                 }
                 Step::Write(batch) => {
                     if !batch.is_empty() {
-                        let w = batch_writes(batch).map_err(|e| {
-                            ClientError::Signal(
-                                wa_signal::ErrorKind::Store(e.to_string()).at(op.target()),
-                            )
-                        })?;
-                        self.keys.set(&w).await?;
+                        self.keys.set(&batch_writes(batch)).await?;
                     }
                     return op.finish();
                 }
@@ -550,14 +545,10 @@ impl SignalRepository {
             let Some(v) = sessions.get(from_addr) else {
                 continue;
             };
-            let record = match v {
-                Value::String(s) => SessionRecord::from_json(s),
-                Value::Null => continue,
-                other => match wa_store::bufferjson::bytes(other) {
-                    Some(b) => SessionRecord::from_stored(&b),
-                    None => SessionRecord::from_json_value(other),
-                },
-            };
+            if v.is_null() {
+                continue;
+            }
+            let record = session_from_value(v);
             let record = match record {
                 Ok(r) if r.has_open_session() => r,
                 Ok(_) => continue,
