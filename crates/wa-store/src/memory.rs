@@ -82,9 +82,18 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     let mut at = 0;
     while let Some(q) = bytes[at..].iter().position(|&b| b == b'"') {
         let start = at + q;
-        let word = WORDS
+        // A word is a quote, a name without quotes, a quote and a colon: only the text up to
+        // the next quote (and the colon after it) can be one, so only words of that length are
+        // compared (trying all 37 at every quote was most of a big commit's packing time).
+        let word = bytes[start + 1..]
             .iter()
-            .position(|w| bytes[start..].starts_with(w.as_bytes()));
+            .position(|&b| b == b'"')
+            .map(|close| start + 1 + close + 2)
+            .filter(|&end| end <= bytes.len() && bytes[end - 1] == b':')
+            .and_then(|end| {
+                let candidate = &bytes[start..end];
+                WORDS.iter().position(|w| w.as_bytes() == candidate)
+            });
         match word {
             Some(i) => {
                 out.extend_from_slice(&bytes[copied..start]);
@@ -659,6 +668,60 @@ mod tests {
             stored.len(),
             key_pair.len()
         );
+    }
+
+    #[test]
+    fn words_are_replaced_wherever_a_plain_scan_finds_them() {
+        // The scan `put_text` replaced: at every quote, try each word.
+        fn scan(text: &str) -> Vec<u8> {
+            let bytes = text.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                let hit = (bytes[i] == b'"')
+                    .then(|| {
+                        WORDS
+                            .iter()
+                            .position(|w| bytes[i..].starts_with(w.as_bytes()))
+                    })
+                    .flatten();
+                match hit {
+                    Some(w) => {
+                        out.extend_from_slice(&[WORD, w as u8]);
+                        i += WORDS[w].len();
+                    }
+                    None => {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "\"".into(),
+            "\"\"".into(),
+            "\"\":".into(),
+            r#"{"private" :1,"private","privat":2,"\"public\":":3,"":"","key":"key"}"#.into(),
+            r#"{"_sessions":{"x":{"currentRatchet":{"rootKey":"AAAA","counter":1}}}}"#.into(),
+            r#""key""key":"key":"#.into(),
+            r#"x"private"#.into(),
+            r#"x"private""#.into(),
+            r#""priv\u00e9":"public":"#.into(),
+        ];
+        for w in WORDS {
+            texts.push(w.to_string());
+            texts.push(format!("{w}{w}"));
+            texts.push(w[..w.len() - 1].to_string());
+            texts.push(format!("\"x{}", &w[1..]));
+            texts.push(format!("{{{w}\"a\",{w}1}}"));
+        }
+        for t in texts {
+            let mut out = Vec::new();
+            put_text(&mut out, &t);
+            assert_eq!(out, scan(&t), "{t:?}");
+        }
     }
 
     #[test]
