@@ -24,8 +24,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let alice = LocalIdentity { key_pair: KeyPair::from_private([1; 32]), registration_id: 1 };
-        let bob = LocalIdentity { key_pair: KeyPair::from_private([2; 32]), registration_id: 2 };
+        let alice = LocalIdentity::new(KeyPair::from_private([1; 32]), 1);
+        let bob = LocalIdentity::new(KeyPair::from_private([2; 32]), 2);
         let spk = generate_signed_pre_key(&bob.key_pair, 1);
         let pre = KeyPair::from_private([3; 32]);
         let bundle = PreKeyBundle {

@@ -110,10 +110,7 @@ impl IdentityKeyStore for KeyStoreSignal {
             Some(k) if k.private == private => k.clone(),
             _ => cached.insert(KeyPair::from_private(private)).clone(),
         };
-        Ok(LocalIdentity {
-            key_pair,
-            registration_id,
-        })
+        Ok(LocalIdentity::new(key_pair, registration_id))
     }
 
     async fn remote_identity(

@@ -248,10 +248,10 @@ async fn forged_and_foreign_sender_keys_do_not_poison_a_group() {
     // C is not in the group and sends A, one to one, a distribution message for it. A keeps it
     // under C's name only: B's key and A's own are untouched, and the server never routes C's
     // group messages, so it opens nothing.
-    let foreign = wa_signal::MemoryStore::new(wa_signal::LocalIdentity {
-        key_pair: wa_signal::keys::generate_identity(),
-        registration_id: 7,
-    });
+    let foreign = wa_signal::MemoryStore::new(wa_signal::LocalIdentity::new(
+        wa_signal::keys::generate_identity(),
+        7,
+    ));
     let c_me = pc.creds.me.as_ref().unwrap().lid.clone().unwrap();
     let c_name = SenderKeyName::from_jids(&g, &c_me).unwrap();
     let dist = wa_signal::protocol::group_distribution(&foreign, &c_name)

@@ -17,14 +17,8 @@ struct Pair {
 }
 
 fn pair() -> Pair {
-    let alice = LocalIdentity {
-        key_pair: KeyPair::generate(),
-        registration_id: 1,
-    };
-    let bob = LocalIdentity {
-        key_pair: KeyPair::generate(),
-        registration_id: 2,
-    };
+    let alice = LocalIdentity::new(KeyPair::generate(), 1);
+    let bob = LocalIdentity::new(KeyPair::generate(), 2);
     let spk = generate_signed_pre_key(&bob.key_pair, 1);
     let bundle = PreKeyBundle {
         registration_id: 2,

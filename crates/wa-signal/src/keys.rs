@@ -1,8 +1,10 @@
 //! Our long-term keys (identity, registration id, signed prekey, one-time prekeys) and a
 //! remote device's prekey bundle.
 
+use std::sync::{Arc, OnceLock};
+
 pub use wa_crypto::KeyPair;
-use wa_crypto::curve;
+use wa_crypto::curve::{self, AgreementKey};
 
 use crate::error::{ErrorKind, Fault};
 
@@ -11,9 +13,32 @@ use crate::error::{ErrorKind, Fault};
 pub struct LocalIdentity {
     pub key_pair: KeyPair,
     pub registration_id: u32,
+    /// The identity key imported for agreements on first use and shared by the clones: the
+    /// first send to a big group starts a session per device, each with one agreement of it.
+    agreement: Arc<OnceLock<AgreementKey>>,
 }
 
 impl LocalIdentity {
+    pub fn new(key_pair: KeyPair, registration_id: u32) -> Self {
+        Self {
+            key_pair,
+            registration_id,
+            agreement: Arc::default(),
+        }
+    }
+
+    /// Runs `f` with the identity key imported for agreements (the cached import, unless
+    /// `key_pair` was changed after it).
+    pub(crate) fn with_agreement_key<T>(&self, f: impl FnOnce(&AgreementKey) -> T) -> T {
+        let private = &self.key_pair.private;
+        let cached = self.agreement.get_or_init(|| AgreementKey::new(private));
+        if cached.is_for(private) {
+            f(cached)
+        } else {
+            f(&AgreementKey::new(private))
+        }
+    }
+
     /// The identity public key as it travels (0x05 || key).
     pub fn public_prefixed(&self) -> [u8; 33] {
         self.key_pair.public_prefixed()
@@ -121,6 +146,24 @@ mod tests {
         assert_eq!(spk.id, 7);
         assert!(spk.verify(&id.public));
         assert!(!spk.verify(&generate_identity().public));
+    }
+
+    #[test]
+    fn the_identity_agreement_follows_the_key_pair() {
+        let other = generate_identity();
+        let plain = |id: &LocalIdentity| curve::agree(&id.key_pair.private, &other.public);
+        let mut id = LocalIdentity::new(generate_identity(), 1);
+        let first = id.with_agreement_key(|k| k.agree(&other.public));
+        assert_eq!(first, plain(&id));
+        let clone = id.clone();
+        // A key pair replaced after the import: the agreement is the new key's.
+        id.key_pair = generate_identity();
+        assert_eq!(
+            id.with_agreement_key(|k| k.agree(&other.public)),
+            plain(&id)
+        );
+        assert_ne!(plain(&id), first);
+        assert_eq!(clone.with_agreement_key(|k| k.agree(&other.public)), first);
     }
 
     #[test]

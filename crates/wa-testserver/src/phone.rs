@@ -178,10 +178,7 @@ impl Phone {
             key_pair: spk,
             signature,
         };
-        let store = MemoryStore::new(LocalIdentity {
-            key_pair: identity.clone(),
-            registration_id,
-        });
+        let store = MemoryStore::new(LocalIdentity::new(identity.clone(), registration_id));
         store.add_signed_pre_key(signed.id, signed.key_pair.clone());
         let mut phone = Self {
             registration_id,

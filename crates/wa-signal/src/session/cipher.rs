@@ -9,7 +9,7 @@
 //! - receiving chains, skipped keys and closed sessions are bounded (see [`super::record`]).
 
 use wa_crypto::cipher::{cbc_decrypt, cbc_encrypt};
-use wa_crypto::curve::{self, agree};
+use wa_crypto::curve::{self, AgreementKey};
 use wa_crypto::mac::{ct_eq, hmac_sha256_parts};
 
 use super::record::{
@@ -56,7 +56,12 @@ fn record_key(bytes: &[u8], what: &'static str) -> Fault<[u8; 32]> {
 
 /// X25519 refusing low-order points (an all-zero secret would be known to anyone).
 fn dh(private: &[u8; 32], public: &[u8; 32]) -> Fault<[u8; 32]> {
-    let s = agree(private, public);
+    dh_with(&AgreementKey::new(private), public)
+}
+
+/// [`dh`] with a key imported once for several agreements.
+fn dh_with(private: &AgreementKey, public: &[u8; 32]) -> Fault<[u8; 32]> {
+    let s = private.agree(public);
     if s == [0u8; 32] {
         return Err(ErrorKind::InvalidKey("low-order public key"));
     }
@@ -118,17 +123,17 @@ pub fn init_outgoing(
         Some((id, k)) => Some((*id, public_key(k, "bundle one-time prekey")?)),
         None => None,
     };
-    let base = KeyPair::generate();
+    let (base, base_key) = KeyPair::generate_for_agreement();
     let mut agreements = vec![
-        dh(&local.key_pair.private, &their_signed)?,
-        dh(&base.private, &their_identity)?,
-        dh(&base.private, &their_signed)?,
+        local.with_agreement_key(|k| dh_with(k, &their_signed))?,
+        dh_with(&base_key, &their_identity)?,
+        dh_with(&base_key, &their_signed)?,
     ];
     if let Some((_, pre)) = &their_pre {
-        agreements.push(dh(&base.private, pre)?);
+        agreements.push(dh_with(&base_key, pre)?);
     }
     let base_public = base.public_prefixed().to_vec();
-    let ephemeral = KeyPair::generate();
+    let (ephemeral, ephemeral_key) = KeyPair::generate_for_agreement();
     let mut entry = SessionEntry {
         id: base_public.clone(),
         registration_id: Some(bundle.registration_id),
@@ -154,7 +159,12 @@ pub fn init_outgoing(
             pre_key_id: their_pre.map(|(id, _)| id),
         }),
     };
-    add_ratchet_chain(&mut entry, &bundle.signed_pre_key, CHAIN_SENDING)?;
+    add_ratchet_chain_with(
+        &mut entry,
+        &ephemeral_key,
+        &bundle.signed_pre_key,
+        CHAIN_SENDING,
+    )?;
     record.close_open(now);
     record.put(entry);
     record.prune_sessions();
@@ -173,7 +183,7 @@ fn init_incoming(
     let their_base = public_key(&frame.base_key, "base key")?;
     let mut agreements = vec![
         dh(&signed.private, &their_identity)?,
-        dh(&local.key_pair.private, &their_base)?,
+        local.with_agreement_key(|k| dh_with(k, &their_base))?,
         dh(&signed.private, &their_base)?,
     ];
     if let Some(pre) = pre_key {
@@ -206,8 +216,19 @@ fn init_incoming(
 /// (sending), and the next root key.
 fn add_ratchet_chain(entry: &mut SessionEntry, remote_key: &[u8], chain_type: u32) -> Fault<()> {
     let ours = record_key(&entry.ratchet.ephemeral_private, "ratchet private key")?;
+    add_ratchet_chain_with(entry, &AgreementKey::new(&ours), remote_key, chain_type)
+}
+
+/// [`add_ratchet_chain`] with our ratchet key already imported (`ours` must be the key of
+/// `entry.ratchet`).
+fn add_ratchet_chain_with(
+    entry: &mut SessionEntry,
+    ours: &AgreementKey,
+    remote_key: &[u8],
+    chain_type: u32,
+) -> Fault<()> {
     let theirs = public_key(remote_key, "ratchet key")?;
-    let shared = dh(&ours, &theirs)?;
+    let shared = dh_with(ours, &theirs)?;
     let out: [u8; 64] = derive(&shared, &entry.ratchet.root_key, b"WhisperRatchet")?;
     let ratchet_key = if chain_type == CHAIN_SENDING {
         entry.ratchet.ephemeral_public.clone()
@@ -276,10 +297,10 @@ fn maybe_step_ratchet(entry: &mut SessionEntry, remote_key: &[u8], previous: u32
     if let Some(sending) = entry.remove_chain(&ours) {
         entry.ratchet.previous_counter = sending.counter;
     }
-    let next = KeyPair::generate();
+    let (next, next_key) = KeyPair::generate_for_agreement();
     entry.ratchet.ephemeral_public = next.public_prefixed().to_vec();
     entry.ratchet.ephemeral_private = next.private.to_vec();
-    add_ratchet_chain(entry, remote_key, CHAIN_SENDING)?;
+    add_ratchet_chain_with(entry, &next_key, remote_key, CHAIN_SENDING)?;
     entry.ratchet.last_remote_ephemeral = remote_key.to_vec();
     Ok(())
 }

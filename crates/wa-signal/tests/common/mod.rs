@@ -19,10 +19,7 @@ pub struct Device {
 
 impl Device {
     pub fn new(registration_id: u32) -> Self {
-        let identity = LocalIdentity {
-            key_pair: generate_identity(),
-            registration_id,
-        };
+        let identity = LocalIdentity::new(generate_identity(), registration_id);
         let signed = generate_signed_pre_key(&identity.key_pair, 1);
         let pre_keys = generate_pre_keys(1, 5);
         let store = MemoryStore::new(identity.clone());

@@ -62,10 +62,7 @@ impl Device {
         let identity = KeyPair::generate();
         let registration_id = generate_registration_id();
         let signed = generate_signed_pre_key(&identity, 1);
-        let store = MemoryStore::new(LocalIdentity {
-            key_pair: identity.clone(),
-            registration_id,
-        });
+        let store = MemoryStore::new(LocalIdentity::new(identity.clone(), registration_id));
         store.add_signed_pre_key(1, signed.key_pair.clone());
         Self {
             noise: KeyPair::generate(),
