@@ -138,9 +138,7 @@ impl AgreementKey {
                 .to_bytes()
         })
     }
-}
 
-impl AgreementKey {
     /// Whether this is the import of `private`.
     pub fn is_for(&self, private: &[u8; 32]) -> bool {
         crate::mac::ct_eq(&self.private, private)
@@ -250,8 +248,9 @@ pub fn verify(public: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
         return false;
     }
     // With A's Edwards encoding and the sign bit cleared it is an Ed25519 signature:
-    // SB = R + H(R || A || M)A, the encodings of R compared. AWS-LC's check takes 60% of the
-    // time of dalek's here, and the first send to a big group verifies one per device.
+    // SB = R + H(R || A || M)A, the encodings of R compared. With the conversion of A this
+    // takes ~70% of the time of dalek's check here (81 vs 113 µs), and the first send to a big
+    // group checks one signature per device.
     UnparsedPublicKey::new(&ED25519, big_a.compress().as_bytes())
         .verify(message, &ed_sig)
         .is_ok()

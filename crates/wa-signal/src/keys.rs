@@ -19,6 +19,7 @@ pub struct LocalIdentity {
 }
 
 impl LocalIdentity {
+    /// Our identity of `key_pair` and `registration_id`.
     pub fn new(key_pair: KeyPair, registration_id: u32) -> Self {
         Self {
             key_pair,
