@@ -181,10 +181,12 @@ fn init_incoming(
 ) -> Fault<SessionEntry> {
     let their_identity = public_key(&frame.identity_key, "identity key")?;
     let their_base = public_key(&frame.base_key, "base key")?;
+    // Our signed prekey serves two agreements: imported once.
+    let signed_key = AgreementKey::new(&signed.private);
     let mut agreements = vec![
-        dh(&signed.private, &their_identity)?,
+        dh_with(&signed_key, &their_identity)?,
         local.with_agreement_key(|k| dh_with(k, &their_base))?,
-        dh(&signed.private, &their_base)?,
+        dh_with(&signed_key, &their_base)?,
     ];
     if let Some(pre) = pre_key {
         agreements.push(dh(&pre.private, &their_base)?);
