@@ -337,10 +337,10 @@ impl Inbox {
         let whole = self.keys.all_or_nothing();
         let first = if whole {
             writes.entry(KeyType::Inbox).or_default().extend(inbox);
-            self.keys.set(&writes).await
+            self.keys.set_owned(std::mem::take(&mut writes)).await
         } else {
             self.keys
-                .set(&KeyWrites::from([(KeyType::Inbox, inbox)]))
+                .set_owned(KeyWrites::from([(KeyType::Inbox, inbox)]))
                 .await
         };
         if let Err(e) = first {
@@ -352,10 +352,10 @@ impl Inbox {
             s.done.extend(deletes);
             return Err(e.into());
         }
-        let second = if whole || writes.is_empty() {
+        let second = if writes.is_empty() {
             Ok(())
         } else {
-            self.keys.set(&writes).await
+            self.keys.set_owned(writes).await
         };
         let mut s = self.state();
         s.pending.insert(seq, entry.uid.clone());

@@ -129,11 +129,23 @@ impl SessionStore for KeyStoreSignal {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        match self.one(KeyType::Session, &address.to_string()).await? {
-            None => Ok(None),
-            Some(v) => session_from_value(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
+        let id = address.to_string();
+        let parse =
+            |v: &Value| session_from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()));
+        // The record is read from the cache's tree in place: copying the tree first cost more
+        // than reading it.
+        let mut held = None;
+        self.keys.peek(KeyType::Session, &id, &mut |v| {
+            held = Some(v.filter(|v| !v.is_null()).map(parse).transpose());
+        });
+        match held {
+            Some(r) => r,
+            None => self
+                .one(KeyType::Session, &id)
+                .await?
+                .as_ref()
+                .map(parse)
+                .transpose(),
         }
     }
 }
@@ -272,7 +284,10 @@ impl StoreCommit for KeyStoreSignal {
         if batch.is_empty() {
             return Ok(());
         }
-        self.keys.set(&batch_writes(batch)).await.map_err(backend)
+        self.keys
+            .set_owned(batch_writes(batch))
+            .await
+            .map_err(backend)
     }
 }
 

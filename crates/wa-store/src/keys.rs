@@ -100,6 +100,22 @@ pub trait KeyStore: Send + Sync + 'static {
 
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()>;
 
+    /// [`KeyStore::set`] for a caller done with `writes`: a cache keeps the values themselves
+    /// instead of copies (a session record is a tree of a few hundred nodes, written per
+    /// message).
+    fn set_owned(&self, writes: KeyWrites) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.set(&writes).await })
+    }
+
+    /// Shows `f` the value held in memory for `(ty, id)`, without copying it: `f(Some(v))`
+    /// when held, `f(None)` when known to be absent. Returns false, without calling `f`, when
+    /// only a read ([`KeyStore::get`]) can answer: always, unless the store is a cache. `f`
+    /// may run under the store's lock: it must not use the store.
+    fn peek(&self, ty: KeyType, id: &str, f: &mut dyn FnMut(Option<&Value>)) -> bool {
+        let _ = (ty, id, f);
+        false
+    }
+
     /// Whether a failed `set` is known to have written nothing (see
     /// [`Engine::all_or_nothing`]). `false` unless the store can promise it.
     fn all_or_nothing(&self) -> bool {
@@ -295,6 +311,62 @@ impl CachedKeyStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// `writes` with the pre-keys that leave the bound deleted, when it writes pre-keys.
+    fn bounded(&self, writes: &KeyWrites) -> Option<KeyWrites> {
+        let max = self.max_prekeys?;
+        if !writes.contains_key(&KeyType::PreKey) {
+            return None;
+        }
+        let mut w = writes.clone();
+        bound_prekeys(&mut w, max);
+        Some(w)
+    }
+
+    fn warn_failed(writes: &KeyWrites, res: &Result<()>) {
+        if let Err(e) = res {
+            let keys: usize = writes.values().map(BTreeMap::len).sum();
+            tracing::warn!(
+                code = e.code(),
+                keys,
+                "a key store write failed; the cache forgets the keys it touched"
+            );
+        }
+    }
+
+    // Pre-keys are written hundreds at a time and each is read at most once, when a peer
+    // uses it: caching the writes cost ~1.4 KB per key (1.1 MB per fresh account) for
+    // nothing (`KeyType::cached`).
+
+    /// Brings the cache in step with a `set` of `writes` that ended in `res`.
+    fn written(&self, writes: &KeyWrites, res: &Result<()>) {
+        Self::warn_failed(writes, res);
+        let mut c = self.lock();
+        for (ty, ids) in writes {
+            for (id, v) in ids {
+                let k = (*ty, id.clone());
+                match res {
+                    Ok(()) if ty.cached() => c.put(k, v.clone()),
+                    _ => c.forget(&k),
+                }
+            }
+        }
+    }
+
+    /// [`CachedKeyStore::written`], keeping the written values themselves.
+    fn written_owned(&self, writes: KeyWrites, res: &Result<()>) {
+        Self::warn_failed(&writes, res);
+        let mut c = self.lock();
+        for (ty, ids) in writes {
+            for (id, v) in ids {
+                let k = (ty, id);
+                match res {
+                    Ok(()) if ty.cached() => c.put(k, v),
+                    _ => c.forget(&k),
+                }
+            }
+        }
+    }
 }
 
 impl KeyStore for CachedKeyStore {
@@ -356,39 +428,37 @@ impl KeyStore for CachedKeyStore {
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let bounded;
-            let writes = match self.max_prekeys {
-                Some(max) if writes.contains_key(&KeyType::PreKey) => {
-                    let mut w = writes.clone();
-                    bound_prekeys(&mut w, max);
+            let writes = match self.bounded(writes) {
+                Some(w) => {
                     bounded = w;
                     &bounded
                 }
-                _ => writes,
+                None => writes,
             };
             let res = self.inner.set(writes).await;
-            if let Err(e) = &res {
-                let keys: usize = writes.values().map(BTreeMap::len).sum();
-                tracing::warn!(
-                    code = e.code(),
-                    keys,
-                    "a key store write failed; the cache forgets the keys it touched"
-                );
-            }
-            let mut c = self.lock();
-            for (ty, ids) in writes {
-                for (id, v) in ids {
-                    let k = (*ty, id.clone());
-                    match &res {
-                        // Pre-keys are written hundreds at a time and each is read at most
-                        // once, when a peer uses it: caching the writes cost ~1.4 KB per key
-                        // (1.1 MB per fresh account) for nothing.
-                        Ok(()) if ty.cached() => c.put(k, v.clone()),
-                        _ => c.forget(&k),
-                    }
-                }
-            }
+            self.written(writes, &res);
             res
         })
+    }
+
+    fn set_owned(&self, writes: KeyWrites) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let writes = self.bounded(&writes).unwrap_or(writes);
+            let res = self.inner.set(&writes).await;
+            self.written_owned(writes, &res);
+            res
+        })
+    }
+
+    fn peek(&self, ty: KeyType, id: &str, f: &mut dyn FnMut(Option<&Value>)) -> bool {
+        let c = self.lock();
+        match c.map.get(&(ty, id.to_owned())) {
+            Some(v) => {
+                f(v.as_ref());
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -278,6 +278,103 @@ async fn one_message_costs_one_read_and_one_write() {
     assert_eq!(counting.gets.load(Ordering::SeqCst), 4);
 }
 
+/// What `peek` shows after a value is written (as a copy or as itself), deleted, read, never
+/// seen, or touched by a failed write; and that `set_owned` writes what `set` writes.
+#[tokio::test]
+async fn the_cache_shows_what_it_holds_in_place() {
+    let backend = Arc::new(EngineKeyStore::new(Arc::new(MemoryEngine::new())));
+    let counting = Arc::new(Counting {
+        inner: backend.clone(),
+        gets: AtomicUsize::new(0),
+        sets: AtomicUsize::new(0),
+        fail_next_set: Mutex::new(false),
+    });
+    let cached = CachedKeyStore::new(counting.clone(), 1000, Some(DEFAULT_MAX_PREKEYS));
+    let peek = |store: &dyn KeyStore, ty: KeyType, id: &str| {
+        let mut seen = None;
+        let held = store.peek(ty, id, &mut |v| seen = Some(v.cloned()));
+        assert_eq!(
+            held,
+            seen.is_some(),
+            "f runs exactly when the store answers"
+        );
+        seen
+    };
+    assert_eq!(
+        peek(backend.as_ref(), KeyType::Session, "a.0"),
+        None,
+        "not a cache"
+    );
+    assert_eq!(peek(&cached, KeyType::Session, "a.0"), None, "never seen");
+
+    cached
+        .set_owned(writes(&[
+            (KeyType::Session, "a.0", Some(session(1))),
+            (KeyType::Session, "b.0", Some(session(2))),
+            (KeyType::PreKey, "3", Some(buffer(&[3; 32]))),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        peek(&cached, KeyType::Session, "a.0"),
+        Some(Some(session(1)))
+    );
+    assert_eq!(
+        peek(&cached, KeyType::PreKey, "3"),
+        None,
+        "pre-keys are not kept"
+    );
+    let stored = backend
+        .get(KeyType::Session, &ids(&["a.0", "b.0"]))
+        .await
+        .unwrap();
+    assert_eq!((&stored["a.0"], &stored["b.0"]), (&session(1), &session(2)));
+    assert_eq!(
+        backend
+            .get(KeyType::PreKey, &ids(&["3"]))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    cached
+        .set(&writes(&[(KeyType::Session, "a.0", None)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        peek(&cached, KeyType::Session, "a.0"),
+        Some(None),
+        "known absent"
+    );
+
+    // A read fills the cache; a failed write, owned or not, empties it for what it touched.
+    backend
+        .set(&writes(&[(KeyType::Session, "c.0", Some(session(4)))]))
+        .await
+        .unwrap();
+    cached.get(KeyType::Session, &ids(&["c.0"])).await.unwrap();
+    assert_eq!(
+        peek(&cached, KeyType::Session, "c.0"),
+        Some(Some(session(4)))
+    );
+    *counting.fail_next_set.lock().unwrap() = true;
+    let failed = cached
+        .set_owned(writes(&[(KeyType::Session, "c.0", Some(session(5)))]))
+        .await;
+    assert_eq!(failed.unwrap_err().code(), "ERR_WA_STORE_ENGINE");
+    assert_eq!(peek(&cached, KeyType::Session, "c.0"), None);
+    assert_eq!(
+        peek(&cached, KeyType::Session, "b.0"),
+        Some(Some(session(2)))
+    );
+    assert_eq!(
+        cached.get(KeyType::Session, &ids(&["c.0"])).await.unwrap()["c.0"],
+        session(4),
+        "the store still has what the failed write did not replace"
+    );
+}
+
 #[tokio::test]
 async fn prekeys_stay_bounded() {
     let engine = Arc::new(MemoryEngine::new());

@@ -122,8 +122,7 @@ impl Client {
             // Whatever did decrypt is kept; a message we cannot read is not journaled (the
             // sender is asked to send it again).
             if !staged.is_empty() {
-                let w = staged.into_writes();
-                self.inner.keys.set(&w).await?;
+                self.inner.keys.set_owned(staged.into_writes()).await?;
             }
             drop(held);
             // The entry holds what the first decryption gave: a failure now (its keys found
