@@ -155,6 +155,27 @@ test('our socket and the real Baileys 7 exchange texts both ways', async () => {
   console.log(`# ours -> server -> Baileys: ${n} texts in ${ms} ms (${Math.round((n * 1000) / ms)} msg/s)`)
 })
 
+// lib/socket.js parses a batch without BufferJSON's reviver unless its text names "Buffer":
+// texts that look like BufferJSON must arrive as written either way, and bytes as Buffers.
+test('texts shaped like BufferJSON arrive as written; bytes in the same batch arrive as Buffers', async () => {
+  const shapes = ['{"type":"Buffer","data":"AAAA"}', '{"0":1,"1":2}', 'a "Buffer" in quotes', 'plain']
+  const phone = server.phone('15550998')
+  for (const t of shapes) {
+    await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: t })
+    const fromBaileys = await ours.waitMessage((m) => text(m) === t)
+    // Baileys 7 adds a 32-byte messageSecret to a text: the batch carries bytes.
+    const secret = fromBaileys.message.messageContextInfo?.messageSecret
+    assert.ok(Buffer.isBuffer(secret) && secret.length === 32, `messageSecret: ${JSON.stringify(secret)}`)
+    // The phone adds no bytes: its batch is parsed without the reviver.
+    await phone.sendText(`${OUR_NUMBER}@s.whatsapp.net`, `${t} (phone)`)
+    const fromPhone = await ours.waitMessage((m) => text(m) === `${t} (phone)`)
+    assert.equal(fromPhone.message.messageContextInfo?.messageSecret, undefined)
+    const sent = await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: t })
+    assert.equal(sent.message.extendedTextMessage.text, t)
+    await baileys.waitMessage((m) => text(m) === t)
+  }
+})
+
 test('a message sent while our socket is offline arrives when it reconnects', async () => {
   await ours.end()
   await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'while offline' })
