@@ -9,6 +9,7 @@
 //       pairs one socket, then runs `perf record --call-graph dwarf` on this process while a simulated phone
 //       sends it 4000 texts (10 in flight), and again while it sends 4000 (10 in flight):
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
+//       PROFILE_IN_FLIGHT sets the calls in flight (10 by default).
 import { spawn } from 'node:child_process'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
 
@@ -28,13 +29,19 @@ if (mode === 'idle') {
   await new Promise((r) => setTimeout(r, 1000))
 } else if (mode === 'cpu') {
   const n = Number(count)
+  // PROFILE_IN_FLIGHT=1 profiles one text at a time (the lean bench's other column).
+  const flight = Number(process.env.PROFILE_IN_FLIGHT || 10)
   const me = `${first.number}@s.whatsapp.net`
   const phone = server.phone('15556099999')
   const profile = async (name, fn) => {
     await settle()
     // DWARF unwinding: the addon is built without frame pointers.
     const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
-    const perf = spawn('perf', ['record', '--call-graph', graph, '-F', '499', '-p', String(process.pid), '-o', `${out}-${name}.data`], {
+    // PROFILE_STAT=1 counts instructions instead of sampling: steadier than CPU time for A/B.
+    const args = process.env.PROFILE_STAT
+      ? ['stat', '-e', 'instructions:u,instructions:k', '-p', String(process.pid), '-o', `${out}-${name}.stat`]
+      : ['record', '--call-graph', graph, '-F', process.env.PROFILE_FREQ || '499', '-p', String(process.pid), '-o', `${out}-${name}.data`]
+    const perf = spawn('perf', args, {
       stdio: ['ignore', 'ignore', 'inherit'],
     })
     await new Promise((r) => setTimeout(r, 1000))
@@ -47,11 +54,11 @@ if (mode === 'idle') {
   }
   await profile('recv', async () => {
     const ids = []
-    await inFlight(n, 10, async (i) => ids.push(await phone.sendText(me, `in ${i}`)))
+    await inFlight(n, flight, async (i) => ids.push(await phone.sendText(me, `in ${i}`)))
     await first.waitAll(ids)
   })
   await profile('send', async () => {
-    await inFlight(n, 10, (i) => first.sock.sendMessage(phone.jid, { text: `out ${i}` }))
+    await inFlight(n, flight, (i) => first.sock.sendMessage(phone.jid, { text: `out ${i}` }))
     await phone.waitForInbox(n, { timeoutMs: 300_000 })
   })
 } else {
