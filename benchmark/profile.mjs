@@ -9,7 +9,8 @@
 //       pairs one socket, then runs `perf record --call-graph dwarf` on this process while a simulated phone
 //       sends it 4000 texts (10 in flight), and again while it sends 4000 (10 in flight):
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
-//       PROFILE_IN_FLIGHT sets the calls in flight (10 by default).
+//       PROFILE_IN_FLIGHT sets the calls in flight (10 by default), PROFILE_FREQ the sampling
+//       rate (499 Hz), PROFILE_STAT=1 counts instead of sampling (A/B runs of the CPU figure).
 import { spawn } from 'node:child_process'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
 
@@ -37,7 +38,8 @@ if (mode === 'idle') {
     await settle()
     // DWARF unwinding: the addon is built without frame pointers.
     const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
-    // PROFILE_STAT=1 counts instructions instead of sampling: steadier than CPU time for A/B.
+    // PROFILE_STAT=1 attaches `perf stat` instead of sampling: the CPU printed below is then
+    // the driver's own (instruction counts too, where the machine has the counters).
     const args = process.env.PROFILE_STAT
       ? ['stat', '-e', 'instructions:u,instructions:k', '-p', String(process.pid), '-o', `${out}-${name}.stat`]
       : ['record', '--call-graph', graph, '-F', process.env.PROFILE_FREQ || '499', '-p', String(process.pid), '-o', `${out}-${name}.data`]
