@@ -6,12 +6,6 @@ const native = require('../native.js')
 const { codedError } = require('./errors.js')
 const { makeBoom } = require('./boom.js')
 const { BufferJSON, KeyStore } = require('./store.js')
-
-// What the native side hands over is JSON with bytes as {"type":"Buffer","data":"<base64>"}.
-// BufferJSON's reviver is called for every value of the tree (3% of the client's CPU per
-// received text); most batches (a text, a receipt, presence) hold no bytes, and a batch that
-// does names "Buffer", so only those pay for the reviver.
-const parseNative = (text) => (text.includes('"Buffer"') ? JSON.parse(text, BufferJSON.reviver) : JSON.parse(text))
 const { encodeBinaryNode, decodeBinaryNodeSync } = require('./binary.js')
 const { addPresence } = require('./presence.js')
 const { addGroups } = require('./groups.js')
@@ -65,6 +59,12 @@ const silentLogger = {
   },
 }
 for (const l of LEVELS) silentLogger[l] = () => {}
+
+// What the native side hands over is JSON with bytes as {"type":"Buffer","data":"<base64>"}.
+// BufferJSON's reviver is called for every value of the tree (3% of the client's CPU per
+// received text); most batches (a text, a receipt, presence) hold no bytes, and a batch that
+// does names "Buffer", so only those pay for the reviver.
+const parseNative = (text) => (text.includes('"Buffer"') ? JSON.parse(text, BufferJSON.reviver) : JSON.parse(text))
 
 function logAt(logger, level, fields, msg) {
   const fn = logger && typeof logger[level] === 'function' ? logger[level] : null

@@ -334,11 +334,9 @@ impl CachedKeyStore {
         }
     }
 
-    // Pre-keys are written hundreds at a time and each is read at most once, when a peer
-    // uses it: caching the writes cost ~1.4 KB per key (1.1 MB per fresh account) for
-    // nothing (`KeyType::cached`).
-
-    /// Brings the cache in step with a `set` of `writes` that ended in `res`.
+    /// Brings the cache in step with a `set` of `writes` that ended in `res`. Pre-keys are not
+    /// kept ([`KeyType::cached`]): written hundreds at a time and each read at most once, when
+    /// a peer uses it, caching them cost ~1.4 KB per key (1.1 MB per fresh account) for nothing.
     fn written(&self, writes: &KeyWrites, res: &Result<()>) {
         Self::warn_failed(writes, res);
         let mut c = self.lock();

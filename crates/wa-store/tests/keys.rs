@@ -33,6 +33,17 @@ struct Counting {
     fail_next_set: Mutex<bool>,
 }
 
+impl Counting {
+    fn over(inner: Arc<dyn KeyStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            gets: AtomicUsize::new(0),
+            sets: AtomicUsize::new(0),
+            fail_next_set: Mutex::new(false),
+        })
+    }
+}
+
 impl KeyStore for Counting {
     fn get_many<'a>(&'a self, reqs: &'a [KeyRequest]) -> BoxFuture<'a, Vec<KeyMap>> {
         self.gets.fetch_add(1, Ordering::SeqCst);
@@ -167,12 +178,7 @@ async fn one_message_costs_one_read_and_one_write() {
         ]))
         .await
         .unwrap();
-    let counting = Arc::new(Counting {
-        inner: backend.clone(),
-        gets: AtomicUsize::new(0),
-        sets: AtomicUsize::new(0),
-        fail_next_set: Mutex::new(false),
-    });
+    let counting = Counting::over(backend.clone());
     let cached: Arc<dyn KeyStore> = Arc::new(CachedKeyStore::new(
         counting.clone(),
         1000,
@@ -283,12 +289,7 @@ async fn one_message_costs_one_read_and_one_write() {
 #[tokio::test]
 async fn the_cache_shows_what_it_holds_in_place() {
     let backend = Arc::new(EngineKeyStore::new(Arc::new(MemoryEngine::new())));
-    let counting = Arc::new(Counting {
-        inner: backend.clone(),
-        gets: AtomicUsize::new(0),
-        sets: AtomicUsize::new(0),
-        fail_next_set: Mutex::new(false),
-    });
+    let counting = Counting::over(backend.clone());
     let cached = CachedKeyStore::new(counting.clone(), 1000, Some(DEFAULT_MAX_PREKEYS));
     let peek = |store: &dyn KeyStore, ty: KeyType, id: &str| {
         let mut seen = None;
