@@ -41,7 +41,7 @@ case "$cmd" in
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     fi
-    if ! command -v moto_server >/dev/null 2>&1; then
+    if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
       python3 -m pip install -q 'moto[server]==5.*'
     fi
     ;;
@@ -66,11 +66,11 @@ case "$cmd" in
     } >> "$dir/env"
     fi
     if [ "$which" = all ] || [ "$which" = s3 ]; then
-    command -v moto_server >/dev/null || { echo "store-servers: moto_server is not installed (store-servers.sh install)" >&2; exit 1; }
+    python3 -c 'import moto.server' >/dev/null 2>&1 || { echo "store-servers: moto's server is not installed (store-servers.sh install)" >&2; exit 1; }
     # Another program can still take the port between the check and the bind: a few tries.
     for _ in 1 2 3; do
       s3port=$(free_port)
-      moto_server -H 127.0.0.1 -p "$s3port" >"$dir/moto.log" 2>&1 &
+      python3 "$(dirname "$0")/moto-s3.py" -H 127.0.0.1 -p "$s3port" >"$dir/moto.log" 2>&1 &
       echo $! > "$dir/moto.pid"
       for _ in $(seq 1 100); do
         if (echo > /dev/tcp/127.0.0.1/$s3port) 2>/dev/null; then break 2; fi
