@@ -268,18 +268,26 @@ impl NativeSocket {
                     if batch.iter().any(wa_client::Event::ends_burst) {
                         trim::soon();
                     }
-                    let ack = if deliveries.is_empty() {
-                        serde_json::Value::Null
+                    let mut text = Vec::with_capacity(512);
+                    text.extend_from_slice(br#"{"ack":"#);
+                    if deliveries.is_empty() {
+                        text.extend_from_slice(b"null");
                     } else {
                         next_batch = next_batch.wrapping_add(1);
                         waiting.put(next_batch, std::mem::take(&mut deliveries));
-                        next_batch.into()
-                    };
-                    let json = serde_json::json!({
-                        "ack": ack,
-                        "events": batch.drain(..).map(|e| compat::event_json(&e)).collect::<Vec<_>>(),
-                    })
-                    .to_string();
+                        text.extend_from_slice(next_batch.to_string().as_bytes());
+                    }
+                    text.extend_from_slice(br#","events":["#);
+                    for (i, e) in batch.drain(..).enumerate() {
+                        if i > 0 {
+                            text.push(b',');
+                        }
+                        compat::write_event(&e, &mut text);
+                    }
+                    text.extend_from_slice(b"]}");
+                    // Every piece is UTF-8 (JSON printed from Rust strings).
+                    let json = String::from_utf8(text)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                     tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
                     if closed {
                         break;
@@ -312,7 +320,7 @@ impl NativeSocket {
             Ok(Coded(
                 sending
                     .await
-                    .map(|msg| compat::wa_message_json(&msg).to_string())
+                    .map(|msg| compat::wa_message_text(&msg))
                     .map_err(client_err),
             ))
         })
@@ -365,7 +373,7 @@ impl NativeSocket {
             Ok(Coded(
                 sending
                     .await
-                    .map(|msg| compat::wa_message_json(&msg).to_string())
+                    .map(|msg| compat::wa_message_text(&msg))
                     .map_err(client_err),
             ))
         })

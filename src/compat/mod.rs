@@ -206,6 +206,88 @@ fn newsletter_event_json(e: &NewsletterEvent) -> (&'static str, Value) {
 
 /// Baileys' `WAMessage`: `proto.WebMessageInfo`'s fields in protobufjs' names, with the key
 /// (Baileys' extras included) first.
+/// An event as JSON text, as [`event_json`] would print it. A message upsert (every text
+/// received) is written straight from the messages' wire form, without a tree in between.
+pub fn write_event(e: &Event, out: &mut Vec<u8>) {
+    match e {
+        Event::MessagesUpsert(u) => {
+            out.extend_from_slice(br#"{"name":"messages.upsert","data":{"messages":["#);
+            for (i, m) in u.messages.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_wa_message(m, out);
+            }
+            out.extend_from_slice(br#"],"type":"#);
+            write_str(out, u.kind.as_str());
+            out.extend_from_slice(b"}}");
+        }
+        Event::MessagesUpdate(updates) => {
+            out.extend_from_slice(br#"{"name":"messages.update","data":["#);
+            for (i, u) in updates.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(br#"{"key":"#);
+                write_json(out, &key_json(&u.key));
+                out.extend_from_slice(br#","update":"#);
+                if proto_json::write_object("wa.WebMessageInfo", &u.update, out).is_none() {
+                    write_json(out, &proto_json::to_json("wa.WebMessageInfo", &u.update));
+                }
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+        }
+        e => write_json(out, &event_json(e)),
+    }
+}
+
+/// A message as JSON text, as [`wa_message_json`] would print it.
+pub fn write_wa_message(m: &WaMessage, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(b'{');
+    // The stored key wins over ours when it is there; it is field 1, so it comes first either way.
+    let mut any = m.info.key.is_none();
+    if any {
+        out.extend_from_slice(br#""key":"#);
+        write_json(out, &key_json(&m.key));
+    }
+    match proto_json::write_fields("wa.WebMessageInfo", &m.info, out, !any) {
+        Some(wrote) => any |= wrote,
+        None => {
+            // Not reached for a message prost encoded; the reflected form is the same object.
+            out.truncate(start);
+            write_json(out, &wa_message_json(m));
+            return;
+        }
+    }
+    if let Some(c) = &m.category {
+        if any {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""category":"#);
+        write_str(out, c);
+    }
+    out.push(b'}');
+}
+
+// Writing into a Vec cannot fail, and a JSON value or a string always serializes.
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// A message as a JSON string (what `sendMessage` resolves to).
+pub fn wa_message_text(m: &WaMessage) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_wa_message(m, &mut out);
+    // Every piece is UTF-8 (JSON printed from Rust strings).
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 pub fn wa_message_json(m: &WaMessage) -> Value {
     let mut o = Map::new();
     o.insert("key".into(), key_json(&m.key));

@@ -33,6 +33,23 @@ pub fn to_json<M: prost::Message>(name: &str, m: &M) -> Value {
     decode_to_json(name, &m.encode_to_vec()).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
+/// Appends the fields of a prost message of our schemas as JSON text (see
+/// [`wa_proto::js::write_fields`]); `None`, with nothing written, only for an unknown name.
+pub fn write_fields<M: prost::Message>(
+    name: &str,
+    m: &M,
+    out: &mut Vec<u8>,
+    first: bool,
+) -> Option<bool> {
+    wa_proto::js::write_fields(name, &m.encode_to_vec(), out, first)
+}
+
+/// Appends a prost message of our schemas as a JSON object (see
+/// [`wa_proto::js::write_object`]); `None`, with nothing written, only for an unknown name.
+pub fn write_object<M: prost::Message>(name: &str, m: &M, out: &mut Vec<u8>) -> Option<()> {
+    wa_proto::js::write_object(name, &m.encode_to_vec(), out)
+}
+
 fn message_json(msg: &DynamicMessage) -> Value {
     let mut out = Map::new();
     for (field, value) in msg.fields() {

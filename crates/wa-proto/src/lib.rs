@@ -18,6 +18,8 @@ pub use prost::Message as ProtoMessage;
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/wa_descriptor.bin"));
 
+pub mod js;
+
 /// Signal protocol wire messages and record forms (`proto/signal.proto`, package `wa.signal`).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod signal {
