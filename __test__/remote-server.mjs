@@ -63,15 +63,14 @@ export async function remoteServer(seed) {
         jid: `${phoneNumber}@s.whatsapp.net`,
         sendText: (to, text) => call('sendText', { phoneNumber, to, text }),
         inbox: () => call('inbox', { phoneNumber }),
-        async waitForInbox(n, { timeoutMs }) {
-          const end = Date.now() + timeoutMs
-          while (Date.now() < end) {
-            const inbox = await call('inbox', { phoneNumber })
-            if (inbox.length >= n) return inbox
-            await new Promise((r) => setTimeout(r, 50))
-          }
-          throw new Error('inbox timed out')
-        },
+        receipts: () => call('receipts', { phoneNumber }),
+        // Polled in the server's process: one round trip for the measured client process.
+        waitForInbox: (n, { timeoutMs }) => call('waitForInbox', { phoneNumber, count: n, timeoutMs }),
+        // `count` texts "PREFIX i", driven by the server's process (a pipe round trip per text
+        // would be counted as the client's CPU), at most `inFlight` in flight: sent and not yet
+        // confirmed by a delivery receipt from `receiptFrom` (a device JID) when given. Their ids.
+        sendTexts: (to, { prefix = '', count, inFlight = 1, receiptFrom = null, timeoutMs = 300_000 }) =>
+          call('sendTexts', { phoneNumber, to, prefix, count, inFlight, receiptFrom, timeoutMs }),
       }
     },
     stop: () => p.kill('SIGTERM'),

@@ -131,6 +131,21 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     assert.equal(sent.ok, true)
     const got = await bot.waitMessage((m) => m.key.id === sent.result)
     assert.equal(text(got), 'hi bot')
+    // A burst driven in the server's process: ids in send order, the texts in that order.
+    const burst = await command({ id: 12, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', prefix: 'b', count: 6, inFlight: 3 })
+    assert.equal(burst.ok, true)
+    assert.equal(burst.result.length, 6)
+    assert.equal(new Set(burst.result).size, 6)
+    for (const [i, id] of burst.result.entries()) assert.equal(text(await bot.waitMessage((m) => m.key.id === id)), `b${i}`)
+    assert.equal((await command({ id: 13, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: 2, inFlight: 0 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
+    assert.equal((await command({ id: 14, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: -1 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
+    // The phone's inbox waited for in the server: what the bot sends, counted once there.
+    const before = (await command({ id: 15, cmd: 'inbox', phoneNumber: '15559990002' })).result.length
+    await bot.sock.sendMessage('15559990002@s.whatsapp.net', { text: 'to the phone' })
+    assert.deepEqual(await command({ id: 16, cmd: 'waitForInbox', phoneNumber: '15559990002', count: before + 1, timeoutMs: 20_000 }), { id: 16, ok: true, result: before + 1 })
+    const late = await command({ id: 17, cmd: 'waitForInbox', phoneNumber: '15559990002', count: before + 5, timeoutMs: 100 })
+    assert.equal(late.error.code, 'ERR_WA_TESTSERVER_TIMEOUT')
+    assert.equal((await command({ id: 18, cmd: 'waitForInbox', phoneNumber: '15559990002', count: 'x' })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
     const bad = await command({ id: 3, cmd: 'scanQR', qr: 'nonsense', phoneNumber: '1' })
     assert.equal(bad.ok, false)
     assert.equal(bad.error.code, 'ERR_WA_TESTSERVER_BAD_QR')

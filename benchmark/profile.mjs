@@ -55,8 +55,8 @@ if (mode === 'idle') {
     console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts`)
   }
   await profile('recv', async () => {
-    const ids = []
-    await inFlight(n, flight, async (i) => ids.push(await phone.sendText(me, `in ${i}`)))
+    // In flight: sent by the phone and not yet confirmed by our device's delivery receipt.
+    const ids = await phone.sendTexts(me, { prefix: 'in ', count: n, inFlight: flight, receiptFrom: first.sock.user.id })
     await first.waitAll(ids)
   })
   await profile('send', async () => {

@@ -15,7 +15,8 @@ const HELP = `usage: baileys-native test-server [--port N] [--seed TEXT] [--json
   --seed TEXT       derive every key from TEXT, so the root key is the same each run
   --json            print {"url","rootPublicKey","mediaHost","mediaCaPem"} as one JSON line
   --stdin-control   read JSON commands from stdin: scanQR, enterPairingCode, sendText,
-                    sendMessage, setMediaRetryAnswer, inbox, devices, stats,
+                    sendTexts, sendMessage, setMediaRetryAnswer, inbox, waitForInbox, receipts,
+                    devices, stats,
                     dropConnection, streamError, refuseLogins, removeDevice, mediaExpire,
                     mediaCorrupt, mediaFile, mediaPut, mediaCount, seedAccounts, stop`
 
@@ -36,6 +37,99 @@ function parse(argv) {
   return opts
 }
 
+function badOption(message) {
+  const e = new Error(message)
+  e.code = 'ERR_WA_TESTSERVER_BAD_OPTION'
+  return e
+}
+
+// A phone's burst of texts driven here, in the server's process, so the client process a
+// benchmark measures does not also pay a pipe round trip per text: `count` texts "PREFIX i"
+// with at most `inFlight` of them in flight at once. A text is in flight until the server took
+// it or, with `receiptFrom` (a device JID), until that device's delivery receipt for it came
+// back: then "one in flight" means the device has handled each text before the next is sent.
+// Resolves to the ids in send order.
+async function sendTexts(phone, { to, prefix = '', count, inFlight = 1, receiptFrom = null, timeoutMs = 300_000 }) {
+  if (!Number.isInteger(count) || count < 0) throw badOption('sendTexts: count must be a whole number >= 0')
+  if (!Number.isInteger(inFlight) || inFlight < 1) throw badOption('sendTexts: inFlight must be a whole number >= 1')
+  if (typeof prefix !== 'string') throw badOption('sendTexts: prefix must be a string')
+  if (receiptFrom !== null && typeof receiptFrom !== 'string') throw badOption('sendTexts: receiptFrom must be a device JID')
+  const delivered = receiptFrom === null ? null : deliveryWatch(phone, receiptFrom, Date.now() + timeoutMs)
+  const ids = new Array(count)
+  let next = 0
+  const lane = async () => {
+    while (next < count) {
+      const i = next++
+      ids[i] = await phone.sendText(to, `${prefix}${i}`)
+      if (delivered) await delivered.of(ids[i])
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane))
+  } finally {
+    delivered?.stop()
+  }
+  return ids
+}
+
+// Delivery receipts of one device for a phone's messages, read as they arrive: `of(id)`
+// resolves once that device confirmed `id`.
+function deliveryWatch(phone, from, deadline) {
+  const seen = new Set()
+  const waiting = new Map()
+  let read = 0
+  let stopped = false
+  let failed = null
+  const fail = (err) => {
+    failed = err
+    for (const w of waiting.values()) w.reject(err)
+    waiting.clear()
+  }
+  ;(async () => {
+    while (!stopped) {
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        const e = new Error(`sendTexts: no delivery receipt from ${from} for ${waiting.size} text(s) in time`)
+        e.code = 'ERR_WA_TESTSERVER_TIMEOUT'
+        return fail(e)
+      }
+      let fresh
+      try {
+        fresh = await phone.waitForReceipts(read + 1, { timeoutMs: Math.min(left, 1_000), skip: read })
+      } catch (err) {
+        if (err?.code === 'ERR_WA_TESTSERVER_TIMEOUT') continue
+        return fail(err)
+      }
+      read += fresh.length
+      for (const r of fresh) {
+        if (r.from !== from || r.type !== 'delivery') continue
+        seen.add(r.id)
+        waiting.get(r.id)?.resolve()
+        waiting.delete(r.id)
+      }
+    }
+  })()
+  return {
+    of: (id) =>
+      failed
+        ? Promise.reject(failed)
+        : seen.has(id)
+          ? Promise.resolve()
+          : new Promise((resolve, reject) => waiting.set(id, { resolve, reject })),
+    stop: () => {
+      stopped = true
+    },
+  }
+}
+
+// Resolves with the inbox's length once it holds at least `count` messages: waited for here,
+// so the measured client process pays one round trip, not one per poll.
+async function waitForInbox(phone, { count, timeoutMs = 60_000 }) {
+  if (!Number.isInteger(count) || count < 0) throw badOption('waitForInbox: count must be a whole number >= 0')
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 0xffffffff) throw badOption('waitForInbox: timeoutMs must be a whole number of ms')
+  return (await phone.waitForInbox(count, { timeoutMs })).length
+}
+
 async function control(server, line) {
   const msg = JSON.parse(line)
   const { cmd } = msg
@@ -46,12 +140,18 @@ async function control(server, line) {
       return server.enterPairingCode(msg.phoneNumber, msg.code)
     case 'sendText':
       return server.phone(msg.phoneNumber).sendText(msg.to, msg.text)
+    case 'sendTexts':
+      return sendTexts(server.phone(msg.phoneNumber), msg)
     case 'sendMessage':
       return server.phone(msg.phoneNumber).sendMessage(msg.to, Buffer.from(String(msg.message), 'base64'))
     case 'setMediaRetryAnswer':
       return server.phone(msg.phoneNumber).setMediaRetryAnswer(msg.answer, { code: msg.code })
     case 'inbox':
       return server.phone(msg.phoneNumber).inbox().map(({ messageBytes, ...m }) => ({ ...m, messageBytes: messageBytes.toString('base64') }))
+    case 'receipts':
+      return server.phone(msg.phoneNumber).receipts()
+    case 'waitForInbox':
+      return waitForInbox(server.phone(msg.phoneNumber), msg)
     case 'phone': {
       const p = server.phone(msg.phoneNumber)
       return { jid: p.jid, lid: p.lid }

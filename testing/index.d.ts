@@ -100,7 +100,8 @@ export interface TestPhone {
   /** Resolves with the inbox once it holds at least `count` messages. */
   waitForInbox(count?: number, options?: WaitOptions): Promise<TestInboxMessage[]>
   receipts(): TestPhoneReceipt[]
-  waitForReceipts(count?: number, options?: WaitOptions): Promise<TestPhoneReceipt[]>
+  /** Resolves once the phone holds at least `count` receipts: all of them, or those after the first `skip`. */
+  waitForReceipts(count?: number, options?: WaitOptions & { skip?: number }): Promise<TestPhoneReceipt[]>
 }
 
 export interface TestServerStats {

@@ -88,8 +88,9 @@ async function startTestServer(options = {}) {
         reviveInbox(await call(native.testServerPhoneWaitForInbox(h, number, count, timeoutMs))),
       /** Receipts for this phone's own messages: `{ id, from, type }`. */
       receipts: () => JSON.parse(sync(() => native.testServerPhoneReceipts(h, number))),
-      waitForReceipts: async (count = 1, { timeoutMs = DEFAULT_WAIT_MS } = {}) =>
-        JSON.parse(await call(native.testServerPhoneWaitForReceipts(h, number, count, timeoutMs))),
+      /** Resolves once the phone holds at least `count` receipts: those after the first `skip`. */
+      waitForReceipts: async (count = 1, { timeoutMs = DEFAULT_WAIT_MS, skip = 0 } = {}) =>
+        JSON.parse(await call(native.testServerPhoneWaitForReceipts(h, number, count, timeoutMs, skip))),
     }
   }
 

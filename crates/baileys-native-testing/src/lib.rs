@@ -299,12 +299,18 @@ pub async fn phone_wait_for_receipts(
     phone: String,
     count: u32,
     timeout_ms: u32,
+    skip: Option<u32>,
 ) -> Coded<String> {
     Coded(
         async move {
             let p = server(handle)?.phone(&phone).map_err(err)?;
+            // A reader following the receipts as they come reads only the new ones.
             let r = p
-                .wait_for_receipts(count as usize, u64::from(timeout_ms))
+                .wait_for_receipts_from(
+                    skip.unwrap_or(0) as usize,
+                    count as usize,
+                    u64::from(timeout_ms),
+                )
                 .await
                 .map_err(err)?;
             Ok(receipts_json(&r))

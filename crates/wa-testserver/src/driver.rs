@@ -647,23 +647,38 @@ impl PhoneHandle {
             .wait_until(
                 "phone inbox",
                 timeout_ms,
-                Box::new(move |s| s.inbox(&number).map_or(0, |i| i.len()) >= n),
+                Box::new(move |s| s.inbox_len(&number) >= n),
             )
             .await?;
         Ok(self.inbox())
     }
 
-    /// Waits until the phone holds at least `n` receipts.
+    /// Waits until the phone holds at least `n` receipts, and returns them.
     pub async fn wait_for_receipts(&self, n: usize, timeout_ms: u64) -> Result<Vec<PhoneReceipt>> {
+        self.wait_for_receipts_from(0, n, timeout_ms).await
+    }
+
+    /// Waits until the phone holds at least `n` receipts, and returns those after the first
+    /// `skip`.
+    pub async fn wait_for_receipts_from(
+        &self,
+        skip: usize,
+        n: usize,
+        timeout_ms: u64,
+    ) -> Result<Vec<PhoneReceipt>> {
         let number = self.number.clone();
         self.shared
             .wait_until(
                 "phone receipts",
                 timeout_ms,
-                Box::new(move |s| s.phone_receipts(&number).map_or(0, |r| r.len()) >= n),
+                Box::new(move |s| s.phone_receipt_count(&number) >= n),
             )
             .await?;
-        Ok(self.receipts())
+        Ok(self
+            .shared
+            .core()
+            .phone_receipts_from(&self.number, skip)
+            .unwrap_or_default())
     }
 }
 

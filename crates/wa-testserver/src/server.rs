@@ -272,13 +272,36 @@ impl Server {
 
     /// Receipts the phone of `number` got for its own messages.
     pub fn phone_receipts(&self, number: &str) -> Result<Vec<PhoneReceipt>> {
+        self.phone_receipts_from(number, 0)
+    }
+
+    /// The phone's receipts after the first `skip`: a reader following them reads only the
+    /// new ones.
+    pub fn phone_receipts_from(&self, number: &str, skip: usize) -> Result<Vec<PhoneReceipt>> {
         let number = normalize_number(number)?;
         Ok(self
             .state
             .accounts
             .get(&number)
-            .map(|a| a.phone.receipts.clone())
+            .map(|a| a.phone.receipts.get(skip..).unwrap_or_default().to_vec())
             .unwrap_or_default())
+    }
+
+    /// How many messages the phone of `number` received (what a waiter checks on every
+    /// event, so it counts instead of copying the inbox).
+    pub fn inbox_len(&self, number: &str) -> usize {
+        normalize_number(number)
+            .ok()
+            .and_then(|n| self.state.accounts.get(&n))
+            .map_or(0, |a| a.phone.inbox.len())
+    }
+
+    /// How many receipts the phone of `number` got.
+    pub fn phone_receipt_count(&self, number: &str) -> usize {
+        normalize_number(number)
+            .ok()
+            .and_then(|n| self.state.accounts.get(&n))
+            .map_or(0, |a| a.phone.receipts.len())
     }
 
     /// The companions linked to `number`, as device JIDs.
@@ -354,6 +377,18 @@ mod tests {
         assert_eq!(receipts[0].id, id);
         assert_eq!(receipts[0].kind, "delivery");
         assert_eq!(receipts[0].from, "15550002@s.whatsapp.net");
+        // What the waiters count, and a reader following the receipts from an offset.
+        assert_eq!(
+            (s.inbox_len("15550002"), s.phone_receipt_count("15550001")),
+            (1, 1)
+        );
+        assert_eq!(
+            (s.inbox_len("15550001"), s.phone_receipt_count("15550009")),
+            (0, 0)
+        );
+        assert_eq!(s.phone_receipts_from("15550001", 0).unwrap()[0].id, id);
+        assert!(s.phone_receipts_from("15550001", 1).unwrap().is_empty());
+        assert!(s.phone_receipts_from("15550001", 7).unwrap().is_empty());
         let stats = s.stats();
         assert_eq!(
             (
