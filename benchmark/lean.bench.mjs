@@ -80,7 +80,7 @@ function parent() {
   }
   for (const [name, m] of [['Baileys', b], ['ours', o]]) {
     const top = Math.max(...Object.keys(m.mem).map(Number))
-    const ended = top - Math.floor(top / 2)
+    const ended = top - Math.max(1, Math.floor(top / 2))
     const line = (what, v) => row(`${what} after ending ${ended} of ${top} (${name})`, name === 'ours' ? undefined : v, name === 'ours' ? v : undefined, 'MB')
     line('RSS', m.half.rss)
     line('JS heap', m.half.heap)
@@ -93,7 +93,8 @@ function parent() {
   }
   const returned = (m) => {
     const top = Math.max(...Object.keys(m.mem).map(Number))
-    return ((m.mem[top].rss - m.half.rss) / (top - Math.floor(top / 2))) * 1024
+    const ended = top - Math.max(1, Math.floor(top / 2))
+    return ended > 0 ? ((m.mem[top].rss - m.half.rss) / ended) * 1024 : undefined
   }
   row('RSS returned per ended socket', returned(b), returned(o), 'KB')
 
@@ -216,13 +217,14 @@ async function child(impl) {
     progress(impl, n, 'paired', mem[n])
   }
   const max = clients.length
-  // End the second half; what they held should come back.
-  await inFlight(max - Math.floor(max / 2), 16, (k) => clients[Math.floor(max / 2) + k].end())
+  // End the second half (the first socket stays for the CPU part); what they held should come back.
+  const kept = Math.max(1, Math.floor(max / 2))
+  await inFlight(max - kept, 16, (k) => clients[kept + k].end())
   const half = await settle({ reducer: true })
   progress(impl, 'half ended', half)
 
   // CPU with one socket left, so idle sockets' keepalives are not counted.
-  await inFlight(Math.floor(max / 2) - 1, 16, (k) => clients[1 + k].end())
+  await inFlight(kept - 1, 16, (k) => clients[1 + k].end())
   await settle()
   progress(impl, 'all but one ended')
   const c = clients[0]

@@ -204,8 +204,6 @@ fn newsletter_event_json(e: &NewsletterEvent) -> (&'static str, Value) {
     }
 }
 
-/// Baileys' `WAMessage`: `proto.WebMessageInfo`'s fields in protobufjs' names, with the key
-/// (Baileys' extras included) first.
 /// An event as JSON text, as [`event_json`] would print it. A message upsert (every text
 /// received) is written straight from the messages' wire form, without a tree in between.
 pub fn write_event(e: &Event, out: &mut Vec<u8>) {
@@ -288,6 +286,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// Baileys' `WAMessage`: `proto.WebMessageInfo`'s fields in protobufjs' names, with the key
+/// (Baileys' extras included) first. The tree form, for what reads a message as a value; the
+/// event path writes the same object as text ([`write_wa_message`]).
 pub fn wa_message_json(m: &WaMessage) -> Value {
     let mut o = Map::new();
     o.insert("key".into(), key_json(&m.key));
