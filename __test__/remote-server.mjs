@@ -64,7 +64,7 @@ export async function remoteServer(seed) {
         sendText: (to, text) => call('sendText', { phoneNumber, to, text }),
         inbox: () => call('inbox', { phoneNumber }),
         receipts: () => call('receipts', { phoneNumber }),
-        // Polled in the server's process: one round trip for the measured client process.
+        // Waited for in the server's process: one round trip for the measured client process.
         waitForInbox: (n, { timeoutMs }) => call('waitForInbox', { phoneNumber, count: n, timeoutMs }),
         // `count` texts "PREFIX i", driven by the server's process (a pipe round trip per text
         // would be counted as the client's CPU), at most `inFlight` in flight: sent and not yet

@@ -137,6 +137,16 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     assert.equal(burst.result.length, 6)
     assert.equal(new Set(burst.result).size, 6)
     for (const [i, id] of burst.result.entries()) assert.equal(text(await bot.waitMessage((m) => m.key.id === id)), `b${i}`)
+    // Paced by the bot's delivery receipts: each text confirmed by the bot's device before the
+    // next goes; the phone holds that device's receipt for every one.
+    const paced = await command({ id: 19, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', prefix: 'p', count: 3, inFlight: 1, receiptFrom: jid })
+    assert.equal(paced.ok, true)
+    const receipts = (await command({ id: 20, cmd: 'receipts', phoneNumber: '15559990002' })).result
+    for (const id of paced.result) assert.ok(receipts.some((r) => r.id === id && r.from === jid && r.type === 'delivery'), `a delivery receipt from ${jid} for ${id}`)
+    // A device that never confirms: the burst fails with a timeout instead of hanging.
+    const unpaced = await command({ id: 21, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: 1, receiptFrom: '15559990001:9@s.whatsapp.net', timeoutMs: 300 })
+    assert.equal(unpaced.error.code, 'ERR_WA_TESTSERVER_TIMEOUT')
+    assert.equal((await command({ id: 22, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: 1, timeoutMs: 'soon' })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
     assert.equal((await command({ id: 13, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: 2, inFlight: 0 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
     assert.equal((await command({ id: 14, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', count: -1 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
     // The phone's inbox waited for in the server: what the bot sends, counted once there.

@@ -54,6 +54,7 @@ async function sendTexts(phone, { to, prefix = '', count, inFlight = 1, receiptF
   if (!Number.isInteger(inFlight) || inFlight < 1) throw badOption('sendTexts: inFlight must be a whole number >= 1')
   if (typeof prefix !== 'string') throw badOption('sendTexts: prefix must be a string')
   if (receiptFrom !== null && typeof receiptFrom !== 'string') throw badOption('sendTexts: receiptFrom must be a device JID')
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw badOption('sendTexts: timeoutMs must be a whole number of ms')
   const delivered = receiptFrom === null ? null : deliveryWatch(phone, receiptFrom, Date.now() + timeoutMs)
   const ids = new Array(count)
   let next = 0
