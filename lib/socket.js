@@ -68,7 +68,6 @@ for (const l of LEVELS) silentLogger[l] = () => {}
 // value (4% of the client's CPU per text sent, whose WAMessage carries its messageSecret).
 const parseNative = (text) => (text.includes('"Buffer"') ? reviveBuffers(JSON.parse(text)) : JSON.parse(text))
 
-
 function logAt(logger, level, fields, msg) {
   const fn = logger && typeof logger[level] === 'function' ? logger[level] : null
   if (fn) fn.call(logger, fields || {}, msg)

@@ -72,8 +72,8 @@ impl Client {
             .as_ref()
             .ok()
             .map(|d| client.inner.lanes.ticket(&d.normalized_user().to_string()));
-        // Boxed here: the send's state (the encryption, the group and newsletter branches) is
-        // several KB, and unboxed every layer above (the binding's promise, the runtime's
+        // Boxed here: unboxed, the send's state (the encryption, the group and newsletter
+        // branches) was 32 KB, and every layer above (the binding's promise, the runtime's
         // task) copied all of it when taking it over (memcpy was 7% of a 1:1 send's CPU).
         Box::pin(async move {
             let dest = dest?;
