@@ -154,6 +154,11 @@ pub(crate) async fn drive(
         }
     };
 
+    // One timer for the connection's life, moved only when the next deadline changes: a new
+    // one per turn of the loop (each frame in, each command) was a timer registered and
+    // dropped per message.
+    let mut timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+    let mut armed: Option<u64> = None;
     loop {
         while let Some(t) = core.poll_transmit() {
             if let Err(e) = write(&mut ws, t).await {
@@ -169,14 +174,13 @@ pub(crate) async fn drive(
             break;
         }
         let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => {
-                    tokio::time::sleep(Duration::from_millis(d.saturating_sub(now_ms()))).await
-                }
-                None => std::future::pending().await,
+        if deadline != armed {
+            if let Some(d) = deadline {
+                let wait = Duration::from_millis(d.saturating_sub(now_ms()));
+                timer.as_mut().reset(tokio::time::Instant::now() + wait);
             }
-        };
+            armed = deadline;
+        }
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(WsMessage::Binary(b))) => core.handle_data(now_ms(), &b),
@@ -193,7 +197,11 @@ pub(crate) async fn drive(
                 )),
             },
             cmd = cmd_rx.recv() => run_command(&mut core, &client, &mut waiters, cmd.map(|c| *c)),
-            () = sleep => core.handle_timeout(now_ms()),
+            () = &mut timer, if armed.is_some() => {
+                // Fired: whatever the next deadline is, it arms the timer again.
+                armed = None;
+                core.handle_timeout(now_ms());
+            }
         }
     }
     client.mark_closed();

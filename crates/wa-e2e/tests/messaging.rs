@@ -129,3 +129,94 @@ async fn texts_with_the_phone_both_ways() {
     assert_eq!(copy.remote_jid, friend.jid());
     server.stop().await;
 }
+
+/// Counts the session records read through it (from its cache or its store), by address.
+struct SessionReads {
+    inner: std::sync::Arc<dyn wa_store::KeyStore>,
+    reads: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl SessionReads {
+    fn count(&self, ty: wa_store::KeyType, id: &str) {
+        if ty == wa_store::KeyType::Session {
+            *self.reads.lock().unwrap().entry(id.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn take(&self) -> std::collections::HashMap<String, usize> {
+        std::mem::take(&mut *self.reads.lock().unwrap())
+    }
+}
+
+impl wa_store::KeyStore for SessionReads {
+    fn get_many<'a>(
+        &'a self,
+        reqs: &'a [wa_store::KeyRequest],
+    ) -> wa_store::BoxFuture<'a, Vec<wa_store::KeyMap>> {
+        for (ty, ids) in reqs {
+            for id in ids {
+                self.count(*ty, id);
+            }
+        }
+        self.inner.get_many(reqs)
+    }
+
+    fn set<'a>(&'a self, writes: &'a wa_store::KeyWrites) -> wa_store::BoxFuture<'a, ()> {
+        self.inner.set(writes)
+    }
+
+    fn set_owned(&self, writes: wa_store::KeyWrites) -> wa_store::BoxFuture<'_, ()> {
+        self.inner.set_owned(writes)
+    }
+
+    fn peek(
+        &self,
+        ty: wa_store::KeyType,
+        id: &str,
+        f: &mut dyn FnMut(Option<&serde_json::Value>),
+    ) -> bool {
+        let held = self.inner.peek(ty, id, f);
+        if held {
+            self.count(ty, id);
+        }
+        held
+    }
+}
+
+/// A send to devices that all have a session reads each device's record once (it used to be
+/// read twice: once to see whether a bundle was needed, once under the device's lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_reads_each_devices_session_once() {
+    let server = server("e2e-session-reads").await;
+    let mut pa = pair(&server, "15553340001").await;
+    let pb = pair(&server, "15553340002").await;
+    let counting = std::sync::Arc::new(SessionReads {
+        inner: pa.keys.clone(),
+        reads: Default::default(),
+    });
+    pa.keys = counting.clone();
+    let (a, _ea) = login(&server, &pa).await;
+    let (_b, mut eb) = login(&server, &pb).await;
+
+    // The first send starts the sessions (bundles fetched, records read before and after).
+    a.send_text("15553340002@s.whatsapp.net", "first")
+        .await
+        .unwrap();
+    assert_eq!(upsert_text(&upsert(&mut eb).await), "first");
+    let first = counting.take();
+    assert!(!first.is_empty(), "the first send read no session record");
+
+    for i in 0..3 {
+        a.send_text("15553340002@s.whatsapp.net", &format!("again {i}"))
+            .await
+            .unwrap();
+        assert_eq!(upsert_text(&upsert(&mut eb).await), format!("again {i}"));
+        let reads = counting.take();
+        // B's phone and B's companion, and A's own phone for its copy.
+        assert!(reads.len() >= 3, "devices read: {reads:?}");
+        for (address, n) in &reads {
+            assert_eq!(*n, 1, "{address} read {n} times in one send: {reads:?}");
+        }
+    }
+    server.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Encrypting one message for many devices (a chat's devices, or a group's sender key for
-//! every member device): bundles fetched in one query for the devices without a session, every
-//! device's lock taken, records read, then the Signal work (a session setup is five curve
+//! every member device): every device's lock taken and its record read (once, in the usual case
+//! where every device has a session; else the locks are let go while the bundles of the devices
+//! without one are fetched in one query, and taken again), then the Signal work (a session setup is five curve
 //! agreements and a signature check, about half a millisecond) spread over the machine's cores,
 //! and everything written back in **one** store commit.
 //!
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wa_signal::protocol::{FanOutDevice, FanOutResult, fan_out_batch, fan_out_device, fan_out_one};
-use wa_signal::store::{IdentityKeyStore, SessionStore, StoreCommit};
+use wa_signal::store::{IdentityKeyStore, StoreCommit};
 use wa_signal::{Encrypted, LocalIdentity, PreKeyBundle, SignalError};
 
 use crate::ctx::{Client, now_ms};
@@ -57,23 +58,40 @@ impl Client {
     ) -> Result<Vec<(String, Encrypted)>, ClientError> {
         let store = self.inner.signal.store();
         let mut addresses = Vec::with_capacity(targets.len());
-        let mut need = Vec::new();
         for (jid, _) in targets {
-            let addr = self.address(jid).await?;
-            let open = store
-                .load_session(&addr)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.has_open_session());
-            if !open {
-                need.push(jid.clone());
-            }
-            addresses.push(addr);
+            addresses.push(self.address(jid).await?);
         }
-        // The network round trip comes before any lock is taken.
+        // Every device's lock, in one order, so two fan-outs never wait on each other in a
+        // circle; held until the writes are in.
+        let mut keys: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        keys.sort_unstable();
+        keys.dedup();
+
+        // Most sends go to devices with a session: their records are read once, under the
+        // locks. A device without one needs its bundle first, and the network round trip must
+        // come before any lock is taken (a receive for that device would wait on it): then the
+        // locks are let go and everything is read again once the bundles are in.
         let mut bundles: HashMap<String, PreKeyBundle> = HashMap::new();
-        if !need.is_empty() {
+        let mut fetched = false;
+        let (guards, devices) = loop {
+            let mut guards = Vec::with_capacity(keys.len());
+            for k in &keys {
+                guards.push(self.inner.signal.lock(k.clone()).await);
+            }
+            let mut devices = Vec::with_capacity(targets.len());
+            let mut need = Vec::new();
+            for ((jid, _), addr) in targets.iter().zip(&addresses) {
+                let device = fan_out_device(store, addr.clone(), bundles.remove(jid)).await?;
+                if device.bundle.is_none() && !device.record.has_open_session() {
+                    need.push(jid.clone());
+                }
+                devices.push(device);
+            }
+            if need.is_empty() || fetched {
+                break (guards, devices);
+            }
+            drop(devices);
+            drop(guards);
             let result = self.query(bundle_query(&need), None).await?;
             for (jid, bundle) in parse_bundles(&result) {
                 match bundle {
@@ -83,17 +101,8 @@ impl Client {
                     Err(e) => tracing::warn!(code = e.code(), "no prekey bundle for a device"),
                 }
             }
-        }
-
-        // Every device's lock, in one order, so two fan-outs never wait on each other in a
-        // circle; held until the writes are in.
-        let mut keys: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut guards = Vec::with_capacity(keys.len());
-        for k in keys {
-            guards.push(self.inner.signal.lock(k).await);
-        }
+            fetched = true;
+        };
 
         let local = store
             .local_identity()
@@ -101,12 +110,11 @@ impl Client {
             .map_err(|e| store_err(e, "our identity"))?;
         let plaintexts: Vec<Arc<Vec<u8>>> = plaintexts.iter().cloned().map(Arc::new).collect();
         let mut jobs = Vec::with_capacity(targets.len());
-        for (i, ((jid, which), addr)) in targets.iter().zip(&addresses).enumerate() {
+        for (i, ((jid, which), device)) in targets.iter().zip(devices).enumerate() {
             let plain = plaintexts
                 .get(*which)
                 .cloned()
                 .ok_or_else(|| ClientError::Argument(format!("no plaintext {which} for {jid}")))?;
-            let device = fan_out_device(store, addr.clone(), bundles.remove(jid)).await?;
             jobs.push((i, device, plain));
         }
 
