@@ -12,9 +12,26 @@
 //       PROFILE_IN_FLIGHT sets the calls in flight (10 by default), PROFILE_FREQ the sampling
 //       rate (499 Hz), PROFILE_STAT=1 counts instead of sampling (A/B runs of the CPU figure).
 import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
 
 const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
+
+/** Voluntary context switches so far, by thread name (threads of one name summed). */
+function switches() {
+  const by = new Map()
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const st = readFileSync(`/proc/self/task/${t}/status`, 'utf8')
+      const name = /^Name:\s*(.*)$/m.exec(st)?.[1] ?? '?'
+      const n = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0)
+      by.set(name, (by.get(name) ?? 0) + n)
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return by
+}
 const server = await remoteServer(`profile ${mode}`)
 const make = await clientFactory('ours', server)
 const number = (i) => `1555600${String(i).padStart(4, '0')}`
@@ -47,12 +64,17 @@ if (mode === 'idle') {
       stdio: ['ignore', 'ignore', 'inherit'],
     })
     await new Promise((r) => setTimeout(r, 1000))
+    const s0 = switches()
     const u0 = process.cpuUsage()
     await fn()
     const u = process.cpuUsage(u0)
+    const s1 = switches()
     perf.kill('SIGINT')
     await new Promise((r) => perf.once('exit', r))
     console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts`)
+    // Each thread's voluntary context switches (sleeps) per text: the wake-ups a text costs.
+    const per = [...s1].map(([t, c]) => `${t} ${((c - (s0.get(t) ?? 0)) / n).toFixed(2)}`).filter((x) => !x.endsWith(' 0.00'))
+    console.error(`${name}: sleeps per text by thread: ${per.join(', ')}`)
   }
   await profile('recv', async () => {
     // In flight: sent by the phone and not yet confirmed by our device's delivery receipt.
