@@ -11,6 +11,7 @@
 const native = require('../native.js')
 const { codedError } = require('./errors.js')
 const { BufferJSON, KeyStore } = require('./store.js')
+const { reviveBuffers } = require('./buffer-json.js')
 
 const kNative = Symbol.for('baileys-native.store.native')
 
@@ -89,7 +90,7 @@ function dataSet(flat) {
     const type = flat[i]
     const text = flat[i + 2]
     const slot = data[type] || (data[type] = {})
-    slot[flat[i + 1]] = text == null ? null : type === 'session' ? JSON.parse(text) : JSON.parse(text, BufferJSON.reviver)
+    slot[flat[i + 1]] = text == null ? null : type === 'session' ? JSON.parse(text) : reviveBuffers(JSON.parse(text))
   }
   return data
 }

@@ -9,31 +9,10 @@ const kEngine = Symbol('engine')
 const DEFAULT_TIMEOUT_MS = 30_000
 
 // ------------------------------------------------------------------------- BufferJSON
-// Baileys' encoding of bytes inside JSON: {"type":"Buffer","data":"<base64>"}.
-const BufferJSON = {
-  replacer(_key, value) {
-    if (Buffer.isBuffer(value) || value instanceof Uint8Array || value?.type === 'Buffer') {
-      return { type: 'Buffer', data: Buffer.from(value?.data || value).toString('base64') }
-    }
-    return value
-  },
-  reviver(_key, value) {
-    if (typeof value === 'object' && value !== null && value.type === 'Buffer' && typeof value.data === 'string') {
-      return Buffer.from(value.data, 'base64')
-    }
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      const keys = Object.keys(value)
-      if (keys.length > 0 && keys.every((k) => !isNaN(parseInt(k, 10)))) {
-        const values = Object.values(value)
-        if (values.every((v) => typeof v === 'number')) return Buffer.from(values)
-      }
-    }
-    return value
-  },
-}
+const { BufferJSON, reviveBuffers } = require('./buffer-json.js')
 
 const encode = (value) => JSON.stringify(value, BufferJSON.replacer)
-const decode = (text) => (text == null ? null : JSON.parse(text, BufferJSON.reviver))
+const decode = (text) => (text == null ? null : reviveBuffers(JSON.parse(text)))
 
 function storeError(code, message) {
   const err = new Error(message)

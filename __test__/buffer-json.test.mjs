@@ -1,5 +1,5 @@
 // The walk that turns the native side's {"type":"Buffer","data":"<base64>"} values into Buffers
-// (lib/revive.js, used for every event batch and send result that carries bytes) gives what
+// (lib/buffer-json.js, used for every event batch and send result that carries bytes, and a store's values) gives what
 // `JSON.parse(text, BufferJSON.reviver)` gives with the real Baileys 7's BufferJSON.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -7,7 +7,7 @@ import { createRequire } from 'node:module'
 import { BufferJSON } from '@whiskeysockets/baileys'
 
 const require = createRequire(import.meta.url)
-const { reviveBuffers } = require('../lib/revive.js')
+const { reviveBuffers } = require('../lib/buffer-json.js')
 
 const b64 = (s) => Buffer.from(s).toString('base64')
 const cases = {
