@@ -11,9 +11,7 @@ pub mod proto_json;
 use serde_json::{Map, Value, json};
 use wa_client::media::{MediaRetryOutcome, MediaRetryUpdate};
 use wa_client::newsletter::NewsletterEvent;
-use wa_client::{
-    ConnectionState, CredsChange, Disconnect, Event, MessageKey, MessageUpdate, WaMessage,
-};
+use wa_client::{ConnectionState, CredsChange, Disconnect, Event, MessageKey, WaMessage};
 use wa_store::bufferjson;
 
 /// `{ name, data }` of one event, as `sock.ev` emits it.
@@ -59,17 +57,13 @@ pub fn event_json(e: &Event) -> Value {
                     .collect(),
             ),
         ),
-        Event::MessagesUpsert(u) => (
-            "messages.upsert",
-            json!({
-                "messages": u.messages.iter().map(wa_message_json).collect::<Vec<_>>(),
-                "type": u.kind.as_str(),
-            }),
-        ),
-        Event::MessagesUpdate(updates) => (
-            "messages.update",
-            Value::Array(updates.iter().map(message_update_json).collect()),
-        ),
+        // Messages have one writer, straight to text (`write_event`); this tree, for a caller
+        // that wants one, is read back from it.
+        Event::MessagesUpsert(_) | Event::MessagesUpdate(_) => {
+            let mut out = Vec::new();
+            write_event(e, &mut out);
+            return serde_json::from_slice(&out).unwrap_or(Value::Null);
+        }
         Event::MessageReceipts(r) => (
             "message-receipt.update",
             Value::Array(
@@ -299,14 +293,6 @@ pub fn wa_message_json(m: &WaMessage) -> Value {
         o.insert("category".into(), json!(c));
     }
     Value::Object(o)
-}
-
-/// Baileys' `WAMessageUpdate`.
-pub fn message_update_json(u: &MessageUpdate) -> Value {
-    json!({
-        "key": key_json(&u.key),
-        "update": proto_json::to_json("wa.WebMessageInfo", &u.update),
-    })
 }
 
 /// One entry of Baileys' `messages.media-update`: `{ key, media: { ciphertext, iv } }`, or

@@ -287,21 +287,21 @@ impl Server {
             .unwrap_or_default())
     }
 
+    /// The phone of `number`, if that account exists.
+    fn phone_of(&self, number: &str) -> Option<&crate::phone::Phone> {
+        let n = normalize_number(number).ok()?;
+        self.state.accounts.get(&n).map(|a| &a.phone)
+    }
+
     /// How many messages the phone of `number` received (what a waiter checks on every
     /// event, so it counts instead of copying the inbox).
     pub fn inbox_len(&self, number: &str) -> usize {
-        normalize_number(number)
-            .ok()
-            .and_then(|n| self.state.accounts.get(&n))
-            .map_or(0, |a| a.phone.inbox.len())
+        self.phone_of(number).map_or(0, |p| p.inbox.len())
     }
 
     /// How many receipts the phone of `number` got.
     pub fn phone_receipt_count(&self, number: &str) -> usize {
-        normalize_number(number)
-            .ok()
-            .and_then(|n| self.state.accounts.get(&n))
-            .map_or(0, |a| a.phone.receipts.len())
+        self.phone_of(number).map_or(0, |p| p.receipts.len())
     }
 
     /// The companions linked to `number`, as device JIDs.
