@@ -33,7 +33,8 @@ function switches() {
   return by
 }
 const server = await remoteServer(`profile ${mode}`)
-const make = await clientFactory('ours', server)
+// PROFILE_IMPL=baileys runs the same with a Baileys socket (its sleeps per text, for comparison).
+const make = await clientFactory(process.env.PROFILE_IMPL || 'ours', server)
 const number = (i) => `1555600${String(i).padStart(4, '0')}`
 
 const first = make('c0')
