@@ -149,6 +149,10 @@ impl SessionReads {
 }
 
 impl wa_store::KeyStore for SessionReads {
+    fn all_or_nothing(&self) -> bool {
+        self.inner.all_or_nothing()
+    }
+
     fn get_many<'a>(
         &'a self,
         reqs: &'a [wa_store::KeyRequest],

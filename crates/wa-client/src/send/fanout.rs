@@ -1,9 +1,9 @@
 //! Encrypting one message for many devices (a chat's devices, or a group's sender key for
-//! every member device): every device's lock taken and its record read (once, in the usual case
-//! where every device has a session; else the locks are let go while the bundles of the devices
-//! without one are fetched in one query, and taken again), then the Signal work (a session setup is five curve
-//! agreements and a signature check, about half a millisecond) spread over the machine's cores,
-//! and everything written back in **one** store commit.
+//! every member device): every device's lock taken and its record read (once, in the usual
+//! case where every device has a session; else the locks are let go while the bundles of the
+//! devices without one are fetched in one query, and taken again), then the Signal work (a
+//! session setup is five curve agreements and a signature check, about half a millisecond)
+//! spread over the machine's cores, and everything written back in **one** store commit.
 //!
 //! Profiled on the first send to a 3,000-device group, over 70% of the client's time was those
 //! agreements, all on one thread, and each device's session was written on its own.
