@@ -249,7 +249,7 @@ async function child(impl) {
   // The phone's sends are driven from the server's process: a pipe round trip per text here
   // would cost this process ~0.2 ms of CPU per text, counted as the client's (it was, until
   // stop 32). A received text is in flight until our device's delivery receipt for it is
-  // back at the phone (the receipt goes once the app's listeners had the message), so "1 in
+  // back at the phone (the receipt goes once the message is in the inbox), so "1 in
   // flight" is one message at a time, each arriving to an idle socket: a bot's usual traffic.
   const device = c.sock.user.id
   for (const window of [1, 10]) {

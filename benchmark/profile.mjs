@@ -17,7 +17,10 @@ import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remot
 
 const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
 
-/** Voluntary context switches so far, by thread name (threads of one name summed). */
+/**
+ * Voluntary context switches and CPU time (ns, from schedstat) so far, by thread name (threads
+ * of one name summed).
+ */
 function switches() {
   const by = new Map()
   for (const t of readdirSync('/proc/self/task')) {
@@ -25,7 +28,9 @@ function switches() {
       const st = readFileSync(`/proc/self/task/${t}/status`, 'utf8')
       const name = /^Name:\s*(.*)$/m.exec(st)?.[1] ?? '?'
       const n = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0)
-      by.set(name, (by.get(name) ?? 0) + n)
+      const ns = Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0])
+      const was = by.get(name) ?? { n: 0, ns: 0 }
+      by.set(name, { n: was.n + n, ns: was.ns + ns })
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -73,9 +78,16 @@ if (mode === 'idle') {
     perf.kill('SIGINT')
     await new Promise((r) => perf.once('exit', r))
     console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts`)
-    // Each thread's voluntary context switches (sleeps) per text: the wake-ups a text costs.
-    const per = [...s1].map(([t, c]) => `${t} ${((c - (s0.get(t) ?? 0)) / n).toFixed(2)}`).filter((x) => !x.endsWith(' 0.00'))
-    console.error(`${name}: sleeps per text by thread: ${per.join(', ')}`)
+    // Each thread's voluntary context switches (sleeps) per text, the wake-ups a text costs,
+    // and its CPU per text.
+    const per = [...s1]
+      .map(([t, c]) => {
+        const was = s0.get(t) ?? { n: 0, ns: 0 }
+        return { t, sleeps: (c.n - was.n) / n, us: (c.ns - was.ns) / 1000 / n }
+      })
+      .filter((x) => x.sleeps >= 0.005 || x.us >= 0.5)
+    console.error(`${name}: sleeps per text by thread: ${per.map((x) => `${x.t} ${x.sleeps.toFixed(2)}`).join(', ')}`)
+    console.error(`${name}: CPU per text by thread: ${per.map((x) => `${x.t} ${x.us.toFixed(1)} us`).join(', ')}`)
   }
   await profile('recv', async () => {
     // In flight: sent by the phone and not yet confirmed by our device's delivery receipt.

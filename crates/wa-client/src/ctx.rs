@@ -22,6 +22,7 @@ use crate::lid::LidMappings;
 use crate::retry::RetryState;
 use crate::send::order::Lanes;
 use crate::signal_store::KeyStoreSignal;
+use crate::testhook::{self, CrashPoint};
 
 /// Credentials shared by the state machine and the features.
 pub type SharedCreds = Arc<Mutex<AuthenticationCreds>>;
@@ -202,14 +203,41 @@ impl Client {
         }));
     }
 
-    /// Emits an event whose `answers` go to the server (and whose inbox `entry` is closed)
-    /// only once the app confirmed it (see `delivery`).
-    pub(crate) fn emit_then(&self, e: Event, answers: Vec<Node>, entry: Option<(Arc<Inbox>, u64)>) {
-        let delivery = Delivery::new(answers, self.inner.cmd.clone(), entry);
+    /// Emits an event whose `answers` go to the server only once the app confirmed it (see
+    /// `delivery`): for stanzas nothing but the server keeps (a receipt's ack).
+    pub(crate) fn emit_then(&self, e: Event, answers: Vec<Node>) {
+        let delivery = Delivery::new(answers, self.inner.cmd.clone(), None);
         let _ = self.inner.events.send(Box::new(Envelope {
             event: e,
             delivery: Some(delivery),
         }));
+    }
+
+    /// Emits the event of inbox entry `seq` and answers the server at once with `receipt`.
+    ///
+    /// The entry is stored, so the receipt need not wait for the app: a crash before the app
+    /// confirmed is covered by the next login replaying the entry, and the server may forget
+    /// the stanza now (Baileys receipts before it emits, too). Not waiting saves the worker
+    /// a wake-up per message: the app's confirmation only closes the entry.
+    pub(crate) fn emit_received(&self, e: Event, receipt: Node, inbox: Arc<Inbox>, seq: u64) {
+        let delivery = Delivery::new(Vec::new(), self.inner.cmd.clone(), Some((inbox, seq)));
+        let _ = self.inner.events.send(Box::new(Envelope {
+            event: e,
+            delivery: Some(delivery),
+        }));
+        let Ok(written) = self.enqueue_send(receipt) else {
+            // Closed: the server delivers the message again to the next connection, which
+            // answers it from the inbox.
+            return;
+        };
+        if testhook::armed(CrashPoint::Receipted) {
+            // The kill point "after the receipt" means after it reached the socket.
+            std::thread::spawn(move || {
+                if let Ok(Ok(())) = written.blocking_recv() {
+                    testhook::reached(CrashPoint::Receipted);
+                }
+            });
+        }
     }
 
     /// The account's inbox; an error before pairing.

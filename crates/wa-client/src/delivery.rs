@@ -2,11 +2,13 @@
 //!
 //! Some events stand for a stanza the server keeps until we answer it: a message (its
 //! delivery receipt), a receipt (its ack). The answer is what makes the server forget the
-//! stanza, so it must not go before the app has the event, or a crash in between loses it.
-//! Such an event travels with a [`Delivery`]: the nodes to send and the inbox entry to close
-//! once the app confirms. [`Events::recv`] confirms as it hands an event out (a Rust user has
-//! it once it is taken); the binding takes [`Events::recv_pending`] and confirms after the
-//! JavaScript listeners ran.
+//! stanza, so it must not go before the event is safe from a crash. A message is safe once
+//! its inbox entry is stored (a crash before the app confirmed replays the entry at the next
+//! login), so its receipt goes as it is emitted and its [`Delivery`] only closes the entry; a
+//! receipt is kept nowhere else, so its ack travels in its `Delivery` and goes once the app
+//! confirms. [`Events::recv`] confirms as it hands an event out (a Rust user has it once it is
+//! taken); the binding takes [`Events::recv_pending`] and confirms after the JavaScript
+//! listeners ran.
 
 use std::sync::Arc;
 
@@ -16,7 +18,6 @@ use wa_binary::Node;
 use crate::ctx::Command;
 use crate::event::Event;
 use crate::inbox::Inbox;
-use crate::testhook::{self, CrashPoint};
 
 /// What to do once the app has an event: answer the server, close the inbox entry.
 #[must_use = "an unconfirmed delivery is replayed at the next login"]
@@ -43,25 +44,12 @@ impl Delivery {
     /// the connection writes) and the inbox entry is done. Dropping a `Delivery` instead
     /// leaves both for the next login, which emits the event again.
     pub fn confirm(self) {
-        let crash = testhook::armed(CrashPoint::Receipted);
-        let mut written = Vec::new();
         for node in self.answers {
-            let (tx, rx) = oneshot::channel();
-            if self.cmd.send(Box::new(Command::Send(node, tx))).is_ok() && crash {
-                written.push(rx);
-            }
+            let (tx, _) = oneshot::channel();
+            let _ = self.cmd.send(Box::new(Command::Send(node, tx)));
         }
         if let Some((inbox, seq)) = self.entry {
             inbox.done(seq);
-        }
-        if crash && !written.is_empty() {
-            // The kill point "after the receipt" means after it reached the socket.
-            std::thread::spawn(move || {
-                for rx in written {
-                    let _ = rx.blocking_recv();
-                }
-                testhook::reached(CrashPoint::Receipted);
-            });
         }
     }
 }

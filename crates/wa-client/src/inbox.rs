@@ -1,16 +1,17 @@
 //! The account's durable inbox: every decrypted message is written to the key store in the
 //! same `set` as the Signal state its decryption changed (on a store that is not
 //! all-or-nothing, S3, just before it: see [`Inbox::append`]), and stays there until the app
-//! confirmed the event carrying it. Then the receipt goes to the server and the entry is
-//! deleted (the delete rides along with the next entry's write, or is flushed on its own
-//! after a short idle).
+//! confirmed the event carrying it; then the entry is deleted (the delete rides along with
+//! the next entry's write, or is flushed on its own after a short idle). The receipt goes as
+//! soon as the entry is written.
 //!
 //! So a crash can no longer lose a message between decryption and the app:
 //! - before the write, nothing changed: the server delivers the message again and it decrypts
 //!   as the first time;
-//! - after the write and before the receipt, the entry is still there: the next login emits
-//!   it again before any new traffic, and the server's redelivery (which now decrypts as a
-//!   duplicate, its key used) is answered from the inbox instead of being dropped.
+//! - after the write, the entry is there until the app confirmed: the next login emits it
+//!   again before any new traffic, and the server's redelivery (when the receipt did not make
+//!   it; it now decrypts as a duplicate, its key used) is answered from the inbox instead of
+//!   being dropped.
 //!
 //! A key store has no listing, so entries are numbered: `e<seq>` and a `meta` entry with
 //! `head` (the oldest seq that may still exist) and `next`, written in the same batch as each
@@ -104,7 +105,7 @@ impl Entry {
 /// What the inbox knows of a message delivered again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Known {
-    /// Stored, and on its way to the app from this connection: its receipt follows the app.
+    /// Stored, and on its way to the app from this connection (receipted when emitted).
     InFlight,
     /// Stored, not on its way (it was handed to a connection that is gone).
     Pending(u64),

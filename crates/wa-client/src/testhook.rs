@@ -15,7 +15,7 @@ pub enum CrashPoint {
     Committed,
     /// The event handed to the event channel, the app not reached yet.
     Emitted,
-    /// The app confirmed and the receipt reached the socket.
+    /// Its receipt reached the socket (the app may not have the event yet).
     Receipted,
 }
 

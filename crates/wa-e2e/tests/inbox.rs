@@ -1,7 +1,7 @@
-//! The durable inbox against the real test server: a message's receipt waits for the app,
-//! what the app never confirmed is emitted again at the next login (also by a "new process":
-//! a fresh key store over the same storage, nothing in memory), and the server's
-//! redelivery of it is answered instead of being dropped as a duplicate.
+//! The durable inbox against the real test server: a message's receipt goes once its entry
+//! is stored, what the app never confirmed is emitted again at the next login (also by a
+//! "new process": a fresh key store over the same storage, nothing in memory), and the
+//! server's redelivery of it is answered instead of being dropped as a duplicate.
 
 mod common;
 
@@ -50,7 +50,7 @@ async fn wait_queue_empty(server: &wa_testserver::TestServer, jid: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_receipt_waits_for_the_app_and_an_unconfirmed_message_is_replayed() {
+async fn the_receipt_goes_once_stored_and_an_unconfirmed_message_is_replayed() {
     let server = server("e2e-inbox-replay").await;
     let pa = pair(&server, "15554440001").await;
     let me = pa.creds.me.clone().unwrap().id;
@@ -63,11 +63,17 @@ async fn the_receipt_waits_for_the_app_and_an_unconfirmed_message_is_replayed() 
     let (got, delivery) = pending_upsert(&mut ea).await;
     assert_eq!(got.messages[0].key.id, id);
     assert_eq!(upsert_text(&got), "hold me");
-    // Not confirmed: the server still holds the message, the sender has no receipt.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(server.queued(&me), 1, "no receipt before the app has it");
+    // Not confirmed, but stored: the receipt went, the server forgot the message.
+    wait_queue_empty(&server, &me).await;
+    let ours = |receipts: &[wa_testserver::PhoneReceipt]| {
+        receipts
+            .iter()
+            .filter(|r| r.id == id && r.kind == "delivery" && r.from == me)
+            .count()
+    };
     // (The account's phone got it too and answers for itself: only our device counts.)
-    assert!(friend.receipts().iter().all(|r| r.id != id || r.from != me));
+    let receipts = friend.wait_for_receipts(2, 10_000).await.unwrap();
+    assert_eq!(ours(&receipts), 1, "{receipts:?}");
 
     // The app goes away without confirming (as a crash would).
     drop(delivery);
@@ -76,22 +82,15 @@ async fn the_receipt_waits_for_the_app_and_an_unconfirmed_message_is_replayed() 
     closed(&mut ea).await;
     drop((a, ea));
 
-    // The next login emits it again, as `append`, with the same id, before new traffic; the
-    // server's redelivery (whose keys are used now) is not emitted twice.
+    // The server has nothing more for us: only the inbox can bring it back. The next login
+    // emits it again, as `append`, with the same id, before new traffic.
+    assert_eq!(server.queued(&me), 0);
     let (b, mut eb) = Client::connect(config(&server), creds, pa.keys.clone());
     let again = upsert(&mut eb).await;
     assert_eq!(again.kind, UpsertType::Append);
     assert_eq!(again.messages[0].key.id, id);
     assert_eq!(upsert_text(&again), "hold me");
     opened(&mut eb).await;
-    wait_queue_empty(&server, &me).await;
-    let receipts = friend.wait_for_receipts(2, 10_000).await.unwrap();
-    assert!(
-        receipts
-            .iter()
-            .any(|r| r.id == id && r.kind == "delivery" && r.from == me),
-        "{receipts:?}"
-    );
 
     // Nothing else arrives for it; the session keeps working both ways.
     let id2 = friend
@@ -106,7 +105,7 @@ async fn the_receipt_waits_for_the_app_and_an_unconfirmed_message_is_replayed() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_process_replays_from_storage_and_answers_the_redelivered_duplicate() {
+async fn a_new_process_replays_what_the_app_never_confirmed_from_storage() {
     let server = server("e2e-inbox-restart").await;
     // The account's storage outlives the "process" (its key store and every client).
     let disk = Arc::new(MemoryEngine::new());

@@ -240,7 +240,6 @@ impl Client {
                 kind: UpsertType::Append,
             }),
             vec![ack],
-            None,
         );
         Ok(true)
     }

@@ -3,10 +3,11 @@
 //! unpadded and decoded, wrappers unwrapped, sender keys processed.
 //!
 //! Every Signal change of the message is staged and written in **one** `set` together with
-//! the message's inbox entry, the locks held until then; only then is the event emitted, and
-//! its delivery receipt goes when the app confirmed it (`delivery`). A redelivered message
-//! (its keys used already) is answered from the inbox: emitted again while the app has not
-//! confirmed it, receipted when it has.
+//! the message's inbox entry, the locks held until then; only then is the event emitted and
+//! its delivery receipt sent (the entry, replayed at the next login until the app confirmed
+//! it, is what keeps it from being lost: see `delivery`). A redelivered message (its keys
+//! used already) is answered from the inbox: emitted again while the app has not confirmed
+//! it, and receipted.
 
 use prost::Message as _;
 use wa_binary::{Jid, Node};
@@ -67,8 +68,9 @@ impl Client {
         let mut unsettled = None;
         match inbox.known(&uid, self.inner.conn) {
             Known::Unknown => {}
-            // Emitted by this connection already: its receipt follows the app.
-            Known::InFlight => return Ok(()),
+            // Emitted by this connection already, and receipted: the receipt again (the
+            // server asking again had not taken the first).
+            Known::InFlight => return self.send_node(parsed.delivery_receipt()).await,
             Known::Pending(seq) => {
                 return self.hand_over(inbox, seq, &own, UpsertType::Append).await;
             }
@@ -166,13 +168,12 @@ impl Client {
         drop(held);
         testhook::reached(CrashPoint::Committed);
         let (event, receipt) = upsert_from(&parsed, entry, upsert_kind(&parsed));
-        self.emit_then(event, vec![receipt], Some((inbox, seq)));
+        self.emit_received(event, receipt, inbox, seq);
         testhook::reached(CrashPoint::Emitted);
         Ok(())
     }
 
-    /// Emits stored entry `seq` (not handed to this connection) and answers it when the app
-    /// confirmed it.
+    /// Emits stored entry `seq` (not handed to this connection) and answers it.
     async fn hand_over(
         &self,
         inbox: std::sync::Arc<crate::inbox::Inbox>,
@@ -183,7 +184,7 @@ impl Client {
         if let Some(entry) = inbox.take(seq, self.inner.conn).await?
             && let Some((event, receipt)) = upsert_of(entry, own, kind)
         {
-            self.emit_then(event, vec![receipt], Some((inbox, seq)));
+            self.emit_received(event, receipt, inbox, seq);
         }
         Ok(())
     }
@@ -199,9 +200,7 @@ impl Client {
         }
         for (seq, entry) in entries {
             match upsert_of(entry, &own, UpsertType::Append) {
-                Some((event, receipt)) => {
-                    self.emit_then(event, vec![receipt], Some((inbox.clone(), seq)));
-                }
+                Some((event, receipt)) => self.emit_received(event, receipt, inbox.clone(), seq),
                 None => tracing::warn!(seq, "an inbox entry without a readable envelope"),
             }
         }

@@ -125,7 +125,7 @@ impl Client {
         };
         // The server keeps the receipt until acked: the ack waits for the app to have it.
         let ack = nodes::ack(node, None, Some(&own.pn.to_string()));
-        self.emit_then(event, vec![ack], None);
+        self.emit_then(event, vec![ack]);
         Ok(())
     }
 }
