@@ -261,12 +261,12 @@ async fn forged_and_foreign_sender_keys_do_not_poison_a_group() {
         "15553340001@s.whatsapp.net",
         wa_proto::Message {
             conversation: Some("psst".into()),
-            sender_key_distribution_message: Some(
+            sender_key_distribution_message: Some(Box::new(
                 wa_proto::message::SenderKeyDistributionMessage {
                     group_id: Some(g.clone()),
                     axolotl_sender_key_distribution_message: Some(dist),
                 },
-            ),
+            )),
             ..Default::default()
         },
     )

@@ -274,10 +274,12 @@ fn send_to_group(
         .group_encrypt(&name, &plaintext)
         .map_err(TestServerError::PhoneCrypto)?;
     let skdm = pad(wa_proto::Message {
-        sender_key_distribution_message: Some(wa_proto::message::SenderKeyDistributionMessage {
-            group_id: Some(chat.clone()),
-            axolotl_sender_key_distribution_message: Some(sealed.distribution),
-        }),
+        sender_key_distribution_message: Some(Box::new(
+            wa_proto::message::SenderKeyDistributionMessage {
+                group_id: Some(chat.clone()),
+                axolotl_sender_key_distribution_message: Some(sealed.distribution),
+            },
+        )),
         ..Default::default()
     }
     .encode_to_vec());
@@ -385,10 +387,10 @@ fn resend(state: &mut State, phone: &DeviceAddr, receipt: &Node, now: u64) {
     };
     let kind = stanza_kind(&message);
     message.sender_key_distribution_message =
-        Some(wa_proto::message::SenderKeyDistributionMessage {
+        Some(Box::new(wa_proto::message::SenderKeyDistributionMessage {
             group_id: Some(chat.clone()),
             axolotl_sender_key_distribution_message: Some(distribution),
-        });
+        }));
     let plaintext = pad(message.encode_to_vec());
     let count = receipt
         .child("retry")

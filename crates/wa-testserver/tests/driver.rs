@@ -176,6 +176,11 @@ async fn a_seed_fixes_the_root_key() {
 async fn a_code_typed_before_the_request_arrives_waits_for_it() {
     let server = start().await;
     let code = "ABCD2345";
+    // The companion's key derivation first: unoptimized it takes about a second, which would
+    // eat the server's whole grace period.
+    let companion_eph = wa_crypto::KeyPair::generate();
+    let wrapped =
+        wa_crypto::pairing::wrap_with_pairing_code(code, &[7; 32], &[8; 16], &companion_eph.public);
     let s = server.clone();
     let entered = tokio::spawn(async move { s.enter_pairing_code("15550777", code).await });
     let d = Device::new();
@@ -187,9 +192,6 @@ async fn a_code_typed_before_the_request_arrives_waits_for_it() {
     )
     .await;
     c.expect("iq").await;
-    let companion_eph = wa_crypto::KeyPair::generate();
-    let wrapped =
-        wa_crypto::pairing::wrap_with_pairing_code(code, &[7; 32], &[8; 16], &companion_eph.public);
     c.send(&iq("hello", "md", "set").children(vec![
             Node::new("link_code_companion_reg")
                 .attr("jid", "15550777@s.whatsapp.net")

@@ -115,10 +115,12 @@ fn ensure_sessions(h: &mut Harness, conn: ConnId, from: &Device, jids: &[String]
 
 fn skdm_message(group: &str, distribution: Vec<u8>) -> wa_proto::Message {
     wa_proto::Message {
-        sender_key_distribution_message: Some(wa_proto::message::SenderKeyDistributionMessage {
-            group_id: Some(group.to_owned()),
-            axolotl_sender_key_distribution_message: Some(distribution),
-        }),
+        sender_key_distribution_message: Some(Box::new(
+            wa_proto::message::SenderKeyDistributionMessage {
+                group_id: Some(group.to_owned()),
+                axolotl_sender_key_distribution_message: Some(distribution),
+            },
+        )),
         ..Default::default()
     }
 }

@@ -141,12 +141,12 @@ impl Client {
         let mut any_pkmsg = false;
         if !need.is_empty() {
             let skdm = wa_proto::Message {
-                sender_key_distribution_message: Some(
+                sender_key_distribution_message: Some(Box::new(
                     wa_proto::message::SenderKeyDistributionMessage {
                         group_id: Some(chat.clone()),
                         axolotl_sender_key_distribution_message: Some(group.distribution.clone()),
                     },
-                ),
+                )),
                 ..Default::default()
             }
             .encode_to_vec();
@@ -270,10 +270,10 @@ impl Client {
             if held {
                 let skdm = self.inner.signal.group_distribution(&name).await?;
                 message.sender_key_distribution_message =
-                    Some(wa_proto::message::SenderKeyDistributionMessage {
+                    Some(Box::new(wa_proto::message::SenderKeyDistributionMessage {
                         group_id: Some(group.to_owned()),
                         axolotl_sender_key_distribution_message: Some(skdm),
-                    });
+                    }));
                 break;
             }
         }

@@ -36,10 +36,10 @@ impl Client {
                 text: Some(text.to_owned()),
                 ..Default::default()
             })),
-            message_context_info: Some(wa_proto::MessageContextInfo {
+            message_context_info: Some(Box::new(wa_proto::MessageContextInfo {
                 message_secret: Some(secret.to_vec()),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         };
         self.send_message(to, message)
