@@ -359,7 +359,7 @@ function makeEventBuffer(logger) {
   let depth = 0
   let timeout = null
   let pendingFlush = null
-  // run once what is buffered now has reached the listeners (the socket's delivery receipts)
+  // run once what is buffered now has reached the listeners (the socket's delivery confirmations)
   let afterFlush = []
 
   emitter.on('event', (map) => {

@@ -226,9 +226,9 @@ function makeWASocket(userConfig = {}) {
     if (closing) ev.flush()
     ev.emitBatch(out)
     for (const { data } of upserts) addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
-    // The server's receipts for this batch go once the listeners had it: now, or when the
-    // buffer holding it is flushed. A crash before that leaves the messages in the inbox,
-    // emitted again at the next start.
+    // The batch's inbox entries are closed (and acks of receipts in it sent) once the
+    // listeners had it: now, or when the buffer holding it is flushed. A crash before that
+    // leaves the messages in the inbox, emitted again at the next start.
     if (ack != null) ev[kAfterDelivery](() => handle.delivered(ack))
     if (closing) {
       wsEvents.emit('close')

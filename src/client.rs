@@ -3,8 +3,9 @@
 //! Events cross as batches: a task drains the client's event channel and hands each batch
 //! (`{ ack, events }`: `events` a JSON array of `{ name, data }`, bytes in BufferJSON; `ack`
 //! the batch's number when something waits for it) to one ThreadsafeFunction per socket,
-//! called NonBlocking. Receipts of messages in a batch go to the server only when lib/socket.js
-//! calls `delivered(ack)`, after the listeners had the batch (see wa-client's `delivery`). That function keeps Node alive while the socket is connected
+//! called NonBlocking. The batch's messages leave the inbox (and the acks of receipts in it go to
+//! the server) only when lib/socket.js calls `delivered(ack)`, after the listeners had the
+//! batch (see wa-client's `delivery`). That function keeps Node alive while the socket is connected
 //! and is released right after the `connection: 'close'` update, so a closed socket never
 //! holds the process open. Nodes for `sendNode`/`query` cross as encoded frames.
 

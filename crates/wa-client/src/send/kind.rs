@@ -124,7 +124,7 @@ mod tests {
         };
         assert_eq!((stanza_type(&text), media_type(&text)), ("text", None));
         let reaction = Message {
-            reaction_message: Some(Box::default()),
+            reaction_message: Some(Box::new(ReactionMessage::default())),
             ..Default::default()
         };
         assert_eq!(stanza_type(&reaction), "reaction");
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn wrappers_are_looked_through_five_deep_and_no_further() {
         let reaction = Message {
-            reaction_message: Some(Box::default()),
+            reaction_message: Some(Box::new(ReactionMessage::default())),
             ..Default::default()
         };
         assert_eq!(stanza_type(&wrap(reaction.clone(), 5)), "reaction");
