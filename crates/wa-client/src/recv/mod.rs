@@ -85,9 +85,7 @@ impl Client {
         match node.tag.as_ref() {
             "message" => self.handle_message(node).await,
             "receipt" => self.handle_receipt(node).await,
-            // Boxed: a notification's handler (groups, devices, newsletters) is 15 KB of
-            // state, twice a message's; inline every stanza's handler would be that size.
-            "notification" => Box::pin(self.handle_notification(node)).await,
+            "notification" => self.handle_notification(node).await,
             "call" => self.send_ack(node, None).await,
             "presence" | "chatstate" => {
                 self.on_presence(node);

@@ -113,9 +113,8 @@ impl Client {
     pub(super) async fn handle_receipt(&self, node: &Node) -> Result<(), ClientError> {
         let own = self.me()?;
         let news = receipt_news(node, &own);
-        // Boxed: a resend's state is 28 KB, and every receipt's handler would carry it inline.
         if node.get_attr("type") == Some("retry")
-            && let Err(e) = Box::pin(self.resend(node)).await
+            && let Err(e) = self.resend(node).await
         {
             tracing::warn!(code = e.code(), "could not resend on a retry receipt");
         }
