@@ -63,9 +63,13 @@ if (mode === 'idle') {
     const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
     // PROFILE_STAT=1 attaches `perf stat` instead of sampling: the CPU printed below is then
     // the driver's own (instruction counts too, where the machine has the counters).
-    const args = process.env.PROFILE_STAT
+    // PROFILE_SYSCALLS=1 attaches `perf trace -s` instead: system calls by thread, in
+    // `${out}-${name}.syscalls`.
+    const args = process.env.PROFILE_SYSCALLS
+      ? ['trace', '-s', '-p', String(process.pid), '-o', `${out}-${name}.syscalls`]
+      : process.env.PROFILE_STAT
       ? ['stat', '-e', 'instructions:u,instructions:k', '-p', String(process.pid), '-o', `${out}-${name}.stat`]
-      : ['record', '--call-graph', graph, '-F', process.env.PROFILE_FREQ || '499', '-p', String(process.pid), '-o', `${out}-${name}.data`]
+      : ['record', '--call-graph', graph, ...(process.env.PROFILE_EVENT ? ['-e', process.env.PROFILE_EVENT] : ['-F', process.env.PROFILE_FREQ || '499']), '-p', String(process.pid), '-o', `${out}-${name}.data`]
     const perf = spawn('perf', args, {
       stdio: ['ignore', 'ignore', 'inherit'],
     })

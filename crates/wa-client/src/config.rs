@@ -81,6 +81,9 @@ pub struct Config {
     /// `getMessage`: the app's function, or the socket's store); `None`: only the last
     /// messages sent by this process can be sent again.
     pub message_source: Option<crate::retry::SharedSource>,
+    /// How long an answer the app confirmed (a receipt's ack) may wait to ride the
+    /// connection's next write before it is written on its own (25 ms; see `delivery`).
+    pub answer_delay: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             emit_own_events: true,
             mark_online_on_connect: true,
             message_source: None,
+            answer_delay: crate::delivery::ANSWER_DELAY,
         }
     }
 }

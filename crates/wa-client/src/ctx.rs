@@ -13,7 +13,7 @@ use wa_signal::SignalProtocol;
 use wa_store::{AuthenticationCreds, KeyStore};
 
 use crate::config::Config;
-use crate::delivery::{Delivery, Envelope, Events};
+use crate::delivery::{Delivery, Envelope, Events, Outbox};
 use crate::devices::DeviceCache;
 use crate::error::{ClientError, Disconnect};
 use crate::event::{CredsField, Event, creds_update};
@@ -58,6 +58,8 @@ pub(crate) enum Command {
     /// Closes, after writing a last node if given. One command, so that the server ending the
     /// stream in answer to that node cannot be seen before the close that explains it.
     Close(Disconnect, Option<Node>),
+    /// Confirmed answers wait in the outbox and no timer will take them: write them now.
+    Answers,
 }
 
 /// Our own account: the phone-number device JID and, once known, the LID device JID.
@@ -109,6 +111,8 @@ pub(crate) struct Shared {
     // and at these enums' sizes (80-170 bytes) the three blocks were ~13 KB per idle socket.
     cmd: mpsc::UnboundedSender<Box<Command>>,
     events: mpsc::UnboundedSender<Box<Envelope>>,
+    /// Answers the app confirmed, written at the driver's next turn.
+    pub outbox: Arc<Outbox>,
     closed: AtomicBool,
     span: tracing::Span,
 }
@@ -154,6 +158,7 @@ impl Client {
             inbox: OnceLock::new(),
             cmd: cmd_tx,
             events: ev_tx,
+            outbox: Arc::default(),
             closed: AtomicBool::new(false),
             span: span.clone(),
         });
@@ -206,7 +211,20 @@ impl Client {
     /// Emits an event whose `answers` go to the server only once the app confirmed it (see
     /// `delivery`): for stanzas nothing but the server keeps (a receipt's ack).
     pub(crate) fn emit_then(&self, e: Event, answers: Vec<Node>) {
-        let delivery = Delivery::new(answers, self.inner.cmd.clone(), None);
+        let outbox = self.inner.outbox.clone();
+        if outbox.arm() {
+            // The deadline by which a confirmed answer is written even if the driver has
+            // nothing else to do (see `delivery`).
+            let (outbox, cmd) = (outbox.clone(), self.inner.cmd.clone());
+            let delay = self.config().answer_delay;
+            self.spawn(async move {
+                tokio::time::sleep(delay).await;
+                if outbox.expire() {
+                    let _ = cmd.send(Box::new(Command::Answers));
+                }
+            });
+        }
+        let delivery = Delivery::answering(answers, outbox, self.inner.cmd.clone());
         let _ = self.inner.events.send(Box::new(Envelope {
             event: e,
             delivery: Some(delivery),
@@ -220,7 +238,7 @@ impl Client {
     /// the stanza now (Baileys receipts before it emits, too). Not waiting saves the worker
     /// a wake-up per message: the app's confirmation only closes the entry.
     pub(crate) fn emit_received(&self, e: Event, receipt: Node, inbox: Arc<Inbox>, seq: u64) {
-        let delivery = Delivery::new(Vec::new(), self.inner.cmd.clone(), Some((inbox, seq)));
+        let delivery = Delivery::closing(inbox, seq);
         let _ = self.inner.events.send(Box::new(Envelope {
             event: e,
             delivery: Some(delivery),

@@ -160,6 +160,7 @@ pub(crate) async fn drive(
     let mut timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
     let mut armed: Option<u64> = None;
     loop {
+        write_answers(&mut core, &client);
         while let Some(t) = core.poll_transmit() {
             if let Err(e) = write(&mut ws, t).await {
                 core.close(Disconnect::new(
@@ -284,13 +285,26 @@ fn run_command(core: &mut Core, client: &Client, waiters: &mut Waiters, cmd: Opt
             }
         }
         Some(Command::Close(d, farewell)) => {
+            // What the app confirmed goes before the close, or the server delivers it again.
+            write_answers(core, client);
             if let Some(node) = farewell {
                 let _ = core.send_node(&node);
             }
             core.close(d);
         }
+        // Written at the top of the loop's next turn, as every turn does.
+        Some(Command::Answers) => {}
         // Every handle is gone: nobody can use this connection any more.
         None => core.close(Disconnect::closed()),
+    }
+}
+
+/// Queues the answers the app confirmed since the last turn (see `delivery`).
+fn write_answers(core: &mut Core, client: &Client) {
+    for node in client.inner.outbox.take() {
+        if let Err(e) = core.send_node(&node) {
+            tracing::debug!(code = e.code(), "could not write a confirmed answer");
+        }
     }
 }
 

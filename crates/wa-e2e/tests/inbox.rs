@@ -226,6 +226,74 @@ async fn a_receipt_is_acked_only_after_the_app_had_the_update() {
     server.stop().await;
 }
 
+/// The phone's delivery receipt of a text `a` sent, as the status update the app holds.
+async fn held_receipt(a: &Client, ea: &mut wa_client::Events, to: &str) -> Delivery {
+    let sent = a.send_text(to, "read me").await.unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, ea.recv_pending()).await.unwrap() {
+            Some((Event::MessagesUpdate(u), Some(d))) if u[0].key.id == sent.key.id => break d,
+            Some((_, d)) => {
+                if let Some(d) = d {
+                    d.confirm();
+                }
+            }
+            None => panic!("the event stream ended"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_ack_waits_for_the_next_write_not_for_a_wake_up_of_its_own() {
+    let server = server("e2e-inbox-lazy-ack").await;
+    let pa = pair(&server, "15554440031").await;
+    let me = pa.creds.me.clone().unwrap().id;
+    // The timer that would write it on its own is far away: only the next write can.
+    let config = wa_client::Config {
+        answer_delay: Duration::from_secs(600),
+        ..config(&server)
+    };
+    let (a, mut ea) = Client::connect(config, pa.creds.clone(), pa.keys.clone());
+    opened(&mut ea).await;
+    let friend = server.phone("15554440032").unwrap();
+    let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    held.confirm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.queued(&me),
+        1,
+        "confirmed, the ack waits for the next write"
+    );
+    // Any write takes it along: a ping, which the server answers.
+    let ping = wa_binary::Node::new("iq")
+        .attr("to", "s.whatsapp.net")
+        .attr("type", "get")
+        .attr("xmlns", "w:p")
+        .children(vec![wa_binary::Node::new("ping")]);
+    a.query(ping, None).await.unwrap();
+    wait_queue_empty(&server, &me).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_ack_is_written_by_its_deadline_when_nothing_else_is() {
+    let server = server("e2e-inbox-ack-deadline").await;
+    let pa = pair(&server, "15554440041").await;
+    let me = pa.creds.me.clone().unwrap().id;
+    let (a, mut ea) = login(&server, &pa).await;
+    let friend = server.phone("15554440042").unwrap();
+    // Confirmed at once, before the outbox's timer fired: nothing but the timer writes it.
+    let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    held.confirm();
+    wait_queue_empty(&server, &me).await;
+    // Confirmed after the timer fired (the app was slow): the confirmation wakes the
+    // connection itself.
+    let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.confirm();
+    wait_queue_empty(&server, &me).await;
+    server.stop().await;
+}
+
 /// What a store engine reports when its server does not answer.
 fn unavailable(message: &str) -> wa_store::StoreError {
     wa_store::StoreError::Unavailable {
