@@ -15,14 +15,17 @@
 // implementation of Baileys' function, which most bots use) and ends them; a fresh process
 // then logs them all in from the folders, and its RSS and heap are read with 1 and with all
 // of them connected. That is the memory of a production host after a restart, without what
-// pairing left behind and without the in-memory auth state of the first part.
+// pairing left behind and without the in-memory auth state of the first part. LEAN_SMAPS=1
+// also prints, for the restarted host with all sockets up, its resident memory by mapping
+// (the node binary, the addon, anonymous memory, malloc's main heap) and its largest
+// anonymous mappings: `node benchmark/lean.bench.mjs --restart ours` runs that part alone.
 //
 // Baileys is measured up to BENCH_LEAN_BAILEYS_MAX sockets (100 by default): each Baileys
 // pairing generates and signs its 812 pre-keys in JavaScript, about a second of CPU, so 500
 // would take well over the bench's 10 minutes on a small machine. Ours goes to the largest
 // count. Per-socket costs are compared over the range both measured.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -183,8 +186,55 @@ async function restarted(impl) {
   const one = await settle({ reducer: true })
   await inFlight(RESTART - 1, PAIR_CONCURRENCY, (k) => make(`c${k + 1}`).login())
   const all = await settle({ reducer: true })
+  if (process.env.LEAN_SMAPS) {
+    const m = process.memoryUsage()
+    console.error(smapsSummary())
+    console.error(`heapTotal ${(m.heapTotal / 2 ** 20).toFixed(1)} heapUsed ${(m.heapUsed / 2 ** 20).toFixed(1)} external ${(m.external / 2 ** 20).toFixed(1)} arrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(1)}`)
+    console.error(anonSummary())
+  }
   progress(impl, 'restarted', one, all)
   return { one, all }
+}
+
+/** Resident memory by mapping (file name, or the kind of anonymous memory), in MiB. */
+function smapsSummary() {
+  const by = new Map()
+  let name = ''
+  for (const l of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l)
+    if (head) {
+      name = head[1].split('/').pop() || '[anonymous]'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+)/.exec(l)
+    if (rss) by.set(name, (by.get(name) ?? 0) + Number(rss[1]))
+  }
+  return [...by]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 10)
+    .map(([k, v]) => `${k} ${(v / 1024).toFixed(1)}`)
+    .join(', ')
+}
+
+/** Anonymous mappings by resident size. */
+function anonSummary() {
+  const rows = []
+  let cur = null
+  for (const l of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(l)
+    if (head) {
+      cur = head[4] ? null : { size: (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024, perm: head[3] }
+      if (cur) rows.push(cur)
+      continue
+    }
+    const rss = /^Rss:\s+(\d+)/.exec(l)
+    if (rss && cur) cur.rss = Number(rss[1])
+  }
+  return rows
+    .filter((r) => r.rss > 256)
+    .sort((a, b) => b.rss - a.rss)
+    .map((r) => `${(r.rss / 1024).toFixed(1)}/${(r.size / 1024).toFixed(1)} ${r.perm}`)
+    .join(', ')
 }
 
 function fmt(v) {
