@@ -50,7 +50,7 @@ pub fn message_id(me_user: Option<&str>, now_secs: u64) -> String {
         user[..n].copy_from_slice(&s.as_bytes()[..n]);
     }
     data.extend_from_slice(&user);
-    data.extend_from_slice(&wa_crypto::random_bytes::<16>());
+    data.extend_from_slice(&wa_crypto::message_random::<16>());
     let hash = wa_crypto::hash::sha256(&data);
     let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
     format!("3EB0{}", &hex[..18])
@@ -67,7 +67,7 @@ pub fn phash(jids: &[String]) -> String {
 
 /// Random padding of 1..=16 bytes, each equal to the pad length (Baileys' `writeRandomPadMax16`).
 pub fn pad(mut msg: Vec<u8>) -> Vec<u8> {
-    let r: [u8; 1] = wa_crypto::random_bytes();
+    let r: [u8; 1] = wa_crypto::message_random();
     let n = (r[0] & 0x0f) + 1;
     msg.extend(std::iter::repeat_n(n, usize::from(n)));
     msg

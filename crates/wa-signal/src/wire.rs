@@ -196,7 +196,7 @@ pub fn encode_sender_key_message(
     let mut out = Vec::with_capacity(1 + m.encoded_len() + SIGNATURE_LEN);
     out.push(VERSION_BYTE);
     m.encode(&mut out).expect("a Vec grows as needed");
-    let random: [u8; 64] = wa_crypto::random_bytes();
+    let random: [u8; 64] = wa_crypto::message_random();
     let signature = curve::sign_with_random(signing_private, &out, &random);
     out.extend_from_slice(&signature);
     out

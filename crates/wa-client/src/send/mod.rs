@@ -30,7 +30,7 @@ impl Client {
         to: &str,
         text: &str,
     ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
-        let secret: [u8; 32] = wa_crypto::random_bytes();
+        let secret: [u8; 32] = wa_crypto::message_random();
         let message = wa_proto::Message {
             extended_text_message: Some(Box::new(wa_proto::message::ExtendedTextMessage {
                 text: Some(text.to_owned()),
