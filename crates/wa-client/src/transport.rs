@@ -161,15 +161,12 @@ pub(crate) async fn drive(
     let mut armed: Option<u64> = None;
     loop {
         write_answers(&mut core, &client);
-        while let Some(t) = core.poll_transmit() {
-            if let Err(e) = write(&mut ws, t).await {
-                core.close(Disconnect::new(
-                    reason::CONNECTION_CLOSED,
-                    code::WEBSOCKET,
-                    format!("WebSocket Error ({e})"),
-                ));
-                break;
-            }
+        if let Err(e) = write_all(&mut ws, std::iter::from_fn(|| core.poll_transmit())).await {
+            core.close(Disconnect::new(
+                reason::CONNECTION_CLOSED,
+                code::WEBSOCKET,
+                format!("WebSocket Error ({e})"),
+            ));
         }
         if forward(&mut core, &client, &work_tx, &mut waiters) || core.is_closed() {
             break;
@@ -222,6 +219,36 @@ pub(crate) async fn drive(
 /// 6455 section 5.4), which the server reassembles. WhatsApp's own clients fragment too:
 /// whatsmeow writes through gorilla/websocket, whose client splits at its 4 KiB write buffer.
 const MAX_FRAME: usize = 4096;
+
+/// Writes every queued transmit. Small frames are buffered and flushed together, up to
+/// [`MAX_FRAME`] bytes at a time: the acks the outbox hands over and the message that woke the
+/// driver go out in one system call, not one each (a sent text took three `sendto`s), while
+/// tungstenite's buffer, which never shrinks, still holds at most about two frames' worth.
+async fn write_all<S>(
+    ws: &mut S,
+    transmits: impl Iterator<Item = Vec<u8>>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: futures_util::Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let mut buffered = 0;
+    for t in transmits {
+        if buffered > 0 && buffered + t.len() > MAX_FRAME {
+            ws.flush().await?;
+            buffered = 0;
+        }
+        if t.len() > MAX_FRAME {
+            write(ws, t).await?;
+            continue;
+        }
+        buffered += t.len();
+        ws.feed(WsMessage::Binary(t.into())).await?;
+    }
+    if buffered > 0 {
+        ws.flush().await?;
+    }
+    Ok(())
+}
 
 /// Writes one transmit: a single binary frame, or fragments of at most [`MAX_FRAME`] bytes,
 /// each flushed so tungstenite's buffer never holds more than one.
@@ -381,6 +408,88 @@ mod tests {
             let body: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7) as u8).collect();
             write(&mut ws, body.clone()).await.unwrap();
             assert_eq!(got.recv().await.unwrap(), Ok(body), "{n} bytes");
+        }
+    }
+
+    /// A sink that records what it is fed, marking each flush.
+    #[derive(Default)]
+    struct Recorder(Vec<Option<usize>>);
+
+    impl futures_util::Sink<WsMessage> for Recorder {
+        type Error = tokio_tungstenite::tungstenite::Error;
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: std::pin::Pin<&mut Self>, m: WsMessage) -> Result<(), Self::Error> {
+            let n = match m {
+                WsMessage::Binary(b) => b.len(),
+                WsMessage::Frame(f) => f.payload().len(),
+                _ => 0,
+            };
+            self.0.push(Some(n));
+            Ok(())
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.0.push(None);
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn small_transmits_are_flushed_together_up_to_the_frame_limit() {
+        let mut ws = Recorder::default();
+        let sizes = [100, 200, 300, MAX_FRAME - 600, 1, MAX_FRAME + 1, 50];
+        write_all(&mut ws, sizes.iter().map(|n| vec![0u8; *n]))
+            .await
+            .unwrap();
+        let expected = vec![
+            // Exactly MAX_FRAME bytes in four frames: one flush.
+            Some(100),
+            Some(200),
+            Some(300),
+            Some(MAX_FRAME - 600),
+            None,
+            // The large one cannot join: what is buffered goes first, then its fragments,
+            // each flushed.
+            Some(1),
+            None,
+            Some(MAX_FRAME),
+            None,
+            Some(1),
+            None,
+            Some(50),
+            None,
+        ];
+        assert_eq!(ws.0, expected);
+    }
+
+    #[tokio::test]
+    async fn batched_transmits_reach_the_server_whole_and_in_order() {
+        let (url, mut got) = strict_server().await;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let sizes = [10, 2_000, 3_000, 5, MAX_FRAME + 7, 0, 40];
+        let bodies: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (0..*n).map(|j| (i * 13 + j) as u8).collect())
+            .collect();
+        write_all(&mut ws, bodies.clone().into_iter())
+            .await
+            .unwrap();
+        for body in bodies {
+            assert_eq!(got.recv().await.unwrap(), Ok(body));
         }
     }
 
