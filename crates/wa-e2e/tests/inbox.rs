@@ -199,33 +199,6 @@ async fn disk_inbox_entries(disk: &Arc<MemoryEngine>) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_is_acked_only_after_the_app_had_the_update() {
-    let server = server("e2e-inbox-receipt").await;
-    let pa = pair(&server, "15554440021").await;
-    let me = pa.creds.me.clone().unwrap().id;
-    let (a, mut ea) = login(&server, &pa).await;
-    let friend = server.phone("15554440022").unwrap();
-    let sent = a.send_text(friend.jid(), "read me").await.unwrap();
-    // The phone's delivery receipt comes back as a status update, held by the app.
-    let held = loop {
-        match tokio::time::timeout(WAIT, ea.recv_pending()).await.unwrap() {
-            Some((Event::MessagesUpdate(u), Some(d))) if u[0].key.id == sent.key.id => break d,
-            Some((_, d)) => {
-                if let Some(d) = d {
-                    d.confirm();
-                }
-            }
-            None => panic!("the event stream ended"),
-        }
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(server.queued(&me), 1, "the receipt waits for its ack");
-    held.confirm();
-    wait_queue_empty(&server, &me).await;
-    server.stop().await;
-}
-
 /// The phone's delivery receipt of a text `a` sent, as the status update the app holds.
 async fn held_receipt(a: &Client, ea: &mut wa_client::Events, to: &str) -> Delivery {
     let sent = a.send_text(to, "read me").await.unwrap();
@@ -240,6 +213,22 @@ async fn held_receipt(a: &Client, ea: &mut wa_client::Events, to: &str) -> Deliv
             None => panic!("the event stream ended"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_is_acked_only_after_the_app_had_the_update() {
+    let server = server("e2e-inbox-receipt").await;
+    let pa = pair(&server, "15554440021").await;
+    let me = pa.creds.me.clone().unwrap().id;
+    let (a, mut ea) = login(&server, &pa).await;
+    let friend = server.phone("15554440022").unwrap();
+    // The phone's delivery receipt comes back as a status update, held by the app.
+    let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.queued(&me), 1, "the receipt waits for its ack");
+    held.confirm();
+    wait_queue_empty(&server, &me).await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
