@@ -84,6 +84,9 @@ pub struct Config {
     /// How long an answer the app confirmed (a receipt's ack) may wait to ride the
     /// connection's next write before it is written on its own (25 ms; see `delivery`).
     pub answer_delay: Duration,
+    /// Where the connection's tasks run and how its socket is opened (see `runner`); `None`:
+    /// on the current tokio runtime.
+    pub runner: Option<crate::runner::SharedRunner>,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             mark_online_on_connect: true,
             message_source: None,
             answer_delay: crate::delivery::ANSWER_DELAY,
+            runner: None,
         }
     }
 }

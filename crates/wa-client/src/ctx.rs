@@ -164,10 +164,15 @@ impl Client {
         });
         let client = Client { inner };
         let (work_tx, work_rx) = mpsc::unbounded_channel();
-        tokio::spawn(
+        let runner = client.inner.config.runner.as_ref();
+        crate::runner::spawn(
+            runner,
             crate::transport::drive(client.clone(), cmd_rx, work_tx).instrument(span.clone()),
         );
-        tokio::spawn(crate::recv::work(client.clone(), work_rx).instrument(span));
+        crate::runner::spawn(
+            runner,
+            crate::recv::work(client.clone(), work_rx).instrument(span),
+        );
         (client, Events::new(ev_rx))
     }
 
@@ -176,7 +181,10 @@ impl Client {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(fut.instrument(self.inner.span.clone()));
+        crate::runner::spawn(
+            self.inner.config.runner.as_ref(),
+            fut.instrument(self.inner.span.clone()),
+        );
     }
 
     /// A copy of the current credentials.

@@ -49,6 +49,7 @@ pub mod presence;
 pub mod recv;
 pub mod repository;
 pub mod retry;
+pub mod runner;
 pub mod send;
 pub mod sessions;
 pub mod signal_store;

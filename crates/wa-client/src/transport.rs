@@ -66,7 +66,7 @@ fn ws_error_status(e: &tokio_tungstenite::tungstenite::Error) -> u16 {
 }
 
 type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<crate::runner::BoxStream>>;
 
 /// Opens the websocket with WhatsApp Web's `Origin`, within the connect timeout.
 async fn connect(client: &Client) -> Result<Ws, Disconnect> {
@@ -78,29 +78,22 @@ async fn connect(client: &Client) -> Result<Ws, Disconnect> {
         .map_err(|e| Disconnect::new(400, code::WEBSOCKET, e.to_string()))?;
     req.headers_mut()
         .insert("Origin", HeaderValue::from_static(ORIGIN));
-    let connector = if config.url.starts_with("wss:") {
-        Some(tokio_tungstenite::Connector::Rustls(tls_config()))
-    } else {
-        None
-    };
-    // Nagle off (as Node's `ws` does): a send that waits for the server's ack would otherwise
-    // sit behind the peer's delayed ACK, ~40 ms per message.
-    let disable_nagle = true;
+    let tls = config.url.starts_with("wss:");
+    let connector = tls.then(|| tokio_tungstenite::Connector::Rustls(tls_config()));
+    let host = req.uri().host().unwrap_or_default().to_owned();
+    let port = req.uri().port_u16().unwrap_or(if tls { 443 } else { 80 });
     // tungstenite allocates its read buffer up front (128 KiB by default); a bot's stanzas are
     // small and one process may hold hundreds of sockets. Larger frames still arrive.
     let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(16 * 1024);
-    match tokio::time::timeout(
-        config.connect_timeout,
-        tokio_tungstenite::connect_async_tls_with_config(
-            req,
-            Some(ws_config),
-            disable_nagle,
-            connector,
-        ),
-    )
-    .await
-    {
+    let open = async {
+        let stream = crate::runner::connect(config.runner.as_ref(), &host, port)
+            .await
+            .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+        tokio_tungstenite::client_async_tls_with_config(req, stream, Some(ws_config), connector)
+            .await
+    };
+    match tokio::time::timeout(config.connect_timeout, open).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(Disconnect::new(
             ws_error_status(&e),
