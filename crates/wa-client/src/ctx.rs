@@ -246,12 +246,16 @@ impl Client {
     /// the stanza now (Baileys receipts before it emits, too). Not waiting saves the worker
     /// a wake-up per message: the app's confirmation only closes the entry.
     pub(crate) fn emit_received(&self, e: Event, receipt: Node, inbox: Arc<Inbox>, seq: u64) {
+        // The receipt is queued first: the driver then writes it before the app's listeners
+        // run (on Node's loop both are tasks of one thread, polled in the order woken), so the
+        // server hears back without waiting for the app.
+        let written = self.enqueue_send(receipt);
         let delivery = Delivery::closing(inbox, seq);
         let _ = self.inner.events.send(Box::new(Envelope {
             event: e,
             delivery: Some(delivery),
         }));
-        let Ok(written) = self.enqueue_send(receipt) else {
+        let Ok(written) = written else {
             // Closed: the server delivers the message again to the next connection, which
             // answers it from the inbox.
             return;
