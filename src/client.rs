@@ -2,7 +2,8 @@
 //!
 //! Events cross as batches: a task drains the client's event channel and hands each batch
 //! (`{ ack, events }`: `events` a JSON array of `{ name, data }`, bytes in BufferJSON; `ack`
-//! the batch's number when something waits for it) to one ThreadsafeFunction per socket,
+//! the batch's number when something waits for it) to the app: by a direct call when the
+//! socket runs on Node's loop (`event_loop`), else through one ThreadsafeFunction per socket,
 //! called NonBlocking. The batch's messages leave the inbox (and the acks of receipts in it go to
 //! the server) only when lib/socket.js calls `delivered(ack)`, after the listeners had the
 //! batch (see wa-client's `delivery`). That function keeps Node alive while the socket is connected
@@ -10,11 +11,13 @@
 //! holds the process open. Nodes for `sendNode`/`query` cross as encoded frames.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use napi::JsValue;
 use napi::Status;
-use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, Buffer, Env, Function, Promise};
+use napi::bindgen_prelude::{Buffer, Env, Function, Object, Promise};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use wa_client::retry::{MessageSource, SharedSource};
@@ -23,6 +26,7 @@ use wa_store::{AuthenticationCreds, BoxFuture, StoreError};
 
 use crate::compat;
 use crate::errors::{Coded, JsFail, Result, coded};
+use crate::event_loop;
 use crate::logging;
 use crate::store::NativeKeys;
 use crate::trim;
@@ -158,6 +162,16 @@ impl MessageSource for JsMessageSource {
     }
 }
 
+/// Runs `task` on Node's loop when the socket lives there, else on tokio's worker.
+fn spawn_on(home: Option<&Arc<event_loop::Loop>>, task: impl Future<Output = ()> + Send + 'static) {
+    match home {
+        Some(l) => l.spawn(Box::pin(task)),
+        None => {
+            napi::bindgen_prelude::spawn(task);
+        }
+    }
+}
+
 /// How long a retry waits for the app's `getMessage`.
 const GET_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -195,6 +209,30 @@ pub struct NativeSocket {
     waiting: Waiting,
     /// Routes this socket's `tracing` records to its JS logger while the socket object lives.
     _log: Option<logging::Registration>,
+    /// Node's loop, when the socket runs on it (see `event_loop`).
+    home: Option<Arc<event_loop::Loop>>,
+}
+
+impl NativeSocket {
+    /// A promise of `work`'s outcome; the work runs where the socket does, so on Node's loop
+    /// a send's promise settles without another thread.
+    fn settle<'e>(
+        &self,
+        env: &'e Env,
+        work: impl Future<Output = std::result::Result<String, JsFail>> + Send + 'static,
+    ) -> Result<Object<'e>> {
+        if let Some(home) = &self.home {
+            let (promise, value) = event_loop::LoopPromise::new(home.clone(), env)?;
+            home.spawn(Box::pin(async move { promise.settle(work.await) }));
+            return Ok(Object::from_raw(env.raw(), value));
+        }
+        let (deferred, promise) = env.create_deferred()?;
+        spawn_on(self.home.as_ref(), async move {
+            let outcome = work.await;
+            deferred.resolve(move |env| outcome.map_err(|f| crate::errors::rejection(env, f)));
+        });
+        Ok(promise)
+    }
 }
 
 #[napi]
@@ -204,6 +242,7 @@ impl NativeSocket {
     /// this socket (`{ level, msg, target, fields }` as JSON text).
     #[napi(factory, catch_unwind)]
     pub fn connect(
+        env: &Env,
         options: SocketOptions,
         creds_json: String,
         keys: &NativeKeys,
@@ -222,6 +261,12 @@ impl NativeSocket {
         }
         let creds = AuthenticationCreds::from_json(creds_json.as_bytes())
             .map_err(|e| coded(e.code(), e))?;
+        let home = event_loop::current(env);
+        // On Node's loop the batches are handed over by a direct call; the thread-safe
+        // function then only keeps Node alive while the socket is connected.
+        let direct = home
+            .clone()
+            .and_then(|l| event_loop::JsCallback::new(l, env, on_events.raw()));
         let tsfn: EventsTsfn = on_events
             .build_threadsafe_function()
             .callee_handled::<false>()
@@ -242,13 +287,15 @@ impl NativeSocket {
             }
             None => None,
         };
+        let batcher_home = home.clone();
+        cfg.runner = home.as_ref().map(event_loop::runner);
         let span = tracing::info_span!(logging::SOCKET_SPAN, socket = id);
         let waiting = Waiting::default();
         let batches = waiting.clone();
         let client = napi::bindgen_prelude::within_runtime_if_available(move || {
             let (client, mut events) = span.in_scope(|| Client::connect(cfg, creds, store));
             let waiting = batches;
-            tokio::spawn(async move {
+            let batcher = async move {
                 let mut batch = Vec::new();
                 let mut deliveries = Vec::new();
                 let mut next_batch: u32 = 0;
@@ -289,20 +336,25 @@ impl NativeSocket {
                     // Every piece is UTF-8 (JSON printed from Rust strings).
                     let json = String::from_utf8(text)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                    if !direct.as_ref().is_some_and(|d| d.call(&json)) {
+                        tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                    }
                     if closed {
                         break;
                     }
                 }
                 // Dropping the function releases it: Node may exit once the socket closed.
                 drop(tsfn);
-            });
+                drop(direct);
+            };
+            spawn_on(batcher_home.as_ref(), batcher);
             client
         });
         Ok(Self {
             client,
             waiting,
             _log: log,
+            home,
         })
     }
 
@@ -310,22 +362,14 @@ impl NativeSocket {
     /// Synchronous up to the promise: the send takes its place in the chat's order during this
     /// call, so sends made one after another go out in that order even when nobody awaits.
     #[napi(catch_unwind, ts_return_type = "Promise<string>")]
-    pub fn send_text(
-        &self,
-        env: &Env,
-        jid: String,
-        text: String,
-    ) -> Result<AsyncBlock<Coded<String>>> {
+    pub fn send_text<'e>(&self, env: &'e Env, jid: String, text: String) -> Result<Object<'e>> {
         let sending = self.client.send_text(&jid, &text);
-        Ok(AsyncBlockBuilder::new(async move {
-            Ok(Coded(
-                sending
-                    .await
-                    .map(|msg| compat::wa_message_text(&msg))
-                    .map_err(client_err),
-            ))
+        self.settle(env, async move {
+            sending
+                .await
+                .map(|msg| compat::wa_message_text(&msg))
+                .map_err(client_err)
         })
-        .build(env)?)
     }
 
     /// Baileys' `relayMessage(jid, message, { messageId, additionalAttributes,
@@ -333,13 +377,13 @@ impl NativeSocket {
     /// as an encoded frame; resolves with the WAMessage as JSON once the server acked. Like
     /// `sendText`, it takes its place in the chat's order during this call.
     #[napi(catch_unwind, ts_return_type = "Promise<string>")]
-    pub fn relay_message(
+    pub fn relay_message<'e>(
         &self,
-        env: &Env,
+        env: &'e Env,
         jid: String,
         message: Buffer,
         options: Option<RelayOptions>,
-    ) -> Result<AsyncBlock<Coded<String>>> {
+    ) -> Result<Object<'e>> {
         let message =
             <wa_proto::Message as prost::Message>::decode(message.as_ref()).map_err(|e| {
                 coded(
@@ -370,15 +414,12 @@ impl NativeSocket {
             send.group = compat::groups::metadata_from_json(&v).map(std::sync::Arc::new);
         }
         let sending = self.client.relay_message(&jid, message, send);
-        Ok(AsyncBlockBuilder::new(async move {
-            Ok(Coded(
-                sending
-                    .await
-                    .map(|msg| compat::wa_message_text(&msg))
-                    .map_err(client_err),
-            ))
+        self.settle(env, async move {
+            sending
+                .await
+                .map(|msg| compat::wa_message_text(&msg))
+                .map_err(client_err)
         })
-        .build(env)?)
     }
 
     /// Baileys' `refreshMediaConn(forceGet)`: the upload hosts and auth token (cached until

@@ -8,6 +8,8 @@ mod client;
 mod compat;
 mod crypto;
 mod errors;
+#[cfg_attr(not(unix), path = "event_loop_none.rs")]
+mod event_loop;
 mod groups;
 mod logging;
 mod media;
