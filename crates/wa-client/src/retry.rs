@@ -51,12 +51,14 @@ impl fmt::Debug for SharedSource {
 /// A bounded map of the messages we sent lately, oldest evicted first.
 #[derive(Default)]
 struct Recent {
-    map: HashMap<String, (String, wa_proto::Message)>,
+    /// The chat and the message's bytes: compact, and already made by the send (a message
+    /// tree would cost a copy per send, for the rare retry).
+    map: HashMap<String, (String, Vec<u8>)>,
     order: VecDeque<String>,
 }
 
 impl Recent {
-    fn put(&mut self, id: String, chat: String, msg: wa_proto::Message) {
+    fn put(&mut self, id: String, chat: String, msg: Vec<u8>) {
         if self.map.insert(id.clone(), (chat, msg)).is_none() {
             self.order.push_back(id);
         }
@@ -84,7 +86,8 @@ impl RetryState {
         *c
     }
 
-    pub fn remember_sent(&self, id: String, chat: String, msg: wa_proto::Message) {
+    /// Remembers a sent message (its encoded bytes) for the retry receipts that may follow.
+    pub fn remember_sent(&self, id: String, chat: String, msg: Vec<u8>) {
         self.recent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -92,12 +95,11 @@ impl RetryState {
     }
 
     fn sent(&self, id: &str) -> Option<(String, wa_proto::Message)> {
-        self.recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map
-            .get(id)
-            .cloned()
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let (chat, bytes) = recent.map.get(id)?;
+        // Bytes this client encoded: a failure would be a bug, not input.
+        let message = <wa_proto::Message as prost::Message>::decode(bytes.as_slice()).ok()?;
+        Some((chat.clone(), message))
     }
 }
 
@@ -349,7 +351,7 @@ mod tests {
     fn recent_is_bounded() {
         let s = RetryState::default();
         for i in 0..(RECENT_CAP + 10) {
-            s.remember_sent(i.to_string(), "c".into(), wa_proto::Message::default());
+            s.remember_sent(i.to_string(), "c".into(), Vec::new());
         }
         assert!(s.sent("0").is_none());
         assert!(s.sent(&(RECENT_CAP + 9).to_string()).is_some());

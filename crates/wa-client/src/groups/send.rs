@@ -113,7 +113,8 @@ impl Client {
             self.sender_key_memory(&chat).await?
         };
 
-        let plain = nodes::pad(message.encode_to_vec());
+        let encoded = message.encode_to_vec();
+        let plain = nodes::pad(encoded.clone());
         let group = self.inner.signal.group_encrypt(&name, &plain).await?;
 
         let mut need = Vec::new();
@@ -201,7 +202,7 @@ impl Client {
 
         self.inner
             .retry
-            .remember_sent(id.clone(), chat.clone(), message.clone());
+            .remember_sent(id.clone(), chat.clone(), encoded);
         let ack = self.enqueue_await_ack(stanza);
         drop(turn);
         Self::ack(ack?).await?;

@@ -130,10 +130,13 @@ impl Client {
         let jids: Vec<String> = recipients.iter().map(|r| r.jid.clone()).collect();
         let chat = dest.to_string();
         // Each device's own padding, as before: our devices get the DeviceSentMessage.
+        let encoded = message.encode_to_vec();
         let mut plaintexts = Vec::with_capacity(recipients.len());
         let mut targets = Vec::with_capacity(recipients.len());
         for (i, r) in recipients.iter().enumerate() {
-            plaintexts.push(nodes::pad(plaintext_for(r.mine, &chat, &message)));
+            plaintexts.push(nodes::pad(plan::plaintext_of(
+                r.mine, &chat, &encoded, &message,
+            )));
             targets.push((r.jid.clone(), i));
         }
         let mut participants = Vec::with_capacity(recipients.len());
@@ -170,7 +173,7 @@ impl Client {
         // server's ack does.
         self.inner
             .retry
-            .remember_sent(id.clone(), chat.clone(), message.clone());
+            .remember_sent(id.clone(), chat.clone(), encoded);
         let ack = self.enqueue_await_ack(stanza);
         // On the wire in order: the chat's next send may go.
         drop(turn);

@@ -40,21 +40,43 @@ pub fn fan_out(devices: &[String], own: &Own, sender: &Jid) -> Result<Vec<Recipi
 /// The plaintext a device gets: the message itself, or for our own devices a
 /// `DeviceSentMessage` naming the chat, so they show it as sent by us.
 pub fn plaintext_for(mine: bool, chat: &str, message: &wa_proto::Message) -> Vec<u8> {
-    if mine {
-        wa_proto::Message {
-            device_sent_message: Some(Box::new(wa_proto::message::DeviceSentMessage {
-                destination_jid: Some(chat.to_owned()),
-                message: Some(Box::new(message.clone())),
-                phash: None,
-            })),
-            // Our other devices read a poll's or event's secret here, as WhatsApp puts it.
-            message_context_info: message.message_context_info.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec()
-    } else {
-        message.encode_to_vec()
+    plaintext_of(mine, chat, &message.encode_to_vec(), message)
+}
+
+/// [`plaintext_for`] from the message's bytes, encoded once for every device of a send: the
+/// wrapper for our own devices takes the bytes as they are (field order and all), so the
+/// message tree is neither copied nor encoded again.
+pub fn plaintext_of(
+    mine: bool,
+    chat: &str,
+    encoded: &[u8],
+    message: &wa_proto::Message,
+) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+    if !mine {
+        return encoded.to_vec();
     }
+    // Message { deviceSentMessage (31) { destinationJid (1), message (2) },
+    // messageContextInfo (35) }: in field order, as prost writes them. Our other devices read a
+    // poll's or event's secret from the context info, as WhatsApp puts it.
+    let field =
+        |tag: u32, len: usize| prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len;
+    let dsm_len = field(1, chat.len()) + field(2, encoded.len());
+    let context = message.message_context_info.as_ref();
+    let mut out =
+        Vec::with_capacity(field(31, dsm_len) + context.map_or(0, |c| field(35, c.encoded_len())));
+    encode_key(31, WireType::LengthDelimited, &mut out);
+    encode_varint(dsm_len as u64, &mut out);
+    encode_key(1, WireType::LengthDelimited, &mut out);
+    encode_varint(chat.len() as u64, &mut out);
+    out.extend_from_slice(chat.as_bytes());
+    encode_key(2, WireType::LengthDelimited, &mut out);
+    encode_varint(encoded.len() as u64, &mut out);
+    out.extend_from_slice(encoded);
+    if let Some(c) = context {
+        prost::encoding::message::encode(35, c, &mut out);
+    }
+    out
 }
 
 /// `<enc v=2 type=pkmsg|msg>` with the ciphertext.
@@ -149,5 +171,37 @@ mod tests {
         let dsm = mine.device_sent_message.unwrap();
         assert_eq!(dsm.destination_jid.as_deref(), Some("c@s.whatsapp.net"));
         assert_eq!(*dsm.message.unwrap(), m);
+    }
+
+    /// The wrapper written from the message's bytes is, byte for byte, what prost writes for
+    /// the same `DeviceSentMessage` built as a tree (with and without context info).
+    #[test]
+    fn the_wrapper_from_bytes_is_what_prost_writes() {
+        let mut m = wa_proto::Message {
+            conversation: Some("x".repeat(300)),
+            ..Default::default()
+        };
+        for with_context in [false, true] {
+            if with_context {
+                m.message_context_info = Some(Box::new(wa_proto::MessageContextInfo {
+                    message_secret: Some(vec![7; 32]),
+                    ..Default::default()
+                }));
+            }
+            let tree = wa_proto::Message {
+                device_sent_message: Some(Box::new(wa_proto::message::DeviceSentMessage {
+                    destination_jid: Some("c@s.whatsapp.net".into()),
+                    message: Some(Box::new(m.clone())),
+                    phash: None,
+                })),
+                message_context_info: m.message_context_info.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            assert_eq!(
+                plaintext_of(true, "c@s.whatsapp.net", &m.encode_to_vec(), &m),
+                tree
+            );
+        }
     }
 }
