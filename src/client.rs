@@ -227,7 +227,7 @@ impl NativeSocket {
             return Ok(Object::from_raw(env.raw(), value));
         }
         let (deferred, promise) = env.create_deferred()?;
-        spawn_on(self.home.as_ref(), async move {
+        napi::bindgen_prelude::spawn(async move {
             let outcome = work.await;
             deferred.resolve(move |env| outcome.map_err(|f| crate::errors::rejection(env, f)));
         });

@@ -68,6 +68,18 @@ fn ws_error_status(e: &tokio_tungstenite::tungstenite::Error) -> u16 {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<crate::runner::BoxStream>>;
 
+/// Where to open the TCP connection for `uri`: an IPv6 literal without its brackets (the URI
+/// keeps them; name resolution does not take them), the scheme's port when none is given.
+fn host_port(uri: &tokio_tungstenite::tungstenite::http::Uri, tls: bool) -> (String, u16) {
+    let host = uri.host().unwrap_or_default();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    (host.to_owned(), port)
+}
+
 /// Opens the websocket with WhatsApp Web's `Origin`, within the connect timeout.
 async fn connect(client: &Client) -> Result<Ws, Disconnect> {
     let config = client.config();
@@ -80,8 +92,7 @@ async fn connect(client: &Client) -> Result<Ws, Disconnect> {
         .insert("Origin", HeaderValue::from_static(ORIGIN));
     let tls = config.url.starts_with("wss:");
     let connector = tls.then(|| tokio_tungstenite::Connector::Rustls(tls_config()));
-    let host = req.uri().host().unwrap_or_default().to_owned();
-    let port = req.uri().port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let (host, port) = host_port(req.uri(), tls);
     // tungstenite allocates its read buffer up front (128 KiB by default); a bot's stanzas are
     // small and one process may hold hundreds of sockets. Larger frames still arrive.
     let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -363,6 +374,27 @@ fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tcp_address_of_a_url() {
+        let at = |u: &str, tls| host_port(&u.parse().unwrap(), tls);
+        assert_eq!(
+            at("wss://web.whatsapp.com/ws/chat", true),
+            ("web.whatsapp.com".to_owned(), 443)
+        );
+        assert_eq!(
+            at("ws://127.0.0.1:5222/ws/chat", false),
+            ("127.0.0.1".to_owned(), 5222)
+        );
+        assert_eq!(
+            at("ws://[::1]:8080/ws/chat", false),
+            ("::1".to_owned(), 8080)
+        );
+        assert_eq!(
+            at("ws://localhost/ws/chat", false),
+            ("localhost".to_owned(), 80)
+        );
+    }
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
     /// A server that refuses any frame over [`MAX_FRAME`] bytes and reports each message.
