@@ -4,6 +4,10 @@
 // offline delivery, logout.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { startTestServer } from '../lib/testing.mjs'
 import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, DisconnectReason } from '../index.mjs'
 import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
@@ -153,6 +157,64 @@ test('our socket and the real Baileys 7 exchange texts both ways', async () => {
   await baileys.waitMessage((m) => text(m) === `burst ${n - 1}`, 30_000)
   const ms = Date.now() - t0
   console.log(`# ours -> server -> Baileys: ${n} texts in ${ms} ms (${Math.round((n * 1000) / ms)} msg/s)`)
+})
+
+// Our socket keeps a session record as itself in its key cache and writes it as text: over a
+// Baileys folder that text must be libsignal-node's record, which Baileys goes on from.
+test('over a Baileys auth folder our sessions are libsignal-node records: the real Baileys takes the folder over and the conversation goes on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bn-folder-'))
+  try {
+    const folder = await useMultiFileAuthState(dir)
+    const mine = new OurClient('folder')
+    mine.auth = folder.state
+    mine.connect = function () {
+      const sock = OurClient.prototype.connect.call(this)
+      sock.ev.on('creds.update', folder.saveCreds)
+      return sock
+    }
+    mine.connect()
+    const { qr } = await mine.waitUpdate((u) => !!u.qr)
+    const closed = mine.waitUpdate((u) => u.connection === 'close')
+    const number = '15550400'
+    await server.scanQR(qr, { phoneNumber: number, pushName: 'Folder' })
+    await mine.restartAfter(await closed)
+    const me = `${number}@s.whatsapp.net`
+    for (let i = 0; i < 3; i++) {
+      await mine.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: `folder n${i}` })
+      await baileys.waitMessage((m) => text(m) === `folder n${i}`)
+      await baileys.sock.sendMessage(me, { text: `folder b${i}` })
+      await mine.waitMessage((m) => text(m) === `folder b${i}`)
+    }
+    await mine.end()
+    await folder.saveCreds()
+
+    const sessions = readdirSync(dir).filter((f) => f.startsWith('session-'))
+    assert.ok(sessions.length >= 2, `sessions written: ${sessions}`)
+    for (const f of sessions) {
+      const rec = JSON.parse(readFileSync(join(dir, f), 'utf8'))
+      assert.equal(rec.version, 'v1', f)
+      assert.ok(Object.keys(rec._sessions).length >= 1, f)
+    }
+
+    const heir = new BaileysClient(server, 'heir')
+    heir.auth = (await useMultiFileAuthState(dir)).state
+    heir.connect()
+    await heir.waitOpen()
+    for (let i = 0; i < 2; i++) {
+      await baileys.sock.sendMessage(me, { text: `to the heir ${i}` })
+      await heir.waitMessage((m) => text(m) === `to the heir ${i}`)
+      await heir.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: `from the heir ${i}` })
+      await baileys.waitMessage((m) => text(m) === `from the heir ${i}`)
+    }
+    // Decrypted with the sessions we wrote: no message failed and came again by a retry.
+    assert.deepEqual(
+      heir.upserts.filter((m) => m.messageStubType != null).map((m) => m.messageStubParameters),
+      [],
+    )
+    await heir.end()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 // lib/socket.js parses a batch without BufferJSON's reviver unless its text names "Buffer":

@@ -17,9 +17,9 @@ use napi_derive::napi;
 use serde_json::Value;
 use wa_store::{
     AuthenticationCreds, BaileysFolder, BatchedStore, BoxFuture, Durability, Engine,
-    EngineKeyStore, FileEngine, FileOptions, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType,
-    KeyWrites, MemoryEngine, SqliteEngine, Store, StoreBatch, StoreError, Write, keys::AccountKeys,
-    migrate,
+    EngineKeyStore, FileEngine, FileOptions, KeyChanges, KeyMap, KeyRequest, KeyStore,
+    KeyTransaction, KeyType, KeyWrites, MemoryEngine, SqliteEngine, Store, StoreBatch, StoreError,
+    Write, keys::AccountKeys, migrate,
 };
 
 use crate::errors::{Coded, JsFail, Result, coded};
@@ -1007,6 +1007,65 @@ impl KeyStore for JsKeyStore {
                 .map(|_| ())
         })
     }
+
+    // The dispatcher takes text: a typed value goes in as its own, without a tree.
+    fn set_changes<'a>(&'a self, changes: &'a KeyChanges) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.call("set", changes_to_json(changes)?)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn set_changes_owned(&self, changes: KeyChanges) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.set_changes(&changes).await })
+    }
+}
+
+/// A `SignalDataSet` as JSON text, each typed value printed by itself.
+fn changes_to_json(c: &KeyChanges) -> std::result::Result<String, StoreError> {
+    enum Piece<'a> {
+        Value(Option<&'a Value>),
+        Text(String),
+    }
+    let mut by_type: std::collections::BTreeMap<KeyType, Vec<(&str, Piece<'_>)>> =
+        Default::default();
+    for (ty, ids) in &c.values {
+        let slot = by_type.entry(*ty).or_default();
+        for (id, v) in ids {
+            slot.push((id, Piece::Value(v.as_ref())));
+        }
+    }
+    for (ty, id, v) in &c.typed {
+        by_type
+            .entry(*ty)
+            .or_default()
+            .push((id, Piece::Text(v.json_text())));
+    }
+    let bad = |e: serde_json::Error| StoreError::BadValue(e.to_string());
+    let mut out = String::from("{");
+    for (i, (ty, entries)) in by_type.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(ty.as_str()).map_err(bad)?);
+        out.push_str(":{");
+        for (j, (id, piece)) in entries.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(id).map_err(bad)?);
+            out.push(':');
+            match piece {
+                Piece::Value(Some(v)) => out.push_str(&serde_json::to_string(v).map_err(bad)?),
+                Piece::Value(None) => out.push_str("null"),
+                Piece::Text(t) => out.push_str(t),
+            }
+        }
+        out.push('}');
+    }
+    out.push('}');
+    Ok(out)
 }
 
 /// The Signal key store of an account: over an engine, a Baileys folder or a JavaScript

@@ -26,7 +26,7 @@ use std::time::Duration;
 use prost::Message as _;
 use serde_json::{Value, json};
 use wa_binary::Node;
-use wa_store::{KeyStore, KeyType, KeyWrites, bufferjson};
+use wa_store::{KeyChanges, KeyStore, KeyType, KeyWrites, bufferjson};
 
 use crate::error::ClientError;
 
@@ -314,10 +314,11 @@ impl Inbox {
     /// write what its decryption changed ([`Inbox::settle`]), then handed over from the entry.
     pub async fn append(
         &self,
-        mut writes: KeyWrites,
+        writes: impl Into<KeyChanges>,
         entry: &Entry,
         conn: u64,
     ) -> Result<u64, ClientError> {
+        let mut writes = writes.into();
         self.load().await?;
         let value = entry.to_json()?;
         let _w = self.writer.lock().await;
@@ -337,8 +338,14 @@ impl Inbox {
         inbox.insert(META.to_owned(), Some(meta));
         let whole = self.keys.all_or_nothing();
         let first = if whole {
-            writes.entry(KeyType::Inbox).or_default().extend(inbox);
-            self.keys.set_owned(std::mem::take(&mut writes)).await
+            writes
+                .values
+                .entry(KeyType::Inbox)
+                .or_default()
+                .extend(inbox);
+            self.keys
+                .set_changes_owned(std::mem::take(&mut writes))
+                .await
         } else {
             self.keys
                 .set_owned(KeyWrites::from([(KeyType::Inbox, inbox)]))
@@ -356,7 +363,7 @@ impl Inbox {
         let second = if writes.is_empty() {
             Ok(())
         } else {
-            self.keys.set_owned(writes).await
+            self.keys.set_changes_owned(writes).await
         };
         let mut s = self.state();
         s.pending.insert(seq, entry.uid.clone());
@@ -376,9 +383,9 @@ impl Inbox {
     /// Writes what decrypting the message of unsettled entry `seq` again changed (nothing,
     /// when its keys were found used up: the first attempt wrote them); the entry is then
     /// pending as any other.
-    pub async fn settle(&self, seq: u64, writes: &KeyWrites) -> Result<(), ClientError> {
+    pub async fn settle(&self, seq: u64, writes: &KeyChanges) -> Result<(), ClientError> {
         if !writes.is_empty() {
-            self.keys.set(writes).await?;
+            self.keys.set_changes(writes).await?;
         }
         self.state().unsettled.remove(&seq);
         Ok(())

@@ -20,7 +20,7 @@ use wa_signal::{
     StoreError,
 };
 use wa_store::bufferjson;
-use wa_store::{KeyStore, KeyType, KeyWrites};
+use wa_store::{KeyChanges, KeyStore, KeyType, KeyWrites, TypedValue};
 
 use crate::ctx::{SharedCreds, lock};
 
@@ -117,8 +117,16 @@ impl IdentityKeyStore for KeyStoreSignal {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = address.to_string();
+        // Read in the cache's tree in place, as a session is (once per message).
+        let mut held = None;
+        if self.keys.peek(KeyType::IdentityKey, &id, &mut |v| {
+            held = v.and_then(bufferjson::bytes);
+        }) {
+            return Ok(held);
+        }
         Ok(self
-            .one(KeyType::IdentityKey, &address.to_string())
+            .one(KeyType::IdentityKey, &id)
             .await?
             .and_then(|v| bufferjson::bytes(&v)))
     }
@@ -130,6 +138,12 @@ impl SessionStore for KeyStoreSignal {
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let id = address.to_string();
+        // Written by an earlier operation as a record: taken as it is.
+        if let Some(t) = self.keys.peek_typed(KeyType::Session, &id)
+            && let Some(s) = (&*t as &dyn std::any::Any).downcast_ref::<StoredSession>()
+        {
+            return Ok(Some(s.0.clone()));
+        }
         let parse =
             |v: &Value| session_from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()));
         // The record is read from the cache's tree in place: copying the tree first cost more
@@ -204,6 +218,42 @@ impl SenderKeyStore for KeyStoreSignal {
         SenderKeyRecord::from_stored(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// A session record as the key store keeps it: libsignal-node's JSON when stored, the record
+/// itself in the cache.
+struct StoredSession(SessionRecord);
+
+impl TypedValue for StoredSession {
+    fn json_text(&self) -> String {
+        self.0.to_json()
+    }
+
+    fn json_value(&self) -> Value {
+        self.0.to_json_value()
+    }
+}
+
+/// A Signal batch as one key store write: Baileys' `SignalDataSet`, each session written as
+/// a record (see [`TypedValue`]).
+pub fn batch_changes(mut batch: Batch) -> KeyChanges {
+    let mut typed = Vec::with_capacity(batch.sessions.len());
+    let mut deleted = Vec::new();
+    for (addr, rec) in std::mem::take(&mut batch.sessions) {
+        match rec {
+            Some(r) => typed.push((
+                KeyType::Session,
+                addr.to_string(),
+                std::sync::Arc::new(StoredSession(r)) as std::sync::Arc<dyn TypedValue>,
+            )),
+            None => deleted.push((addr, None)),
+        }
+    }
+    batch.sessions = deleted;
+    KeyChanges {
+        values: batch_writes(batch),
+        typed,
     }
 }
 
@@ -285,14 +335,14 @@ impl StoreCommit for KeyStoreSignal {
             return Ok(());
         }
         self.keys
-            .set_owned(batch_writes(batch))
+            .set_changes_owned(batch_changes(batch))
             .await
             .map_err(backend)
     }
 }
 
 /// Signal operations staged for one unit of work: reads see what earlier operations of the
-/// unit wrote, commits only collect. The caller writes [`Staged::into_writes`] once, together
+/// unit wrote, commits only collect. The caller writes [`Staged::into_changes`] once, together
 /// with whatever else belongs to the unit (a received message's inbox entry), and must hold
 /// the protocol's lock of every key it touched until then.
 pub struct Staged<'a> {
@@ -332,8 +382,8 @@ impl<'a> Staged<'a> {
     }
 
     /// Everything committed, as one key store write.
-    pub fn into_writes(self) -> KeyWrites {
-        batch_writes(self.into_batch())
+    pub fn into_changes(self) -> KeyChanges {
+        batch_changes(self.into_batch())
     }
 
     /// Everything committed, as records.

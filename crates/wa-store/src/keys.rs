@@ -93,6 +93,49 @@ pub type KeyWrites = BTreeMap<KeyType, BTreeMap<String, Option<Value>>>;
 /// One read request: a type and the ids wanted.
 pub type KeyRequest = (KeyType, Vec<String>);
 
+/// A value its writer keeps in its own type and a store writes as JSON. A cache holds the
+/// value itself, so the next reader that knows the type takes it as it is: a session record,
+/// read and written once per message, was printed to a JSON tree, the tree to text, and the
+/// tree read back into a record at the next message (~8% of a received text's CPU).
+pub trait TypedValue: std::any::Any + Send + Sync {
+    /// The stored JSON text.
+    fn json_text(&self) -> String;
+    /// The same value as a JSON tree, for readers and stores that take trees.
+    fn json_value(&self) -> Value;
+}
+
+/// Writes of one `set`: JSON values (`None` deletes) and typed ones. A key is in one of
+/// the two, not both.
+#[derive(Default)]
+pub struct KeyChanges {
+    pub values: KeyWrites,
+    pub typed: Vec<(KeyType, String, Arc<dyn TypedValue>)>,
+}
+
+impl KeyChanges {
+    pub fn is_empty(&self) -> bool {
+        self.typed.is_empty() && self.values.values().all(BTreeMap::is_empty)
+    }
+
+    /// The same writes with every typed value as its JSON tree.
+    pub fn into_values(self) -> KeyWrites {
+        let mut w = self.values;
+        for (ty, id, v) in self.typed {
+            w.entry(ty).or_default().insert(id, Some(v.json_value()));
+        }
+        w
+    }
+}
+
+impl From<KeyWrites> for KeyChanges {
+    fn from(values: KeyWrites) -> Self {
+        Self {
+            values,
+            typed: Vec::new(),
+        }
+    }
+}
+
 /// A store of Signal keys. `get_many` answers several types in one call, so a store behind
 /// a round trip (a JavaScript auth state) pays it once.
 pub trait KeyStore: Send + Sync + 'static {
@@ -114,6 +157,41 @@ pub trait KeyStore: Send + Sync + 'static {
     fn peek(&self, ty: KeyType, id: &str, f: &mut dyn FnMut(Option<&Value>)) -> bool {
         let _ = (ty, id, f);
         false
+    }
+
+    /// Writes `changes` as one `set`. A store without a typed form writes the typed values
+    /// as JSON trees.
+    fn set_changes<'a>(&'a self, changes: &'a KeyChanges) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if changes.typed.is_empty() {
+                return self.set(&changes.values).await;
+            }
+            let mut w = changes.values.clone();
+            for (ty, id, v) in &changes.typed {
+                w.entry(*ty)
+                    .or_default()
+                    .insert(id.clone(), Some(v.json_value()));
+            }
+            self.set_owned(w).await
+        })
+    }
+
+    /// [`KeyStore::set_changes`] for a caller done with `changes` (see
+    /// [`KeyStore::set_owned`]).
+    fn set_changes_owned(&self, changes: KeyChanges) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if changes.typed.is_empty() {
+                return self.set_owned(changes.values).await;
+            }
+            self.set_owned(changes.into_values()).await
+        })
+    }
+
+    /// The typed value held in memory for `(ty, id)`, when its last write was typed (see
+    /// [`TypedValue`]); `None` sends the reader to [`KeyStore::peek`] or a read.
+    fn peek_typed(&self, ty: KeyType, id: &str) -> Option<Arc<dyn TypedValue>> {
+        let _ = (ty, id);
+        None
     }
 
     /// Whether a failed `set` is known to have written nothing (see
@@ -203,22 +281,42 @@ impl KeyStore for EngineKeyStore {
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut batch = Vec::new();
-            for (ty, ids) in writes {
-                for (id, v) in ids {
-                    let p = key_path(*ty, id)?;
-                    batch.push(match v {
-                        Some(v) => Write::put(
-                            p,
-                            serde_json::to_vec(v)
-                                .map_err(|e| StoreError::BadValue(e.to_string()))?,
-                        ),
-                        None => Write::delete(p),
-                    });
-                }
+            engine_writes(writes, &mut batch)?;
+            self.engine.set_many(batch).await
+        })
+    }
+
+    // A typed value goes to the engine as its text, without a JSON tree in between.
+    fn set_changes<'a>(&'a self, changes: &'a KeyChanges) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut batch = Vec::new();
+            engine_writes(&changes.values, &mut batch)?;
+            for (ty, id, v) in &changes.typed {
+                batch.push(Write::put(key_path(*ty, id)?, v.json_text().into_bytes()));
             }
             self.engine.set_many(batch).await
         })
     }
+
+    fn set_changes_owned(&self, changes: KeyChanges) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.set_changes(&changes).await })
+    }
+}
+
+fn engine_writes(writes: &KeyWrites, batch: &mut Vec<Write>) -> Result<()> {
+    for (ty, ids) in writes {
+        for (id, v) in ids {
+            let p = key_path(*ty, id)?;
+            batch.push(match v {
+                Some(v) => Write::put(
+                    p,
+                    serde_json::to_vec(v).map_err(|e| StoreError::BadValue(e.to_string()))?,
+                ),
+                None => Write::delete(p),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// How many of the newest pre-keys are kept: two full uploads of Baileys' 812.
@@ -252,14 +350,27 @@ pub fn bound_prekeys(writes: &mut KeyWrites, max: u32) {
     }
 }
 
+/// What the cache knows of a key: a JSON value, known absence, or a typed value.
+enum Slot {
+    Json(Option<Value>),
+    Typed(Arc<dyn TypedValue>),
+}
+
+impl From<Option<Value>> for Slot {
+    fn from(v: Option<Value>) -> Self {
+        Slot::Json(v)
+    }
+}
+
 struct Lru {
-    map: HashMap<(KeyType, String), Option<Value>>,
+    map: HashMap<(KeyType, String), Slot>,
     order: VecDeque<(KeyType, String)>,
     cap: usize,
 }
 
 impl Lru {
-    fn put(&mut self, k: (KeyType, String), v: Option<Value>) {
+    fn put(&mut self, k: (KeyType, String), v: impl Into<Slot>) {
+        let v = v.into();
         if self.map.insert(k.clone(), v).is_none() {
             self.order.push_back(k);
             while self.map.len() > self.cap {
@@ -323,9 +434,9 @@ impl CachedKeyStore {
         Some(w)
     }
 
-    fn warn_failed(writes: &KeyWrites, res: &Result<()>) {
+    fn warn_failed(writes: &KeyWrites, typed: usize, res: &Result<()>) {
         if let Err(e) = res {
-            let keys: usize = writes.values().map(BTreeMap::len).sum();
+            let keys: usize = writes.values().map(BTreeMap::len).sum::<usize>() + typed;
             tracing::warn!(
                 code = e.code(),
                 keys,
@@ -338,7 +449,7 @@ impl CachedKeyStore {
     /// kept ([`KeyType::cached`]): written hundreds at a time and each read at most once, when
     /// a peer uses it, caching them cost ~1.4 KB per key (1.1 MB per fresh account) for nothing.
     fn written(&self, writes: &KeyWrites, res: &Result<()>) {
-        Self::warn_failed(writes, res);
+        Self::warn_failed(writes, 0, res);
         let mut c = self.lock();
         for (ty, ids) in writes {
             for (id, v) in ids {
@@ -352,10 +463,10 @@ impl CachedKeyStore {
     }
 
     /// [`CachedKeyStore::written`], keeping the written values themselves.
-    fn written_owned(&self, writes: KeyWrites, res: &Result<()>) {
-        Self::warn_failed(&writes, res);
+    fn written_owned(&self, changes: KeyChanges, res: &Result<()>) {
+        Self::warn_failed(&changes.values, changes.typed.len(), res);
         let mut c = self.lock();
-        for (ty, ids) in writes {
+        for (ty, ids) in changes.values {
             for (id, v) in ids {
                 let k = (ty, id);
                 match res {
@@ -363,6 +474,24 @@ impl CachedKeyStore {
                     _ => c.forget(&k),
                 }
             }
+        }
+        for (ty, id, v) in changes.typed {
+            let k = (ty, id);
+            match res {
+                Ok(()) if ty.cached() => c.put(k, Slot::Typed(v)),
+                _ => c.forget(&k),
+            }
+        }
+    }
+
+    /// `changes` with the pre-keys that leave the bound deleted (see [`Self::bounded`]).
+    fn bounded_changes(&self, changes: KeyChanges) -> KeyChanges {
+        match self.bounded(&changes.values) {
+            Some(values) => KeyChanges {
+                values,
+                typed: changes.typed,
+            },
+            None => changes,
         }
     }
 }
@@ -383,10 +512,13 @@ impl KeyStore for CachedKeyStore {
                     let mut miss = Vec::new();
                     for id in ids {
                         match c.map.get(&(*ty, id.clone())) {
-                            Some(Some(v)) => {
+                            Some(Slot::Json(Some(v))) => {
                                 m.insert(id.clone(), v.clone());
                             }
-                            Some(None) => {}
+                            Some(Slot::Typed(v)) => {
+                                m.insert(id.clone(), v.json_value());
+                            }
+                            Some(Slot::Json(None)) => {}
                             None => miss.push(id.clone()),
                         }
                     }
@@ -443,7 +575,44 @@ impl KeyStore for CachedKeyStore {
         Box::pin(async move {
             let writes = self.bounded(&writes).unwrap_or(writes);
             let res = self.inner.set(&writes).await;
-            self.written_owned(writes, &res);
+            self.written_owned(writes.into(), &res);
+            res
+        })
+    }
+
+    fn set_changes<'a>(&'a self, changes: &'a KeyChanges) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let values = self.bounded(&changes.values);
+            let bounded;
+            let changes = match values {
+                Some(values) => {
+                    bounded = KeyChanges {
+                        values,
+                        typed: changes.typed.clone(),
+                    };
+                    &bounded
+                }
+                None => changes,
+            };
+            let res = self.inner.set_changes(changes).await;
+            self.written(&changes.values, &res);
+            let mut c = self.lock();
+            for (ty, id, v) in &changes.typed {
+                let k = (*ty, id.clone());
+                match res {
+                    Ok(()) if ty.cached() => c.put(k, Slot::Typed(v.clone())),
+                    _ => c.forget(&k),
+                }
+            }
+            res
+        })
+    }
+
+    fn set_changes_owned(&self, changes: KeyChanges) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let changes = self.bounded_changes(changes);
+            let res = self.inner.set_changes(&changes).await;
+            self.written_owned(changes, &res);
             res
         })
     }
@@ -451,11 +620,22 @@ impl KeyStore for CachedKeyStore {
     fn peek(&self, ty: KeyType, id: &str, f: &mut dyn FnMut(Option<&Value>)) -> bool {
         let c = self.lock();
         match c.map.get(&(ty, id.to_owned())) {
-            Some(v) => {
+            Some(Slot::Json(v)) => {
                 f(v.as_ref());
                 true
             }
+            Some(Slot::Typed(v)) => {
+                f(Some(&v.json_value()));
+                true
+            }
             None => false,
+        }
+    }
+
+    fn peek_typed(&self, ty: KeyType, id: &str) -> Option<Arc<dyn TypedValue>> {
+        match self.lock().map.get(&(ty, id.to_owned())) {
+            Some(Slot::Typed(v)) => Some(v.clone()),
+            _ => None,
         }
     }
 }

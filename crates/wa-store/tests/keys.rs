@@ -9,8 +9,8 @@ use wa_store::bufferjson::buffer;
 use wa_store::keys::{DEFAULT_MAX_PREKEYS, bound_prekeys};
 use wa_store::{
     AuthenticationCreds, BaileysFolder, BoxFuture, CachedKeyStore, Engine, EngineKeyStore,
-    FileEngine, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites, MemoryEngine,
-    SqliteEngine, Store, migrate,
+    FileEngine, KeyChanges, KeyMap, KeyRequest, KeyStore, KeyTransaction, KeyType, KeyWrites,
+    MemoryEngine, SqliteEngine, Store, TypedValue, migrate,
 };
 
 fn writes(items: &[(KeyType, &str, Option<Value>)]) -> KeyWrites {
@@ -371,6 +371,150 @@ async fn the_cache_shows_what_it_holds_in_place() {
     );
     assert_eq!(
         cached.get(KeyType::Session, &ids(&["c.0"])).await.unwrap()["c.0"],
+        session(4),
+        "the store still has what the failed write did not replace"
+    );
+}
+
+/// A typed value that counts how often it was asked for its tree.
+struct Rec {
+    n: u8,
+    trees: AtomicUsize,
+}
+
+impl TypedValue for Rec {
+    fn json_text(&self) -> String {
+        session(self.n).to_string()
+    }
+
+    fn json_value(&self) -> Value {
+        self.trees.fetch_add(1, Ordering::SeqCst);
+        session(self.n)
+    }
+}
+
+fn typed(items: &[(&str, &Arc<Rec>)]) -> KeyChanges {
+    KeyChanges {
+        values: KeyWrites::new(),
+        typed: items
+            .iter()
+            .map(|(id, r)| {
+                (
+                    KeyType::Session,
+                    (*id).to_owned(),
+                    Arc::clone(*r) as Arc<dyn TypedValue>,
+                )
+            })
+            .collect(),
+    }
+}
+
+fn rec(n: u8) -> Arc<Rec> {
+    Arc::new(Rec {
+        n,
+        trees: AtomicUsize::new(0),
+    })
+}
+
+#[tokio::test]
+async fn typed_values_are_stored_as_text_and_cached_as_themselves() {
+    let backend = Arc::new(EngineKeyStore::new(Arc::new(MemoryEngine::new())));
+    let cached = CachedKeyStore::new(backend.clone(), 1000, Some(DEFAULT_MAX_PREKEYS));
+    let same = |got: Option<Arc<dyn TypedValue>>, want: &Arc<Rec>| {
+        let want: Arc<dyn TypedValue> = want.clone();
+        got.is_some_and(|g| Arc::ptr_eq(&g, &want))
+    };
+
+    // Written with a JSON value in the same set: both land, the typed one as its text.
+    let one = rec(1);
+    let mut changes = typed(&[("a.0", &one)]);
+    changes.values = writes(&[(KeyType::IdentityKey, "a.0", Some(buffer(&[5; 33])))]);
+    cached.set_changes_owned(changes).await.unwrap();
+    let stored = backend.get(KeyType::Session, &ids(&["a.0"])).await.unwrap();
+    assert_eq!(stored["a.0"], session(1));
+    assert_eq!(
+        backend
+            .get(KeyType::IdentityKey, &ids(&["a.0"]))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        one.trees.load(Ordering::SeqCst),
+        0,
+        "no tree on the way to the engine"
+    );
+    assert!(
+        same(cached.peek_typed(KeyType::Session, "a.0"), &one),
+        "the value itself"
+    );
+    assert!(
+        backend.peek_typed(KeyType::Session, "a.0").is_none(),
+        "not a cache"
+    );
+
+    // A reader that wants JSON gets the tree, from the value, without a read.
+    assert_eq!(
+        cached.get(KeyType::Session, &ids(&["a.0"])).await.unwrap()["a.0"],
+        session(1)
+    );
+    let mut seen = None;
+    assert!(cached.peek(KeyType::Session, "a.0", &mut |v| seen = v.cloned()));
+    assert_eq!(seen, Some(session(1)));
+    assert_eq!(one.trees.load(Ordering::SeqCst), 2);
+
+    // A later write of the key as JSON, or its delete, replaces the typed value.
+    cached
+        .set(&writes(&[(KeyType::Session, "a.0", Some(session(2)))]))
+        .await
+        .unwrap();
+    assert!(cached.peek_typed(KeyType::Session, "a.0").is_none());
+    let two = rec(3);
+    cached.set_changes(&typed(&[("a.0", &two)])).await.unwrap();
+    assert!(
+        same(cached.peek_typed(KeyType::Session, "a.0"), &two),
+        "the borrowed path caches it too"
+    );
+    cached
+        .set_changes_owned(writes(&[(KeyType::Session, "a.0", None)]).into())
+        .await
+        .unwrap();
+    assert!(cached.peek_typed(KeyType::Session, "a.0").is_none());
+    assert!(
+        backend
+            .get(KeyType::Session, &ids(&["a.0"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A store without a typed form (a JavaScript auth state) is given the tree; a failed
+    // typed write leaves nothing cached for its keys.
+    let counting = Counting::over(backend.clone());
+    let over_js = CachedKeyStore::new(counting.clone(), 1000, None);
+    let four = rec(4);
+    over_js
+        .set_changes_owned(typed(&[("b.0", &four)]))
+        .await
+        .unwrap();
+    assert_eq!(counting.sets.load(Ordering::SeqCst), 1);
+    assert_eq!(four.trees.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        backend.get(KeyType::Session, &ids(&["b.0"])).await.unwrap()["b.0"],
+        session(4)
+    );
+    assert!(same(over_js.peek_typed(KeyType::Session, "b.0"), &four));
+    *counting.fail_next_set.lock().unwrap() = true;
+    let failed = over_js.set_changes_owned(typed(&[("b.0", &rec(5))])).await;
+    assert_eq!(failed.unwrap_err().code(), "ERR_WA_STORE_ENGINE");
+    assert!(over_js.peek_typed(KeyType::Session, "b.0").is_none());
+    assert!(
+        !over_js.peek(KeyType::Session, "b.0", &mut |_| {}),
+        "forgotten, read again"
+    );
+    assert_eq!(
+        over_js.get(KeyType::Session, &ids(&["b.0"])).await.unwrap()["b.0"],
         session(4),
         "the store still has what the failed write did not replace"
     );

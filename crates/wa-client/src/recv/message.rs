@@ -124,7 +124,10 @@ impl Client {
             // Whatever did decrypt is kept; a message we cannot read is not journaled (the
             // sender is asked to send it again).
             if !staged.is_empty() {
-                self.inner.keys.set_owned(staged.into_writes()).await?;
+                self.inner
+                    .keys
+                    .set_changes_owned(staged.into_changes())
+                    .await?;
             }
             drop(held);
             // The entry holds what the first decryption gave: a failure now (its keys found
@@ -158,7 +161,7 @@ impl Client {
             stub: (decryptables == 0)
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
-        let writes = staged.into_writes();
+        let writes = staged.into_changes();
         if let Some(seq) = unsettled {
             inbox.settle(seq, &writes).await?;
             drop(held);
