@@ -180,9 +180,9 @@ function makeWASocket(userConfig = {}) {
   if (config.storeContent && !kept) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'storeContent needs a store')
   const getMessage = customGetMessage ? config.getMessage : kept ? kept.getMessage : null
 
-  const onEvents = (err, json) => {
-    // napi passes (err, value) only for callee-handled functions; ours passes the value.
-    const text = typeof err === 'string' ? err : json
+  // On Node's loop the native side calls this directly with `answer` true: returning true
+  // then confirms the batch's delivery, without a call back into the addon.
+  const onEvents = (text, answer) => {
     let batch
     try {
       batch = parseNative(text)
@@ -217,10 +217,12 @@ function makeWASocket(userConfig = {}) {
     }
     const item = { out, upserts: batch.events.filter((e) => e.name === 'messages.upsert'), ack: batch.ack }
     if (kept) keep(item)
-    else deliver(item)
+    else return deliver(item, answer === true)
+    return false
   }
 
-  function deliver({ out, upserts, ack }) {
+  // Returns whether the delivery was confirmed by the caller of `onEvents` (see there).
+  function deliver({ out, upserts, ack }, answer = false) {
     // Baileys delivers the close last and then stops emitting; buffered events go first.
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
     if (closing) ev.flush()
@@ -229,11 +231,16 @@ function makeWASocket(userConfig = {}) {
     // The batch's inbox entries are closed (and acks of receipts in it sent) once the
     // listeners had it: now, or when the buffer holding it is flushed. A crash before that
     // leaves the messages in the inbox, emitted again at the next start.
-    if (ack != null) ev[kAfterDelivery](() => handle.delivered(ack))
+    let confirmed = false
+    if (ack != null) {
+      if (answer && !ev.isBuffering()) confirmed = true
+      else ev[kAfterDelivery](() => handle.delivered(ack))
+    }
     if (closing) {
       wsEvents.emit('close')
       ev.removeAllListeners('connection.update')
     }
+    return confirmed
   }
 
   // With a store, batches queue here: each round writes everything queued in one go, then

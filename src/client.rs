@@ -318,13 +318,15 @@ impl NativeSocket {
                     }
                     let mut text = Vec::with_capacity(512);
                     text.extend_from_slice(br#"{"ack":"#);
-                    if deliveries.is_empty() {
+                    let ack = if deliveries.is_empty() {
                         text.extend_from_slice(b"null");
+                        None
                     } else {
                         next_batch = next_batch.wrapping_add(1);
                         waiting.put(next_batch, std::mem::take(&mut deliveries));
                         text.extend_from_slice(next_batch.to_string().as_bytes());
-                    }
+                        Some(next_batch)
+                    };
                     text.extend_from_slice(br#","events":["#);
                     for (i, e) in batch.drain(..).enumerate() {
                         if i > 0 {
@@ -336,8 +338,18 @@ impl NativeSocket {
                     // Every piece is UTF-8 (JSON printed from Rust strings).
                     let json = String::from_utf8(text)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    if !direct.as_ref().is_some_and(|d| d.call(&json)) {
-                        tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                    match direct.as_ref().and_then(|d| d.call(&json)) {
+                        // The listeners had the batch before the call returned (no event
+                        // buffer held it): confirmed here instead of by `delivered(batch)`.
+                        Some(true) => {
+                            if let Some(ack) = ack {
+                                waiting.confirm(ack);
+                            }
+                        }
+                        Some(false) => {}
+                        None => {
+                            tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                        }
                     }
                     if closed {
                         break;

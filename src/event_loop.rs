@@ -415,28 +415,30 @@ impl JsCallback {
         (ok == sys::Status::napi_ok).then_some(Self { home, function })
     }
 
-    /// Calls the function with `text`; false when this is not the loop's thread in a run
-    /// (then the caller goes the thread-safe way).
-    pub(crate) fn call(&self, text: &str) -> bool {
+    /// Calls the function with `text` and `true` (it may answer); `Some(answer)`, the function
+    /// returned `true`, or `None` when this is not the loop's thread in a run (then the caller
+    /// goes the thread-safe way).
+    pub(crate) fn call(&self, text: &str) -> Option<bool> {
         let function = self.function;
-        self.home
-            .with_js(|env| {
-                // SAFETY: on the loop's thread inside its scopes (`with_js`); the reference is
-                // alive until this value drops.
-                unsafe { call_with_text(env, function, text) }
-            })
-            .is_some()
+        self.home.with_js(|env| {
+            // SAFETY: on the loop's thread inside its scopes (`with_js`); the reference is
+            // alive until this value drops.
+            unsafe { call_with_text(env, function, text) }
+        })
     }
 }
 
+/// Whether the function returned `true`.
+///
 /// # Safety
 /// `env` is the live environment of this thread with a handle scope open; `function` a live
 /// reference to a function.
-unsafe fn call_with_text(env: sys::napi_env, function: sys::napi_ref, text: &str) {
+unsafe fn call_with_text(env: sys::napi_env, function: sys::napi_ref, text: &str) -> bool {
     let mut f = std::ptr::null_mut();
     let mut recv = std::ptr::null_mut();
-    let mut arg = std::ptr::null_mut();
+    let mut args = [std::ptr::null_mut(); 2];
     let mut out = std::ptr::null_mut();
+    let mut answer = false;
     // SAFETY: per the caller.
     unsafe {
         if sys::napi_get_reference_value(env, function, &mut f) != sys::Status::napi_ok
@@ -446,16 +448,26 @@ unsafe fn call_with_text(env: sys::napi_env, function: sys::napi_ref, text: &str
                 env,
                 text.as_ptr().cast(),
                 text.len() as isize,
-                &mut arg,
+                &mut args[0],
             ) != sys::Status::napi_ok
+            || sys::napi_get_boolean(env, true, &mut args[1]) != sys::Status::napi_ok
         {
-            return;
+            return false;
         }
-        let status = sys::napi_call_function(env, recv, f, 1, &arg, &mut out);
+        let status = sys::napi_call_function(env, recv, f, 2, args.as_ptr(), &mut out);
         if status == sys::Status::napi_pending_exception {
             report_exception(env);
+            return false;
+        }
+        // Anything but the boolean `true` (undefined, a failed read) is no answer.
+        if status != sys::Status::napi_ok
+            || out.is_null()
+            || sys::napi_get_value_bool(env, out, &mut answer) != sys::Status::napi_ok
+        {
+            return false;
         }
     }
+    answer
 }
 
 /// A listener threw: Node's `uncaughtException`, as for a thread-safe function's call.

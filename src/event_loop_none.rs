@@ -28,7 +28,7 @@ impl JsCallback {
         match *home {}
     }
 
-    pub(crate) fn call(&self, _: &str) -> bool {
+    pub(crate) fn call(&self, _: &str) -> Option<bool> {
         match *self {}
     }
 }
