@@ -26,7 +26,7 @@ use std::time::Duration;
 use prost::Message as _;
 use serde_json::{Value, json};
 use wa_binary::Node;
-use wa_store::{KeyChanges, KeyStore, KeyType, KeyWrites, bufferjson};
+use wa_store::{JsonText, KeyChanges, KeyStore, KeyType, KeyWrites, TypedValue, bufferjson};
 
 use crate::error::ClientError;
 
@@ -61,16 +61,40 @@ pub(crate) struct Entry {
     pub stub: Option<(i32, Vec<String>)>,
 }
 
+/// An entry as stored (printed straight to text: it is written once per message and read
+/// only at a replay).
+#[derive(serde::Serialize)]
+struct StoredEntry<'a> {
+    v: u8,
+    uid: &'a str,
+    envelope: bufferjson::Buf<'a>,
+    message: Option<bufferjson::Buf<'a>>,
+    stub: Option<StoredStub<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StoredStub<'a> {
+    #[serde(rename = "type")]
+    kind: i32,
+    params: &'a [String],
+}
+
 impl Entry {
-    fn to_json(&self) -> Result<Value, ClientError> {
+    fn to_json_text(&self) -> Result<String, ClientError> {
         let envelope = wa_binary::encode(&self.envelope)?;
-        Ok(json!({
-            "v": 1,
-            "uid": self.uid,
-            "envelope": bufferjson::buffer(&envelope),
-            "message": self.message.as_ref().map(|m| bufferjson::buffer(&m.encode_to_vec())),
-            "stub": self.stub.as_ref().map(|(t, p)| json!({ "type": t, "params": p })),
-        }))
+        let message = self.message.as_ref().map(|m| m.encode_to_vec());
+        let stored = StoredEntry {
+            v: 1,
+            uid: &self.uid,
+            envelope: bufferjson::Buf(&envelope),
+            message: message.as_deref().map(bufferjson::Buf),
+            stub: self.stub.as_ref().map(|(kind, params)| StoredStub {
+                kind: *kind,
+                params,
+            }),
+        };
+        serde_json::to_string(&stored)
+            .map_err(|e| ClientError::Protocol(format!("inbox entry: {e}")))
     }
 
     fn from_json(v: &Value) -> Option<Self> {
@@ -320,7 +344,7 @@ impl Inbox {
     ) -> Result<u64, ClientError> {
         let mut writes = writes.into();
         self.load().await?;
-        let value = entry.to_json()?;
+        let text: Arc<dyn TypedValue> = Arc::new(JsonText(entry.to_json_text()?));
         let _w = self.writer.lock().await;
         let (seq, deletes, meta) = {
             let mut s = self.state();
@@ -334,8 +358,8 @@ impl Inbox {
         for d in &deletes {
             inbox.insert(entry_id(*d), None);
         }
-        inbox.insert(entry_id(seq), Some(value));
         inbox.insert(META.to_owned(), Some(meta));
+        let entry_write = (KeyType::Inbox, entry_id(seq), text);
         let whole = self.keys.all_or_nothing();
         let first = if whole {
             writes
@@ -343,12 +367,16 @@ impl Inbox {
                 .entry(KeyType::Inbox)
                 .or_default()
                 .extend(inbox);
+            writes.typed.push(entry_write);
             self.keys
                 .set_changes_owned(std::mem::take(&mut writes))
                 .await
         } else {
             self.keys
-                .set_owned(KeyWrites::from([(KeyType::Inbox, inbox)]))
+                .set_changes_owned(KeyChanges {
+                    values: KeyWrites::from([(KeyType::Inbox, inbox)]),
+                    typed: vec![entry_write],
+                })
                 .await
         };
         if let Err(e) = first {
@@ -500,8 +528,17 @@ mod tests {
     fn entries_round_trip_through_json() {
         let mut e = entry("A");
         e.stub = Some((2, vec!["why".into()]));
-        let back = Entry::from_json(&e.to_json().unwrap()).unwrap();
-        assert_eq!(back, e);
+        let read = |e: &Entry| {
+            let text = e.to_json_text().unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            // Bytes in Baileys' BufferJSON form, as every other key store value.
+            assert_eq!(v["envelope"]["type"], "Buffer", "{text}");
+            Entry::from_json(&v).unwrap()
+        };
+        assert_eq!(read(&e), e);
+        e.message = None;
+        e.stub = None;
+        assert_eq!(read(&e), e);
         assert!(Entry::from_json(&json!({ "v": 2 })).is_none());
         assert!(Entry::from_json(&json!({ "v": 1, "uid": "x", "envelope": "zz" })).is_none());
     }

@@ -13,6 +13,19 @@ pub fn buffer(bytes: &[u8]) -> Value {
     json!({ "type": "Buffer", "data": STANDARD.encode(bytes) })
 }
 
+/// `bytes` serialized as their JSON form ([`buffer`]) without building a tree first.
+pub struct Buf<'a>(pub &'a [u8]);
+
+impl serde::Serialize for Buf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Buffer", 2)?;
+        st.serialize_field("type", "Buffer")?;
+        st.serialize_field("data", &STANDARD.encode(self.0))?;
+        st.end()
+    }
+}
+
 /// The bytes of a value in any form Baileys' reviver accepts (plus Node's own
 /// `{type:'Buffer', data:[...]}`), or `None` when it is not binary data.
 pub fn bytes(v: &Value) -> Option<Vec<u8>> {

@@ -104,6 +104,20 @@ pub trait TypedValue: std::any::Any + Send + Sync {
     fn json_value(&self) -> Value;
 }
 
+/// A value already printed as JSON text (one written once and read rarely: an inbox entry).
+pub struct JsonText(pub String);
+
+impl TypedValue for JsonText {
+    fn json_text(&self) -> String {
+        self.0.clone()
+    }
+
+    fn json_value(&self) -> Value {
+        // Printed by serde_json from a value: it parses back.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
 /// Writes of one `set`: JSON values (`None` deletes) and typed ones. A key is in one of
 /// the two, not both.
 #[derive(Default)]

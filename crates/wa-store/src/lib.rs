@@ -39,8 +39,8 @@ pub use engine::{BoxFuture, Digest, Engine, Write};
 pub use error::{Result, StoreError};
 pub use file::{DEFAULT_BASE, FileEngine};
 pub use keys::{
-    CachedKeyStore, EngineKeyStore, KeyChanges, KeyMap, KeyRequest, KeyStore, KeyTransaction,
-    KeyType, KeyWrites, TypedValue,
+    CachedKeyStore, EngineKeyStore, JsonText, KeyChanges, KeyMap, KeyRequest, KeyStore,
+    KeyTransaction, KeyType, KeyWrites, TypedValue,
 };
 pub use memory::MemoryEngine;
 pub use migrate::{CopyOptions, CopyReport, FolderEngine, MigrationReport};
