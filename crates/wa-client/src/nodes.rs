@@ -52,8 +52,20 @@ pub fn message_id(me_user: Option<&str>, now_secs: u64) -> String {
     data.extend_from_slice(&user);
     data.extend_from_slice(&wa_crypto::message_random::<16>());
     let hash = wa_crypto::hash::sha256(&data);
-    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
-    format!("3EB0{}", &hex[..18])
+    // 18 digits: the first 9 bytes.
+    let mut id = String::with_capacity(22);
+    id.push_str("3EB0");
+    push_upper_hex(&mut id, &hash[..9]);
+    id
+}
+
+/// Upper-case hex of `bytes`, by hand: a `format!` per byte was 1.6% of a sent text's CPU.
+fn push_upper_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
 }
 
 /// The participant hash of a fan-out: `2:` + base64(sha256(sorted device JIDs joined))[..6].
@@ -121,6 +133,11 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
         );
         assert_ne!(id, message_id(Some("15551234567"), 1_700_000_000));
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut hex = String::new();
+        push_upper_hex(&mut hex, &bytes);
+        let want: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(hex, want);
     }
 
     #[test]
