@@ -1588,6 +1588,9 @@ export declare class NativeSocket {
    * `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
    * Synchronous up to the promise: the send takes its place in the chat's order during this
    * call, so sends made one after another go out in that order even when nobody awaits.
+   * No own-message event comes from here: the caller emits the message it resolves with
+   * (one JSON of it instead of two, and the same object in the event and the result, as
+   * in Baileys).
    */
   sendText(jid: string, text: string): Promise<string>
   /**

@@ -159,6 +159,33 @@ test('our socket and the real Baileys 7 exchange texts both ways', async () => {
   console.log(`# ours -> server -> Baileys: ${n} texts in ${ms} ms (${Math.round((n * 1000) / ms)} msg/s)`)
 })
 
+test('a sent text comes back as our own messages.upsert (append), the object the send resolved with, as in Baileys', async () => {
+  const seen = (sock) => {
+    const got = []
+    const on = ({ messages, type }) => got.push(...messages.map((m) => ({ m, type })))
+    sock.ev.on('messages.upsert', on)
+    return { got, off: () => sock.ev.off('messages.upsert', on) }
+  }
+  const atOurs = seen(ours.sock)
+  const atBaileys = seen(baileys.sock)
+  const mine = await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: 'own event' })
+  const theirs = await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'own event too' })
+  await ours.waitMessage((m) => text(m) === 'own event too')
+  await baileys.waitMessage((m) => text(m) === 'own event')
+  await new Promise((r) => setTimeout(r, 50))
+  atOurs.off()
+  atBaileys.off()
+  const own = (got, id) => got.filter(({ m }) => m.key.fromMe && m.key.id === id)
+  const ourOwn = own(atOurs.got, mine.key.id)
+  const baileysOwn = own(atBaileys.got, theirs.key.id)
+  assert.equal(baileysOwn.length, 1, 'Baileys emits its own text once')
+  assert.equal(baileysOwn[0].type, 'append')
+  assert.equal(ourOwn.length, 1, 'so do we')
+  assert.equal(ourOwn[0].type, 'append')
+  assert.equal(ourOwn[0].m, mine, 'the same object the send resolved with')
+  assert.equal(text(ourOwn[0].m), 'own event')
+})
+
 // Our socket keeps a session record as itself in its key cache and writes it as text: over a
 // Baileys folder that text must be libsignal-node's record, which Baileys goes on from.
 test('over a Baileys auth folder our sessions are libsignal-node records: the real Baileys takes the folder over and the conversation goes on', async () => {

@@ -267,6 +267,12 @@ function makeWASocket(userConfig = {}) {
     if (kept && !options.emitOwnEvents) await kept.record([{ name: 'messages.upsert', data: { messages: [msg], type: 'append' } }])
     return msg
   }
+  // A text sent natively comes back without its own-message event (see NativeSocket.sendText):
+  // emitted here, the object the send resolves with, as Baileys emits its fullMsg.
+  function ownText(msg) {
+    if (options.emitOwnEvents) emitLocal([{ name: 'messages.upsert', data: { messages: [msg], type: 'append' } }])
+    return keepSent(msg)
+  }
   // Events the socket makes itself (group methods), with what Baileys derives from them.
   function emitLocal(events) {
     const out = []
@@ -377,8 +383,8 @@ function makeWASocket(userConfig = {}) {
       // A bare text with no options is the hot path: built and sent natively (unless the app
       // patches messages before sending: then it goes through the patch like any other).
       if (!customPatch && !(customGroupCache && isJidGroup(jid)) && isPlainText(content, options)) {
-        if (!pendingFor(jid)) return keepSent(parseNative(await handle.sendText(jid, content.text)))
-        return keepSent(await ordered(jid, async () => () => handle.sendText(jid, content.text)))
+        if (!pendingFor(jid)) return ownText(parseNative(await handle.sendText(jid, content.text)))
+        return ownText(await ordered(jid, async () => () => handle.sendText(jid, content.text)))
       }
       if (content.disappearingMessagesInChat !== undefined && isJidGroup(jid)) {
         // Baileys sets a group's timer with an IQ, not a message (and returns nothing).

@@ -373,9 +373,16 @@ impl NativeSocket {
     /// `sendMessage(jid, { text })`: resolves with the WAMessage as JSON once the server acked.
     /// Synchronous up to the promise: the send takes its place in the chat's order during this
     /// call, so sends made one after another go out in that order even when nobody awaits.
+    /// No own-message event comes from here: the caller emits the message it resolves with
+    /// (one JSON of it instead of two, and the same object in the event and the result, as
+    /// in Baileys).
     #[napi(catch_unwind, ts_return_type = "Promise<string>")]
     pub fn send_text<'e>(&self, env: &'e Env, jid: String, text: String) -> Result<Object<'e>> {
-        let sending = self.client.send_text(&jid, &text);
+        let options = wa_client::SendOptions {
+            no_own_event: true,
+            ..Default::default()
+        };
+        let sending = self.client.send_text_with(&jid, &text, options);
         self.settle(env, async move {
             sending
                 .await

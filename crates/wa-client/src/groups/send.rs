@@ -74,6 +74,7 @@ impl Client {
         turn: Option<order::Turn>,
         own: Own,
     ) -> Result<WaMessage, ClientError> {
+        let no_own_event = options.no_own_event;
         // A status goes to the contacts the app lists, with a sender key as in a group; Baileys
         // keeps no memory for it (every send carries the key to every listed device).
         let status = chat == STATUS_BROADCAST;
@@ -220,7 +221,7 @@ impl Client {
             addressing_mode: (!status).then_some(mode),
             ..MessageKey::default()
         };
-        Ok(self.sent(key, message, now))
+        Ok(self.sent(key, message, now, no_own_event))
     }
 
     /// Which devices hold our sender key in `group`.

@@ -30,6 +30,16 @@ impl Client {
         to: &str,
         text: &str,
     ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
+        self.send_text_with(to, text, SendOptions::default())
+    }
+
+    /// [`Client::send_text`] with `options` (see [`SendOptions`]).
+    pub fn send_text_with(
+        &self,
+        to: &str,
+        text: &str,
+        options: SendOptions,
+    ) -> impl Future<Output = Result<WaMessage, ClientError>> + Send + 'static {
         let secret: [u8; 32] = wa_crypto::message_random();
         let message = wa_proto::Message {
             extended_text_message: Some(Box::new(wa_proto::message::ExtendedTextMessage {
@@ -42,7 +52,7 @@ impl Client {
             })),
             ..Default::default()
         };
-        self.send_message(to, message)
+        self.relay_message(to, message, options)
     }
 
     /// Encrypts `message` for every device of the recipient and of our own account and sends
@@ -96,6 +106,7 @@ impl Client {
     ) -> Result<WaMessage, ClientError> {
         let own = self.me()?;
         options.check()?;
+        let no_own_event = options.no_own_event;
         if dest.is_group() || dest.is_status_broadcast() {
             // Boxed: a group send's state is far larger than a 1:1 send's.
             return Box::pin(self.send_group(dest.to_string(), message, options, turn, own)).await;
@@ -184,7 +195,7 @@ impl Client {
             id,
             ..MessageKey::default()
         };
-        Ok(self.sent(key, message, now))
+        Ok(self.sent(key, message, now, no_own_event))
     }
 
     /// A post to a newsletter: the message's bytes as they are in a `<plaintext>` (channels
@@ -197,6 +208,7 @@ impl Client {
         turn: Option<order::Turn>,
         own: &crate::ctx::Own,
     ) -> Result<WaMessage, ClientError> {
+        let no_own_event = options.no_own_event;
         if options.status_jid_list.is_some() || options.group.is_some() {
             return Err(ClientError::Argument(
                 "statusJidList and group metadata do not apply to newsletters".into(),
@@ -226,12 +238,18 @@ impl Client {
             server_id: ack.get_attr("server_id").map(str::to_owned),
             ..MessageKey::default()
         };
-        Ok(self.sent(key, message, now))
+        Ok(self.sent(key, message, now, no_own_event))
     }
 
     /// The WAMessage of a message the server took, emitted to the app as our own when the
     /// config asks for it (Baileys' `emitOwnEvents`).
-    pub(crate) fn sent(&self, key: MessageKey, message: wa_proto::Message, now: u64) -> WaMessage {
+    pub(crate) fn sent(
+        &self,
+        key: MessageKey,
+        message: wa_proto::Message,
+        now: u64,
+        no_own_event: bool,
+    ) -> WaMessage {
         let msg = WaMessage {
             key,
             info: WebMessageInfo {
@@ -242,7 +260,7 @@ impl Client {
             },
             category: None,
         };
-        if self.config().emit_own_events {
+        if self.config().emit_own_events && !no_own_event {
             self.emit(Event::MessagesUpsert(MessagesUpsert {
                 messages: vec![msg.clone()],
                 kind: UpsertType::Append,
@@ -267,6 +285,10 @@ pub struct SendOptions {
     pub group: Option<std::sync::Arc<crate::groups::GroupMetadata>>,
     /// Baileys' `statusJidList`: who may see a status (`status@broadcast`).
     pub status_jid_list: Option<Vec<String>>,
+    /// The caller emits the sent message as its own (`messages.upsert`) itself, from what the
+    /// send resolves with: none from here even when the config asks for own events (the
+    /// binding's text send: one JSON of the message for the promise and the event).
+    pub no_own_event: bool,
 }
 
 /// Attributes the send itself owns: an extra one could only break the stanza.
