@@ -434,6 +434,12 @@ function makeEventBuffer(logger) {
       fold(state, seen, event, data, safeLog)
       return true
     }
+    // With no `process` handler the map would only be taken apart again by the listener above:
+    // emitted by name directly (building `{ [event]: data }` was 2% of a received text's CPU).
+    if (emitter.listenerCount('event') === 1) {
+      emitter.emit(event, data)
+      return true
+    }
     return emitter.emit('event', { [event]: data })
   }
 
