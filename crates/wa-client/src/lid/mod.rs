@@ -115,6 +115,15 @@ impl LidMappings {
     /// refused (a reversed pair is accepted), known ones are skipped, the rest written in one
     /// `set` both ways.
     pub async fn store(&self, pairs: &[LidPair]) -> Result<(), ClientError> {
+        // One pair the cache holds already (every message of a known contact names it).
+        if let [LidPair { lid, pn }] = pairs
+            && is_lid_user(lid)
+            && is_pn_user(pn)
+            && let (Some(l), Some(p)) = (loose_decode(lid), loose_decode(pn))
+            && self.cache().get(&format!("pn:{}", p.user)).as_deref() == Some(l.user)
+        {
+            return Ok(());
+        }
         let mut valid: Vec<(String, String)> = Vec::new();
         for LidPair { lid, pn } in pairs {
             let ok = (is_lid_user(lid) && is_pn_user(pn)) || (is_pn_user(lid) && is_lid_user(pn));
@@ -598,5 +607,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(m.session_address(&pn).await.unwrap().to_string(), "111_1.3");
+        // The same pair again changes nothing; a new LID for the number replaces the old one.
+        let pair = |lid: &str| LidPair {
+            lid: lid.into(),
+            pn: "5511111@s.whatsapp.net".into(),
+        };
+        m.store(&[pair("111@lid")]).await.unwrap();
+        assert_eq!(m.session_address(&pn).await.unwrap().to_string(), "111_1.3");
+        m.store(&[pair("222@lid")]).await.unwrap();
+        assert_eq!(m.session_address(&pn).await.unwrap().to_string(), "222_1.3");
+        m.clear();
+        assert_eq!(m.session_address(&pn).await.unwrap().to_string(), "222_1.3");
     }
 }
