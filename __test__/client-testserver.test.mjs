@@ -140,9 +140,18 @@ test('our socket and the real Baileys 7 exchange texts both ways', async () => {
   const toBaileys = await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: 'from native' })
   const atBaileys = await baileys.waitMessage((m) => text(m) === 'from native')
   assert.equal(atBaileys.key.id, toBaileys.key.id)
-  await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'from baileys' })
+  const fromBaileys = await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'from baileys' })
   const atOurs = await ours.waitMessage((m) => text(m) === 'from baileys')
   assert.equal(atOurs.key.fromMe, false)
+  // The key as Baileys 7 writes a 1:1 message's, field by field and in its order.
+  const lid = baileys.sock.user.lid.replace(/:\d+@/, '@')
+  assert.deepEqual(Object.entries(atOurs.key), [
+    ['remoteJid', `${BAILEYS_NUMBER}@s.whatsapp.net`],
+    ['fromMe', false],
+    ['id', fromBaileys.key.id],
+    ['remoteJidAlt', lid],
+    ['addressingMode', 'pn'],
+  ])
   // A few more rounds each way (ratchet steps).
   for (let i = 0; i < 5; i++) {
     await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: `n${i}` })
