@@ -19,7 +19,7 @@ use wa_store::{
     AuthenticationCreds, BaileysFolder, BatchedStore, BoxFuture, Durability, Engine,
     EngineKeyStore, FileEngine, FileOptions, KeyChanges, KeyMap, KeyRequest, KeyStore,
     KeyTransaction, KeyType, KeyWrites, MemoryEngine, SqliteEngine, Store, StoreBatch, StoreError,
-    Write, keys::AccountKeys, migrate,
+    TypedValue, Write, keys::AccountKeys, migrate,
 };
 
 use crate::errors::{Coded, JsFail, Result, coded};
@@ -891,18 +891,6 @@ impl JsKeyStore {
     }
 }
 
-fn writes_to_json(w: &KeyWrites) -> Value {
-    let mut out = serde_json::Map::new();
-    for (ty, ids) in w {
-        let m: serde_json::Map<String, Value> = ids
-            .iter()
-            .map(|(id, v)| (id.clone(), v.clone().unwrap_or(Value::Null)))
-            .collect();
-        out.insert(ty.as_str().to_owned(), Value::Object(m));
-    }
-    Value::Object(out)
-}
-
 fn writes_from_json(v: Value) -> std::result::Result<KeyWrites, StoreError> {
     let Value::Object(types) = v else {
         return Err(StoreError::BadValue(
@@ -1001,17 +989,13 @@ impl KeyStore for JsKeyStore {
     }
 
     fn set<'a>(&'a self, writes: &'a KeyWrites) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.call("set", writes_to_json(writes).to_string())
-                .await
-                .map(|_| ())
-        })
+        Box::pin(async move { self.call("set", set_text(writes, &[])?).await.map(|_| ()) })
     }
 
     // The dispatcher takes text: a typed value goes in as its own, without a tree.
     fn set_changes<'a>(&'a self, changes: &'a KeyChanges) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            self.call("set", changes_to_json(changes)?)
+            self.call("set", set_text(&changes.values, &changes.typed)?)
                 .await
                 .map(|_| ())
         })
@@ -1022,21 +1006,25 @@ impl KeyStore for JsKeyStore {
     }
 }
 
-/// A `SignalDataSet` as JSON text, each typed value printed by itself.
-fn changes_to_json(c: &KeyChanges) -> std::result::Result<String, StoreError> {
+/// A `SignalDataSet` as JSON text (what the dispatcher's `set` takes), each typed value
+/// printed by itself, without a tree of the whole.
+fn set_text(
+    values: &KeyWrites,
+    typed: &[(KeyType, String, Arc<dyn TypedValue>)],
+) -> std::result::Result<String, StoreError> {
     enum Piece<'a> {
         Value(Option<&'a Value>),
         Text(String),
     }
     let mut by_type: std::collections::BTreeMap<KeyType, Vec<(&str, Piece<'_>)>> =
         Default::default();
-    for (ty, ids) in &c.values {
+    for (ty, ids) in values {
         let slot = by_type.entry(*ty).or_default();
         for (id, v) in ids {
             slot.push((id, Piece::Value(v.as_ref())));
         }
     }
-    for (ty, id, v) in &c.typed {
+    for (ty, id, v) in typed {
         by_type
             .entry(*ty)
             .or_default()

@@ -398,6 +398,15 @@ impl Lru {
         }
     }
 
+    /// Keeps typed value `v` for `k` after a `set` that ended in `res` (forgets `k` if it
+    /// failed).
+    fn typed_written(&mut self, k: (KeyType, String), v: Arc<dyn TypedValue>, res: &Result<()>) {
+        match res {
+            Ok(()) if k.0.cached() => self.put(k, Slot::Typed(v)),
+            _ => self.forget(&k),
+        }
+    }
+
     fn forget(&mut self, k: &(KeyType, String)) {
         // The stale order entry is dropped lazily by eviction.
         self.map.remove(k);
@@ -490,11 +499,7 @@ impl CachedKeyStore {
             }
         }
         for (ty, id, v) in changes.typed {
-            let k = (ty, id);
-            match res {
-                Ok(()) if ty.cached() => c.put(k, Slot::Typed(v)),
-                _ => c.forget(&k),
-            }
+            c.typed_written((ty, id), v, res);
         }
     }
 
@@ -612,11 +617,7 @@ impl KeyStore for CachedKeyStore {
             self.written(&changes.values, &res);
             let mut c = self.lock();
             for (ty, id, v) in &changes.typed {
-                let k = (*ty, id.clone());
-                match res {
-                    Ok(()) if ty.cached() => c.put(k, Slot::Typed(v.clone())),
-                    _ => c.forget(&k),
-                }
+                c.typed_written((*ty, id.clone()), v.clone(), &res);
             }
             res
         })
