@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as B from '@whiskeysockets/baileys'
 import * as esm from '../index.mjs'
@@ -73,6 +74,19 @@ test('DEFAULT_CONNECTION_CONFIG has all of Baileys\' keys, with Baileys\' values
   assert.equal(typeof o.logger.info, 'function')
   assert.equal(o.logger.level, b.logger.level)
   assert.equal(o.makeSignalRepository, cjs.makeLibSignalRepository)
+})
+
+test('the default logger (pino) is loaded only when read, and is one logger like Baileys\'', () => {
+  // In a fresh process: a bot that passes its own logger never loads pino.
+  const script = `
+    const bn = require(${JSON.stringify(new URL('index.js', root).pathname)})
+    const pino = () => Object.keys(require.cache).some((f) => f.includes('/node_modules/pino/'))
+    const atLoad = pino()
+    const logger = bn.DEFAULT_CONNECTION_CONFIG.logger
+    console.log(JSON.stringify({ atLoad, read: pino(), same: logger === bn.DEFAULT_CONNECTION_CONFIG.logger,
+      spread: { ...bn.DEFAULT_CONNECTION_CONFIG }.logger === logger, bindings: logger.bindings(), level: logger.level }))`
+  const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))
+  assert.deepEqual(r, { atLoad: false, read: true, same: true, spread: true, bindings: B.DEFAULT_CONNECTION_CONFIG.logger.bindings(), level: B.DEFAULT_CONNECTION_CONFIG.logger.level })
 })
 
 test('Browsers, getPlatformId and the companion ids agree with Baileys', () => {

@@ -54,11 +54,11 @@ function buildPairingQRData(ref, noiseKeyB64, identityKeyB64, advB64, browser) {
 }
 
 let defaultLogger = null
-/** Baileys' default logger: pino at info, with an ISO `time`. */
+/** Baileys' default logger: pino at info, with an ISO `time`, its `{ class: 'baileys' }` child. */
 function baileysLogger() {
   if (!defaultLogger) {
     const pino = require('pino')
-    defaultLogger = pino({ timestamp: () => `,"time":"${new Date().toJSON()}"` })
+    defaultLogger = pino({ timestamp: () => `,"time":"${new Date().toJSON()}"` }).child({ class: 'baileys' })
   }
   return defaultLogger
 }
@@ -71,7 +71,11 @@ const DEFAULT_CONNECTION_CONFIG = {
   waWebSocketUrl: 'wss://web.whatsapp.com/ws/chat',
   connectTimeoutMs: 20_000,
   keepAliveIntervalMs: 30_000,
-  logger: baileysLogger().child({ class: 'baileys' }),
+  // Made when first read: pino brings its worker-thread transport, sonic-boom, assert and
+  // worker_threads (~4 MB of a process's RSS), which a bot that passes its own logger never uses.
+  get logger() {
+    return baileysLogger()
+  },
   emitOwnEvents: true,
   defaultQueryTimeoutMs: 60_000,
   customUploadHosts: [],

@@ -123,8 +123,20 @@ function refuseUnsupported(options) {
  * chain must be signed by; WhatsApp's by default). Returns `sock` with `ev`, `user`,
  * `authState`, `sendMessage`, `requestPairingCode`, `logout`, `end`, `sendNode`, `query`.
  */
+/** `{ ...DEFAULT_CONNECTION_CONFIG, ...userConfig }` without reading the default logger (and so
+ * loading pino) when the app gives its own. */
+function withDefaults(userConfig) {
+  const config = {}
+  for (const key of Object.keys(DEFAULT_CONNECTION_CONFIG)) {
+    if (key !== 'logger') config[key] = DEFAULT_CONNECTION_CONFIG[key]
+  }
+  Object.assign(config, userConfig)
+  if (config.logger === undefined) config.logger = DEFAULT_CONNECTION_CONFIG.logger
+  return config
+}
+
 function makeWASocket(userConfig = {}) {
-  const config = { ...DEFAULT_CONNECTION_CONFIG, ...userConfig }
+  const config = withDefaults(userConfig)
   const logger = config.logger || silentLogger
   if (config.printQRInTerminal) {
     logger.warn?.(
