@@ -466,6 +466,8 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Parked, the thread ended detached: nothing of it (its stack) waits for a join.
+        assert!(!e.inner.committer.holds_thread());
         // The next write wakes it, and everything written is there.
         e.set("a/c", Some(b"2".to_vec())).await.unwrap();
         assert_eq!(e.get("a/b").await.unwrap().unwrap(), b"1");
