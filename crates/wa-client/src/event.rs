@@ -43,14 +43,19 @@ impl Event {
     }
 
     /// The event closes a burst of short-lived allocations: a pre-key upload (812 keys made,
-    /// stored and sent when pairing; the counters move past them) or a connection's end. A
-    /// host that hands freed memory back to the OS (the Node binding) does it after these.
+    /// stored and sent when pairing; the counters move past them), a login (the handshake,
+    /// the auth state read from its store, the first queries) or a connection's end. A host
+    /// that hands freed memory back to the OS (the Node binding) does it after these.
     pub fn ends_burst(&self) -> bool {
         match self {
             Event::Creds(changes) => changes
                 .iter()
                 .any(|c| matches!(c, CredsChange::FirstUnuploadedPreKeyId(_))),
-            e => e.is_close(),
+            Event::Connection(u) => matches!(
+                u.connection,
+                Some(ConnectionState::Open | ConnectionState::Close)
+            ),
+            _ => false,
         }
     }
 }
@@ -297,7 +302,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bursts_end_with_a_pre_key_upload_or_a_close() {
+    fn bursts_end_with_a_pre_key_upload_a_login_or_a_close() {
         let conn = |c| {
             Event::Connection(ConnectionUpdate {
                 connection: Some(c),
@@ -305,7 +310,8 @@ mod tests {
             })
         };
         assert!(conn(ConnectionState::Close).ends_burst());
-        assert!(!conn(ConnectionState::Open).ends_burst());
+        assert!(conn(ConnectionState::Open).ends_burst());
+        assert!(!conn(ConnectionState::Connecting).ends_burst());
         assert!(Event::Creds(vec![CredsChange::FirstUnuploadedPreKeyId(813)]).ends_burst());
         assert!(!Event::Creds(vec![CredsChange::NextPreKeyId(813)]).ends_burst());
         assert!(!Event::Creds(vec![CredsChange::Registered(true)]).ends_burst());
