@@ -18,14 +18,16 @@
 // pairing left behind and without the in-memory auth state of the first part. LEAN_SMAPS=1
 // also prints, for the restarted host with all sockets up, its resident memory by mapping
 // (the node binary, the addon, anonymous memory, malloc's main heap) and its largest
-// anonymous mappings: `node benchmark/lean.bench.mjs --restart ours` runs that part alone.
+// anonymous mappings and its threads: `node benchmark/lean.bench.mjs --restart ours` runs that
+// part alone. LEAN_SMAPS_FILE=PATH saves that process's whole /proc/self/smaps there, and
+// LEAN_PAGEMAP=PATH which of the addon's pages are resident (offsets into its file, a JSON array).
 //
 // Baileys is measured up to BENCH_LEAN_BAILEYS_MAX sockets (100 by default): each Baileys
 // pairing generates and signs its 812 pre-keys in JavaScript, about a second of CPU, so 500
 // would take well over the bench's 10 minutes on a small machine. Ours goes to the largest
 // count. Per-socket costs are compared over the range both measured.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -191,7 +193,10 @@ async function restarted(impl) {
     console.error(smapsSummary())
     console.error(`heapTotal ${(m.heapTotal / 2 ** 20).toFixed(1)} heapUsed ${(m.heapUsed / 2 ** 20).toFixed(1)} external ${(m.external / 2 ** 20).toFixed(1)} arrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(1)}`)
     console.error(anonSummary())
+    console.error(threadSummary())
   }
+  if (process.env.LEAN_SMAPS_FILE) writeFileSync(process.env.LEAN_SMAPS_FILE, readFileSync('/proc/self/smaps', 'utf8'))
+  if (process.env.LEAN_PAGEMAP) writeFileSync(process.env.LEAN_PAGEMAP, JSON.stringify(addonPages()))
   progress(impl, 'restarted', one, all)
   return { one, all }
 }
@@ -214,6 +219,38 @@ function smapsSummary() {
     .slice(0, 10)
     .map(([k, v]) => `${k} ${(v / 1024).toFixed(1)}`)
     .join(', ')
+}
+
+/** The addon's resident pages, as offsets into its file (from /proc/self/pagemap's present bit):
+ * which of its code a host keeps mapped, for `scripts/code-order.mjs`. */
+function addonPages() {
+  const pages = []
+  const fd = openSync('/proc/self/pagemap', 'r')
+  const entry = Buffer.alloc(8)
+  try {
+    for (const l of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \S+\s+(\S*\.node)$/.exec(l)
+      if (!m) continue
+      const [start, end, offset] = [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)]
+      for (let va = start; va < end; va += 4096) {
+        readSync(fd, entry, 0, 8, (va / 4096) * 8)
+        if (entry[7] & 0x80) pages.push(offset + (va - start))
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return pages
+}
+
+/** The process's threads by name. */
+function threadSummary() {
+  const by = new Map()
+  for (const t of readdirSync('/proc/self/task')) {
+    const name = readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()
+    by.set(name, (by.get(name) ?? 0) + 1)
+  }
+  return `threads: ${[...by].map(([k, v]) => `${k} ${v}`).join(', ')}`
 }
 
 /** Anonymous mappings by resident size. */
