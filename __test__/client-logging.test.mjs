@@ -3,6 +3,7 @@
 // warning from wa-store (a key store whose writes fail) is the probe.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { startTestServer } from '../lib/testing.mjs'
 import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine } from '../index.mjs'
 import { trustServer, exitWhenDone } from './testserver-util.mjs'
@@ -115,6 +116,20 @@ test("a wa-store warning reaches the logger of the socket it happened in, with t
   sockB.end()
 })
 
+test("a call's records reach its socket's logger: the presence sent on connect, without a push name", async () => {
+  // Baileys warns through the socket's logger when markOnlineOnConnect finds no name; ours
+  // once wrote it to stderr, the JavaScript call's work running outside the socket's span.
+  const w = recorder('warn')
+  const auth = await paired('15550703', KeyStore.fromEngine(new MemoryEngine()))
+  const sock = open(auth, w.logger)
+  await once(sock, (u) => u.connection === 'open')
+  await waitFor(() => w.records.some((r) => /no name present/.test(r.msg)))
+  const rec = w.records.find((r) => /no name present/.test(r.msg))
+  assert.equal(rec.level, 'warn')
+  assert.equal(typeof rec.fields.socket, 'number')
+  sock.end()
+})
+
 test('a silent logger gets nothing and costs nothing', async () => {
   const quiet = recorder('silent')
   const auth = await paired('15550702', KeyStore.fromEngine(new MemoryEngine()))
@@ -122,4 +137,32 @@ test('a silent logger gets nothing and costs nothing', async () => {
   await once(sock, (u) => u.connection === 'open')
   sock.end()
   assert.deepEqual(quiet.records, [])
+})
+
+test("a silent logger's socket writes nothing to stderr either (its warnings once went there)", async () => {
+  // In a child process, whose stderr is the probe: a socket whose account has no push name
+  // warns on connect (markOnlineOnConnect), and its logger is silent.
+  const script = `
+    import { startTestServer } from ${JSON.stringify(new URL('../lib/testing.mjs', import.meta.url).href)}
+    import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine } from ${JSON.stringify(new URL('../index.mjs', import.meta.url).href)}
+    const server = await startTestServer({ seed: 'silent stderr' })
+    const logger = { level: 'silent', child: () => logger, trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {} }
+    const auth = { creds: initAuthCreds(), keys: KeyStore.fromEngine(new MemoryEngine()) }
+    const open = () => makeWASocket({ auth, logger, waWebSocketUrl: server.url, waCertPublicKey: server.rootPublicKey })
+    const update = (sock, pred) => new Promise((r) => sock.ev.on('connection.update', (u) => pred(u) && r(u)))
+    const first = open()
+    const { qr } = await update(first, (u) => !!u.qr)
+    const closed = update(first, (u) => u.connection === 'close')
+    await server.scanQR(qr, { phoneNumber: '15550704' })
+    await closed
+    const sock = open()
+    await update(sock, (u) => u.connection === 'open')
+    await new Promise((r) => setTimeout(r, 500))
+    sock.end()
+    await server.stop()
+    console.log('done')
+    process.exit(0)`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(r.stdout.trim(), 'done', r.stderr)
+  assert.ok(!r.stderr.includes('[baileys-native]'), r.stderr)
 })

@@ -211,6 +211,9 @@ pub struct NativeSocket {
     _log: Option<logging::Registration>,
     /// Node's loop, when the socket runs on it (see `event_loop`).
     home: Option<Arc<event_loop::Loop>>,
+    /// The socket's span: work a JavaScript call starts runs in it, so that its records reach
+    /// this socket's logger (outside it they went to stderr, past a silent logger).
+    pub(crate) span: tracing::Span,
 }
 
 impl NativeSocket {
@@ -221,6 +224,7 @@ impl NativeSocket {
         env: &'e Env,
         work: impl Future<Output = std::result::Result<String, JsFail>> + Send + 'static,
     ) -> Result<Object<'e>> {
+        let work = tracing::Instrument::instrument(work, self.span.clone());
         if let Some(home) = &self.home {
             let (promise, value) = event_loop::LoopPromise::new(home.clone(), env)?;
             home.spawn(Box::pin(async move { promise.settle(work.await) }));
@@ -290,6 +294,7 @@ impl NativeSocket {
         let batcher_home = home.clone();
         cfg.runner = home.as_ref().map(event_loop::runner);
         let span = tracing::info_span!(logging::SOCKET_SPAN, socket = id);
+        let socket_span = span.clone();
         let waiting = Waiting::default();
         let batches = waiting.clone();
         let client = napi::bindgen_prelude::within_runtime_if_available(move || {
@@ -367,6 +372,7 @@ impl NativeSocket {
             waiting,
             _log: log,
             home,
+            span: socket_span,
         })
     }
 

@@ -4,8 +4,10 @@
 //!
 //! A socket's work runs inside a `socket` span carrying its id (see `client.rs`), so a record
 //! logged anywhere below (the client, the Signal layer, a key store) is routed by walking the
-//! record's span scope to that id. Records outside any socket go to the stderr of the process
-//! at warn and above, so nothing is dropped silently. Each socket's level comes from its
+//! record's span scope to that id; the work of a JavaScript call on a socket runs in that span
+//! too. Records outside any socket go to the stderr of the process at warn and above, so
+//! nothing is dropped silently; a socket's records below its logger's level (all of them for
+//! a silent one) go nowhere. Each socket's level comes from its
 //! logger's `level` (pino's names), and records below every registered level are not even
 //! formatted. Records cross to JavaScript through a bounded, non-blocking queue that does not
 //! keep Node alive; if a logger cannot keep up, the number of records dropped is reported with
@@ -214,7 +216,9 @@ where
         let level = rank(meta.level());
         let mut f = Fields::default();
         let Some(sink) = sink else {
-            if level <= 2 {
+            // A socket's record with no sink: its logger is silent (or the socket is gone).
+            // Only records of no socket at all go to stderr.
+            if socket.is_none() && level <= 2 {
                 event.record(&mut f);
                 let msg = f.0.remove("message").unwrap_or(Value::Null);
                 eprintln!(

@@ -40,10 +40,13 @@ fn keys(keys: Vec<ReceiptKey>) -> std::result::Result<Vec<MessageKey>, ClientErr
         .collect()
 }
 
+/// A promise of `fut`, run in the socket's `span` (its records reach the socket's logger).
 fn promise(
     env: &Env,
+    span: &tracing::Span,
     fut: impl Future<Output = std::result::Result<(), ClientError>> + Send + 'static,
 ) -> Result<AsyncBlock<Coded<()>>> {
+    let fut = tracing::Instrument::instrument(fut, span.clone());
     Ok(
         AsyncBlockBuilder::new(async move { Ok(Coded(fut.await.map_err(client_err))) })
             .build(env)?,
@@ -65,6 +68,7 @@ impl NativeSocket {
         let kind = OutgoingPresence::parse(&kind).map_err(client_err)?;
         promise(
             env,
+            &self.span,
             self.client
                 .send_presence_update(kind, to.as_deref(), name.as_deref()),
         )
@@ -80,6 +84,7 @@ impl NativeSocket {
     ) -> Result<AsyncBlock<Coded<()>>> {
         promise(
             env,
+            &self.span,
             self.client
                 .presence_subscribe(&to, tc_token.as_ref().map(|b| b.as_ref())),
         )
@@ -97,6 +102,7 @@ impl NativeSocket {
     ) -> Result<AsyncBlock<Coded<()>>> {
         promise(
             env,
+            &self.span,
             self.client
                 .send_receipt(&jid, participant.as_deref(), &ids, kind.as_deref()),
         )
@@ -111,7 +117,11 @@ impl NativeSocket {
         kind: Option<String>,
     ) -> Result<AsyncBlock<Coded<()>>> {
         let keys = self::keys(keys).map_err(client_err)?;
-        promise(env, self.client.send_receipts(&keys, kind.as_deref()))
+        promise(
+            env,
+            &self.span,
+            self.client.send_receipts(&keys, kind.as_deref()),
+        )
     }
 
     /// `readMessages(keys)`: `read` or `read-self` as the privacy settings say.
@@ -119,6 +129,10 @@ impl NativeSocket {
     pub fn read_messages(&self, env: &Env, keys: Vec<ReceiptKey>) -> Result<AsyncBlock<Coded<()>>> {
         let keys = self::keys(keys).map_err(client_err)?;
         let client = self.client.clone();
-        promise(env, async move { client.read_messages(&keys).await })
+        promise(
+            env,
+            &self.span,
+            async move { client.read_messages(&keys).await },
+        )
     }
 }
