@@ -7,7 +7,7 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::{Value, json};
 use wa_client::ClientError;
-use wa_client::newsletter::{MexQuery, NewsletterKey};
+use wa_client::newsletter::{self, MexQuery, NewsletterKey};
 
 use crate::client::{NativeSocket, client_err};
 use crate::errors::Coded;
@@ -19,42 +19,13 @@ fn arg_str(args: &[Value], i: usize, what: &str) -> Result<String, ClientError> 
         .ok_or_else(|| ClientError::Argument(format!("{what} must be a string")))
 }
 
-/// Baileys' `parseNewsletterCreateResponse`: the creation answer in `NewsletterMetadata`'s
-/// flat shape. Missing parts of the answer are left out rather than thrown on.
-pub fn created_json(v: &Value) -> Value {
-    let thread = &v["thread_metadata"];
-    let num = |x: &Value| {
-        x.as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .or_else(|| x.as_i64())
-    };
-    let mut o = json!({
-        "id": v["id"],
-        "name": thread["name"]["text"],
-        "creation_time": num(&thread["creation_time"]),
-        "description": thread["description"]["text"],
-        "invite": thread["invite"],
-        "subscribers": num(&thread["subscribers_count"]),
-        "verification": thread["verification"],
-        "mute_state": v["viewer_metadata"]["mute"],
-    });
-    if let Some(p) = thread.get("picture").filter(|p| p.is_object()) {
-        o["picture"] = json!({ "id": p["id"], "directPath": p["direct_path"] });
-    }
-    // `null` values become `undefined` in JS, as Baileys' missing fields are.
-    if let Value::Object(m) = &mut o {
-        m.retain(|_, v| !v.is_null());
-    }
-    o
-}
-
 async fn run(c: &wa_client::Client, op: &str, args: &[Value]) -> Result<Value, ClientError> {
     let jid = || arg_str(args, 0, "jid");
     let simple = |q| async move { c.newsletter_simple(q, &jid()?).await };
     Ok(match op {
         "newsletterCreate" => {
             let description = args.get(1).and_then(Value::as_str);
-            created_json(
+            newsletter::created_json(
                 &c.newsletter_create(&arg_str(args, 0, "name")?, description)
                     .await?,
             )
@@ -154,39 +125,5 @@ impl NativeSocket {
             }
             .await,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_creation_answer_is_flattened_as_baileys_does() {
-        let v = json!({
-            "id": "1@newsletter",
-            "thread_metadata": {
-                "name": { "text": "News" },
-                "description": { "text": "About" },
-                "creation_time": "1700000000",
-                "invite": "ABC",
-                "subscribers_count": "0",
-                "verification": "UNVERIFIED",
-                "picture": { "id": "", "direct_path": "" }
-            },
-            "viewer_metadata": { "mute": "OFF", "role": "OWNER" }
-        });
-        let o = created_json(&v);
-        assert_eq!(o["name"], "News");
-        assert_eq!(o["creation_time"], 1_700_000_000);
-        assert_eq!(o["subscribers"], 0);
-        assert_eq!(o["picture"]["directPath"], "");
-        assert_eq!(o["mute_state"], "OFF");
-        assert!(o.get("owner").is_none());
-        // A thin answer is not a crash.
-        assert_eq!(
-            created_json(&json!({ "id": "2@newsletter" }))["id"],
-            "2@newsletter"
-        );
     }
 }
