@@ -117,12 +117,6 @@ function refuseUnsupported(options) {
   if (options.participant) throw codedError('ERR_WA_CLIENT_ARGUMENT', 'participant: resending to one device is done by the socket itself')
 }
 
-/**
- * Baileys' `makeWASocket(config)`: the same config (`auth`, `waWebSocketUrl`, `browser`,
- * `logger`, timeouts, ...), plus `waCertPublicKey` (the root key the server's certificate
- * chain must be signed by; WhatsApp's by default). Returns `sock` with `ev`, `user`,
- * `authState`, `sendMessage`, `requestPairingCode`, `logout`, `end`, `sendNode`, `query`.
- */
 /** `{ ...DEFAULT_CONNECTION_CONFIG, ...userConfig }` without reading the default logger (and so
  * loading pino) when the app gives its own. */
 function withDefaults(userConfig) {
@@ -135,6 +129,12 @@ function withDefaults(userConfig) {
   return config
 }
 
+/**
+ * Baileys' `makeWASocket(config)`: the same config (`auth`, `waWebSocketUrl`, `browser`,
+ * `logger`, timeouts, ...), plus `waCertPublicKey` (the root key the server's certificate
+ * chain must be signed by; WhatsApp's by default). Returns `sock` with `ev`, `user`,
+ * `authState`, `sendMessage`, `requestPairingCode`, `logout`, `end`, `sendNode`, `query`.
+ */
 function makeWASocket(userConfig = {}) {
   const config = withDefaults(userConfig)
   const logger = config.logger || silentLogger

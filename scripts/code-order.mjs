@@ -9,11 +9,10 @@
 // The profiled process is a host after a restart: it logs in three accounts from
 // `useMultiFileAuthState` folders (paired earlier by this script's parent), receives and sends
 // texts one at a time and ten in flight, idles past a keep-alive, and ends its sockets, under
-// callgrind. The test server
-// runs in its own process, so only the client's code is counted. A second run pairs a new
-// account; the functions only pairing uses follow the host's. Symbols the linker does not find
-// (after a dependency or compiler update) are skipped by it: rerun this script then; it prints
-// how many of the listed symbols the current build has.
+// callgrind. The test server runs in its own process, so only the client's code is counted. A
+// second run pairs a new account; the functions only pairing uses follow the host's. Symbols
+// the linker does not find (after a dependency or compiler update) are skipped by it;
+// __test__/code-order.test.mjs says when too many are missing: rerun this script then.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,10 +35,11 @@ const server = await remoteServer('code order')
 const dir = mkdtempSync(join(tmpdir(), 'code-order-'))
 try {
   await run('--setup')
-  const host = await callgrind('--host')
-  const pair = await callgrind('--pair')
+  const sizes = symbolSizes()
+  const host = await callgrind('--host', sizes)
+  const pair = await callgrind('--pair', sizes)
   const seen = new Set(host.map((f) => f.name))
-  const order = withCpuVariants([...host, ...pair.filter((f) => !seen.has(f.name))].map((f) => f.name))
+  const order = withCpuVariants([...host, ...pair.filter((f) => !seen.has(f.name))].map((f) => f.name), sizes)
   mkdirSync(dirname(OUT), { recursive: true })
   writeFileSync(OUT, `${order.join('\n')}\n`)
   const kb = (fns) => (fns.reduce((a, f) => a + f.size, 0) / 1024).toFixed(0)
@@ -55,10 +55,9 @@ try {
  * server and the phone stay in this process); the addon's functions it ran, most instructions
  * first.
  */
-async function callgrind(mode) {
+async function callgrind(mode, sizes) {
   const out = join(dir, `callgrind${mode}.out`)
   await run(mode, ['valgrind', '--tool=callgrind', '--demangle=no', '--compress-strings=no', '--compress-pos=no', `--callgrind-out-file=${out}`])
-  const sizes = symbolSizes()
   return selfCost(readFileSync(out, 'utf8'))
     .filter(([name]) => sizes.has(name))
     .sort((a, b) => b[1] - a[1])
@@ -93,8 +92,8 @@ async function run(mode, wrapper = []) {
  * the extensions a real one has (SHA, AVX2, BMI2/ADX), so the profile runs the portable
  * variant of a function that picks its code by CPU feature.
  */
-function withCpuVariants(names) {
-  const all = [...symbolSizes().keys()]
+function withCpuVariants(names, sizes) {
+  const all = [...sizes.keys()]
   const variants = (name) =>
     name.endsWith('_alt')
       ? [name.slice(0, -4)]
