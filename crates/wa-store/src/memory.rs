@@ -75,35 +75,72 @@ const WORDS: [&str; 37] = [
     "\"senderMessageKeys\":",
 ];
 
+/// Where each of [`WORDS`] is found by its name (the text between its quotes): a word's slot
+/// is a hash of the name's length and three of its bytes, and no two words share one (checked
+/// when this is compiled). Trying all 37 words at each quoted string was most of the packing
+/// time of a session (about fifty strings a record, written per message).
+const WORD_SLOTS: usize = 128;
+
+const fn word_slot(name: &[u8]) -> usize {
+    let n = name.len();
+    if n == 0 {
+        return 0;
+    }
+    (n * 6 + name[0] as usize * 3 + name[n / 2] as usize * 7 + name[n - 1] as usize) % WORD_SLOTS
+}
+
+/// The name of a word: without its quotes and colon.
+const fn word_name(word: &str) -> &[u8] {
+    let (_, rest) = word.as_bytes().split_at(1);
+    rest.split_at(rest.len() - 2).0
+}
+
+const NO_WORD: u8 = u8::MAX;
+
+const WORD_TABLE: [u8; WORD_SLOTS] = {
+    let mut table = [NO_WORD; WORD_SLOTS];
+    let mut i = 0;
+    while i < WORDS.len() {
+        let slot = word_slot(word_name(WORDS[i]));
+        assert!(
+            table[slot] == NO_WORD,
+            "two words share a slot: change word_slot"
+        );
+        table[slot] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The index of the word named `name`, if it is one.
+fn word_index(name: &[u8]) -> Option<u8> {
+    let i = WORD_TABLE[word_slot(name)];
+    (i != NO_WORD && word_name(WORDS[usize::from(i)]) == name).then_some(i)
+}
+
 /// Copies JSON text, each of [`WORDS`] replaced by [`WORD`] and its index.
 fn put_text(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     let mut copied = 0;
-    let mut at = 0;
-    while let Some(q) = bytes[at..].iter().position(|&b| b == b'"') {
-        let start = at + q;
-        // A word is a quote, a name without quotes, a quote and a colon: only the text up to
-        // the next quote (and the colon after it) can be one, so only words of that length are
-        // compared (trying all 37 at every quote was most of a big commit's packing time).
-        let word = bytes[start + 1..]
-            .iter()
-            .position(|&b| b == b'"')
-            .map(|close| start + 1 + close + 2)
-            .filter(|&end| end <= bytes.len() && bytes[end - 1] == b':')
-            .and_then(|end| {
-                let candidate = &bytes[start..end];
-                WORDS.iter().position(|w| w.as_bytes() == candidate)
-            });
-        match word {
-            Some(i) => {
-                out.extend_from_slice(&bytes[copied..start]);
-                out.push(WORD);
-                out.push(i as u8);
-                at = start + WORDS[i].len();
-                copied = at;
-            }
-            None => at = start + 1,
+    // A word is a quote, a name without quotes, a quote and a colon: at each quote, only the
+    // text up to the next quote can be one.
+    let mut quotes = memchr::memchr_iter(b'"', bytes).peekable();
+    while let Some(start) = quotes.next() {
+        let Some(&close) = quotes.peek() else {
+            break;
+        };
+        if bytes.get(close + 1) != Some(&b':') {
+            continue;
         }
+        let Some(i) = word_index(&bytes[start + 1..close]) else {
+            continue;
+        };
+        out.extend_from_slice(&bytes[copied..start]);
+        out.push(WORD);
+        out.push(i);
+        // The closing quote is the word's: the next one starts after its colon.
+        quotes.next();
+        copied = close + 2;
     }
     out.extend_from_slice(&bytes[copied..]);
 }
@@ -126,22 +163,15 @@ fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
     };
     out.push(PACKED);
     let mut rest = text;
-    while let Some(at) = rest.find(BUFFER_OPEN) {
+    while let Some(at) = memchr::memmem::find(rest.as_bytes(), BUFFER_OPEN.as_bytes()) {
         put_text(out, &rest[..at]);
         let body = &rest[at + BUFFER_OPEN.len()..];
-        let packed = body.find('"').and_then(|end| {
-            let b64 = &body[..end];
+        let packed = memchr::memchr(b'"', body.as_bytes()).and_then(|end| {
             let after = body[end..].strip_prefix(BUFFER_CLOSE)?;
-            let bytes = STANDARD.decode(b64).ok()?;
-            (STANDARD.encode(&bytes) == b64).then_some((bytes, after))
+            put_buffer(out, &body.as_bytes()[..end]).then_some(after)
         });
         match packed {
-            Some((bytes, after)) => {
-                out.push(BUFFER);
-                leb128(out, bytes.len());
-                out.extend_from_slice(&bytes);
-                rest = after;
-            }
+            Some(after) => rest = after,
             None => {
                 put_text(out, BUFFER_OPEN);
                 rest = body;
@@ -149,6 +179,30 @@ fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
         }
     }
     put_text(out, rest);
+}
+
+/// Appends [`BUFFER`], the length and the bytes of `b64` when it is canonical base64 (so that
+/// [`unpack`] gives the same text back); appends nothing and returns false otherwise. The
+/// engine's decoder accepts only the canonical form (padding as encoding writes it, no stray
+/// bits in the last character), so a successful decode is the check.
+fn put_buffer(out: &mut Vec<u8>, b64: &[u8]) -> bool {
+    if !b64.len().is_multiple_of(4) {
+        return false;
+    }
+    let pad = b64.iter().rev().take(2).filter(|&&b| b == b'=').count();
+    let len = b64.len() / 4 * 3 - pad;
+    let mark = out.len();
+    out.push(BUFFER);
+    leb128(out, len);
+    let at = out.len();
+    out.resize(at + len, 0);
+    match STANDARD.decode_slice(b64, &mut out[at..]) {
+        Ok(n) if n == len => true,
+        _ => {
+            out.truncate(mark);
+            false
+        }
+    }
 }
 
 const KEY_PAIR_OPEN: &str = r#"{"private":{"type":"Buffer","data":""#;
@@ -632,6 +686,12 @@ mod tests {
             key_pair.clone().into_bytes(),
             // Not canonical base64 (trailing bits set): kept as text.
             br#"{"type":"Buffer","data":"AB=="}"#.to_vec(),
+            // Not canonical either: no padding, too much, misplaced; and one that is.
+            br#"{"type":"Buffer","data":"QQ"}"#.to_vec(),
+            br#"{"type":"Buffer","data":"Q==="}"#.to_vec(),
+            br#"{"type":"Buffer","data":"QQ=A"}"#.to_vec(),
+            br#"{"type":"Buffer","data":"=QQA"}"#.to_vec(),
+            br#"{"type":"Buffer","data":"QQ=="}"#.to_vec(),
             // Unclosed, or not followed by `"}`: kept as text.
             br#"{"type":"Buffer","data":"AAAA"#.to_vec(),
             br#"[{"type":"Buffer","data":"AAAA","x":1}]"#.to_vec(),
@@ -658,6 +718,13 @@ mod tests {
             );
         }
         let mut stored = Vec::new();
+        pack_into(&mut stored, br#"{"type":"Buffer","data":"QQ=="}"#);
+        assert_eq!(
+            stored,
+            [PACKED, BUFFER, 1, b'A'],
+            "canonical base64 is kept as its bytes"
+        );
+        let mut stored = Vec::new();
         pack_into(&mut stored, key_pair.as_bytes());
         assert_eq!(stored[0], PACKED);
         // The pre-key form: two keys as words, two buffers as bytes.
@@ -668,6 +735,17 @@ mod tests {
             stored.len(),
             key_pair.len()
         );
+    }
+
+    #[test]
+    fn every_word_is_found_by_its_name_and_no_other_name_is() {
+        for (i, w) in WORDS.iter().enumerate() {
+            assert_eq!(word_index(word_name(w)), Some(i as u8), "{w}");
+            assert_eq!(word_index(&word_name(w)[1..]), None, "{w}");
+            assert_eq!(word_index(w.as_bytes()), None, "{w}");
+        }
+        assert_eq!(word_index(b""), None);
+        assert_eq!(word_index(b"Private"), None);
     }
 
     #[test]
