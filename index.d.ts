@@ -1591,8 +1591,14 @@ export declare class NativeSocket {
    * No own-message event comes from here: the caller emits the message it resolves with
    * (one JSON of it instead of two, and the same object in the event and the result, as
    * in Baileys).
+   *
+   * With `brief`, a message with nothing but what every 1:1 text has resolves with those
+   * parts instead (see [`compat::brief_text`]), for the caller to make the object from the
+   * text it holds: printing the message as JSON and reading it back was a tenth of a text
+   * sent's CPU. `brief` is for a caller whose `text` came through unchanged (no lone
+   * surrogates).
    */
-  sendText(jid: string, text: string): Promise<string>
+  sendText(jid: string, text: string, brief?: boolean | undefined | null): Promise<string>
   /**
    * Baileys' `relayMessage(jid, message, { messageId, additionalAttributes,
    * additionalNodes })` with the message as `proto.Message` bytes and each additional node

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { startTestServer } from '../lib/testing.mjs'
-import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, DisconnectReason } from '../index.mjs'
+import { makeWASocket, initAuthCreds, KeyStore, MemoryEngine, DisconnectReason, proto } from '../index.mjs'
 import { BaileysClient, trustServer, text, exitWhenDone } from './testserver-util.mjs'
 
 const server = await startTestServer({ seed: 'client e2e' })
@@ -133,6 +133,35 @@ test('the phone and our socket exchange texts', async () => {
   // Our own phone sees what its companion sent (a DeviceSentMessage).
   const own = await phone.waitForInbox(1)
   assert.ok(own.some((m) => text(m) === 'hi phone'), JSON.stringify(own.map(text)))
+})
+
+// A 1:1 text's WAMessage is made in JavaScript from the parts the native send returns; a text
+// that cannot cross intact (a lone surrogate) comes back as the native side's JSON. Both must
+// be one object: same keys in the same order, same types, and Baileys' own fields.
+test('a sent text resolves with the same WAMessage whichever way it was made', async () => {
+  const other = server.phone('15550999')
+  const shape = (v) =>
+    Buffer.isBuffer(v)
+      ? `Buffer(${v.length})`
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)]))
+        : typeof v
+  const made = await ours.sock.sendMessage(other.jid, { text: 'made in js' })
+  const parsed = await ours.sock.sendMessage(other.jid, { text: 'lone \ud800 surrogate' })
+  assert.equal(JSON.stringify(shape(made)), JSON.stringify(shape(parsed)))
+  assert.deepEqual(Object.keys(made), ['key', 'message', 'messageTimestamp', 'status'])
+  assert.deepEqual(made.key, { remoteJid: other.jid, fromMe: true, id: made.key.id })
+  assert.equal(made.message.extendedTextMessage.text, 'made in js')
+  assert.equal(parsed.message.extendedTextMessage.text, 'lone \ufffd surrogate')
+  assert.equal(made.status, parsed.status)
+  assert.ok(Math.abs(made.messageTimestamp - Date.now() / 1000) < 60)
+  assert.notDeepEqual(made.message.messageContextInfo.messageSecret, parsed.message.messageContextInfo.messageSecret)
+  // The phone decrypted what was sent, with the text and secret the object holds.
+  const inbox = await other.waitForInbox(3)
+  const got = inbox.find((m) => m.key.id === made.key.id)
+  assert.equal(text(got), 'made in js')
+  const atPhone = proto.Message.decode(Buffer.from(got.messageBytes, 'base64'))
+  assert.deepEqual(Buffer.from(atPhone.messageContextInfo.messageSecret), made.message.messageContextInfo.messageSecret)
 })
 
 test('our socket and the real Baileys 7 exchange texts both ways', async () => {

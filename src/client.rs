@@ -382,17 +382,35 @@ impl NativeSocket {
     /// No own-message event comes from here: the caller emits the message it resolves with
     /// (one JSON of it instead of two, and the same object in the event and the result, as
     /// in Baileys).
+    ///
+    /// With `brief`, a message with nothing but what every 1:1 text has resolves with those
+    /// parts instead (see [`compat::brief_text`]), for the caller to make the object from the
+    /// text it holds: printing the message as JSON and reading it back was a tenth of a text
+    /// sent's CPU. `brief` is for a caller whose `text` came through unchanged (no lone
+    /// surrogates).
     #[napi(catch_unwind, ts_return_type = "Promise<string>")]
-    pub fn send_text<'e>(&self, env: &'e Env, jid: String, text: String) -> Result<Object<'e>> {
+    pub fn send_text<'e>(
+        &self,
+        env: &'e Env,
+        jid: String,
+        text: String,
+        brief: Option<bool>,
+    ) -> Result<Object<'e>> {
         let options = wa_client::SendOptions {
             no_own_event: true,
             ..Default::default()
         };
         let sending = self.client.send_text_with(&jid, &text, options);
+        let brief = brief.unwrap_or(false);
         self.settle(env, async move {
             sending
                 .await
-                .map(|msg| compat::wa_message_text(&msg))
+                .map(|msg| {
+                    brief
+                        .then(|| compat::brief_text(&msg))
+                        .flatten()
+                        .unwrap_or_else(|| compat::wa_message_text(&msg))
+                })
                 .map_err(client_err)
         })
     }

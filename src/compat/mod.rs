@@ -305,6 +305,66 @@ pub fn wa_message_text(m: &WaMessage) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// A sent 1:1 text's parts, `remoteJid`, `id`, `messageTimestamp`, `status` and the message
+/// secret in base64, one per line, when the message is nothing but those and its text: the
+/// object [`write_wa_message`] would print is then
+/// `{"key":{"remoteJid","fromMe":true,"id"},"message":{"extendedTextMessage":{"text"},
+/// "messageContextInfo":{"messageSecret"}},"messageTimestamp","status"}`. `None` for any other
+/// message (a group's participant, a newsletter's server id, anything more).
+pub fn brief_text(m: &WaMessage) -> Option<String> {
+    use base64::Engine as _;
+    use wa_proto::{Message, MessageContextInfo, WebMessageInfo, message::ExtendedTextMessage};
+    let k = &m.key;
+    let plain_key = k.from_me
+        && k.participant.is_none()
+        && k.remote_jid_alt.is_none()
+        && k.participant_alt.is_none()
+        && k.addressing_mode.is_none()
+        && k.server_id.is_none();
+    if !plain_key || m.category.is_some() || m.info.key.is_some() {
+        return None;
+    }
+    let message = m.info.message.as_ref()?;
+    let text = message.extended_text_message.as_ref()?.text.clone()?;
+    let secret = message
+        .message_context_info
+        .as_ref()?
+        .message_secret
+        .clone()?;
+    let timestamp = m.info.message_timestamp?;
+    let status = m.info.status?;
+    let expected = WebMessageInfo {
+        message: Some(Message {
+            extended_text_message: Some(Box::new(ExtendedTextMessage {
+                text: Some(text),
+                ..Default::default()
+            })),
+            message_context_info: Some(Box::new(MessageContextInfo {
+                message_secret: Some(secret),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        message_timestamp: Some(timestamp),
+        status: Some(status),
+        ..Default::default()
+    };
+    if m.info != expected || k.remote_jid.contains('\n') || k.id.contains('\n') {
+        return None;
+    }
+    let secret = expected
+        .message
+        .and_then(|m| m.message_context_info)
+        .and_then(|c| c.message_secret)
+        .unwrap_or_default();
+    Some(format!(
+        "{}\n{}\n{timestamp}\n{status}\n{}",
+        k.remote_jid,
+        k.id,
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    ))
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
