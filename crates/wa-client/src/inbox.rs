@@ -47,7 +47,17 @@ fn uid_hash(uid: &str) -> u64 {
 }
 
 fn entry_id(seq: u64) -> String {
-    format!("e{seq:016}")
+    // `e` and the number zero-padded to 16 digits, so ids sort as numbers.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq);
+    let mut id = String::with_capacity(1 + 16.max(digits.len()));
+    id.push('e');
+    id.extend(std::iter::repeat_n(
+        '0',
+        16usize.saturating_sub(digits.len()),
+    ));
+    id.push_str(digits);
+    id
 }
 
 /// What a message's entry keeps: the envelope (its attributes, no ciphertext) and what
@@ -522,6 +532,16 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn entry_ids_are_zero_padded_to_sort_as_numbers() {
+        assert_eq!(entry_id(0), "e0000000000000000");
+        assert_eq!(entry_id(19), "e0000000000000019");
+        assert_eq!(entry_id(u64::MAX), "e18446744073709551615");
+        for (a, b) in [(9, 10), (99, 100), (123_456, 1_234_567)] {
+            assert!(entry_id(a) < entry_id(b));
+        }
     }
 
     #[test]

@@ -91,7 +91,11 @@ impl ProtocolAddress {
 
 impl fmt::Display for ProtocolAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.name, self.device)
+        // Written piece by piece: an address is printed as a store key several times per
+        // message, and `write!`'s argument walk cost more than the copying.
+        f.write_str(&self.name)?;
+        f.write_str(".")?;
+        f.write_str(itoa::Buffer::new().format(self.device))
     }
 }
 

@@ -91,14 +91,14 @@ impl LidMappings {
 
     /// The cached LID user of a phone-number user (no store read).
     pub fn cached_lid_user(&self, pn_user: &str) -> Option<String> {
-        self.cache().get(&format!("pn:{pn_user}"))
+        self.cache().get(&["pn:", pn_user].concat())
     }
 
     /// Records a mapping read from the store by someone else's batch.
     pub fn remember(&self, pn_user: &str, lid_user: &str) {
         let mut c = self.cache();
-        c.set(format!("pn:{pn_user}"), lid_user.to_owned());
-        c.set(format!("lid:{lid_user}"), pn_user.to_owned());
+        c.set(["pn:", pn_user].concat(), lid_user.to_owned());
+        c.set(["lid:", lid_user].concat(), pn_user.to_owned());
     }
 
     async fn stored(&self, ids: Vec<String>) -> Result<HashMap<String, String>, ClientError> {
@@ -120,7 +120,7 @@ impl LidMappings {
             && is_lid_user(lid)
             && is_pn_user(pn)
             && let (Some(l), Some(p)) = (loose_decode(lid), loose_decode(pn))
-            && self.cache().get(&format!("pn:{}", p.user)).as_deref() == Some(l.user)
+            && self.cache().get(&["pn:", p.user].concat()).as_deref() == Some(l.user)
         {
             return Ok(());
         }
@@ -142,7 +142,7 @@ impl LidMappings {
         let mut existing: HashMap<String, String> = HashMap::new();
         let mut misses: Vec<String> = Vec::new();
         for (pn_user, _) in &valid {
-            match self.cache().get(&format!("pn:{pn_user}")) {
+            match self.cache().get(&["pn:", pn_user].concat()) {
                 Some(l) => {
                     existing.insert(pn_user.clone(), l);
                 }
@@ -246,7 +246,7 @@ impl LidMappings {
             return None;
         }
         let d = loose_decode(pn)?;
-        let lid_user = self.cache().get(&format!("pn:{}", d.user))?;
+        let lid_user = self.cache().get(&["pn:", d.user].concat())?;
         Some(lid_of(&d, &lid_user))
     }
 
@@ -268,7 +268,7 @@ impl LidMappings {
                 continue;
             }
             let Some(d) = loose_decode(pn) else { continue };
-            match self.cache().get(&format!("pn:{}", d.user)) {
+            match self.cache().get(&["pn:", d.user].concat()) {
                 Some(lid_user) => resolved(&mut found, pn, &d, &lid_user),
                 None => pending.push((pn, d)),
             }
@@ -286,7 +286,7 @@ impl LidMappings {
                 self.remember(&pn_user, &lid_user);
             }
             for (pn, d) in &pending {
-                match self.cache().get(&format!("pn:{}", d.user)) {
+                match self.cache().get(&["pn:", d.user].concat()) {
                     Some(lid_user) => resolved(&mut found, pn, d, &lid_user),
                     None => {
                         let normalized = format!("{}@s.whatsapp.net", d.user);
@@ -376,7 +376,7 @@ impl LidMappings {
                 continue;
             }
             let Some(d) = loose_decode(lid) else { continue };
-            match self.cache().get(&format!("lid:{}", d.user)) {
+            match self.cache().get(&["lid:", d.user].concat()) {
                 Some(pn_user) => resolved(&mut found, lid, &d, &pn_user),
                 None => pending.push((lid, d)),
             }
@@ -391,7 +391,7 @@ impl LidMappings {
             }
             let stored = self.stored(reverse).await?;
             for (lid, d) in &pending {
-                let cached = self.cache().get(&format!("lid:{}", d.user));
+                let cached = self.cache().get(&["lid:", d.user].concat());
                 let pn_user = match cached {
                     Some(p) => Some(p),
                     None => {
@@ -457,9 +457,9 @@ impl LidMappings {
             "s.whatsapp.net"
         };
         let pn = if device == "0" {
-            format!("{user}@{server}")
+            [user, "@", server].concat()
         } else {
-            format!("{user}:{device}@{server}")
+            [user, ":", device, "@", server].concat()
         };
         match self.lid_for_pn(&pn).await? {
             Some(lid) => ProtocolAddress::from_jid(&lid).map_err(|k| ClientError::from(k.at(&lid))),
@@ -487,8 +487,8 @@ impl Client {
         self.inner
             .lids
             .store(&[LidPair {
-                lid: format!("{lid_user}@lid"),
-                pn: format!("{pn_user}@s.whatsapp.net"),
+                lid: [lid_user, "@lid"].concat(),
+                pn: [pn_user, "@s.whatsapp.net"].concat(),
             }])
             .await
     }

@@ -92,7 +92,7 @@ impl ParsedMessage {
 
     /// What tells this message apart from every other: chat, id and author.
     pub fn uid(&self) -> String {
-        format!("{}|{}|{}", self.chat, self.id, self.author)
+        [self.chat.as_str(), "|", &self.id, "|", &self.author].concat()
     }
 
     pub fn is_group(&self) -> bool {
