@@ -4,11 +4,12 @@
 // sockets and after ending half of them; then the client process' CPU time
 // (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
-// receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst. A
-// measurement, never a test.
+// receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
+// warm-up of its own row (the first 200 texts each way). A measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
+//                               BENCH_LEAN_WARMUP=200
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -35,6 +36,8 @@ import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remot
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
+// Texts each way before the CPU rows, on a row of their own (see `child`).
+const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 200)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
 const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
@@ -318,7 +321,7 @@ async function child(impl) {
   const me = `${c.number}@s.whatsapp.net`
   const phone = server.phone('15558099999')
   const cpu = {}
-  const measure = async (name, fn) => {
+  const measure = async (name, fn, texts = TEXTS) => {
     await settle()
     const u0 = process.cpuUsage()
     const t0 = performance.now()
@@ -330,7 +333,7 @@ async function child(impl) {
     const wall = performance.now() - t0
     const u = process.cpuUsage(u0)
     progress(impl, name, u)
-    cpu[name] = { msPer1000: (u.user + u.system) / 1000 / (TEXTS / 1000), perSec: TEXTS / (wall / 1000) }
+    cpu[name] = { msPer1000: (u.user + u.system) / 1000 / (texts / 1000), perSec: texts / (wall / 1000) }
   }
   let sentToPhone = 0
   // The phone's sends are driven from the server's process: a pipe round trip per text here
@@ -339,6 +342,22 @@ async function child(impl) {
   // back at the phone (the receipt goes once the message is in the inbox), so "1 in
   // flight" is one message at a time, each arriving to an idle socket: a bot's usual traffic.
   const device = c.sock.user.id
+  // The first texts a process handles also pay for compiling its JavaScript and for its first
+  // touch of the code and data they use: a cost once per process, not per message. Measured on
+  // its own row, so the rows after it are a running bot's cost per message.
+  if (WARMUP > 0) {
+    await measure(
+      `warm-up: the first ${WARMUP} each way`,
+      async () => {
+        const ids = await phone.sendTexts(me, { prefix: 'warm ', count: WARMUP, inFlight: 10, receiptFrom: device })
+        await c.waitAll(ids)
+        await inFlight(WARMUP, 10, (i) => c.sock.sendMessage(phone.jid, { text: `warm ${i}` }))
+        sentToPhone += WARMUP
+        await phone.waitForInbox(sentToPhone, { timeoutMs: 300_000 })
+      },
+      2 * WARMUP,
+    )
+  }
   for (const window of [1, 10]) {
     await measure(`received, ${window} in flight`, async () => {
       const ids = await phone.sendTexts(me, { prefix: `in ${window} `, count: TEXTS, inFlight: window, receiptFrom: device })

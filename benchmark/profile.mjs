@@ -11,6 +11,8 @@
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
 //       PROFILE_IN_FLIGHT sets the calls in flight (10 by default), PROFILE_FREQ the sampling
 //       rate (499 Hz), PROFILE_STAT=1 counts instead of sampling (A/B runs of the CPU figure).
+//   valgrind --tool=callgrind --collect-atstart=no node --expose-gc benchmark/profile.mjs cpu 500
+//       with PROFILE_CALLGRIND=1: the instructions of each phase alone, in callgrind.out.*.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
@@ -65,6 +67,21 @@ if (mode === 'idle') {
     // the driver's own (instruction counts too, where the machine has the counters).
     // PROFILE_SYSCALLS=1 attaches `perf trace -s` instead: system calls by thread, in
     // `${out}-${name}.syscalls`.
+    // PROFILE_CALLGRIND=1, with this process run under `valgrind --tool=callgrind
+    // --collect-atstart=no`: instructions are counted for the phase alone, and dumped to
+    // callgrind.out.<pid>.<n> (a count that timing noise does not move, for A/B runs).
+    if (process.env.PROFILE_CALLGRIND) {
+      const control = (...a) => new Promise((r) => spawn('callgrind_control', [...a, String(process.pid)], { stdio: 'ignore' }).once('exit', r))
+      await control('-z')
+      await control('-i', 'on')
+      const u0 = process.cpuUsage()
+      await fn()
+      const u = process.cpuUsage(u0)
+      await control('-i', 'off')
+      await control('-d', name)
+      console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts (under callgrind)`)
+      return
+    }
     const args = process.env.PROFILE_SYSCALLS
       ? ['trace', '-s', '-p', String(process.pid), '-o', `${out}-${name}.syscalls`]
       : process.env.PROFILE_STAT
@@ -93,6 +110,14 @@ if (mode === 'idle') {
     console.error(`${name}: sleeps per text by thread: ${per.map((x) => `${x.t} ${x.sleeps.toFixed(2)}`).join(', ')}`)
     console.error(`${name}: CPU per text by thread: ${per.map((x) => `${x.t} ${x.us.toFixed(1)} us`).join(', ')}`)
   }
+  // PROFILE_WARMUP=N: N texts each way first, outside the profiles (a running bot's steady
+  // state, without the first texts' compiling and first touches).
+  const warm = Number(process.env.PROFILE_WARMUP || 0)
+  if (warm > 0) {
+    await first.waitAll(await phone.sendTexts(me, { prefix: 'warm ', count: warm, inFlight: flight, receiptFrom: first.sock.user.id }))
+    await inFlight(warm, flight, (i) => first.sock.sendMessage(phone.jid, { text: `warm ${i}` }))
+    await phone.waitForInbox(warm, { timeoutMs: 300_000 })
+  }
   await profile('recv', async () => {
     // In flight: sent by the phone and not yet confirmed by our device's delivery receipt.
     const ids = await phone.sendTexts(me, { prefix: 'in ', count: n, inFlight: flight, receiptFrom: first.sock.user.id })
@@ -100,7 +125,7 @@ if (mode === 'idle') {
   })
   await profile('send', async () => {
     await inFlight(n, flight, (i) => first.sock.sendMessage(phone.jid, { text: `out ${i}` }))
-    await phone.waitForInbox(n, { timeoutMs: 300_000 })
+    await phone.waitForInbox(warm + n, { timeoutMs: 300_000 })
   })
 } else {
   console.error('usage: profile.mjs idle N | cpu N OUT')
