@@ -13,6 +13,13 @@ pub fn buffer(bytes: &[u8]) -> Value {
     json!({ "type": "Buffer", "data": STANDARD.encode(bytes) })
 }
 
+/// Appends the JSON text of [`buffer`]`(bytes)`, for writers that print JSON by hand.
+pub fn push_buffer(out: &mut String, bytes: &[u8]) {
+    out.push_str(r#"{"type":"Buffer","data":""#);
+    STANDARD.encode_string(bytes, out);
+    out.push_str(r#""}"#);
+}
+
 /// `bytes` serialized as their JSON form ([`buffer`]) without building a tree first.
 pub struct Buf<'a>(pub &'a [u8]);
 
