@@ -5,11 +5,12 @@
 // (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
 // receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
-// warm-up of its own row (the first 200 texts each way). A measurement, never a test.
+// warm-up of its own row (the first 200 texts each way); and the CPU part again in rounds of
+// fresh one-socket processes, Baileys and ours in turn. A measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
-//                               BENCH_LEAN_WARMUP=200
+//                               BENCH_LEAN_WARMUP=200  BENCH_LEAN_CPU_ROUNDS=3
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -36,6 +37,8 @@ import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remot
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
+// Rounds of the CPU part alone, Baileys and ours in turn (see `cpuRounds`).
+const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 3)
 // Texts each way before the CPU rows, on a row of their own (see `child`).
 const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 200)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
@@ -109,6 +112,7 @@ function parent() {
   console.log(`\nclient CPU per 1,000 texts (user + system of the client process; ratio > 1: ours cheaper)`)
   head('unit')
   for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].msPer1000, o.cpu[k].msPer1000, 'ms CPU')
+  if (CPU_ROUNDS > 0) cpuRounds(head)
   console.log('\nthroughput in the same runs (bounded by the test server, which runs the phone; ratio > 1: ours faster)')
   head('unit', 'ours / Baileys')
   for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].perSec, o.cpu[k].perSec, 'texts/s', true)
@@ -139,6 +143,35 @@ function restartTable(head, row) {
 }
 
 /** Runs this file in a child process and returns the JSON of its last line. */
+/**
+ * The CPU rows again, from CPU_ROUNDS pairs of fresh one-socket processes, Baileys then ours,
+ * so that each of our rounds is set against a Baileys round run just before it on the same
+ * machine: on a shared machine the speed drifts by tens of percent over minutes, and one
+ * pair of runs minutes apart moved a ratio by as much. Each row: the medians, the median
+ * of the per-round ratios, and the lowest and highest of them.
+ */
+function cpuRounds(head) {
+  const rounds = []
+  for (let i = 0; i < CPU_ROUNDS; i++) {
+    const b = runChild(['--child', 'baileys'], { BENCH_LEAN_SOCKETS: '1' }).cpu
+    const o = runChild(['--child', 'ours'], { BENCH_LEAN_SOCKETS: '1' }).cpu
+    rounds.push({ b, o })
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((x, y) => x - y)
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  console.log(`\nclient CPU per 1,000 texts, ${CPU_ROUNDS} rounds of one socket in a fresh process, Baileys and ours in turn (ratio: median of the rounds' ratios, [lowest - highest])`)
+  head('unit')
+  for (const k of Object.keys(rounds[0].o)) {
+    const ratios = rounds.map((r) => r.b[k].msPer1000 / r.o[k].msPer1000)
+    const bm = median(rounds.map((r) => r.b[k].msPer1000))
+    const om = median(rounds.map((r) => r.o[k].msPer1000))
+    const spread = `${median(ratios).toFixed(2)}x [${Math.min(...ratios).toFixed(2)} - ${Math.max(...ratios).toFixed(2)}]`
+    console.log(`${k.padEnd(44)}${fmt(bm).padStart(10)}${fmt(om).padStart(10)}  ${'ms CPU'.padEnd(8)}${spread}`)
+  }
+}
+
 function runChild(args, env = {}) {
   const p = spawnSync(process.execPath, ['--expose-gc', self, ...args], {
     encoding: 'utf8',
