@@ -85,7 +85,7 @@ if (mode === 'idle') {
     const args = process.env.PROFILE_SYSCALLS
       ? ['trace', '-s', '-p', String(process.pid), '-o', `${out}-${name}.syscalls`]
       : process.env.PROFILE_STAT
-      ? ['stat', '-e', 'instructions:u,instructions:k', '-p', String(process.pid), '-o', `${out}-${name}.stat`]
+      ? ['stat', '-e', process.env.PROFILE_STAT_EVENTS || 'instructions:u,instructions:k', '-p', String(process.pid), '-o', `${out}-${name}.stat`]
       : ['record', '--call-graph', graph, ...(process.env.PROFILE_EVENT ? ['-e', process.env.PROFILE_EVENT] : ['-F', process.env.PROFILE_FREQ || '499']), '-p', String(process.pid), '-o', `${out}-${name}.data`]
     const perf = spawn('perf', args, {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -98,7 +98,7 @@ if (mode === 'idle') {
     const s1 = switches()
     perf.kill('SIGINT')
     await new Promise((r) => perf.once('exit', r))
-    console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts`)
+    console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts (user ${((u.user / 1000) * (1000 / n)).toFixed(0)}, system ${((u.system / 1000) * (1000 / n)).toFixed(0)})`)
     // Each thread's voluntary context switches (sleeps) per text, the wake-ups a text costs,
     // and its CPU per text.
     const per = [...s1]
