@@ -71,7 +71,7 @@ const parseNative = (text) => (text.includes('"Buffer"') ? reviveBuffers(JSON.pa
 // What `sendText` resolves with: the WAMessage as JSON, or, for a 1:1 text with nothing else
 // in it, its parts one per line (remoteJid, id, messageTimestamp, status, messageSecret in
 // base64), made here into the object the JSON would give, key for key in the same order.
-// Printing and parsing that JSON (and reviving its secret) was a tenth of a text sent's CPU.
+// Printing and parsing that JSON and reviving its secret were about 7% of a text sent's CPU.
 function sentText(answer, text) {
   if (answer.charCodeAt(0) === 123 /* { */) return parseNative(answer)
   const [remoteJid, id, timestamp, status, secret] = answer.split('\n')
