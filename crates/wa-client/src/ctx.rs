@@ -219,10 +219,29 @@ impl Client {
     /// Emits an event whose `answers` go to the server only once the app confirmed it (see
     /// `delivery`): for stanzas nothing but the server keeps (a receipt's ack).
     pub(crate) fn emit_then(&self, e: Event, answers: Vec<Node>) {
+        let outbox = self.armed_outbox();
+        let delivery = Delivery::answering(answers, outbox, self.inner.cmd.clone());
+        let _ = self.inner.events.send(Box::new(Envelope {
+            event: e,
+            delivery: Some(delivery),
+        }));
+    }
+
+    /// Answers a stanza the app has no event for (a receipt with no news for it, such as the
+    /// `sender` receipt our own phone sends for every message we send) through the outbox:
+    /// written with the driver's next write, or by the outbox's deadline. Written at once,
+    /// it was a system call of its own per message sent, a moment before the next message
+    /// went out.
+    pub(crate) fn answer_soon(&self, answer: Node) {
+        let outbox = self.armed_outbox();
+        Delivery::answering(vec![answer], outbox, self.inner.cmd.clone()).confirm();
+    }
+
+    /// The outbox, its timer started if none runs: the deadline by which a confirmed answer
+    /// is written even if the driver has nothing else to do (see `delivery`).
+    fn armed_outbox(&self) -> Arc<Outbox> {
         let outbox = self.inner.outbox.clone();
         if outbox.arm() {
-            // The deadline by which a confirmed answer is written even if the driver has
-            // nothing else to do (see `delivery`).
             let (outbox, cmd) = (outbox.clone(), self.inner.cmd.clone());
             let delay = self.config().answer_delay;
             self.spawn(async move {
@@ -232,11 +251,7 @@ impl Client {
                 }
             });
         }
-        let delivery = Delivery::answering(answers, outbox, self.inner.cmd.clone());
-        let _ = self.inner.events.send(Box::new(Envelope {
-            event: e,
-            delivery: Some(delivery),
-        }));
+        outbox
     }
 
     /// Emits the event of inbox entry `seq` and answers the server at once with `receipt`.

@@ -18,6 +18,9 @@
 //! acked after the app had the status update), about a tenth of a sent text's CPU. Once the
 //! timer has fired, confirmations wake the driver again until the next event with answers
 //! restarts it, so a slow app's answer is not held.
+//!
+//! An answer the app need not see (the ack of a receipt with no news, see
+//! `Client::answer_soon`) takes the same way, confirmed as it is queued.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -244,13 +244,16 @@ async fn a_confirmed_ack_waits_for_the_next_write_not_for_a_wake_up_of_its_own()
     let (a, mut ea) = Client::connect(config, pa.creds.clone(), pa.keys.clone());
     opened(&mut ea).await;
     let friend = server.phone("15554440032").unwrap();
+    // Two receipts: the friend's delivery receipt (an update for the app), and our own
+    // phone's `sender` receipt (nothing for the app, acked without waiting for it).
     let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    server.wait_for_queued(&me, 2, 10_000).await.unwrap();
     held.confirm();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         server.queued(&me),
-        1,
-        "confirmed, the ack waits for the next write"
+        2,
+        "confirmed or not for the app, both acks wait for the next write"
     );
     // Any write takes it along: a ping, which the server answers.
     let ping = wa_binary::Node::new("iq")
@@ -278,6 +281,37 @@ async fn a_confirmed_ack_is_written_by_its_deadline_when_nothing_else_is() {
     // connection itself.
     let held = held_receipt(&a, &mut ea, friend.jid()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    held.confirm();
+    wait_queue_empty(&server, &me).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_with_nothing_for_the_app_is_acked_by_the_deadline_when_nothing_is_written() {
+    let server = server("e2e-inbox-sender-deadline").await;
+    let pa = pair(&server, "15554440061").await;
+    let me = pa.creds.me.clone().unwrap().id;
+    let (a, mut ea) = login(&server, &pa).await;
+    let friend = server.phone("15554440062").unwrap();
+    // The delivery receipt's update is held (never confirmed): only the sender receipt can
+    // leave the queue, by the outbox's timer.
+    let held = held_receipt(&a, &mut ea, friend.jid()).await;
+    server.wait_for_queued(&me, 1, 10_000).await.unwrap();
+    let mut left = server.queued(&me);
+    for _ in 0..200 {
+        left = server.queued(&me);
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(left, 1, "the sender receipt's ack went by the deadline");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.queued(&me),
+        1,
+        "the held update's receipt waits for the app"
+    );
     held.confirm();
     wait_queue_empty(&server, &me).await;
     server.stop().await;

@@ -119,7 +119,11 @@ impl Client {
             tracing::warn!(code = e.code(), "could not resend on a retry receipt");
         }
         let event = match news {
-            None => return self.send_ack(node, None).await,
+            None => {
+                // Nothing for the app: acked with the next write rather than on its own.
+                self.answer_soon(nodes::ack(node, None, Some(&own.pn.to_string())));
+                return Ok(());
+            }
             Some(ReceiptNews::Statuses(u)) => Event::MessagesUpdate(u),
             Some(ReceiptNews::PerParticipant(r)) => Event::MessageReceipts(r),
         };
