@@ -295,6 +295,16 @@ test('bad content is a coded error naming the field, and nothing is sent', async
     })
   }
   await assert.rejects(ours.sock.sendMessage(phone.jid, { text: 'x' }, { statusJidList: ['a@s.whatsapp.net'] }), { code: 'ERR_WA_CLIENT_ARGUMENT' })
+  // Content that is no object rejects as Baileys' async sendMessage does: a returned
+  // promise, never a throw from the call itself.
+  for (const content of [null, 'text', 42]) {
+    let sent
+    assert.doesNotThrow(() => {
+      sent = ours.sock.sendMessage(phone.jid, content)
+    })
+    assert.ok(sent instanceof Promise)
+    await assert.rejects(sent, { code: 'ERR_WA_CLIENT_ARGUMENT' })
+  }
   await assert.rejects(ours.sock.relayMessage(phone.jid, { conversation: 'x' }, { additionalAttributes: { to: 'a@s.whatsapp.net' } }), { code: 'ERR_WA_CLIENT_ARGUMENT' })
   await assert.rejects(ours.sock.relayMessage(phone.jid, { conversation: 'x' }, { messageId: 'has space' }), { code: 'ERR_WA_CLIENT_ARGUMENT' })
   // A good send after the refusals is the first thing the phone got.
