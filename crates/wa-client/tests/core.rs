@@ -534,6 +534,15 @@ fn iq_replies_errors_and_timeouts_by_id() {
             .iter()
             .any(|o| matches!(o, Output::Stanza(n) if n.get_attr("id") == Some("nobody")))
     );
+    // An ack nobody waits for (the server's ack of a receipt we sent) goes nowhere.
+    rig.outputs.clear();
+    rig.deliver(
+        &Node::new("ack")
+            .attr("id", "receipt-1")
+            .attr("class", "receipt")
+            .attr("from", "1555@s.whatsapp.net"),
+    );
+    assert!(rig.outputs.is_empty(), "{:?}", rig.outputs);
     rig.advance(5_000);
     assert!(rig.outputs.iter().any(
         |o| matches!(o, Output::Reply { id, result: Err(ClientError::Timeout(5000)) } if *id == id3)

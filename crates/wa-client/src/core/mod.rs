@@ -326,6 +326,10 @@ impl Core {
             }
             "iq" => self.handle_iq(node, now),
             "ib" => self.handle_ib(node),
+            // An ack nobody waits for (the server's ack of each receipt we send: one per
+            // message received) has nothing to act on; handed on, it woke the receive worker
+            // for nothing.
+            "ack" => {}
             _ => self.outputs.push_back(Output::Stanza(node)),
         }
     }
