@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::bufferjson;
 use crate::engine::{Engine, Write};
+use crate::keys::TypedValue;
 use crate::value::{Value, ValueEngine};
 
 type Make<'a> = &'a dyn Fn() -> Arc<dyn Engine>;
@@ -39,6 +40,19 @@ impl<'a> Kit<'a> {
     pub fn with_pair(mut self, pair: MakePair<'a>) -> Self {
         self.pair = Some(pair);
         self
+    }
+}
+
+/// A typed value that prints as the text it holds.
+struct Printed(&'static str);
+
+impl TypedValue for Printed {
+    fn json_text(&self) -> String {
+        self.0.to_owned()
+    }
+
+    fn json_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -67,6 +81,53 @@ pub async fn run(kit: &Kit<'_>) -> usize {
                 assert_eq!(bytes(&*e, "session/creds").await, None);
                 // Deleting what is not there is not an error.
                 e.set("session/creds", None).await?;
+                Ok(())
+            })
+        }),
+        ("typed writes are read and listed as their text", |e| {
+            Box::pin(async move {
+                let held: Arc<dyn TypedValue> = Arc::new(Printed(r#"{"a":1}"#));
+                e.set_typed(
+                    vec![Write::put("t/plain", b"p".to_vec())],
+                    vec![
+                        ("t/held".to_owned(), held.clone()),
+                        ("t/free".to_owned(), Arc::new(Printed("[2]"))),
+                    ],
+                )
+                .await?;
+                assert_eq!(bytes(&*e, "t/held").await.unwrap(), br#"{"a":1}"#);
+                assert_eq!(bytes(&*e, "t/free").await.unwrap(), b"[2]");
+                assert_eq!(
+                    e.list("t", 0, 10).await?,
+                    vec!["t/free", "t/held", "t/plain"]
+                );
+                // Replaced by a typed write, by a plain one, deleted; typed over plain.
+                e.set_typed(
+                    Vec::new(),
+                    vec![("t/held".to_owned(), Arc::new(Printed("3")))],
+                )
+                .await?;
+                assert_eq!(bytes(&*e, "t/held").await.unwrap(), b"3");
+                e.set("t/held", Some(b"4".to_vec())).await?;
+                assert_eq!(bytes(&*e, "t/held").await.unwrap(), b"4");
+                e.set("t/free", None).await?;
+                assert_eq!(bytes(&*e, "t/free").await, None);
+                e.set_typed(
+                    Vec::new(),
+                    vec![("t/plain".to_owned(), Arc::new(Printed("5")))],
+                )
+                .await?;
+                assert_eq!(bytes(&*e, "t/plain").await.unwrap(), b"5");
+                assert_eq!(e.list("t", 0, 10).await?, vec!["t/held", "t/plain"]);
+                // A bad path leaves the whole batch unapplied.
+                let bad = e
+                    .set_typed(
+                        vec![Write::put("t/ok", b"1".to_vec())],
+                        vec![("../escape".to_owned(), held)],
+                    )
+                    .await;
+                assert!(bad.is_err());
+                assert_eq!(bytes(&*e, "t/ok").await, None);
                 Ok(())
             })
         }),
@@ -357,7 +418,7 @@ pub async fn run(kit: &Kit<'_>) -> usize {
 
 /// How many cases [`run`] counts (prefix isolation counts as passed for engines without a
 /// prefix: each is its own directory or file).
-pub const CASES: usize = 18;
+pub const CASES: usize = 19;
 
 /// The seed's value contract on top of the bytes (`get` gives back what `set` stored).
 fn value_cases() -> Vec<(&'static str, Case)> {

@@ -2,8 +2,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::error::Result;
+use crate::keys::TypedValue;
 
 /// A boxed future, so engines can be used as `Arc<dyn Engine>` (a JavaScript engine and a
 /// native one are interchangeable at run time).
@@ -63,6 +65,22 @@ pub trait Engine: Send + Sync + 'static {
     }
 
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()>;
+
+    /// `set_many` of `writes` and of `typed`, values not printed yet, as one batch (no path
+    /// in both). The default prints each typed value and writes its text. An engine that
+    /// keeps values in memory may keep a typed value as it is and print it only when it is
+    /// read: a session record is replaced by the next message of its chat long before anyone
+    /// reads it, and printing and packing it was a sixth of a received text's instructions.
+    fn set_typed<'a>(
+        &'a self,
+        mut writes: Vec<Write>,
+        typed: Vec<(String, Arc<dyn TypedValue>)>,
+    ) -> BoxFuture<'a, ()> {
+        for (path, v) in typed {
+            writes.push(Write::put(path, v.json_text().into_bytes()));
+        }
+        self.set_many(writes)
+    }
 
     /// Whether a failed `set_many` is known to have applied nothing (a transaction, a
     /// write-ahead log). An engine that cannot promise it (S3: a batch is many puts, some of

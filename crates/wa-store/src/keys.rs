@@ -302,10 +302,14 @@ impl KeyStore for EngineKeyStore {
         Box::pin(async move {
             let mut batch = Vec::new();
             engine_writes(&changes.values, &mut batch)?;
-            for (ty, id, v) in &changes.typed {
-                batch.push(Write::put(key_path(*ty, id)?, v.json_text().into_bytes()));
+            if changes.typed.is_empty() {
+                return self.engine.set_many(batch).await;
             }
-            self.engine.set_many(batch).await
+            let mut typed = Vec::with_capacity(changes.typed.len());
+            for (ty, id, v) in &changes.typed {
+                typed.push((key_path(*ty, id)?, v.clone()));
+            }
+            self.engine.set_typed(batch, typed).await
         })
     }
 

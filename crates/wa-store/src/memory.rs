@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::engine::{BoxFuture, Engine, Write};
 use crate::error::StoreError;
+use crate::keys::TypedValue;
 use crate::path;
 
 /// A value kept as given.
@@ -379,10 +380,24 @@ struct Inner {
     /// (parent, name), which is what `scan` walks. The parent is kept once, not in each of
     /// its 812 pre-keys (`session/signal/pre-key`, a fifth of what a pre-key took).
     parents: BTreeMap<Box<str>, BTreeSet<Entry>>,
+    /// Values written typed and not printed yet (see [`Engine::set_typed`]), by full path.
+    /// One shadows a packed entry of its path; a read prints it, a listing packs them all
+    /// first. Most are the live session records the key store's cache holds too (the same
+    /// `Arc`), replaced by the next message before anything reads them.
+    deferred: BTreeMap<String, Arc<dyn TypedValue>>,
+    /// The size of `deferred` above which the values nobody else holds are packed.
+    deferred_limit: usize,
 }
+
+/// `deferred` is swept of values nobody else holds once it has more than this many (and then
+/// again when it has doubled since), so a value the cache let go is packed soon after.
+const DEFERRED_MIN: usize = 16;
 
 impl Inner {
     fn get(&self, p: &str) -> Option<Vec<u8>> {
+        if let Some(v) = self.deferred.get(p) {
+            return Some(v.json_text().into_bytes());
+        }
         let (parent, name) = path::split(p);
         self.parents
             .get(parent)?
@@ -394,7 +409,42 @@ impl Inner {
     /// are freed. Entries it replaces or removes leave their slabs; a slab left with at most
     /// half of its entries is packed again, so using up most of a batch (pre-keys, one by one)
     /// frees its memory too.
+    /// Keeps typed values unprinted (see `deferred`).
+    fn defer(&mut self, typed: Vec<(String, Arc<dyn TypedValue>)>) {
+        self.deferred.extend(typed);
+        if self.deferred.len() > self.deferred_limit.max(DEFERRED_MIN) {
+            let mut writes = Vec::new();
+            self.deferred.retain(|p, v| {
+                let held = Arc::strong_count(v) > 1;
+                if !held {
+                    writes.push(Write::put(p.clone(), v.json_text().into_bytes()));
+                }
+                held
+            });
+            self.apply(writes);
+            self.deferred_limit = 2 * self.deferred.len();
+        }
+    }
+
+    /// Packs every deferred value: listings walk the packed entries alone.
+    fn settle(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let writes = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .map(|(p, v)| Write::put(p, v.json_text().into_bytes()))
+            .collect();
+        self.apply(writes);
+    }
+
     fn apply(&mut self, writes: Vec<Write>) {
+        // A plain write replaces (or deletes) a deferred value of its path.
+        if !self.deferred.is_empty() {
+            for w in &writes {
+                self.deferred.remove(&w.path);
+            }
+        }
         let need = |w: &Write| w.value.as_ref().map(|v| w.path.len() + v.len() + 4);
         let mut slabs: Vec<Vec<u8>> = Vec::new();
         let mut made = Vec::with_capacity(writes.len());
@@ -567,6 +617,35 @@ impl MemoryEngine {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entries with every deferred value packed, for a walk over them.
+    fn settled(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        if !self.read().deferred.is_empty() {
+            self.write().settle();
+        }
+        self.read()
+    }
+}
+
+/// Checks a batch before any of it is applied, so a bad path leaves it all unapplied.
+fn check_writes(writes: &[Write]) -> Result<(), StoreError> {
+    for w in writes {
+        path::check(&w.path)?;
+        if w.value
+            .as_ref()
+            .is_some_and(|v| v.len() + w.path.len() + 4 + SLAB_HEADER > MAX_SLAB)
+        {
+            return Err(StoreError::BadValue(format!(
+                "{}: the memory engine keeps values up to 1 GiB",
+                w.path
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Engine for MemoryEngine {
@@ -594,21 +673,25 @@ impl Engine for MemoryEngine {
 
     fn set_many<'a>(&'a self, writes: Vec<Write>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            // Validate everything first so a bad path leaves the batch unapplied.
-            for w in &writes {
-                path::check(&w.path)?;
-                if w.value
-                    .as_ref()
-                    .is_some_and(|v| v.len() + w.path.len() + 4 + SLAB_HEADER > MAX_SLAB)
-                {
-                    return Err(StoreError::BadValue(format!(
-                        "{}: the memory engine keeps values up to 1 GiB",
-                        w.path
-                    )));
-                }
+            check_writes(&writes)?;
+            self.write().apply(writes);
+            Ok(())
+        })
+    }
+
+    fn set_typed<'a>(
+        &'a self,
+        writes: Vec<Write>,
+        typed: Vec<(String, Arc<dyn TypedValue>)>,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            check_writes(&writes)?;
+            for (p, _) in &typed {
+                path::check(p)?;
             }
-            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            let mut inner = self.write();
             inner.apply(writes);
+            inner.defer(typed);
             Ok(())
         })
     }
@@ -621,7 +704,7 @@ impl Engine for MemoryEngine {
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let prefix = path::check_prefix(prefix)?;
-            let inner = self.read();
+            let inner = self.settled();
             Ok(inner
                 .parents
                 .get(prefix)
@@ -637,7 +720,7 @@ impl Engine for MemoryEngine {
     /// Scan order is parent by parent, each one's children in name order.
     fn scan<'a>(&'a self, after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let inner = self.read();
+            let inner = self.settled();
             let (first, after_name) = match after {
                 Some(a) => {
                     let (parent, name) = path::split(a);
@@ -922,6 +1005,66 @@ mod tests {
         inner.apply(pair("a3", "b3")[1..].to_vec());
         assert_eq!(small.strong_count(), 0, "freed with its last entry");
         assert_eq!(inner.get("session/a").as_deref(), Some(&b"a2"[..]));
+    }
+
+    struct Printed(String);
+
+    impl TypedValue for Printed {
+        fn json_text(&self) -> String {
+            self.0.clone()
+        }
+
+        fn json_value(&self) -> serde_json::Value {
+            serde_json::from_str(&self.0).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn typed_values_stay_unprinted_while_held_and_are_packed_once_let_go() {
+        let e = MemoryEngine::new();
+        let session = |i: usize| {
+            Arc::new(Printed(format!(
+                r#"{{"_sessions":{{"k":{{"rootKey":{}}}}},"version":"v{i}"}}"#,
+                buffer_json(&[i as u8; 32])
+            )))
+        };
+        // The cache's handles: the first 10 stay held, the rest are let go at once.
+        let held: Vec<Arc<Printed>> = (0..10).map(session).collect();
+        let mut typed: Vec<(String, Arc<dyn TypedValue>)> = Vec::new();
+        for (i, v) in held.iter().enumerate() {
+            typed.push((format!("s/{i:02}"), v.clone()));
+        }
+        e.set_typed(Vec::new(), typed).await.unwrap();
+        assert_eq!(e.read().deferred.len(), 10);
+        assert!(e.read().parents.is_empty(), "nothing packed yet");
+        for i in 10..30 {
+            e.set_typed(Vec::new(), vec![(format!("s/{i:02}"), session(i))])
+                .await
+                .unwrap();
+        }
+        // Past DEFERRED_MIN the values nobody else held were packed; the held ones were not.
+        let deferred: Vec<String> = e.read().deferred.keys().cloned().collect();
+        assert!(deferred.len() < 20, "swept: {deferred:?}");
+        for i in 0..10 {
+            assert!(deferred.contains(&format!("s/{i:02}")));
+        }
+        for i in 0..30 {
+            let want = session(i).0.clone().into_bytes();
+            assert_eq!(
+                e.get(&format!("s/{i:02}")).await.unwrap(),
+                Some(want),
+                "s/{i:02}"
+            );
+        }
+        // A listing packs them all: each path once, in order, the same values after.
+        let want: Vec<String> = (0..30).map(|i| format!("s/{i:02}")).collect();
+        assert_eq!(e.scan(None, 100).await.unwrap(), want);
+        assert!(e.read().deferred.is_empty());
+        assert_eq!(e.list("s", 0, 100).await.unwrap(), want);
+        for i in 0..30 {
+            let want = session(i).0.clone().into_bytes();
+            assert_eq!(e.get(&format!("s/{i:02}")).await.unwrap(), Some(want));
+        }
     }
 
     #[tokio::test]
