@@ -5,7 +5,7 @@
 //! - a failed decryption leaves the record untouched: each session is tried on a copy (libsignal-
 //!   node mutates the sessions it tries and then stores them when a later one succeeds);
 //! - the session that decrypts becomes the open one (libsignal promotes it too), unless the
-//!   open one is our own still unanswered session (see [`commit_session`]);
+//!   open one is our own still unanswered session (see [`settle_session`]);
 //! - receiving chains, skipped keys and closed sessions are bounded (see [`super::record`]).
 
 use wa_crypto::cipher::{cbc_decrypt, cbc_encrypt};
@@ -356,6 +356,155 @@ fn try_session(
     Ok((copy, plaintext))
 }
 
+/// How a message read on an existing chain moves that chain (see [`read_on_chain`]).
+enum Advance {
+    /// A key kept for a skipped message was used.
+    Used(u32),
+    /// The chain moved forward to `counter`, keeping the keys of the messages it skipped.
+    Forward {
+        skipped: Vec<(u32, Vec<u8>)>,
+        key: Vec<u8>,
+        counter: i64,
+    },
+}
+
+/// Decrypts a message whose ratchet key names a chain the session already has (every
+/// message but the first of each of the other side's turns) without changing the session:
+/// `None` when the message needs a ratchet step. Errors are [`decrypt_in`]'s for the same
+/// session. It spares the copy of the whole session that [`try_session`] makes, about 30
+/// allocations a message.
+fn read_on_chain(
+    entry: &SessionEntry,
+    local: &LocalIdentity,
+    frame: &WhisperFrame<'_>,
+) -> Option<Fault<(Vec<u8>, Advance)>> {
+    let chain = entry.chain(&frame.ephemeral_key)?;
+    Some(read_on(entry, chain, local, frame))
+}
+
+fn read_on(
+    entry: &SessionEntry,
+    chain: &Chain,
+    local: &LocalIdentity,
+    frame: &WhisperFrame<'_>,
+) -> Fault<(Vec<u8>, Advance)> {
+    if chain.chain_type == CHAIN_SENDING {
+        return Err(ErrorKind::InvalidMessage(
+            "message on our own sending chain",
+        ));
+    }
+    let target = i64::from(frame.counter);
+    let derived: [u8; 32];
+    let (seed, advance): (&[u8], Advance) = if chain.counter >= target {
+        let seed = chain
+            .message_keys
+            .get(&frame.counter)
+            .ok_or(ErrorKind::DuplicateMessage {
+                counter: frame.counter,
+            })?;
+        (seed, Advance::Used(frame.counter))
+    } else {
+        // As fill_message_keys derives them.
+        let jump = target.saturating_sub(chain.counter);
+        if jump > i64::from(MAX_JUMP) {
+            return Err(ErrorKind::TooFarInFuture {
+                jump: jump as u64,
+                limit: MAX_JUMP,
+            });
+        }
+        let mut key = chain.key.clone().ok_or(ErrorKind::ChainClosed)?;
+        let mut skipped = Vec::new();
+        let mut index = chain.counter;
+        let mut seed = None;
+        while index < target {
+            index += 1;
+            let i =
+                u32::try_from(index).map_err(|_| ErrorKind::BadRecord("chain counter".into()))?;
+            let mk = message_key(&key);
+            if index == target {
+                seed = Some(mk);
+            } else {
+                skipped.push((i, mk.to_vec()));
+            }
+            key = next_chain_key(&key).to_vec();
+        }
+        derived = seed.ok_or(ErrorKind::Internal("no key derived"))?;
+        let advance = Advance::Forward {
+            skipped,
+            key,
+            counter: target,
+        };
+        (&derived, advance)
+    };
+    let keys = message_keys(seed);
+    let expected = mac8(
+        &entry.index.remote_identity_key,
+        &local.public_prefixed(),
+        &keys.mac,
+        frame.body,
+    );
+    if !ct_eq(&expected, frame.mac) {
+        return Err(ErrorKind::BadMac);
+    }
+    let plaintext =
+        cbc_decrypt(&keys.cipher, &keys.iv, &frame.ciphertext).map_err(|_| ErrorKind::Decrypt)?;
+    Ok((plaintext, advance))
+}
+
+impl Advance {
+    /// Moves `chain` as [`decrypt_in`] would have.
+    fn apply(self, chain: &mut Chain) {
+        match self {
+            Advance::Used(counter) => {
+                chain.message_keys.remove(&counter);
+            }
+            Advance::Forward {
+                skipped,
+                key,
+                counter,
+            } => {
+                chain.message_keys.extend(skipped);
+                chain.key = Some(key);
+                chain.counter = counter;
+                // The used key counted while the kept ones were trimmed, then left.
+                while chain.message_keys.len() + 1 > MAX_MESSAGE_KEYS {
+                    chain.message_keys.pop_first();
+                }
+            }
+        }
+    }
+}
+
+/// Decrypts with session `i` of the record and stores what that changed; the record is left
+/// as it was when it fails.
+fn decrypt_with(
+    record: &mut SessionRecord,
+    i: usize,
+    local: &LocalIdentity,
+    frame: &WhisperFrame<'_>,
+    now: i64,
+) -> Fault<Vec<u8>> {
+    match read_on_chain(&record.sessions[i], local, frame) {
+        Some(read) => {
+            let (plaintext, advance) = read?;
+            let entry = &mut record.sessions[i];
+            let chain = entry
+                .chain_mut(&frame.ephemeral_key)
+                .ok_or(ErrorKind::Internal("the chain just read is gone"))?;
+            advance.apply(chain);
+            entry.pending_pre_key = None;
+            settle_session(record, i, now);
+            Ok(plaintext)
+        }
+        None => {
+            let (entry, plaintext) = try_session(&record.sessions[i], local, frame)?;
+            record.sessions[i] = entry;
+            settle_session(record, i, now);
+            Ok(plaintext)
+        }
+    }
+}
+
 /// Stores a session that just decrypted: marks it used, prunes it, and makes it the open one,
 /// unless the open one is a session we started that the other side has not answered yet.
 ///
@@ -364,10 +513,10 @@ fn try_session(
 /// Switching back would make us send on a session the other side has just closed, and
 /// libsignal-node (Baileys) then corrupts its new session: it tries that one first, and a
 /// failed attempt's ratchet step is stored once an older session succeeds.
-fn commit_session(record: &mut SessionRecord, i: usize, mut entry: SessionEntry, now: i64) {
+fn settle_session(record: &mut SessionRecord, i: usize, now: i64) {
+    let entry = &mut record.sessions[i];
     entry.index.used = Some(now);
     entry.prune_chains();
-    record.sessions[i] = entry;
     let keep_pending = record.open_index().is_some_and(|o| {
         o != i && {
             let open = &record.sessions[o];
@@ -396,11 +545,8 @@ pub fn decrypt_whisper(
     let mut first_error = None;
     let mut owner_error = None;
     for i in record.by_recent_use() {
-        match try_session(&record.sessions[i], local, &frame) {
-            Ok((entry, plaintext)) => {
-                commit_session(record, i, entry, now);
-                return Ok(plaintext);
-            }
+        match decrypt_with(record, i, local, &frame, now) {
+            Ok(plaintext) => return Ok(plaintext),
             Err(e) => {
                 if owner_error.is_none() && record.sessions[i].chain(&frame.ephemeral_key).is_some()
                 {
@@ -444,8 +590,7 @@ pub fn decrypt_pre_key(
                 "prekey message carries our own base key",
             ));
         }
-        let (entry, plaintext) = try_session(&record.sessions[i], local, &inner)?;
-        commit_session(record, i, entry, now);
+        let plaintext = decrypt_with(record, i, local, &inner, now)?;
         return Ok((plaintext, None));
     }
     let signed = keys
@@ -528,4 +673,102 @@ pub fn encrypt(
         kind: MessageKind::PreKey,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{generate_identity, generate_signed_pre_key};
+    use crate::wire::parse_pre_key;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    /// Every session tried on a copy: how a whisper message was read before [`read_on_chain`].
+    fn decrypt_by_copy(
+        record: &mut SessionRecord,
+        local: &LocalIdentity,
+        message: &[u8],
+    ) -> Fault<Vec<u8>> {
+        let frame = parse_whisper(message)?;
+        let (mut first, mut owner) = (None, None);
+        for i in record.by_recent_use() {
+            match try_session(&record.sessions[i], local, &frame) {
+                Ok((entry, plaintext)) => {
+                    record.sessions[i] = entry;
+                    settle_session(record, i, NOW);
+                    return Ok(plaintext);
+                }
+                Err(e) => {
+                    if owner.is_none() && record.sessions[i].chain(&frame.ephemeral_key).is_some() {
+                        owner = Some(e.clone());
+                    }
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(owner.or(first).expect("a session"))
+    }
+
+    /// Alice's and Bob's records after a prekey message and its answer, and their identities.
+    fn established() -> (SessionRecord, LocalIdentity, SessionRecord, LocalIdentity) {
+        let alice = LocalIdentity::new(generate_identity(), 1);
+        let bob = LocalIdentity::new(generate_identity(), 2);
+        let signed = generate_signed_pre_key(&bob.key_pair, 7);
+        let bundle = PreKeyBundle {
+            registration_id: 2,
+            identity_key: bob.public_prefixed().to_vec(),
+            signed_pre_key_id: 7,
+            signed_pre_key: signed.key_pair.public_prefixed().to_vec(),
+            signed_pre_key_signature: signed.signature.to_vec(),
+            pre_key: None,
+        };
+        let mut a = SessionRecord::default();
+        init_outgoing(&mut a, &alice, &bundle, NOW).unwrap();
+        let first = encrypt(&mut a, &alice, b"hello").unwrap();
+        let mut b = SessionRecord::default();
+        let keys = PreKeyMaterial {
+            pre_key: None,
+            signed_pre_key: Some(&signed.key_pair),
+        };
+        let frame = parse_pre_key(&first.body).unwrap();
+        decrypt_pre_key(&mut b, &bob, &frame, keys, NOW).unwrap();
+        let reply = encrypt(&mut b, &bob, b"hi").unwrap();
+        decrypt_whisper(&mut a, &alice, &reply.body, NOW).unwrap();
+        (a, alice, b, bob)
+    }
+
+    #[test]
+    fn reading_on_a_known_chain_changes_the_record_as_a_copy_would() {
+        let (mut a, alice, mut b, bob) = established();
+        let mut send = |text: &[u8]| encrypt(&mut a, &alice, text).unwrap().body;
+        let msgs: Vec<Vec<u8>> = (0..40).map(|i| send(format!("m{i}").as_bytes())).collect();
+        // The first steps Bob's ratchet (a fresh key pair: no two records would match).
+        decrypt_whisper(&mut b, &bob, &msgs[0], NOW).unwrap();
+        let mut forged = msgs[30].clone();
+        *forged.last_mut().unwrap() ^= 1;
+        // In order, ahead, late, twice, already read, forged, and a step so far ahead that the kept keys
+        // are trimmed (past MAX_MESSAGE_KEYS), then a little further.
+        let mut order: Vec<Vec<u8>> = [1, 2, 5, 3, 3, 9, 4, 8, 0, 39, 30]
+            .iter()
+            .map(|&i| msgs[i].clone())
+            .collect();
+        order.extend([forged, msgs[6].clone(), msgs[39].clone()]);
+        let far: Vec<Vec<u8>> = (0..MAX_JUMP + 5).map(|_| send(b"x")).collect();
+        order.extend([
+            far[MAX_JUMP as usize - 1].clone(),
+            far[MAX_JUMP as usize + 4].clone(),
+            far[3].clone(),
+        ]);
+        for (n, m) in order.iter().enumerate() {
+            let mut reference = b.clone();
+            let want = decrypt_by_copy(&mut reference, &bob, m);
+            let got = decrypt_whisper(&mut b, &bob, m, NOW);
+            assert_eq!(got, want, "delivery {n}");
+            assert!(b == reference, "delivery {n}: the records differ");
+        }
+        assert!(
+            b.message_key_count() >= MAX_MESSAGE_KEYS - 2,
+            "the keys were trimmed"
+        );
+    }
 }
