@@ -163,7 +163,7 @@ impl Encoder {
                 return Ok(None);
             }
         }
-        if let Some(at) = s.find('@') {
+        if let Some(at) = s.bytes().position(|b| b == b'@') {
             match self.jid(&s[..at], &s[at + 1..])? {
                 JidForm::Written => return Ok(None),
                 JidForm::PairServer(server) => return Ok(Some(server)),

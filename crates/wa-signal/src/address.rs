@@ -53,9 +53,11 @@ impl ProtocolAddress {
     /// Baileys also accepts odd spellings (`+`-signs, hex, exponents) through JavaScript's
     /// number parsing; those never come from WhatsApp and are refused here.
     pub fn from_jid(jid: &str) -> Result<Self, ErrorKind> {
-        let (user_combined, server) = jid
-            .split_once('@')
+        let at = jid
+            .bytes()
+            .position(|b| b == b'@')
             .ok_or(ErrorKind::Address("JID has no '@'"))?;
+        let (user_combined, server) = (&jid[..at], &jid[at + 1..]);
         let mut parts = user_combined.split(':');
         let user_agent = parts.next().unwrap_or_default();
         let device = parts.next().unwrap_or_default();

@@ -27,18 +27,27 @@ pub fn check(path: &str) -> Result<()> {
     if path.len() > MAX_PATH {
         return bad("path longer than 4096 bytes");
     }
-    for seg in path.split('/') {
-        if seg.is_empty() {
-            return bad("empty segment (leading, trailing or double '/')");
-        }
-        if seg == "." || seg == ".." {
-            return bad("'.' and '..' segments are not allowed");
-        }
-        if seg.contains('\0') {
-            return bad("NUL in path");
-        }
-        if seg.len() > MAX_SEGMENT {
-            return bad("segment longer than 200 bytes");
+    // One pass over the bytes (paths are checked several times a message); the reasons in
+    // the order a segment-by-segment check finds them.
+    let b = path.as_bytes();
+    let mut start = 0;
+    for i in 0..=b.len() {
+        match b.get(i) {
+            Some(0) => return bad("NUL in path"),
+            Some(b'/') | None => {
+                let seg = &b[start..i];
+                if seg.is_empty() {
+                    return bad("empty segment (leading, trailing or double '/')");
+                }
+                if seg == b"." || seg == b".." {
+                    return bad("'.' and '..' segments are not allowed");
+                }
+                if seg.len() > MAX_SEGMENT {
+                    return bad("segment longer than 200 bytes");
+                }
+                start = i + 1;
+            }
+            Some(_) => {}
         }
     }
     Ok(())
@@ -201,6 +210,47 @@ pub fn file_name(seg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_refused_for_the_first_thing_wrong_in_them() {
+        let reason = |p: &str| match check(p) {
+            Ok(()) => "ok",
+            Err(StoreError::BadPath { reason, .. }) => reason,
+            Err(e) => panic!("{e}"),
+        };
+        let long = "x".repeat(MAX_SEGMENT + 1);
+        let cases: Vec<(String, &str)> = vec![
+            ("session/signal/session/a.0".into(), "ok"),
+            ("a".into(), "ok"),
+            (".a/..b/a.".into(), "ok"),
+            (format!("a/{}", "x".repeat(MAX_SEGMENT)), "ok"),
+            ("".into(), "empty path"),
+            (
+                "/a".into(),
+                "empty segment (leading, trailing or double '/')",
+            ),
+            (
+                "a/".into(),
+                "empty segment (leading, trailing or double '/')",
+            ),
+            (
+                "a//b".into(),
+                "empty segment (leading, trailing or double '/')",
+            ),
+            ("a/./b".into(), "'.' and '..' segments are not allowed"),
+            ("..".into(), "'.' and '..' segments are not allowed"),
+            ("a/b\0c".into(), "NUL in path"),
+            (format!("a/{long}"), "segment longer than 200 bytes"),
+            // The first segment's fault is the one reported.
+            (format!("{long}/a\0"), "segment longer than 200 bytes"),
+            (format!("a\0{long}/"), "NUL in path"),
+            ("../a\0".into(), "'.' and '..' segments are not allowed"),
+            ("x".repeat(MAX_PATH + 1), "path longer than 4096 bytes"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(reason(&p), want, "{p:?}");
+        }
+    }
 
     #[test]
     fn paths_that_escape_or_alias_are_refused() {

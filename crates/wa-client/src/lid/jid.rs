@@ -13,7 +13,7 @@ pub struct LooseJid<'a> {
 }
 
 pub fn loose_decode(jid: &str) -> Option<LooseJid<'_>> {
-    let (combined, server) = jid.split_once('@')?;
+    let (combined, server) = wa_binary::jid::split_at_byte(jid, b'@')?;
     let mut parts = combined.split(':');
     let user_agent = parts.next().unwrap_or_default();
     let device = parts.next();
