@@ -96,12 +96,12 @@ struct StoredStub<'a> {
 struct Printer {
     uid: String,
     envelope: Vec<u8>,
-    message: Option<wa_proto::Message>,
+    message: Option<Vec<u8>>,
 }
 
 impl TypedValue for Printer {
     fn json_text(&self) -> String {
-        let message = self.message.as_ref().map(|m| m.encode_to_vec());
+        let message = &self.message;
         let bytes = self.envelope.len() + message.as_ref().map_or(0, Vec::len);
         let mut out = String::with_capacity(self.uid.len() + bytes * 4 / 3 + 128);
         out.push_str(r#"{"v":1,"uid":"#);
@@ -153,7 +153,9 @@ impl Entry {
         Ok(Printer {
             uid,
             envelope: wa_binary::encode(&self.envelope)?,
-            message: self.message.clone(),
+            // Encoded now rather than copied: a Message is a large struct, and its copy cost
+            // more than its encoding.
+            message: self.message.as_ref().map(|m| m.encode_to_vec()),
         })
     }
 
