@@ -4,11 +4,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use wa_signal::ProtocolAddress;
+
 /// How long a mapping stays cached after its last use (Baileys: 3 days).
 const TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 /// Cached mappings at most (Baileys' cache has no bound; a bot that sees many numbers should
 /// not grow without end).
 const CACHE_CAP: usize = 100_000;
+/// Resolved session addresses kept at most (see [`Cache::address`]).
+const ADDRESSES_CAP: usize = 4096;
 
 /// A map whose entries expire `TTL` after their last use, evicting the least recently used
 /// beyond `CACHE_CAP`.
@@ -17,6 +21,11 @@ pub(super) struct Cache {
     map: HashMap<String, (String, Instant, u64)>,
     order: VecDeque<(String, u64)>,
     tick: u64,
+    /// Phone-number device addresses whose session lives under a LID, and that LID address:
+    /// every message to or from a known contact resolves its address, and doing it through the
+    /// mappings (the address printed, split, joined as a JID, looked up, parsed back) was 3% of
+    /// a text's CPU. Emptied whenever a mapping is set, so it never outlives what it came from.
+    addresses: HashMap<ProtocolAddress, ProtocolAddress>,
 }
 
 impl Cache {
@@ -37,6 +46,7 @@ impl Cache {
     }
 
     pub(super) fn set(&mut self, key: String, value: String) {
+        self.addresses.clear();
         self.tick += 1;
         self.order.push_back((key.clone(), self.tick));
         self.map.insert(key, (value, Instant::now(), self.tick));
@@ -61,6 +71,20 @@ impl Cache {
     pub(super) fn clear(&mut self) {
         self.map.clear();
         self.order.clear();
+        self.addresses.clear();
+    }
+
+    /// Where the session with phone-number address `a` lives, when resolved since the last
+    /// change of a mapping.
+    pub(super) fn address(&self, a: &ProtocolAddress) -> Option<ProtocolAddress> {
+        self.addresses.get(a).cloned()
+    }
+
+    pub(super) fn keep_address(&mut self, a: ProtocolAddress, at: ProtocolAddress) {
+        if self.addresses.len() >= ADDRESSES_CAP {
+            self.addresses.clear();
+        }
+        self.addresses.insert(a, at);
     }
 }
 
@@ -78,5 +102,28 @@ mod tests {
         assert!(c.get("k0").is_none());
         assert!(c.get(&format!("k{}", CACHE_CAP + 49)).is_some());
         assert!(c.order.len() <= 2 * CACHE_CAP);
+    }
+
+    #[test]
+    fn resolved_addresses_go_when_any_mapping_is_set_and_stay_bounded() {
+        let pn = |d| ProtocolAddress::new("5511", d).unwrap();
+        let lid = |d| ProtocolAddress::new("77_1", d).unwrap();
+        let mut c = Cache::default();
+        c.keep_address(pn(1), lid(1));
+        assert_eq!(c.address(&pn(1)), Some(lid(1)));
+        assert_eq!(c.address(&pn(2)), None);
+        c.set("pn:5599".into(), "88".into());
+        assert_eq!(c.address(&pn(1)), None, "a mapping changed");
+        c.keep_address(pn(1), lid(1));
+        c.clear();
+        assert_eq!(c.address(&pn(1)), None);
+        for d in 0..(ADDRESSES_CAP as u32 + 10) {
+            c.keep_address(pn(d), lid(d));
+        }
+        assert!(c.addresses.len() <= ADDRESSES_CAP);
+        assert_eq!(
+            c.address(&pn(ADDRESSES_CAP as u32 + 9)),
+            Some(lid(ADDRESSES_CAP as u32 + 9))
+        );
     }
 }

@@ -419,6 +419,9 @@ impl LidMappings {
     /// LID) address is where it is, a phone-number device with a cached mapping is under its
     /// LID. `None` when the store (or the fetcher) has to be asked: [`Self::session_address`].
     pub fn cached_session_address(&self, address: &ProtocolAddress) -> Option<ProtocolAddress> {
+        if let Some(at) = self.cache().address(address) {
+            return Some(at);
+        }
         let text = address.to_string();
         let Some((name, device)) = text.split_once('.') else {
             return Some(address.clone());
@@ -431,7 +434,9 @@ impl LidMappings {
         let lid_user = self.cached_lid_user(user)?;
         let server = if domain == 128 { "hosted.lid" } else { "lid" };
         let lid = with_device(&lid_user, device.parse().ok()?, server);
-        ProtocolAddress::from_jid(&lid).ok()
+        let at = ProtocolAddress::from_jid(&lid).ok()?;
+        self.cache().keep_address(address.clone(), at.clone());
+        Some(at)
     }
 
     /// The Signal address a session with `address` (`user[_domain].device`) is kept under:
@@ -441,6 +446,9 @@ impl LidMappings {
         &self,
         address: &ProtocolAddress,
     ) -> Result<ProtocolAddress, ClientError> {
+        if let Some(at) = self.cache().address(address) {
+            return Ok(at);
+        }
         let text = address.to_string();
         let Some((name, device)) = text.split_once('.') else {
             return Ok(address.clone());
@@ -462,7 +470,14 @@ impl LidMappings {
             [user, ":", device, "@", server].concat()
         };
         match self.lid_for_pn(&pn).await? {
-            Some(lid) => ProtocolAddress::from_jid(&lid).map_err(|k| ClientError::from(k.at(&lid))),
+            Some(lid) => {
+                let at =
+                    ProtocolAddress::from_jid(&lid).map_err(|k| ClientError::from(k.at(&lid)))?;
+                // Only a found mapping is kept: one unknown here may be in the store by the
+                // next message (another socket of the account, a later lookup).
+                self.cache().keep_address(address.clone(), at.clone());
+                Ok(at)
+            }
             None => Ok(address.clone()),
         }
     }
