@@ -117,7 +117,7 @@ impl IdentityKeyStore for KeyStoreSignal {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let id = address.to_string();
+        let id = address.id();
         // Read in the cache's tree in place, as a session is (once per message).
         let mut held = None;
         if self.keys.peek(KeyType::IdentityKey, &id, &mut |v| {
@@ -137,7 +137,7 @@ impl SessionStore for KeyStoreSignal {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let id = address.to_string();
+        let id = address.id();
         // Written by an earlier operation as a record: taken as it is.
         if let Some(t) = self.keys.peek_typed(KeyType::Session, &id)
             && let Some(s) = (&*t as &dyn std::any::Any).downcast_ref::<StoredSession>()
@@ -244,7 +244,7 @@ pub fn batch_changes(mut batch: Batch) -> KeyChanges {
         match rec {
             Some(r) => typed.push((
                 KeyType::Session,
-                addr.to_string(),
+                addr.id(),
                 std::sync::Arc::new(StoredSession(r)) as std::sync::Arc<dyn TypedValue>,
             )),
             None => deleted.push((addr, None)),
@@ -262,14 +262,12 @@ pub fn batch_writes(batch: Batch) -> KeyWrites {
     let mut w = KeyWrites::new();
     for (addr, rec) in batch.sessions {
         let v = rec.map(|r| r.to_json_value());
-        w.entry(KeyType::Session)
-            .or_default()
-            .insert(addr.to_string(), v);
+        w.entry(KeyType::Session).or_default().insert(addr.id(), v);
     }
     for (addr, key) in batch.identities {
         w.entry(KeyType::IdentityKey)
             .or_default()
-            .insert(addr.to_string(), Some(bufferjson::buffer(&key)));
+            .insert(addr.id(), Some(bufferjson::buffer(&key)));
     }
     for id in batch.removed_pre_keys {
         w.entry(KeyType::PreKey)
@@ -292,12 +290,12 @@ pub fn batch_writes(batch: Batch) -> KeyWrites {
 pub fn batch_texts(batch: Batch) -> Vec<(KeyType, String, Option<String>)> {
     let mut out = Vec::new();
     for (addr, rec) in batch.sessions {
-        out.push((KeyType::Session, addr.to_string(), rec.map(|r| r.to_json())));
+        out.push((KeyType::Session, addr.id(), rec.map(|r| r.to_json())));
     }
     for (addr, key) in batch.identities {
         out.push((
             KeyType::IdentityKey,
-            addr.to_string(),
+            addr.id(),
             Some(bufferjson::buffer(&key).to_string()),
         ));
     }
@@ -413,7 +411,7 @@ impl IdentityKeyStore for Staged<'_> {
         let staged = self
             .changes()
             .identities
-            .get(&address.to_string())
+            .get(&address.id())
             .map(|(_, k)| k.clone());
         match staged {
             Some(k) => Ok(Some(k)),
@@ -430,7 +428,7 @@ impl SessionStore for Staged<'_> {
         let staged = self
             .changes()
             .sessions
-            .get(&address.to_string())
+            .get(&address.id())
             .map(|(_, r)| r.clone());
         match staged {
             Some(r) => Ok(r),

@@ -533,7 +533,7 @@ impl<S: SignalStore> SignalProtocol<S> {
         address: &ProtocolAddress,
         plaintext: &[u8],
     ) -> Result<Encrypted, SignalError> {
-        let _g = self.locks.lock(address.to_string()).await;
+        let _g = self.locks.lock(address.id()).await;
         encrypt(&self.store, address, plaintext).await
     }
 
@@ -544,7 +544,7 @@ impl<S: SignalStore> SignalProtocol<S> {
         ciphertext: &[u8],
         now: i64,
     ) -> Result<Decrypted, SignalError> {
-        let _g = self.locks.lock(address.to_string()).await;
+        let _g = self.locks.lock(address.id()).await;
         decrypt(&self.store, address, kind, ciphertext, now).await
     }
 
@@ -554,7 +554,7 @@ impl<S: SignalStore> SignalProtocol<S> {
         bundle: &PreKeyBundle,
         now: i64,
     ) -> Result<(), SignalError> {
-        let _g = self.locks.lock(address.to_string()).await;
+        let _g = self.locks.lock(address.id()).await;
         process_bundle(&self.store, address, bundle, now).await
     }
 

@@ -229,7 +229,7 @@ impl Client {
                     MessageKind::Whisper
                 };
                 let addr = self.address(&parsed.author).await?;
-                self.hold(addr.to_string(), held).await;
+                self.hold(addr.id(), held).await;
                 let d = protocol::decrypt(staged, &addr, kind, ct, now_ms() as i64).await?;
                 nodes::unpad(&d.plaintext)?.to_vec()
             }

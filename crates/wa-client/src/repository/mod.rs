@@ -152,7 +152,7 @@ impl SignalRepository {
         let mut op = self.operation(Target::Session(plain.clone()), work);
         match self.lids.cached_session_address(&plain) {
             Some(addr) => {
-                op.to_lock.push_back(addr.to_string());
+                op.to_lock.push_back(addr.id());
                 op.target = Target::Session(addr);
             }
             None => match pn_user_of(&plain) {

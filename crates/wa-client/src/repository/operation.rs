@@ -258,7 +258,7 @@ impl Operation {
                     && let Some(addr) = self.lids.cached_session_address(plain)
                     && addr != *plain
                 {
-                    self.to_lock.push_back(addr.to_string());
+                    self.to_lock.push_back(addr.id());
                     self.target = Target::Session(addr);
                     continue;
                 }
@@ -298,7 +298,7 @@ impl Operation {
         match w {
             Waited::Resolved(addr) => {
                 self.unresolved = false;
-                self.to_lock.push_back(addr.to_string());
+                self.to_lock.push_back(addr.id());
                 self.target = Target::Session(addr);
             }
             Waited::Lock(g) => {
