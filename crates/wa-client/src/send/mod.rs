@@ -81,7 +81,7 @@ impl Client {
         let ticket = dest
             .as_ref()
             .ok()
-            .map(|d| client.inner.lanes.ticket(&d.normalized_user().to_string()));
+            .map(|d| client.inner.lanes.ticket(&d.normalized_user().text()));
         // Boxed here: unboxed, the send's state (the encryption, the group and newsletter
         // branches) was 32 KB, and every layer above (the binding's promise, the runtime's
         // task) copied all of it when taking it over (memcpy was 7% of a 1:1 send's CPU).
@@ -109,11 +109,10 @@ impl Client {
         let no_own_event = options.no_own_event;
         if dest.is_group() || dest.is_status_broadcast() {
             // Boxed: a group send's state is far larger than a 1:1 send's.
-            return Box::pin(self.send_group(dest.to_string(), message, options, turn, own)).await;
+            return Box::pin(self.send_group(dest.text(), message, options, turn, own)).await;
         }
         if dest.is_newsletter() {
-            return Box::pin(self.send_newsletter(dest.to_string(), message, options, turn, &own))
-                .await;
+            return Box::pin(self.send_newsletter(dest.text(), message, options, turn, &own)).await;
         }
         if dest.is_broadcast() {
             return Err(ClientError::Argument(
@@ -131,15 +130,13 @@ impl Client {
             (Some(l), true) => l.normalized_user(),
             _ => own.pn.normalized_user(),
         };
-        let devices = self
-            .devices(&[own_user.to_string(), dest.to_string()])
-            .await?;
+        let devices = self.devices(&[own_user.text(), dest.text()]).await?;
         let recipients = plan::fan_out(&devices, &own, &sender)?;
         if recipients.is_empty() {
             return Err(ClientError::Protocol(format!("no devices for {dest}")));
         }
         let jids: Vec<String> = recipients.iter().map(|r| r.jid.clone()).collect();
-        let chat = dest.to_string();
+        let chat = dest.text();
         // Each device's own padding, as before: our devices get the DeviceSentMessage.
         let encoded = message.encode_to_vec();
         let mut plaintexts = Vec::with_capacity(recipients.len());
