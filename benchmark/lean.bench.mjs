@@ -5,12 +5,12 @@
 // (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
 // receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
-// warm-up of its own row (the first 200 texts each way); and the CPU part again in rounds of
+// warm-up of its own row (the first 1,000 texts each way); and the CPU part again in rounds of
 // fresh one-socket processes, Baileys and ours in turn. A measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
-//                               BENCH_LEAN_WARMUP=200  BENCH_LEAN_CPU_ROUNDS=3
+//                               BENCH_LEAN_WARMUP=1000  BENCH_LEAN_CPU_ROUNDS=3
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -39,8 +39,11 @@ const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Nu
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
 // Rounds of the CPU part alone, Baileys and ours in turn (see `cpuRounds`).
 const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 3)
-// Texts each way before the CPU rows, on a row of their own (see `child`).
-const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 200)
+// Texts each way before the CPU rows, on a row of their own (see `child`). 1,000: after 200,
+// V8's optimizing compiler was still compiling both implementations' per-message functions
+// inside the measured rows (`--trace-opt`: ours' deliver, emitBatch, sentText, sendPlainText
+// after some 300 texts, 20-30 ms of compiling), which is a cost once per process.
+const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 1000)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
 const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
