@@ -405,10 +405,6 @@ impl Inner {
             .map(Entry::value)
     }
 
-    /// Applies a batch: its new entries go into one slab, made before the writer's buffers
-    /// are freed. Entries it replaces or removes leave their slabs; a slab left with at most
-    /// half of its entries is packed again, so using up most of a batch (pre-keys, one by one)
-    /// frees its memory too.
     /// Keeps typed values unprinted (see `deferred`).
     fn defer(&mut self, typed: Vec<(String, Arc<dyn TypedValue>)>) {
         self.deferred.extend(typed);
@@ -438,6 +434,10 @@ impl Inner {
         self.apply(writes);
     }
 
+    /// Applies a batch: its new entries go into one slab, made before the writer's buffers
+    /// are freed. Entries it replaces or removes leave their slabs; a slab left with at most
+    /// half of its entries is packed again, so using up most of a batch (pre-keys, one by one)
+    /// frees its memory too.
     fn apply(&mut self, writes: Vec<Write>) {
         // A plain write replaces (or deletes) a deferred value of its path.
         if !self.deferred.is_empty() {
