@@ -329,7 +329,19 @@ fn decrypt_in(
         .ok_or(ErrorKind::DuplicateMessage {
             counter: frame.counter,
         })?;
-    let keys = message_keys(&seed);
+    let plaintext = open(entry, local, frame, &seed)?;
+    entry.pending_pre_key = None;
+    Ok(plaintext)
+}
+
+/// Checks a message's MAC with the keys of message key `seed`, then decrypts it.
+fn open(
+    entry: &SessionEntry,
+    local: &LocalIdentity,
+    frame: &WhisperFrame<'_>,
+    seed: &[u8],
+) -> Fault<Vec<u8>> {
+    let keys = message_keys(seed);
     let expected = mac8(
         &entry.index.remote_identity_key,
         &local.public_prefixed(),
@@ -339,10 +351,7 @@ fn decrypt_in(
     if !ct_eq(&expected, frame.mac) {
         return Err(ErrorKind::BadMac);
     }
-    let plaintext =
-        cbc_decrypt(&keys.cipher, &keys.iv, &frame.ciphertext).map_err(|_| ErrorKind::Decrypt)?;
-    entry.pending_pre_key = None;
-    Ok(plaintext)
+    cbc_decrypt(&keys.cipher, &keys.iv, &frame.ciphertext).map_err(|_| ErrorKind::Decrypt)
 }
 
 /// Tries one session on a copy; the record changes only when it succeeds.
@@ -436,19 +445,7 @@ fn read_on(
         };
         (&derived, advance)
     };
-    let keys = message_keys(seed);
-    let expected = mac8(
-        &entry.index.remote_identity_key,
-        &local.public_prefixed(),
-        &keys.mac,
-        frame.body,
-    );
-    if !ct_eq(&expected, frame.mac) {
-        return Err(ErrorKind::BadMac);
-    }
-    let plaintext =
-        cbc_decrypt(&keys.cipher, &keys.iv, &frame.ciphertext).map_err(|_| ErrorKind::Decrypt)?;
-    Ok((plaintext, advance))
+    Ok((open(entry, local, frame, seed)?, advance))
 }
 
 impl Advance {
