@@ -251,12 +251,8 @@ fn add_ratchet_chain_with(
     Ok(())
 }
 
-/// Derives and keeps the message keys of `chain` up to index `counter`.
-fn fill_message_keys(chain: &mut Chain, counter: u32) -> Fault<()> {
-    let target = i64::from(counter);
-    if chain.counter >= target {
-        return Ok(());
-    }
+/// Refuses a message more than [`MAX_JUMP`] keys ahead of `chain` (`target` is past it).
+fn within_jump(chain: &Chain, target: i64) -> Fault<()> {
     let jump = target.saturating_sub(chain.counter);
     if jump > i64::from(MAX_JUMP) {
         return Err(ErrorKind::TooFarInFuture {
@@ -264,6 +260,16 @@ fn fill_message_keys(chain: &mut Chain, counter: u32) -> Fault<()> {
             limit: MAX_JUMP,
         });
     }
+    Ok(())
+}
+
+/// Derives and keeps the message keys of `chain` up to index `counter`.
+fn fill_message_keys(chain: &mut Chain, counter: u32) -> Fault<()> {
+    let target = i64::from(counter);
+    if chain.counter >= target {
+        return Ok(());
+    }
+    within_jump(chain, target)?;
     let mut key = chain.key.take().ok_or(ErrorKind::ChainClosed)?;
     let mut index = chain.counter;
     while index < target {
@@ -414,13 +420,7 @@ fn read_on(
         (seed, Advance::Used(frame.counter))
     } else {
         // As fill_message_keys derives them.
-        let jump = target.saturating_sub(chain.counter);
-        if jump > i64::from(MAX_JUMP) {
-            return Err(ErrorKind::TooFarInFuture {
-                jump: jump as u64,
-                limit: MAX_JUMP,
-            });
-        }
+        within_jump(chain, target)?;
         let mut key = chain.key.clone().ok_or(ErrorKind::ChainClosed)?;
         let mut skipped = Vec::new();
         let mut index = chain.counter;
