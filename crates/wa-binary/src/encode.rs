@@ -286,6 +286,17 @@ pub fn encode(node: &Node) -> Result<Vec<u8>> {
     Ok(e.into_bytes())
 }
 
+/// Encodes `node`'s tag and attributes alone, as `encode` would a copy of it without content
+/// (what a message's inbox entry keeps of its envelope, without copying the attributes).
+pub fn encode_head(node: &Node) -> Result<Vec<u8>> {
+    let mut e = Encoder::new();
+    e.node_start(&node.tag, node.attrs.len(), false)?;
+    for (k, v) in &node.attrs {
+        e.attr(k, v)?;
+    }
+    Ok(e.into_bytes())
+}
+
 /// Encodes a node as an uncompressed frame: flag byte 0, then the node.
 pub fn encode_frame(node: &Node) -> Result<Vec<u8>> {
     let mut e = Encoder::with_frame_flag();

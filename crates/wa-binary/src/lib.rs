@@ -25,7 +25,7 @@ pub mod node;
 pub mod tags;
 
 pub use decode::{DecodeLimits, Sink, Str, decode, decode_into, decode_with_limits};
-pub use encode::{Encoder, encode, encode_frame};
+pub use encode::{Encoder, encode, encode_frame, encode_head};
 pub use error::{BinaryError, Result};
 pub use frame::{decode_frame, decode_frame_with_limits, inflate, pack_frame, unpack_frame};
 pub use jid::{DomainType, Jid, JidError, Server};

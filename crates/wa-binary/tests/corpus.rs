@@ -64,3 +64,15 @@ fn corpus_content_is_what_the_stanzas_say() {
     assert!(matches!(&enc.content, Content::Bytes(b) if b.len() == 420));
     assert!(tos[3].get_attr("jid").unwrap().ends_with(":7@lid"));
 }
+
+#[test]
+fn a_head_is_encoded_as_the_node_without_its_content() {
+    for (name, frame) in frames() {
+        let node = decode_frame(&frame).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut head = wa_binary::Node::new(node.tag.clone());
+        head.attrs = node.attrs.clone();
+        let want = wa_binary::encode(&head).unwrap();
+        assert_eq!(wa_binary::encode_head(&node).unwrap(), want, "{name}");
+        assert_eq!(wa_binary::decode(&want).unwrap(), head, "{name}");
+    }
+}

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use prost::Message as _;
 use serde_json::{Value, json};
-use wa_binary::Node;
 use wa_store::{JsonText, KeyChanges, KeyStore, KeyType, KeyWrites, TypedValue, bufferjson};
 
 use crate::error::ClientError;
@@ -60,12 +59,12 @@ fn entry_id(seq: u64) -> String {
     id
 }
 
-/// What a message's entry keeps: the envelope (its attributes, no ciphertext) and what
-/// decryption gave.
+/// What a message's entry keeps: the envelope (its attributes, no ciphertext; encoded) and
+/// what decryption gave.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
     pub uid: String,
-    pub envelope: Node,
+    pub envelope: Vec<u8>,
     pub message: Option<wa_proto::Message>,
     /// A stub type and its parameters, when the message is one.
     pub stub: Option<(i32, Vec<String>)>,
@@ -114,7 +113,7 @@ impl TypedValue for Meta {
     }
 }
 
-/// A common entry (no stub) with its envelope encoded and its uid escaped, printed when an
+/// A common entry (no stub) with its uid escaped, printed when an
 /// engine asks for the text. Most engines ask at once; the memory engine only when the entry
 /// is read before its message is confirmed and the entry deleted, which is almost never:
 /// encoding, printing and packing it were 5% of a received text's instructions.
@@ -162,7 +161,8 @@ impl Entry {
     }
 
     /// What the key store is handed for this entry: a stub's text, or the common entry with
-    /// what can fail done now and the printing left to [`Printer::json_text`].
+    /// what can fail (the uid's escaping) done now and the printing left to
+    /// [`Printer::json_text`].
     fn typed_value(&self) -> Result<Arc<dyn TypedValue>, ClientError> {
         Ok(if self.stub.is_some() {
             Arc::new(JsonText(self.to_json_text_serde()?))
@@ -177,7 +177,7 @@ impl Entry {
             .map_err(|e| ClientError::Protocol(format!("inbox entry: {e}")))?;
         Ok(Printer {
             uid,
-            envelope: wa_binary::encode(&self.envelope)?,
+            envelope: self.envelope.clone(),
             // Encoded now rather than copied: a Message is a large struct, and its copy cost
             // more than its encoding.
             message: self.message.as_ref().map(|m| m.encode_to_vec()),
@@ -185,12 +185,11 @@ impl Entry {
     }
 
     fn to_json_text_serde(&self) -> Result<String, ClientError> {
-        let envelope = wa_binary::encode(&self.envelope)?;
         let message = self.message.as_ref().map(|m| m.encode_to_vec());
         let stored = StoredEntry {
             v: 1,
             uid: &self.uid,
-            envelope: bufferjson::Buf(&envelope),
+            envelope: bufferjson::Buf(&self.envelope),
             message: message.as_deref().map(bufferjson::Buf),
             stub: self.stub.as_ref().map(|(kind, params)| StoredStub {
                 kind: *kind,
@@ -205,7 +204,9 @@ impl Entry {
         if v.get("v")?.as_u64()? != 1 {
             return None;
         }
-        let envelope = wa_binary::decode(&bufferjson::bytes(v.get("envelope")?)?).ok()?;
+        // Kept encoded; an envelope that no longer decodes makes the entry unreadable.
+        let envelope = bufferjson::bytes(v.get("envelope")?)?;
+        wa_binary::decode(&envelope).ok()?;
         let message = match v.get("message") {
             None | Some(Value::Null) => None,
             Some(m) => Some(wa_proto::Message::decode(bufferjson::bytes(m)?.as_slice()).ok()?),
@@ -589,6 +590,7 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wa_binary::Node;
     use wa_store::{BoxFuture, EngineKeyStore, KeyMap, KeyRequest, MemoryEngine, StoreError};
 
     /// Reads nothing, refuses every write.
@@ -606,9 +608,12 @@ mod tests {
     fn entry(uid: &str) -> Entry {
         Entry {
             uid: uid.to_owned(),
-            envelope: Node::new("message")
-                .attr("id", uid.to_owned())
-                .attr("from", "1@s.whatsapp.net"),
+            envelope: wa_binary::encode(
+                &Node::new("message")
+                    .attr("id", uid.to_owned())
+                    .attr("from", "1@s.whatsapp.net"),
+            )
+            .unwrap(),
             message: Some(wa_proto::Message {
                 conversation: Some(format!("text {uid}")),
                 ..Default::default()

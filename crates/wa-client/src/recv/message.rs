@@ -28,13 +28,6 @@ use crate::testhook::{self, CrashPoint};
 /// Baileys' text for a message node without anything to decrypt.
 const NO_CONTENT: &str = "Message absent from node";
 
-/// The envelope kept in an entry: the message's attributes, none of its ciphertext.
-fn envelope_of(node: &Node) -> Node {
-    let mut e = Node::new(node.tag.clone());
-    e.attrs = node.attrs.clone();
-    e
-}
-
 /// The event of a message's inbox entry and the receipt that answers it.
 fn upsert_from(parsed: &ParsedMessage, entry: Entry, kind: UpsertType) -> (Event, Node) {
     let mut msg = parsed.wa_message();
@@ -53,7 +46,8 @@ fn upsert_from(parsed: &ParsedMessage, entry: Entry, kind: UpsertType) -> (Event
 /// [`upsert_from`] for a stored entry; `None` when its envelope no longer parses (it could
 /// not have been written).
 fn upsert_of(entry: Entry, own: &Own, kind: UpsertType) -> Option<(Event, Node)> {
-    let parsed = ParsedMessage::parse(&entry.envelope, own)?;
+    let envelope = wa_binary::decode(&entry.envelope).ok()?;
+    let parsed = ParsedMessage::parse(&envelope, own)?;
     Some(upsert_from(&parsed, entry, kind))
 }
 
@@ -156,7 +150,8 @@ impl Client {
 
         let entry = Entry {
             uid,
-            envelope: envelope_of(node),
+            // The message's attributes, none of its ciphertext, encoded from the node itself.
+            envelope: wa_binary::encode_head(node)?,
             message: content,
             stub: (decryptables == 0)
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
