@@ -224,6 +224,68 @@ test('a sent text comes back as our own messages.upsert (append), the object the
   assert.equal(text(ourOwn[0].m), 'own event')
 })
 
+// A batch of one plain received text crosses to JavaScript as lines, not JSON
+// (src/compat/received.rs), and lib/socket.js makes the WAMessage from them; anything more
+// (here a reply) keeps the JSON. A phone sends the same messages to our socket and to the real
+// Baileys: both must read the same object, ours with the JSON's order of keys either way.
+test('a received text reads as Baileys reads it, whether it crossed as lines or as JSON', async () => {
+  const phone = server.phone('15550997')
+  const hash = (b) => Buffer.alloc(10, b)
+  const messages = [
+    { conversation: 'as lines' },
+    { conversation: 'line one\nline two\n\n\u{1F389} \u00fcn\u00ef \\n "quoted"' },
+    {
+      conversation: 'from a phone',
+      messageContextInfo: {
+        deviceListMetadata: { senderKeyHash: hash(1), recipientKeyHash: hash(2) },
+        deviceListMetadataVersion: 2,
+        messageSecret: Buffer.alloc(32, 7),
+      },
+    },
+    {
+      extendedTextMessage: {
+        text: 'a reply',
+        contextInfo: { stanzaId: '3EB0QUOTED', participant: '15550997@s.whatsapp.net', quotedMessage: { conversation: 'as lines' } },
+      },
+    },
+  ]
+  for (const message of messages) {
+    const bytes = proto.Message.encode(message).finish()
+    const toOurs = await phone.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, bytes)
+    const toBaileys = await phone.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, bytes)
+    const mine = await ours.waitMessage((m) => m.key.id === toOurs)
+    const theirs = await baileys.waitMessage((m) => m.key.id === toBaileys)
+    const { upsertType, ...got } = mine
+    assert.equal(upsertType, 'notify')
+    const label = JSON.stringify(message).slice(0, 60)
+    // Baileys' message is a protobufjs instance: bytes as Uint8Arrays, repeated fields as
+    // (empty) arrays that the wire did not carry.
+    const plain = (v) =>
+      v instanceof Uint8Array
+        ? Buffer.from(v)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).filter(([, x]) => !(Array.isArray(x) && x.length === 0)).map(([k, x]) => [k, plain(x)]))
+          : v
+    assert.deepEqual(plain(got.message), plain(theirs.message), `${label}: the message`)
+    assert.deepEqual(plain(got.message), got.message, 'ours holds nothing the wire did not carry')
+    // Baileys' key also names empty and undefined fields (participant '', usernames).
+    const named = (k) => Object.fromEntries(Object.entries(k).filter(([n, v]) => v !== undefined && v !== '' && n !== 'id'))
+    assert.deepEqual(named(got.key), named(theirs.key), `${label}: the key`)
+    assert.equal(got.pushName, theirs.pushName)
+    assert.equal(got.broadcast, theirs.broadcast)
+    assert.equal(typeof got.messageTimestamp, 'number')
+    assert.ok(Math.abs(got.messageTimestamp - Number(theirs.messageTimestamp)) <= 1)
+    // The order the JSON gives (WebMessageInfo's and MessageKey's fields in field order).
+    assert.deepEqual(Object.keys(got), ['key', 'message', 'messageTimestamp', 'broadcast', 'pushName'], label)
+    assert.deepEqual(Object.keys(got.key), ['remoteJid', 'fromMe', 'id', ...Object.keys(got.key).slice(3)])
+    assert.deepEqual(Object.keys(got.message), Object.keys(message), label)
+    if (message.messageContextInfo) {
+      assert.ok(Buffer.isBuffer(got.message.messageContextInfo.messageSecret), 'bytes arrive as Buffers')
+      assert.deepEqual(got.message.messageContextInfo.messageSecret, message.messageContextInfo.messageSecret)
+    }
+  }
+})
+
 // Our socket keeps a session record as itself in its key cache and writes it as text: over a
 // Baileys folder that text must be libsignal-node's record, which Baileys goes on from.
 test('over a Baileys auth folder our sessions are libsignal-node records: the real Baileys takes the folder over and the conversation goes on', async () => {

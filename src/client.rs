@@ -242,7 +242,8 @@ impl NativeSocket {
 #[napi]
 impl NativeSocket {
     /// Starts connecting with the given credentials (`creds.json` text) and key store;
-    /// `onEvents` receives every batch of events as JSON text, `onLog` every log record of
+    /// `onEvents` receives every batch of events as JSON text (a batch of one plain received
+    /// text as lines instead, see src/compat/received.rs), `onLog` every log record of
     /// this socket (`{ level, msg, target, fields }` as JSON text).
     #[napi(factory, catch_unwind)]
     pub fn connect(
@@ -321,25 +322,36 @@ impl NativeSocket {
                     if batch.iter().any(wa_client::Event::ends_burst) {
                         trim::soon();
                     }
-                    let mut text = Vec::with_capacity(512);
-                    text.extend_from_slice(br#"{"ack":"#);
                     let ack = if deliveries.is_empty() {
-                        text.extend_from_slice(b"null");
                         None
                     } else {
                         next_batch = next_batch.wrapping_add(1);
                         waiting.put(next_batch, std::mem::take(&mut deliveries));
-                        text.extend_from_slice(next_batch.to_string().as_bytes());
                         Some(next_batch)
                     };
-                    text.extend_from_slice(br#","events":["#);
-                    for (i, e) in batch.drain(..).enumerate() {
-                        if i > 0 {
-                            text.push(b',');
+                    let mut text = Vec::with_capacity(512);
+                    // One plain text (most batches) goes as lines; anything else as JSON.
+                    let lines = match batch.as_mut_slice() {
+                        [one] => compat::received::write_batch(one, ack, &mut text),
+                        _ => false,
+                    };
+                    if lines {
+                        batch.clear();
+                    } else {
+                        text.extend_from_slice(br#"{"ack":"#);
+                        match ack {
+                            Some(a) => text.extend_from_slice(a.to_string().as_bytes()),
+                            None => text.extend_from_slice(b"null"),
                         }
-                        compat::write_event(&e, &mut text);
+                        text.extend_from_slice(br#","events":["#);
+                        for (i, e) in batch.drain(..).enumerate() {
+                            if i > 0 {
+                                text.push(b',');
+                            }
+                            compat::write_event(&e, &mut text);
+                        }
+                        text.extend_from_slice(b"]}");
                     }
-                    text.extend_from_slice(b"]}");
                     // Every piece is UTF-8 (JSON printed from Rust strings).
                     let json = String::from_utf8(text)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());

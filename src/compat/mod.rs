@@ -7,6 +7,7 @@
 pub mod groups;
 pub mod presence;
 pub mod proto_json;
+pub mod received;
 
 use serde_json::{Map, Value, json};
 use wa_client::media::{MediaRetryOutcome, MediaRetryUpdate};
