@@ -224,8 +224,14 @@ pub trait KeyStore: Send + Sync + 'static {
 
 /// The engine path of a key: `session/signal/{type}/{id}` with the id escaped.
 pub fn key_path(ty: KeyType, id: &str) -> Result<String> {
-    // Concatenated rather than `format!`ed: several keys are written per message.
-    Ok(["session/signal/", ty.as_str(), "/", &path::escape_id(id)?].concat())
+    // Made in one string rather than `format!`ed: several keys are written per message.
+    let ty = ty.as_str();
+    let mut p = String::with_capacity("session/signal/".len() + ty.len() + 1 + id.len());
+    p.push_str("session/signal/");
+    p.push_str(ty);
+    p.push('/');
+    path::escape_id_into(id, &mut p)?;
+    Ok(p)
 }
 
 pub(crate) fn parse_value(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<Value> {

@@ -449,6 +449,11 @@ impl Inner {
         let mut slabs: Vec<Vec<u8>> = Vec::new();
         let mut made = Vec::with_capacity(writes.len());
         let mut at = 0;
+        if writes.iter().all(|w| w.value.is_none()) {
+            // Deletes alone (an inbox entry's, every message) make no slab.
+            made.extend(writes.iter().map(|w| (path::split(&w.path).0.len(), None)));
+            at = writes.len();
+        }
         while at < writes.len() {
             // As many writes as fit one slab (every one does, after set_many's check).
             let mut end = at;

@@ -27,30 +27,31 @@ pub fn check(path: &str) -> Result<()> {
     if path.len() > MAX_PATH {
         return bad("path longer than 4096 bytes");
     }
-    // One pass over the bytes (paths are checked several times a message); the reasons in
-    // the order a segment-by-segment check finds them.
+    // Segment by segment, each found with memchr (paths are checked several times a
+    // message); a segment's NUL is found before its end, so the reasons come in the order a
+    // byte-by-byte pass would find them.
     let b = path.as_bytes();
     let mut start = 0;
-    for i in 0..=b.len() {
-        match b.get(i) {
-            Some(0) => return bad("NUL in path"),
-            Some(b'/') | None => {
-                let seg = &b[start..i];
-                if seg.is_empty() {
-                    return bad("empty segment (leading, trailing or double '/')");
-                }
-                if seg == b"." || seg == b".." {
-                    return bad("'.' and '..' segments are not allowed");
-                }
-                if seg.len() > MAX_SEGMENT {
-                    return bad("segment longer than 200 bytes");
-                }
-                start = i + 1;
-            }
-            Some(_) => {}
+    loop {
+        let end = memchr::memchr(b'/', &b[start..]).map_or(b.len(), |i| start + i);
+        let seg = &b[start..end];
+        if memchr::memchr(0, seg).is_some() {
+            return bad("NUL in path");
         }
+        if seg.is_empty() {
+            return bad("empty segment (leading, trailing or double '/')");
+        }
+        if seg == b"." || seg == b".." {
+            return bad("'.' and '..' segments are not allowed");
+        }
+        if seg.len() > MAX_SEGMENT {
+            return bad("segment longer than 200 bytes");
+        }
+        if end == b.len() {
+            return Ok(());
+        }
+        start = end + 1;
     }
-    Ok(())
 }
 
 /// Normalizes a `list` prefix: `""` is the root, one trailing `/` is allowed.
@@ -136,15 +137,26 @@ pub fn message_id(id: &str) -> Result<&str> {
 /// Escapes a Signal key id (which may hold `/`, as app-state key ids in base64 do) into
 /// one segment: `%` -> `%25`, `/` -> `%2F`, NUL -> `%00`, and `.`/`..` spelled `%2E`.
 pub fn escape_id(id: &str) -> Result<String> {
+    let mut out = String::with_capacity(id.len());
+    escape_id_into(id, &mut out)?;
+    Ok(out)
+}
+
+/// [`escape_id`], appended to `out` (a key's path is made in one string); on an error `out`
+/// is left as it was.
+pub fn escape_id_into(id: &str, out: &mut String) -> Result<()> {
     if id.is_empty() {
         return Err(StoreError::BadId {
             id: String::new(),
             reason: "empty",
         });
     }
-    let mut out = String::with_capacity(id.len());
+    let start = out.len();
     if id == "." || id == ".." {
         out.push_str(&"%2E".repeat(id.len()));
+    } else if memchr::memchr3(b'%', b'/', 0, id.as_bytes()).is_none() {
+        // Nearly every id (JIDs, numbers, base64 without '/').
+        out.push_str(id);
     } else {
         for c in id.chars() {
             match c {
@@ -155,13 +167,14 @@ pub fn escape_id(id: &str) -> Result<String> {
             }
         }
     }
-    if out.len() > MAX_SEGMENT {
+    if out.len() - start > MAX_SEGMENT {
+        out.truncate(start);
         return Err(StoreError::BadId {
             id: id.to_owned(),
             reason: "longer than 200 bytes",
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reverses [`escape_id`] (and percent-decoding in general).
@@ -290,6 +303,24 @@ mod tests {
             check(&e).unwrap();
             assert_eq!(unescape(&e).unwrap(), id);
         }
+    }
+
+    #[test]
+    fn an_id_is_escaped_onto_a_path_or_not_at_all() {
+        let mut p = "session/signal/session/".to_owned();
+        escape_id_into("1555_1.0", &mut p).unwrap();
+        assert_eq!(p, "session/signal/session/1555_1.0");
+        escape_id_into("/a%", &mut p).unwrap();
+        assert_eq!(p, "session/signal/session/1555_1.0%2Fa%25");
+        let before = p.clone();
+        assert!(escape_id_into(&"x".repeat(MAX_SEGMENT + 1), &mut p).is_err());
+        assert!(escape_id_into(&"/".repeat(MAX_SEGMENT / 3 + 1), &mut p).is_err());
+        assert!(escape_id_into("", &mut p).is_err());
+        assert_eq!(p, before, "a refused id leaves the path as it was");
+        assert_eq!(
+            escape_id(&"x".repeat(MAX_SEGMENT)).unwrap().len(),
+            MAX_SEGMENT
+        );
     }
 
     #[test]
