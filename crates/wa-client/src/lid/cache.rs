@@ -45,6 +45,33 @@ impl Cache {
         Some(v)
     }
 
+    /// Whether `key` maps to `value`. A hit is a use: its expiry moves, and it goes to the back
+    /// of the eviction order once it has drifted into the older half of the map, so that
+    /// every message of a known contact does not queue a copy of its key as [`Cache::get`]
+    /// does.
+    pub(super) fn holds(&mut self, key: &str, value: &str) -> bool {
+        let now = Instant::now();
+        let half = (self.map.len() / 2) as u64;
+        let Some((v, used, stamp)) = self.map.get_mut(key) else {
+            return false;
+        };
+        if now.duration_since(*used) > TTL {
+            self.map.remove(key);
+            return false;
+        }
+        if v != value {
+            return false;
+        }
+        *used = now;
+        if self.tick - *stamp > half {
+            self.tick += 1;
+            *stamp = self.tick;
+            self.order.push_back((key.to_owned(), self.tick));
+            self.trim();
+        }
+        true
+    }
+
     pub(super) fn set(&mut self, key: String, value: String) {
         self.addresses.clear();
         self.tick += 1;
@@ -102,6 +129,33 @@ mod tests {
         assert!(c.get("k0").is_none());
         assert!(c.get(&format!("k{}", CACHE_CAP + 49)).is_some());
         assert!(c.order.len() <= 2 * CACHE_CAP);
+    }
+
+    #[test]
+    fn a_hit_that_holds_moves_back_in_the_eviction_order_only_once_it_is_old() {
+        let mut c = Cache::default();
+        for i in 0..10 {
+            c.set(format!("pn:{i}"), format!("{i}{i}"));
+        }
+        let queued = c.order.len();
+        for _ in 0..100 {
+            assert!(c.holds("pn:9", "99"));
+        }
+        assert_eq!(c.order.len(), queued, "a recent entry is not queued again");
+        assert!(c.holds("pn:0", "00"));
+        assert_eq!(c.order.len(), queued + 1, "an old one is");
+        assert_eq!(c.order.back().unwrap().0, "pn:0");
+        assert!(c.holds("pn:0", "00"));
+        assert_eq!(c.order.len(), queued + 1, "and then is recent");
+        assert!(!c.holds("pn:1", "12"), "another value");
+        assert!(!c.holds("pn:10", "11"), "another key");
+        // Eviction still bounds the map when hits do not queue.
+        let mut c = Cache::default();
+        for i in 0..(CACHE_CAP + 50) {
+            c.set(format!("k{i}"), "v".into());
+            assert!(c.holds(&format!("k{i}"), "v"));
+        }
+        assert!(c.map.len() <= CACHE_CAP);
     }
 
     #[test]

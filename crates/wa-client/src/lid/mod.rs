@@ -114,13 +114,18 @@ impl LidMappings {
     /// Stores mappings (`storeLIDPNMappings`): pairs that are not one LID and one PN are
     /// refused (a reversed pair is accepted), known ones are skipped, the rest written in one
     /// `set` both ways.
+    /// Whether phone-number user `pn_user` is known to be LID user `lid_user` (cached).
+    pub fn knows(&self, lid_user: &str, pn_user: &str) -> bool {
+        self.cache().holds(&["pn:", pn_user].concat(), lid_user)
+    }
+
     pub async fn store(&self, pairs: &[LidPair]) -> Result<(), ClientError> {
         // One pair the cache holds already (every message of a known contact names it).
         if let [LidPair { lid, pn }] = pairs
             && is_lid_user(lid)
             && is_pn_user(pn)
             && let (Some(l), Some(p)) = (loose_decode(lid), loose_decode(pn))
-            && self.cache().get(&["pn:", p.user].concat()).as_deref() == Some(l.user)
+            && self.cache().holds(&["pn:", p.user].concat(), l.user)
         {
             return Ok(());
         }
@@ -499,6 +504,10 @@ impl Client {
         lid_user: &str,
         pn_user: &str,
     ) -> Result<(), ClientError> {
+        // Every message of a known contact names the pair: no strings made for it.
+        if self.inner.lids.knows(lid_user, pn_user) {
+            return Ok(());
+        }
         self.inner
             .lids
             .store(&[LidPair {
