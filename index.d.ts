@@ -1581,7 +1581,7 @@ export declare class NativeSocket {
   /**
    * Starts connecting with the given credentials (`creds.json` text) and key store;
    * `onEvents` receives every batch of events as JSON text (a batch of one plain received
-   * text as lines instead, see [`compat::received`]), `onLog` every log record of
+   * text as lines instead, see src/compat/received.rs), `onLog` every log record of
    * this socket (`{ level, msg, target, fields }` as JSON text).
    */
   static connect(options: SocketOptions, credsJson: string, keys: NativeKeys, onEvents: (arg: string) => void, onLog?: ((arg: string) => void) | undefined | null, getMessage?: ((arg: string) => Promise<Buffer | undefined | null>) | undefined | null): NativeSocket

@@ -107,6 +107,9 @@ pub(crate) struct Shared {
     pub conn: u64,
     /// The account's inbox, once we know who we are.
     inbox: OnceLock<Arc<Inbox>>,
+    /// `creds.me` parsed, with the id and LID it was parsed from ([`Client::me`], once per
+    /// message each way).
+    own: Mutex<Option<(String, Option<String>, Arc<Own>)>>,
     // Channels carry boxes: a tokio channel allocates its first block of 32 slots up front,
     // and at these enums' sizes (80-170 bytes) the three blocks were ~13 KB per idle socket.
     cmd: mpsc::UnboundedSender<Box<Command>>,
@@ -156,6 +159,7 @@ impl Client {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             },
             inbox: OnceLock::new(),
+            own: Mutex::new(None),
             cmd: cmd_tx,
             events: ev_tx,
             outbox: Arc::default(),
@@ -379,12 +383,25 @@ impl Client {
     }
 
     /// Our own account's addresses; an error before pairing.
-    pub fn me(&self) -> Result<Own, ClientError> {
+    pub fn me(&self) -> Result<Arc<Own>, ClientError> {
         let c = lock(&self.inner.creds);
         let me = c.me.as_ref().ok_or(ClientError::NotLoggedIn)?;
+        let mut cached = self
+            .inner
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, lid, own)) = &*cached
+            && *id == me.id
+            && *lid == me.lid
+        {
+            return Ok(own.clone());
+        }
         let pn =
             Jid::parse(&me.id).map_err(|e| ClientError::Protocol(format!("creds.me.id: {e}")))?;
         let lid = me.lid.as_deref().and_then(|l| Jid::parse(l).ok());
-        Ok(Own { pn, lid })
+        let own = Arc::new(Own { pn, lid });
+        *cached = Some((me.id.clone(), me.lid.clone(), own.clone()));
+        Ok(own)
     }
 }

@@ -380,7 +380,7 @@ impl Client {
         let node = Jid::parse(to)
             .map_err(|e| ClientError::Argument(format!("presence jid {to:?}: {e}")))
             .map(|_| {
-                let me = self.me().ok().map(|o| o.pn.user);
+                let me = self.me().ok().map(|o| o.pn.user.clone());
                 let id = nodes::message_id(me.as_deref(), now_ms() / 1000);
                 vec![subscribe_node(to, &id, tc_token)]
             });

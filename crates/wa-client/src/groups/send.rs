@@ -72,7 +72,7 @@ impl Client {
         message: wa_proto::Message,
         mut options: SendOptions,
         turn: Option<order::Turn>,
-        own: Own,
+        own: Arc<Own>,
     ) -> Result<WaMessage, ClientError> {
         let no_own_event = options.no_own_event;
         // A status goes to the contacts the app lists, with a sender key as in a group; Baileys
