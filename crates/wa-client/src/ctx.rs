@@ -84,6 +84,9 @@ impl Own {
     }
 }
 
+/// `creds.me`'s id and LID, and what they parse to.
+type ParsedMe = (String, Option<String>, Arc<Own>);
+
 pub(crate) struct Shared {
     pub config: Config,
     pub creds: SharedCreds,
@@ -109,7 +112,7 @@ pub(crate) struct Shared {
     inbox: OnceLock<Arc<Inbox>>,
     /// `creds.me` parsed, with the id and LID it was parsed from ([`Client::me`], once per
     /// message each way).
-    own: Mutex<Option<(String, Option<String>, Arc<Own>)>>,
+    own: Mutex<Option<ParsedMe>>,
     // Channels carry boxes: a tokio channel allocates its first block of 32 slots up front,
     // and at these enums' sizes (80-170 bytes) the three blocks were ~13 KB per idle socket.
     cmd: mpsc::UnboundedSender<Box<Command>>,
