@@ -428,6 +428,23 @@ impl JsCallback {
     }
 }
 
+/// A JS string of `text`: an ASCII text (nearly every batch and answer) as Latin-1, which V8
+/// copies as it is, without decoding it as UTF-8 first.
+///
+/// # Safety
+/// `env` is the live environment of this thread with a handle scope open; `out` is writable.
+unsafe fn js_string(env: sys::napi_env, text: &str, out: *mut sys::napi_value) -> sys::napi_status {
+    // SAFETY: per the caller; `text` is valid for its length. ASCII bytes read as Latin-1 are
+    // the same characters.
+    unsafe {
+        if text.is_ascii() {
+            sys::napi_create_string_latin1(env, text.as_ptr().cast(), text.len() as isize, out)
+        } else {
+            sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, out)
+        }
+    }
+}
+
 /// Whether the function returned `true`.
 ///
 /// # Safety
@@ -444,12 +461,7 @@ unsafe fn call_with_text(env: sys::napi_env, function: sys::napi_ref, text: &str
         if sys::napi_get_reference_value(env, function, &mut f) != sys::Status::napi_ok
             || f.is_null()
             || sys::napi_get_undefined(env, &mut recv) != sys::Status::napi_ok
-            || sys::napi_create_string_utf8(
-                env,
-                text.as_ptr().cast(),
-                text.len() as isize,
-                &mut args[0],
-            ) != sys::Status::napi_ok
+            || js_string(env, text, &mut args[0]) != sys::Status::napi_ok
             || sys::napi_get_boolean(env, true, &mut args[1]) != sys::Status::napi_ok
         {
             return false;
@@ -543,13 +555,7 @@ impl LoopPromise {
                 let mut value = std::ptr::null_mut();
                 match outcome {
                     Ok(text) => {
-                        if sys::napi_create_string_utf8(
-                            env,
-                            text.as_ptr().cast(),
-                            text.len() as isize,
-                            &mut value,
-                        ) == sys::Status::napi_ok
-                        {
+                        if js_string(env, &text, &mut value) == sys::Status::napi_ok {
                             sys::napi_resolve_deferred(env, deferred, value);
                         }
                     }
