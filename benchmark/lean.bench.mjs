@@ -5,13 +5,13 @@
 // (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
 // receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
-// warm-up of its own row (the first 1,000 texts each way, half 10 and half 1 in flight); and
+// warm-up of its own row (the first 2,000 texts each way, half 10 and half 1 in flight); and
 // the CPU part again in rounds of fresh one-socket processes, Baileys and ours in turn. A
 // measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
-//                               BENCH_LEAN_WARMUP=1000  BENCH_LEAN_CPU_ROUNDS=3
+//                               BENCH_LEAN_WARMUP=2000  BENCH_LEAN_CPU_ROUNDS=3
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -44,7 +44,7 @@ const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 3)
 // V8's optimizing compiler was still compiling both implementations' per-message functions
 // inside the measured rows (`--trace-opt`: ours' deliver, emitBatch, sentText, sendPlainText
 // after some 300 texts, 20-30 ms of compiling), which is a cost once per process.
-const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 1000)
+const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 2000)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
 const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
@@ -385,6 +385,9 @@ async function child(impl) {
   // in flight and half one at a time: code that only one of the two takes (a batch of one
   // received text; a send to a chat with no other send pending) was otherwise compiled inside
   // the first row that took it (`--trace-opt`: 12 ms of our 115 in "received, 1 in flight").
+  // V8 optimizes a function called once per message after some 1,300-2,000 calls (three
+  // profiler ticks of its bytecode budget), so each half is 1,000: with 500, `onEvents`,
+  // `deliver` and `receivedBatch` were still compiled inside that row (16 ms).
   if (WARMUP > 0) {
     await measure(
       `warm-up: the first ${WARMUP} each way`,
