@@ -9,6 +9,8 @@
 //! used already) is answered from the inbox: emitted again while the app has not confirmed
 //! it, and receipted.
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use wa_binary::{Jid, Node};
 use wa_proto::web_message_info::StubType;
@@ -19,7 +21,7 @@ use super::parse::ParsedMessage;
 use crate::ctx::{Client, Own, now_ms};
 use crate::error::ClientError;
 use crate::event::{Event, MessagesUpsert, UpsertType};
-use crate::inbox::{Entry, Known};
+use crate::inbox::{Entry, Envelope, Known};
 use crate::lid::lid_pn_pair;
 use crate::nodes;
 use crate::signal_store::Staged;
@@ -46,13 +48,13 @@ fn upsert_from(parsed: &ParsedMessage, entry: Entry, kind: UpsertType) -> (Event
 /// [`upsert_from`] for a stored entry; `None` when its envelope no longer parses (it could
 /// not have been written).
 fn upsert_of(entry: Entry, own: &Own, kind: UpsertType) -> Option<(Event, Node)> {
-    let envelope = wa_binary::decode(&entry.envelope).ok()?;
+    let envelope = entry.envelope.node()?;
     let parsed = ParsedMessage::parse(&envelope, own)?;
     Some(upsert_from(&parsed, entry, kind))
 }
 
 impl Client {
-    pub(super) async fn handle_message(&self, node: &Node) -> Result<(), ClientError> {
+    pub(super) async fn handle_message(&self, node: &Arc<Node>) -> Result<(), ClientError> {
         let own = self.me()?;
         let Some(parsed) = ParsedMessage::parse(node, &own) else {
             return self.send_ack(node, Some(487)).await;
@@ -85,6 +87,7 @@ impl Client {
         let staged = Staged::new(self.inner.signal.store());
         let mut held = Vec::new();
         let mut content: Option<wa_proto::Message> = None;
+        let mut wire: Option<Vec<u8>> = None;
         let mut failure: Option<ClientError> = None;
         let mut decryptables = 0;
         for enc in node.child_nodes() {
@@ -98,11 +101,15 @@ impl Client {
             match self.decrypt_one(&parsed, enc, ct, &staged, &mut held).await {
                 // Several `enc` children (rare): later content completes earlier, as Baileys'
                 // Object.assign does.
-                Ok(m) => match &mut content {
+                Ok((m, bytes)) => match &mut content {
                     Some(existing) => {
                         let _ = existing.merge(m.encode_to_vec().as_slice());
+                        wire = None;
                     }
-                    None => content = Some(m),
+                    None => {
+                        content = Some(m);
+                        wire = bytes;
+                    }
                 },
                 Err(e) => failure = Some(e),
             }
@@ -150,9 +157,9 @@ impl Client {
 
         let entry = Entry {
             uid,
-            // The message's attributes, none of its ciphertext, encoded from the node itself.
-            envelope: wa_binary::encode_head(node)?,
+            envelope: Envelope::Stanza(Arc::clone(node)),
             message: content,
+            wire,
             stub: (decryptables == 0)
                 .then(|| (StubType::Ciphertext as i32, vec![NO_CONTENT.to_owned()])),
         };
@@ -206,7 +213,8 @@ impl Client {
     }
 
     /// Decrypts one `<enc>` (or reads a `<plaintext>`) into a `Message`, staging its Signal
-    /// changes and keeping the lock of every key it touched in `held`.
+    /// changes and keeping the lock of every key it touched in `held`. With it, the bytes it
+    /// was decoded from, unless it was unwrapped from a `deviceSentMessage`.
     async fn decrypt_one<'a>(
         &'a self,
         parsed: &ParsedMessage,
@@ -214,7 +222,7 @@ impl Client {
         ct: &[u8],
         staged: &Staged<'_>,
         held: &mut Vec<(String, LockGuard<'a>)>,
-    ) -> Result<wa_proto::Message, ClientError> {
+    ) -> Result<(wa_proto::Message, Option<Vec<u8>>), ClientError> {
         let plain = match (enc.tag.as_ref(), enc.get_attr("type")) {
             ("plaintext", _) => ct.to_vec(),
             (_, Some(t @ ("pkmsg" | "msg"))) => {
@@ -226,14 +234,14 @@ impl Client {
                 let addr = self.address(&parsed.author).await?;
                 self.hold(addr.id(), held).await;
                 let d = protocol::decrypt(staged, &addr, kind, ct, now_ms() as i64).await?;
-                nodes::unpad(&d.plaintext)?.to_vec()
+                unpadded(d.plaintext)?
             }
             (_, Some("skmsg")) => {
                 let name = SenderKeyName::from_jids(&parsed.chat, &parsed.author)
                     .map_err(|k| ClientError::from(k.at(&parsed.author)))?;
                 self.hold(name.to_string(), held).await;
                 let p = protocol::group_decrypt(staged, &name, ct).await?;
-                nodes::unpad(&p)?.to_vec()
+                unpadded(p)?
             }
             (_, other) => {
                 return Err(ClientError::Protocol(format!("unknown e2e type {other:?}")));
@@ -241,10 +249,12 @@ impl Client {
         };
         let mut m = wa_proto::Message::decode(plain.as_slice())
             .map_err(|e| ClientError::Protocol(format!("message: {e}")))?;
+        let mut wire = Some(plain);
         if let Some(dsm) = m.device_sent_message.take()
             && let Some(inner) = dsm.message
         {
             m = *inner;
+            wire = None;
         }
         if let Some(skdm) = &m.sender_key_distribution_message
             && let (Some(g), Some(d)) = (
@@ -258,7 +268,7 @@ impl Client {
                 tracing::warn!(code = e.code(), "sender key distribution failed");
             }
         }
-        Ok(m)
+        Ok((m, wire))
     }
 
     /// Takes the protocol lock of `key` unless this message holds it already.
@@ -269,6 +279,13 @@ impl Client {
         let g = self.inner.signal.lock(key.clone()).await;
         held.push((key, g));
     }
+}
+
+/// `plain` without its padding, in place.
+fn unpadded(mut plain: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+    let len = nodes::unpad(&plain)?.len();
+    plain.truncate(len);
+    Ok(plain)
 }
 
 /// Baileys' type for a new message: `append` for the offline queue, else `notify`.

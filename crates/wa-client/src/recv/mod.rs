@@ -48,6 +48,8 @@ pub(crate) async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Box<Wor
 
 impl Client {
     async fn handle_stanza(&self, node: Node) {
+        // Shared: a message's inbox entry keeps its stanza, encoded only if it is printed.
+        let node = std::sync::Arc::new(node);
         // A stanza whose store write failed was neither acked nor receipted, and the server
         // does not send it again while this connection lives: it is handled again (nothing of
         // it was written) until the store answers or the connection ends. Later stanzas wait
@@ -81,7 +83,7 @@ impl Client {
         }
     }
 
-    async fn dispatch(&self, node: &Node) -> Result<(), ClientError> {
+    async fn dispatch(&self, node: &std::sync::Arc<Node>) -> Result<(), ClientError> {
         match node.tag.as_ref() {
             "message" => self.handle_message(node).await,
             "receipt" => self.handle_receipt(node).await,
