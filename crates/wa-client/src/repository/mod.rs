@@ -395,7 +395,7 @@ impl SignalRepository {
         Ok(self.record(&addr).await?.and_then(|r| {
             let open = r.open_session()?;
             Some(SessionInfo {
-                base_key: open.index.base_key.clone(),
+                base_key: open.index.base_key.to_vec(),
                 registration_id: open.registration_id?,
             })
         }))

@@ -7,7 +7,7 @@ use wa_proto::signal as pb;
 
 use super::json::RecordFormatError;
 use super::record::{
-    Chain, IndexInfo, PendingPreKey, RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
+    Chain, IndexInfo, KeyBytes, PendingPreKey, RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
 };
 
 /// Leads every binary session record, so a store can hold both forms side by side.
@@ -35,7 +35,11 @@ impl SessionRecord {
             return Err(RecordFormatError("unknown binary record version".into()));
         }
         Ok(SessionRecord {
-            sessions: data.sessions.into_iter().map(entry_of).collect(),
+            sessions: data
+                .sessions
+                .into_iter()
+                .map(entry_of)
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -52,83 +56,91 @@ impl SessionRecord {
 
 fn entry_data(s: &SessionEntry) -> pb::SessionData {
     pb::SessionData {
-        id: s.id.clone(),
+        id: s.id.to_vec(),
         registration_id: s.registration_id,
-        ephemeral_public: s.ratchet.ephemeral_public.clone(),
-        ephemeral_private: s.ratchet.ephemeral_private.clone(),
-        last_remote_ephemeral: s.ratchet.last_remote_ephemeral.clone(),
+        ephemeral_public: s.ratchet.ephemeral_public.to_vec(),
+        ephemeral_private: s.ratchet.ephemeral_private.to_vec(),
+        last_remote_ephemeral: s.ratchet.last_remote_ephemeral.to_vec(),
         previous_counter: s.ratchet.previous_counter,
-        root_key: s.ratchet.root_key.clone(),
-        base_key: s.index.base_key.clone(),
+        root_key: s.ratchet.root_key.to_vec(),
+        base_key: s.index.base_key.to_vec(),
         base_key_type: s.index.base_key_type,
         closed: s.index.closed,
         used: s.index.used,
         created: s.index.created,
-        remote_identity_key: s.index.remote_identity_key.clone(),
+        remote_identity_key: s.index.remote_identity_key.to_vec(),
         chains: s
             .chains
             .iter()
             .map(|c| pb::ChainData {
-                ratchet_key: c.ratchet_key.clone(),
+                ratchet_key: c.ratchet_key.to_vec(),
                 counter: c.counter,
-                key: c.key.clone(),
+                key: c.key.map(|k| k.to_vec()),
                 chain_type: c.chain_type,
                 message_keys: c
                     .message_keys
                     .iter()
                     .map(|(i, k)| pb::MessageKeyData {
                         index: *i,
-                        key: k.clone(),
+                        key: k.to_vec(),
                     })
                     .collect(),
             })
             .collect(),
         pending_pre_key: s.pending_pre_key.as_ref().map(|p| pb::PendingPreKeyData {
             signed_key_id: p.signed_key_id,
-            base_key: p.base_key.clone(),
+            base_key: p.base_key.to_vec(),
             pre_key_id: p.pre_key_id,
         }),
     }
 }
 
-fn entry_of(d: pb::SessionData) -> SessionEntry {
-    SessionEntry {
-        id: d.id,
+fn entry_of(d: pb::SessionData) -> Result<SessionEntry, RecordFormatError> {
+    let key = KeyBytes::stored;
+    Ok(SessionEntry {
+        id: key(&d.id, "id")?,
         registration_id: d.registration_id,
         ratchet: Ratchet {
-            ephemeral_public: d.ephemeral_public,
-            ephemeral_private: d.ephemeral_private,
-            last_remote_ephemeral: d.last_remote_ephemeral,
+            ephemeral_public: key(&d.ephemeral_public, "ephemeral public key")?,
+            ephemeral_private: key(&d.ephemeral_private, "ephemeral private key")?,
+            last_remote_ephemeral: key(&d.last_remote_ephemeral, "last remote ephemeral key")?,
             previous_counter: d.previous_counter,
-            root_key: d.root_key,
+            root_key: key(&d.root_key, "root key")?,
         },
         index: IndexInfo {
-            base_key: d.base_key,
+            base_key: key(&d.base_key, "base key")?,
             base_key_type: d.base_key_type,
             closed: d.closed,
             used: d.used,
             created: d.created,
-            remote_identity_key: d.remote_identity_key,
+            remote_identity_key: key(&d.remote_identity_key, "remote identity key")?,
         },
         chains: d
             .chains
             .into_iter()
-            .map(|c| Chain {
-                ratchet_key: c.ratchet_key,
-                counter: c.counter,
-                key: c.key,
-                chain_type: c.chain_type,
-                message_keys: c
-                    .message_keys
-                    .into_iter()
-                    .map(|m| (m.index, m.key))
-                    .collect(),
+            .map(|c| {
+                Ok(Chain {
+                    ratchet_key: key(&c.ratchet_key, "chain's ratchet key")?,
+                    counter: c.counter,
+                    key: c.key.as_deref().map(|k| key(k, "chain key")).transpose()?,
+                    chain_type: c.chain_type,
+                    message_keys: c
+                        .message_keys
+                        .into_iter()
+                        .map(|m| Ok((m.index, key(&m.key, "message key")?)))
+                        .collect::<Result<_, RecordFormatError>>()?,
+                })
             })
-            .collect(),
-        pending_pre_key: d.pending_pre_key.map(|p| PendingPreKey {
-            signed_key_id: p.signed_key_id,
-            base_key: p.base_key,
-            pre_key_id: p.pre_key_id,
-        }),
-    }
+            .collect::<Result<_, RecordFormatError>>()?,
+        pending_pre_key: d
+            .pending_pre_key
+            .map(|p| {
+                Ok::<_, RecordFormatError>(PendingPreKey {
+                    signed_key_id: p.signed_key_id,
+                    base_key: key(&p.base_key, "pending pre-key's base key")?,
+                    pre_key_id: p.pre_key_id,
+                })
+            })
+            .transpose()?,
+    })
 }

@@ -13,8 +13,8 @@ use wa_crypto::curve::{self, AgreementKey};
 use wa_crypto::mac::{ct_eq, hmac_sha256_parts};
 
 use super::record::{
-    BASE_KEY_OURS, BASE_KEY_THEIRS, CHAIN_RECEIVING, CHAIN_SENDING, Chain, IndexInfo, MAX_JUMP,
-    MAX_MESSAGE_KEYS, OPEN, PendingPreKey, Ratchet, SessionEntry, SessionRecord,
+    BASE_KEY_OURS, BASE_KEY_THEIRS, CHAIN_RECEIVING, CHAIN_SENDING, Chain, IndexInfo, KeyBytes,
+    MAX_JUMP, MAX_MESSAGE_KEYS, OPEN, PendingPreKey, Ratchet, SessionEntry, SessionRecord,
 };
 use crate::error::{ErrorKind, Fault};
 use crate::kdf::{derive, message_key, message_keys, next_chain_key};
@@ -52,6 +52,12 @@ pub struct Encrypted {
 
 fn record_key(bytes: &[u8], what: &'static str) -> Fault<[u8; 32]> {
     private_key(bytes, what).map_err(|_| ErrorKind::BadRecord(format!("{what} is not 32 bytes")))
+}
+
+/// A key from a message or a bundle, to be kept in the record: one longer than any key is
+/// refused as a bad key.
+fn kept(bytes: &[u8], what: &'static str) -> Fault<KeyBytes> {
+    KeyBytes::new(bytes).ok_or(ErrorKind::InvalidKey(what))
 }
 
 /// X25519 refusing low-order points (an all-zero secret would be known to anyone).
@@ -92,14 +98,14 @@ fn mac8(sender: &[u8], receiver: &[u8], mac_key: &[u8; 32], body: &[u8]) -> [u8;
 }
 
 /// The root key from X3DH's concatenated agreements (libsignal's 0xFF * 32 prefix).
-fn root_from(agreements: &[[u8; 32]]) -> Fault<Vec<u8>> {
+fn root_from(agreements: &[[u8; 32]]) -> Fault<KeyBytes> {
     let mut secret = Vec::with_capacity(32 * (agreements.len() + 1));
     secret.extend_from_slice(&[0xff; 32]);
     for a in agreements {
         secret.extend_from_slice(a);
     }
     let root: [u8; 32] = derive(&secret, &[], b"WhisperText")?;
-    Ok(root.to_vec())
+    Ok(root.into())
 }
 
 /// Starts a session from a remote device's prekey bundle (we initiate). The open session, if
@@ -132,25 +138,25 @@ pub fn init_outgoing(
     if let Some((_, pre)) = &their_pre {
         agreements.push(dh_with(&base_key, pre)?);
     }
-    let base_public = base.public_prefixed().to_vec();
+    let base_public = KeyBytes::from(base.public_prefixed());
     let (ephemeral, ephemeral_key) = KeyPair::generate_for_agreement();
     let mut entry = SessionEntry {
-        id: base_public.clone(),
+        id: base_public,
         registration_id: Some(bundle.registration_id),
         ratchet: Ratchet {
-            ephemeral_public: ephemeral.public_prefixed().to_vec(),
-            ephemeral_private: ephemeral.private.to_vec(),
-            last_remote_ephemeral: bundle.signed_pre_key.clone(),
+            ephemeral_public: ephemeral.public_prefixed().into(),
+            ephemeral_private: ephemeral.private.into(),
+            last_remote_ephemeral: kept(&bundle.signed_pre_key, "signed pre-key")?,
             previous_counter: 0,
             root_key: root_from(&agreements)?,
         },
         index: IndexInfo {
-            base_key: base_public.clone(),
+            base_key: base_public,
             base_key_type: BASE_KEY_OURS,
             closed: Some(OPEN),
             used: Some(now),
             created: Some(now),
-            remote_identity_key: bundle.identity_key.clone(),
+            remote_identity_key: kept(&bundle.identity_key, "identity key")?,
         },
         chains: Vec::new(),
         pending_pre_key: Some(PendingPreKey {
@@ -192,22 +198,22 @@ fn init_incoming(
         agreements.push(dh(&pre.private, &their_base)?);
     }
     Ok(SessionEntry {
-        id: frame.base_key.clone(),
+        id: kept(&frame.base_key, "base key")?,
         registration_id: Some(frame.registration_id),
         ratchet: Ratchet {
-            ephemeral_public: signed.public_prefixed().to_vec(),
-            ephemeral_private: signed.private.to_vec(),
-            last_remote_ephemeral: frame.base_key.clone(),
+            ephemeral_public: signed.public_prefixed().into(),
+            ephemeral_private: signed.private.into(),
+            last_remote_ephemeral: kept(&frame.base_key, "base key")?,
             previous_counter: 0,
             root_key: root_from(&agreements)?,
         },
         index: IndexInfo {
-            base_key: frame.base_key.clone(),
+            base_key: kept(&frame.base_key, "base key")?,
             base_key_type: BASE_KEY_THEIRS,
             closed: Some(OPEN),
             used: Some(now),
             created: Some(now),
-            remote_identity_key: frame.identity_key.clone(),
+            remote_identity_key: kept(&frame.identity_key, "identity key")?,
         },
         chains: Vec::new(),
         pending_pre_key: None,
@@ -233,9 +239,9 @@ fn add_ratchet_chain_with(
     let shared = dh_with(ours, &theirs)?;
     let out: [u8; 64] = derive(&shared, &entry.ratchet.root_key, b"WhisperRatchet")?;
     let ratchet_key = if chain_type == CHAIN_SENDING {
-        entry.ratchet.ephemeral_public.clone()
+        entry.ratchet.ephemeral_public
     } else {
-        remote_key.to_vec()
+        kept(remote_key, "ratchet key")?
     };
     if entry.chain(&ratchet_key).is_some() {
         return Err(ErrorKind::InvalidMessage("ratchet key reused"));
@@ -243,11 +249,11 @@ fn add_ratchet_chain_with(
     entry.chains.push(Chain {
         ratchet_key,
         counter: -1,
-        key: Some(out[32..].to_vec()),
+        key: Some(KeyBytes::new(&out[32..]).expect("32 bytes fit")),
         chain_type,
         message_keys: Default::default(),
     });
-    entry.ratchet.root_key = out[..32].to_vec();
+    entry.ratchet.root_key = KeyBytes::new(&out[..32]).expect("32 bytes fit");
     Ok(())
 }
 
@@ -276,8 +282,8 @@ fn fill_message_keys(chain: &mut Chain, counter: u32) -> Fault<()> {
         index += 1;
         // index is within 0..=u32::MAX here: it starts at >= -1 below target <= u32::MAX.
         let i = u32::try_from(index).map_err(|_| ErrorKind::BadRecord("chain counter".into()))?;
-        chain.message_keys.insert(i, message_key(&key).to_vec());
-        key = next_chain_key(&key).to_vec();
+        chain.message_keys.insert(i, message_key(&key).into());
+        key = next_chain_key(&key).into();
     }
     chain.key = Some(key);
     chain.counter = target;
@@ -295,21 +301,21 @@ fn maybe_step_ratchet(entry: &mut SessionEntry, remote_key: &[u8], previous: u32
     if entry.chain(remote_key).is_some() {
         return Ok(());
     }
-    let last = entry.ratchet.last_remote_ephemeral.clone();
+    let last = entry.ratchet.last_remote_ephemeral;
     if let Some(prev) = entry.chain_mut(&last) {
         fill_message_keys(prev, previous)?;
         prev.key = None;
     }
     add_ratchet_chain(entry, remote_key, CHAIN_RECEIVING)?;
-    let ours = entry.ratchet.ephemeral_public.clone();
+    let ours = entry.ratchet.ephemeral_public;
     if let Some(sending) = entry.remove_chain(&ours) {
         entry.ratchet.previous_counter = sending.counter;
     }
     let (next, next_key) = KeyPair::generate_for_agreement();
-    entry.ratchet.ephemeral_public = next.public_prefixed().to_vec();
-    entry.ratchet.ephemeral_private = next.private.to_vec();
+    entry.ratchet.ephemeral_public = next.public_prefixed().into();
+    entry.ratchet.ephemeral_private = next.private.into();
     add_ratchet_chain_with(entry, &next_key, remote_key, CHAIN_SENDING)?;
-    entry.ratchet.last_remote_ephemeral = remote_key.to_vec();
+    entry.ratchet.last_remote_ephemeral = kept(remote_key, "ratchet key")?;
     Ok(())
 }
 
@@ -377,8 +383,8 @@ enum Advance {
     Used(u32),
     /// The chain moved forward to `counter`, keeping the keys of the messages it skipped.
     Forward {
-        skipped: Vec<(u32, Vec<u8>)>,
-        key: Vec<u8>,
+        skipped: Vec<(u32, KeyBytes)>,
+        key: KeyBytes,
         counter: i64,
     },
 }
@@ -421,7 +427,7 @@ fn read_on(
     } else {
         // As fill_message_keys derives them.
         within_jump(chain, target)?;
-        let mut key = chain.key.clone().ok_or(ErrorKind::ChainClosed)?;
+        let mut key = chain.key.ok_or(ErrorKind::ChainClosed)?;
         let mut skipped = Vec::new();
         let mut index = chain.counter;
         let mut seed = None;
@@ -433,9 +439,9 @@ fn read_on(
             if index == target {
                 seed = Some(mk);
             } else {
-                skipped.push((i, mk.to_vec()));
+                skipped.push((i, mk.into()));
             }
-            key = next_chain_key(&key).to_vec();
+            key = next_chain_key(&key).into();
         }
         derived = seed.ok_or(ErrorKind::Internal("no key derived"))?;
         let advance = Advance::Forward {
@@ -633,7 +639,7 @@ pub fn encrypt(
         .and_then(|c| u32::try_from(c).ok())
         .ok_or_else(|| ErrorKind::BadRecord("sending counter out of range".into()))?;
     let seed = message_key(chain_key);
-    chain.key = Some(next_chain_key(chain_key).to_vec());
+    chain.key = Some(next_chain_key(chain_key).into());
     chain.counter = i64::from(counter);
     chain.message_keys.remove(&counter);
     let keys = message_keys(&seed);
@@ -660,7 +666,7 @@ pub fn encrypt(
     };
     let body = encode_pre_key(&PreKeyFrame {
         pre_key_id: pending.pre_key_id.filter(|&id| id != 0),
-        base_key: pending.base_key.clone(),
+        base_key: pending.base_key.to_vec(),
         identity_key: our_identity.to_vec(),
         message,
         registration_id: local.registration_id,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::record::{
-    Chain, IndexInfo, PendingPreKey, RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
+    Chain, IndexInfo, KeyBytes, PendingPreKey, RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
 };
 use crate::b64;
 use crate::serde_util::{B64, Ordered};
@@ -124,8 +124,10 @@ impl std::fmt::Display for RecordFormatError {
 
 impl std::error::Error for RecordFormatError {}
 
-fn key_of(s: &str, what: &str) -> Result<Vec<u8>, RecordFormatError> {
-    b64::decode(s).ok_or_else(|| RecordFormatError(format!("{what} key is not base64")))
+fn key_of(s: &str, what: &str) -> Result<KeyBytes, RecordFormatError> {
+    let bytes =
+        b64::decode(s).ok_or_else(|| RecordFormatError(format!("{what} key is not base64")))?;
+    KeyBytes::stored(&bytes, what)
 }
 
 impl SessionRecord {
@@ -160,41 +162,63 @@ impl SessionRecord {
         } else {
             None
         };
+        let key = KeyBytes::stored;
         for (id, e) in j.sessions.0 {
             let mut chains = Vec::with_capacity(e.chains.0.len());
-            for (key, c) in e.chains.0 {
+            for (ratchet_key, c) in e.chains.0 {
                 chains.push(Chain {
-                    ratchet_key: key_of(&key, "chain")?,
+                    ratchet_key: key_of(&ratchet_key, "chain")?,
                     counter: c.chain_key.counter,
-                    key: c.chain_key.key.map(|k| k.0),
+                    key: c
+                        .chain_key
+                        .key
+                        .map(|k| key(&k.0, "chain key"))
+                        .transpose()?,
                     chain_type: c.chain_type,
-                    message_keys: c.message_keys.into_iter().map(|(i, k)| (i, k.0)).collect(),
+                    message_keys: c
+                        .message_keys
+                        .into_iter()
+                        .map(|(i, k)| Ok((i, key(&k.0, "message key")?)))
+                        .collect::<Result<_, RecordFormatError>>()?,
                 });
             }
+            let r = e.current_ratchet;
+            let pair = r.ephemeral_key_pair;
             record.sessions.push(SessionEntry {
                 id: key_of(&id, "session")?,
                 registration_id: e.registration_id.or(legacy_registration),
                 ratchet: Ratchet {
-                    ephemeral_public: e.current_ratchet.ephemeral_key_pair.pub_key.0,
-                    ephemeral_private: e.current_ratchet.ephemeral_key_pair.priv_key.0,
-                    last_remote_ephemeral: e.current_ratchet.last_remote_ephemeral_key.0,
-                    previous_counter: e.current_ratchet.previous_counter,
-                    root_key: e.current_ratchet.root_key.0,
+                    ephemeral_public: key(&pair.pub_key.0, "ephemeral public key")?,
+                    ephemeral_private: key(&pair.priv_key.0, "ephemeral private key")?,
+                    last_remote_ephemeral: key(
+                        &r.last_remote_ephemeral_key.0,
+                        "last remote ephemeral key",
+                    )?,
+                    previous_counter: r.previous_counter,
+                    root_key: key(&r.root_key.0, "root key")?,
                 },
                 index: IndexInfo {
-                    base_key: e.index_info.base_key.0,
+                    base_key: key(&e.index_info.base_key.0, "base key")?,
                     base_key_type: e.index_info.base_key_type,
                     closed: e.index_info.closed,
                     used: e.index_info.used,
                     created: e.index_info.created,
-                    remote_identity_key: e.index_info.remote_identity_key.0,
+                    remote_identity_key: key(
+                        &e.index_info.remote_identity_key.0,
+                        "remote identity key",
+                    )?,
                 },
                 chains,
-                pending_pre_key: e.pending_pre_key.map(|p| PendingPreKey {
-                    signed_key_id: p.signed_key_id,
-                    base_key: p.base_key.0,
-                    pre_key_id: p.pre_key_id,
-                }),
+                pending_pre_key: e
+                    .pending_pre_key
+                    .map(|p| {
+                        Ok::<_, RecordFormatError>(PendingPreKey {
+                            signed_key_id: p.signed_key_id,
+                            base_key: key(&p.base_key.0, "pending pre-key's base key")?,
+                            pre_key_id: p.pre_key_id,
+                        })
+                    })
+                    .transpose()?,
             });
         }
         Ok(record)
@@ -338,20 +362,20 @@ fn entry_json(s: &SessionEntry) -> JsonEntry {
         registration_id: s.registration_id,
         current_ratchet: JsonRatchet {
             ephemeral_key_pair: JsonKeyPair {
-                pub_key: B64(s.ratchet.ephemeral_public.clone()),
-                priv_key: B64(s.ratchet.ephemeral_private.clone()),
+                pub_key: B64(s.ratchet.ephemeral_public.to_vec()),
+                priv_key: B64(s.ratchet.ephemeral_private.to_vec()),
             },
-            last_remote_ephemeral_key: B64(s.ratchet.last_remote_ephemeral.clone()),
+            last_remote_ephemeral_key: B64(s.ratchet.last_remote_ephemeral.to_vec()),
             previous_counter: s.ratchet.previous_counter,
-            root_key: B64(s.ratchet.root_key.clone()),
+            root_key: B64(s.ratchet.root_key.to_vec()),
         },
         index_info: JsonIndex {
-            base_key: B64(s.index.base_key.clone()),
+            base_key: B64(s.index.base_key.to_vec()),
             base_key_type: s.index.base_key_type,
             closed: s.index.closed,
             used: s.index.used,
             created: s.index.created,
-            remote_identity_key: B64(s.index.remote_identity_key.clone()),
+            remote_identity_key: B64(s.index.remote_identity_key.to_vec()),
         },
         chains: Ordered(
             s.chains
@@ -362,13 +386,13 @@ fn entry_json(s: &SessionEntry) -> JsonEntry {
                         JsonChain {
                             chain_key: JsonChainKey {
                                 counter: c.counter,
-                                key: c.key.clone().map(B64),
+                                key: c.key.map(|k| B64(k.to_vec())),
                             },
                             chain_type: c.chain_type,
                             message_keys: c
                                 .message_keys
                                 .iter()
-                                .map(|(i, k)| (*i, B64(k.clone())))
+                                .map(|(i, k)| (*i, B64(k.to_vec())))
                                 .collect(),
                         },
                     )
@@ -377,7 +401,7 @@ fn entry_json(s: &SessionEntry) -> JsonEntry {
         ),
         pending_pre_key: s.pending_pre_key.as_ref().map(|p| JsonPending {
             signed_key_id: p.signed_key_id,
-            base_key: B64(p.base_key.clone()),
+            base_key: B64(p.base_key.to_vec()),
             pre_key_id: p.pre_key_id,
         }),
     }
@@ -464,6 +488,11 @@ mod tests {
             "{\"_sessions\":{\"!!\":{}}}",
             &NODE_RECORD.replace("\"previousCounter\":0", "\"previousCounter\":\"x\""),
             &NODE_RECORD.replace("\"rootKey\":\"yN7", "\"rootKey\":\"*N7"),
+            // 34 bytes: longer than any key a session holds.
+            &NODE_RECORD.replace(
+                "\"rootKey\":\"yN7q9k9Vb0yYzW5V7FqR4G8d2YB6l0WzX9mY3cV6U2E=\"",
+                "\"rootKey\":\"yN7q9k9Vb0yYzW5V7FqR4G8d2YB6l0WzX9mY3cV6U2EAAA==\"",
+            ),
         ] {
             assert!(SessionRecord::from_json(bad).is_err(), "{bad}");
         }
@@ -472,11 +501,12 @@ mod tests {
 
     mod written_by_hand {
         use super::super::*;
-        use crate::session::record::{Chain, IndexInfo, PendingPreKey, Ratchet};
+        use crate::session::record::{Chain, IndexInfo, KeyBytes, PendingPreKey, Ratchet};
         use proptest::prelude::*;
 
-        fn key() -> impl Strategy<Value = Vec<u8>> {
-            prop::collection::vec(any::<u8>(), 0..40)
+        fn key() -> impl Strategy<Value = KeyBytes> {
+            prop::collection::vec(any::<u8>(), 0..=KeyBytes::MAX)
+                .prop_map(|k| KeyBytes::new(&k).expect("no longer than a key"))
         }
 
         fn chain() -> impl Strategy<Value = Chain> {

@@ -13,7 +13,7 @@ pub use cipher::{
 };
 pub use json::RecordFormatError;
 pub use record::{
-    BASE_KEY_OURS, BASE_KEY_THEIRS, CHAIN_RECEIVING, CHAIN_SENDING, Chain, IndexInfo,
+    BASE_KEY_OURS, BASE_KEY_THEIRS, CHAIN_RECEIVING, CHAIN_SENDING, Chain, IndexInfo, KeyBytes,
     MAX_CLOSED_SESSIONS, MAX_JUMP, MAX_MESSAGE_KEYS, MAX_RECEIVING_CHAINS, OPEN, PendingPreKey,
     RECORD_VERSION, Ratchet, SessionEntry, SessionRecord,
 };

@@ -7,6 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
+
+use super::json::RecordFormatError;
 
 /// `indexInfo.baseKeyType`: the base key is ours (we initiated) or theirs.
 pub const BASE_KEY_OURS: u32 = 1;
@@ -28,6 +31,97 @@ pub const MAX_RECEIVING_CHAINS: usize = 5;
 pub const MAX_MESSAGE_KEYS: usize = 2000;
 pub const MAX_JUMP: u32 = 2000;
 
+/// Key material of a session, held inline. Every key a session keeps is 32 bytes (private,
+/// root, chain and message keys) or 33 (public keys with their type byte), and the record is
+/// copied for every message it decrypts or encrypts: as `Vec`s its keys were a dozen
+/// allocations (and frees) per message.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyBytes {
+    len: u8,
+    /// Zero past `len`, so that the derived comparisons compare the keys alone.
+    bytes: [u8; KeyBytes::MAX],
+}
+
+impl KeyBytes {
+    /// The longest key a session holds.
+    pub const MAX: usize = 33;
+
+    /// `b` as a key, or `None` when it is longer than any key of a session.
+    pub fn new(b: &[u8]) -> Option<Self> {
+        let mut bytes = [0; Self::MAX];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(Self {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// `b` read from a stored record as its key `what`: longer than any key, the record is
+    /// refused.
+    pub(crate) fn stored(b: &[u8], what: &str) -> Result<Self, RecordFormatError> {
+        Self::new(b).ok_or_else(|| {
+            RecordFormatError(format!(
+                "session record: {what} is {} bytes, longer than any key",
+                b.len()
+            ))
+        })
+    }
+}
+
+// Keys are secrets: Debug shows their length only.
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyBytes({} bytes)", self.len)
+    }
+}
+
+impl Deref for KeyBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for KeyBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq<[u8]> for KeyBytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<&[u8]> for KeyBytes {
+    fn eq(&self, other: &&[u8]) -> bool {
+        self.as_slice() == *other
+    }
+}
+
+impl PartialEq<Vec<u8>> for KeyBytes {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl From<[u8; 32]> for KeyBytes {
+    fn from(k: [u8; 32]) -> Self {
+        Self::new(&k).expect("32 bytes fit")
+    }
+}
+
+impl From<[u8; 33]> for KeyBytes {
+    fn from(k: [u8; 33]) -> Self {
+        Self::new(&k).expect("33 bytes fit")
+    }
+}
+
 /// All sessions with one remote device.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -39,7 +133,7 @@ pub struct SessionRecord {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionEntry {
     /// The key under `_sessions` (base64-decoded); the base key for every session we make.
-    pub id: Vec<u8>,
+    pub id: KeyBytes,
     /// The remote device's registration id; old records may lack it.
     pub registration_id: Option<u32>,
     pub ratchet: Ratchet,
@@ -52,45 +146,45 @@ pub struct SessionEntry {
 /// `currentRatchet`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ratchet {
-    pub ephemeral_public: Vec<u8>,
-    pub ephemeral_private: Vec<u8>,
-    pub last_remote_ephemeral: Vec<u8>,
+    pub ephemeral_public: KeyBytes,
+    pub ephemeral_private: KeyBytes,
+    pub last_remote_ephemeral: KeyBytes,
     /// The length of our previous sending chain (-1 when it was never used).
     pub previous_counter: i64,
-    pub root_key: Vec<u8>,
+    pub root_key: KeyBytes,
 }
 
 /// `indexInfo`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IndexInfo {
-    pub base_key: Vec<u8>,
+    pub base_key: KeyBytes,
     pub base_key_type: u32,
     /// -1 while open, else when it was closed (ms since the epoch). Absent reads as closed.
     pub closed: Option<i64>,
     pub used: Option<i64>,
     pub created: Option<i64>,
-    pub remote_identity_key: Vec<u8>,
+    pub remote_identity_key: KeyBytes,
 }
 
 /// One chain of the double ratchet.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Chain {
     /// The ratchet public key the chain hangs on (the `_chains` key, base64-decoded).
-    pub ratchet_key: Vec<u8>,
+    pub ratchet_key: KeyBytes,
     /// Index of the last message key derived (-1 before the first).
     pub counter: i64,
     /// The next chain key; `None` once the chain is closed.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<KeyBytes>,
     pub chain_type: u32,
     /// Derived but unused message keys (skipped messages), by index.
-    pub message_keys: BTreeMap<u32, Vec<u8>>,
+    pub message_keys: BTreeMap<u32, KeyBytes>,
 }
 
 /// What a prekey message must carry until the other side answers.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PendingPreKey {
     pub signed_key_id: Option<u32>,
-    pub base_key: Vec<u8>,
+    pub base_key: KeyBytes,
     pub pre_key_id: Option<u32>,
 }
 
@@ -287,5 +381,47 @@ impl fmt::Debug for IndexInfo {
             .field("used", &self.used)
             .field("created", &self.created)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_held_inline_up_to_33_bytes() {
+        let k = KeyBytes::new(&[5; 33]).unwrap();
+        assert_eq!(k.as_slice(), &[5; 33][..]);
+        assert!(KeyBytes::new(&[5; 34]).is_none());
+        // Compared by their bytes alone: a shorter key is another key, even as a prefix.
+        assert_ne!(KeyBytes::new(&[5; 32]).unwrap(), k);
+        assert_eq!(KeyBytes::new(&[]).unwrap().len(), 0);
+        assert_eq!(KeyBytes::from([7; 32]), vec![7u8; 32]);
+        // Debug shows no key material.
+        assert_eq!(format!("{k:?}"), "KeyBytes(33 bytes)");
+    }
+
+    #[test]
+    fn a_stored_record_with_a_key_longer_than_any_is_refused() {
+        use prost::Message as _;
+        let data = wa_proto::signal::SessionRecordData {
+            version: Some(RECORD_VERSION.to_owned()),
+            sessions: vec![wa_proto::signal::SessionData {
+                id: vec![5; 33],
+                root_key: vec![1; 34],
+                ..Default::default()
+            }],
+        };
+        let mut bytes = super::super::SESSION_MAGIC.to_vec();
+        data.encode(&mut bytes).unwrap();
+        let e = SessionRecord::from_binary(&bytes).unwrap_err();
+        assert!(e.0.contains("root key is 34 bytes"), "{e}");
+        // The same record with a key of 33 bytes reads.
+        let mut ok = data.clone();
+        ok.sessions[0].root_key = vec![1; 32];
+        let mut bytes = super::super::SESSION_MAGIC.to_vec();
+        ok.encode(&mut bytes).unwrap();
+        let r = SessionRecord::from_binary(&bytes).unwrap();
+        assert_eq!(r.sessions[0].ratchet.root_key, vec![1u8; 32]);
     }
 }
