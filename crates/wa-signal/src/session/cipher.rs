@@ -623,7 +623,7 @@ pub fn encrypt(
         .ok_or(ErrorKind::NoSession("No open session"))?;
     let our_identity = local.public_prefixed();
     let entry = &mut record.sessions[i];
-    let ratchet_key = entry.ratchet.ephemeral_public.clone();
+    let ratchet_key = entry.ratchet.ephemeral_public;
     let chain = entry.chain_mut(&ratchet_key).ok_or(ErrorKind::NoSession(
         "open session has no sending chain yet",
     ))?;
