@@ -179,10 +179,10 @@ const GET_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// confirmed (the socket object collected first) leaves its messages in the inbox for the
 /// next login.
 #[derive(Clone, Default)]
-struct Waiting(Arc<Mutex<HashMap<u32, Vec<Delivery>>>>);
+struct Waiting(Arc<Mutex<foldhash::HashMap<u32, Vec<Delivery>>>>);
 
 impl Waiting {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Vec<Delivery>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, foldhash::HashMap<u32, Vec<Delivery>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -19,7 +19,7 @@
 //! account and key store between its connections (a reconnect must not write an older `meta`
 //! over a newer one).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -40,9 +40,13 @@ const RECENT_CAP: usize = 1024;
 /// Entries read per `get` when loading.
 const LOAD_CHUNK: u64 = 256;
 
+/// A uid's fingerprint, for the process's life: seeded once, so that ids from the network
+/// cannot be chosen to collide with a message we confirmed.
 fn uid_hash(uid: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(uid)
+    use std::hash::BuildHasher;
+    static STATE: std::sync::LazyLock<foldhash::quality::RandomState> =
+        std::sync::LazyLock::new(Default::default);
+    STATE.hash_one(uid)
 }
 
 fn entry_id(seq: u64) -> String {
@@ -301,15 +305,15 @@ struct State {
     next: u64,
     /// Written and not confirmed: seq -> uid.
     pending: BTreeMap<u64, String>,
-    by_uid: HashMap<String, u64>,
+    by_uid: foldhash::HashMap<String, u64>,
     /// Which connection an entry was last handed to.
-    handed_to: HashMap<u64, u64>,
+    handed_to: foldhash::HashMap<u64, u64>,
     /// Confirmed; their deletes not written yet.
     done: BTreeSet<u64>,
     /// Written, but the keys their decryption changed may not all be.
-    unsettled: HashSet<u64>,
+    unsettled: foldhash::HashSet<u64>,
     recent: VecDeque<u64>,
-    recent_set: HashSet<u64>,
+    recent_set: foldhash::HashSet<u64>,
     flush_scheduled: bool,
 }
 

@@ -350,10 +350,10 @@ pub struct Staged<'a> {
 
 #[derive(Default)]
 struct Changes {
-    sessions: std::collections::HashMap<String, (ProtocolAddress, Option<SessionRecord>)>,
-    identities: std::collections::HashMap<String, (ProtocolAddress, Vec<u8>)>,
+    sessions: foldhash::HashMap<String, (ProtocolAddress, Option<SessionRecord>)>,
+    identities: foldhash::HashMap<String, (ProtocolAddress, Vec<u8>)>,
     removed_pre_keys: std::collections::BTreeSet<u32>,
-    sender_keys: std::collections::HashMap<String, (SenderKeyName, Option<SenderKeyRecord>)>,
+    sender_keys: foldhash::HashMap<String, (SenderKeyName, Option<SenderKeyRecord>)>,
 }
 
 impl<'a> Staged<'a> {

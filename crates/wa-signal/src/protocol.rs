@@ -5,7 +5,6 @@
 //! These functions do not serialise callers; [`SignalProtocol`] does, with one lock per address
 //! (or sender key name), so two operations on one session never interleave.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
@@ -416,7 +415,7 @@ where
 /// One async lock per key (an address or a sender key name); entries go away when unused.
 #[derive(Default)]
 pub struct Locks {
-    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    map: Mutex<foldhash::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Holds a key's lock until dropped.
@@ -427,7 +426,9 @@ pub struct LockGuard<'a> {
 }
 
 impl Locks {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, foldhash::HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
         self.map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -384,7 +384,7 @@ impl From<Option<Value>> for Slot {
 }
 
 struct Lru {
-    map: HashMap<(KeyType, String), Slot>,
+    map: foldhash::HashMap<(KeyType, String), Slot>,
     order: VecDeque<(KeyType, String)>,
     cap: usize,
 }
@@ -434,7 +434,7 @@ impl CachedKeyStore {
         Self {
             inner,
             cache: Mutex::new(Lru {
-                map: HashMap::new(),
+                map: Default::default(),
                 order: VecDeque::new(),
                 cap: capacity.max(1),
             }),

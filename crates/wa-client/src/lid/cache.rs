@@ -1,7 +1,7 @@
 //! The LID store's cache of mappings: entries expire after their last use, the least
 //! recently used are evicted beyond a bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use wa_signal::ProtocolAddress;
@@ -18,14 +18,14 @@ const ADDRESSES_CAP: usize = 4096;
 /// beyond `CACHE_CAP`.
 #[derive(Default)]
 pub(super) struct Cache {
-    map: HashMap<String, (String, Instant, u64)>,
+    map: foldhash::HashMap<String, (String, Instant, u64)>,
     order: VecDeque<(String, u64)>,
     tick: u64,
     /// Phone-number device addresses whose session lives under a LID, and that LID address:
     /// every message to or from a known contact resolves its address, and doing it through the
     /// mappings (the address printed, split, joined as a JID, looked up, parsed back) was 3% of
     /// a text's CPU. Emptied whenever a mapping is set, so it never outlives what it came from.
-    addresses: HashMap<ProtocolAddress, ProtocolAddress>,
+    addresses: foldhash::HashMap<ProtocolAddress, ProtocolAddress>,
 }
 
 impl Cache {
