@@ -11,7 +11,7 @@
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
-//                               BENCH_LEAN_WARMUP=2000  BENCH_LEAN_CPU_ROUNDS=3
+//                               BENCH_LEAN_WARMUP=2000  BENCH_LEAN_CPU_ROUNDS=5
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -38,8 +38,10 @@ import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remot
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
-// Rounds of the CPU part alone, Baileys and ours in turn (see `cpuRounds`).
-const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 3)
+// Rounds of the CPU part alone, Baileys and ours in turn (see `cpuRounds`). Five: single
+// rounds of the one-at-a-time rows ranged 7.7x-11.9x on one machine in one day (stop 43), so
+// that the median of three moved with where one round fell.
+const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 5)
 // Texts each way before the CPU rows, on a row of their own (see `child`). 1,000: after 200,
 // V8's optimizing compiler was still compiling both implementations' per-message functions
 // inside the measured rows (`--trace-opt`: ours' deliver, emitBatch, sentText, sendPlainText
