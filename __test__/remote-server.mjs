@@ -2,7 +2,8 @@
 // client handles for our socket and the real Baileys behind one interface. Used where the
 // memory of a process must be its sockets' alone: the benchmarks (`benchmark/`) and the soak
 // test, whose clients run in a child process while the server runs in another.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
@@ -97,6 +98,30 @@ export async function settle({ reducer = false } = {}) {
   }
   const m = process.memoryUsage()
   return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 }
+}
+
+/**
+ * Keeps the test server and this process on different cores (the server on core 0, this
+ * process' threads on the others), as a real server sits on another machine. Left to the
+ * scheduler on a 2-core machine, the two processes of a one-message-at-a-time exchange were
+ * moved between the cores and on and off each other's core, and this process' CPU per text
+ * moved with where they fell: ours read 88-99 ms per 1,000 received texts in one process,
+ * 61-73 pinned apart and 41 pinned together (Baileys 612-770, 606-711). Returns what was
+ * done, for the report; nothing on one core, or where `taskset` is missing.
+ * `BENCH_PIN=0` leaves the placement to the scheduler.
+ */
+export function pinApart(server) {
+  const n = availableParallelism()
+  if (process.env.BENCH_PIN === '0') return 'not pinned (BENCH_PIN=0)'
+  if (n < 2) return 'not pinned (one core)'
+  const rest = n === 2 ? '1' : `1-${n - 1}`
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.pid)], { stdio: 'ignore' })
+    execFileSync('taskset', ['-a', '-p', '-c', rest, String(process.pid)], { stdio: 'ignore' })
+  } catch (e) {
+    return `not pinned (taskset: ${e.code ?? e.status ?? e.message})`
+  }
+  return `test server pinned to core 0, client to core${n === 2 ? '' : 's'} ${rest}`
 }
 
 /** Calls `fn(i)` for i in 0..n keeping at most `window` calls unresolved at a time. */

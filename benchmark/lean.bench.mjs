@@ -6,7 +6,9 @@
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
 // receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
 // warm-up of its own row (the first 2,000 texts each way, half 10 and half 1 in flight); and
-// the CPU part again in rounds of fresh one-socket processes, Baileys and ours in turn. A
+// the CPU part again in rounds of fresh one-socket processes, Baileys and ours in turn. The
+// CPU rows run with the test server on one core and the client on the others
+// (`BENCH_PIN=0`: wherever the scheduler puts them), each after a pause without forced GC. A
 // measurement, never a test.
 //
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
@@ -34,7 +36,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { loadavg, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
+import { remoteServer, settle, inFlight, clientFactory, pinApart } from '../__test__/remote-server.mjs'
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
@@ -116,6 +118,7 @@ function parent() {
   row('RSS returned per ended socket', returned(b), returned(o), 'KB')
 
   console.log(`\nclient CPU per 1,000 texts (user + system of the client process; ratio > 1: ours cheaper)`)
+  console.log(`placement: ${o.placement}; each row after a 1.5 s pause, no forced GC`)
   head('unit')
   for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].msPer1000, o.cpu[k].msPer1000, 'ms CPU')
   if (CPU_ROUNDS > 0) cpuRounds(head)
@@ -360,8 +363,18 @@ async function child(impl) {
   const me = `${c.number}@s.whatsapp.net`
   const phone = server.phone('15558099999')
   const cpu = {}
+  // The CPU part alone runs with the server and this process on different cores (see
+  // `pinApart`); the memory part before it was not pinned.
+  const placement = pinApart(server)
+  // Each row starts after a pause, without the forced GCs of the memory readings: after
+  // three `gc()` calls V8 sized Baileys' old generation to what was live then, and the next
+  // 1,000 received texts cost it 940-1,060 ms of CPU where its steady state was 610-700
+  // (incremental marking again and again on V8's helper threads, its heap regrowing from
+  // 30 MB); ours moved by less than its noise. Until stop 45 the rows came after `settle()`,
+  // which flattered the ratios (docs/performance.md, stop 45).
+  const pause = () => new Promise((r) => setTimeout(r, 1500))
   const measure = async (name, fn, texts = TEXTS) => {
-    await settle()
+    await pause()
     const u0 = process.cpuUsage()
     const t0 = performance.now()
     let timer
@@ -429,5 +442,5 @@ async function child(impl) {
 
   restore()
   server.stop()
-  return { mem, half, cpu, pairSeconds: pairMs / 1000 }
+  return { mem, half, cpu, placement, pairSeconds: pairMs / 1000 }
 }

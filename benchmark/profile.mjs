@@ -15,7 +15,7 @@
 //       with PROFILE_CALLGRIND=1: the instructions of each phase alone, in callgrind.out.*.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { remoteServer, settle, inFlight, clientFactory } from '../__test__/remote-server.mjs'
+import { remoteServer, settle, inFlight, clientFactory, pinApart } from '../__test__/remote-server.mjs'
 
 const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
 
@@ -59,8 +59,10 @@ if (mode === 'idle') {
   const flight = Number(process.env.PROFILE_IN_FLIGHT || 10)
   const me = `${first.number}@s.whatsapp.net`
   const phone = server.phone('15556099999')
+  // As in the lean bench's CPU rows: the server on its own core, no forced GC before a phase.
+  console.error(pinApart(server))
   const profile = async (name, fn) => {
-    await settle()
+    await new Promise((r) => setTimeout(r, 1500))
     // DWARF unwinding: the addon is built without frame pointers.
     const graph = process.env.PROFILE_CALL_GRAPH || 'dwarf,16384'
     // PROFILE_STAT=1 attaches `perf stat` instead of sampling: the CPU printed below is then
