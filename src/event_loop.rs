@@ -14,10 +14,10 @@
 //! linked, so the addon loads wherever it did; if they are missing, or
 //! `BAILEYS_NATIVE_EVENT_LOOP=0` is set, sockets run on tokio's worker as before.
 //!
-//! A task polled here runs inside a handle scope and a callback scope, so it may call into
-//! JavaScript directly: the socket's event listener ([`JsCallback`]) and its promises
-//! ([`LoopPromise`]) need no thread-safe function, and the microtasks they queue run when
-//! the turn ends, as after any of Node's own callbacks.
+//! A task polled here may call into JavaScript directly, inside a handle scope and a callback
+//! scope opened by the run's first such call: the socket's event listener ([`JsCallback`]) and
+//! its promises ([`LoopPromise`]) need no thread-safe function, and the microtasks they queue
+//! run when the turn ends, as after any of Node's own callbacks.
 
 use std::collections::VecDeque;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -153,8 +153,10 @@ pub(crate) struct Loop {
     idle: *mut Handle,
     idle_on: AtomicBool,
     running: AtomicBool,
-    /// A run's JS scopes are open.
-    scoped: AtomicBool,
+    /// A run's JS scopes, opened by the first task of the run that calls into JavaScript: a
+    /// run that does not (a wake-up for an ack, a timer) costs Node no scope to open and
+    /// close.
+    scope: Mutex<Option<JsScope>>,
     /// Set by the environment's cleanup hook: the handles are closed.
     closed: AtomicBool,
     /// The poll handles of open sockets (addresses), closed by the cleanup hook if their
@@ -211,7 +213,7 @@ impl Loop {
             idle,
             idle_on: AtomicBool::new(false),
             running: AtomicBool::new(false),
-            scoped: AtomicBool::new(false),
+            scope: Mutex::new(None),
             closed: AtomicBool::new(false),
             polls: Mutex::default(),
             tokio,
@@ -282,10 +284,6 @@ impl Loop {
             return;
         }
         let _tokio = self.tokio.enter();
-        // SAFETY: `run` is called from libuv's callbacks on the loop's thread, with no JS on
-        // the stack; the environment lives until the cleanup hook, after which nothing runs.
-        let scope = unsafe { JsScope::open(self) };
-        self.scoped.store(scope.is_some(), Ordering::Relaxed);
         for _ in 0..BUDGET {
             let Some(cell) = lock(&self.ready).pop_front() else {
                 break;
@@ -310,8 +308,8 @@ impl Loop {
                 }
             }
         }
+        let scope = lock(&self.scope).take();
         self.running.store(false, Ordering::Relaxed);
-        self.scoped.store(false, Ordering::Relaxed);
         let more = !lock(&self.ready).is_empty();
         self.idle(more);
         // Closing the callback scope runs the microtasks the tasks' calls queued (a listener's
@@ -322,7 +320,21 @@ impl Loop {
     /// Calls `f` with the loop's environment if this is the loop's thread inside a run (a
     /// handle scope and callback scope open), else gives `f` back.
     pub(crate) fn with_js<T>(&self, f: impl FnOnce(sys::napi_env) -> T) -> Option<T> {
-        (self.on_thread() && self.scoped.load(Ordering::Relaxed)).then(|| f(self.env))
+        if !self.on_thread() || !self.running.load(Ordering::Relaxed) {
+            return None;
+        }
+        {
+            let mut scope = lock(&self.scope);
+            if scope.is_none() {
+                // SAFETY: a run is on this thread's stack, called from a libuv callback with
+                // no JS below it (the first call into JS of the run opens the scopes); the
+                // environment lives until the cleanup hook, after which nothing runs.
+                *scope = Some(unsafe { JsScope::open(self) }?);
+            }
+        }
+        // The lock is not held: the call may come back here (a listener calling a method
+        // that settles a promise).
+        Some(f(self.env))
     }
 }
 
