@@ -286,6 +286,43 @@ test('a received text reads as Baileys reads it, whether it crossed as lines or 
   }
 })
 
+// A batch of one status update (the receipt of a message we sent) crosses as lines too
+// (src/compat/status.rs, `statusBatch` in lib/socket.js). Each side sends the other a text and
+// sees its delivery: the update must read as Baileys' does, in the JSON's order of keys.
+test('a delivery status reads as Baileys reads it, crossing as lines', async () => {
+  const statusOf = (client, id) =>
+    new Promise((resolve, reject) => {
+      const match = (u) => u.key.id === id && u.update?.status === 3 // DELIVERY_ACK
+      const found = client.updates.find(match)
+      if (found) return resolve(found)
+      const t = setTimeout(() => reject(new Error(`${client.name}: no delivery of ${id}`)), 15_000)
+      const on = (list) => {
+        const u = list.find(match)
+        if (!u) return
+        clearTimeout(t)
+        client.sock.ev.off('messages.update', on)
+        resolve(u)
+      }
+      client.sock.ev.on('messages.update', on)
+    })
+  const mine = await ours.sock.sendMessage(`${BAILEYS_NUMBER}@s.whatsapp.net`, { text: 'deliver me' })
+  const theirs = await baileys.sock.sendMessage(`${OUR_NUMBER}@s.whatsapp.net`, { text: 'deliver me too' })
+  const atOurs = await statusOf(ours, mine.key.id)
+  const atBaileys = await baileys.waitStatus(theirs.key.id, 3)
+  const swap = (x) => JSON.parse(JSON.stringify(x).replaceAll(BAILEYS_NUMBER, 'N').replaceAll(OUR_NUMBER, 'N'))
+  const norm = (x) => ({ ...swap(x), key: { ...swap(x).key, id: '-' }, update: { ...x.update, messageTimestamp: typeof x.update.messageTimestamp } })
+  // The first delivery may come from either of the peer's devices (its phone, device 0, or
+  // its socket): the key names the device the receipt came from, as Baileys keeps it.
+  const anyDevice = (x) => ({ ...x, key: { ...x.key, remoteJid: x.key.remoteJid.replace(/:\d+@/, '@') } })
+  assert.deepEqual(anyDevice(norm(atOurs)), anyDevice(norm(atBaileys)))
+  assert.equal(atOurs.key.id, mine.key.id)
+  assert.ok(Math.abs(atOurs.update.messageTimestamp - Date.now() / 1000) < 60, 'the receipt time, in seconds')
+  // The order the JSON gives: MessageKey's and WebMessageInfo's fields in field order.
+  assert.deepEqual(Object.keys(atOurs), ['key', 'update'])
+  assert.deepEqual(Object.keys(atOurs.key), ['remoteJid', 'fromMe', 'id', ...Object.keys(atOurs.key).slice(3)])
+  assert.deepEqual(Object.keys(atOurs.update), ['messageTimestamp', 'status'])
+})
+
 // Our socket keeps a session record as itself in its key cache and writes it as text: over a
 // Baileys folder that text must be libsignal-node's record, which Baileys goes on from.
 test('over a Baileys auth folder our sessions are libsignal-node records: the real Baileys takes the folder over and the conversation goes on', async () => {

@@ -117,7 +117,22 @@ function receivedBatch(text) {
   }
 }
 
-// A received message's key in the order the JSON gives: a literal for each usual shape (see
+// A batch of one message's status update (a receipt of a message we sent) comes as its parts,
+// one per line (src/compat/status.rs): `S` and the ack, the key's remoteJid, fromMe, id,
+// participant, remoteJidAlt, participantAlt and addressingMode, then messageTimestamp and
+// status; an empty line is a field that is not there. Made here into the object the JSON would
+// give, key for key in the same order (its JSON.parse was about 2% of a sent text's CPU).
+function statusBatch(text) {
+  const p = text.split('\n')
+  const key = receivedKey(p[1], p[2] === '1', p[3], p[4], p[5], p[6], p[7])
+  const update = p[8] ? { messageTimestamp: Number(p[8]), status: Number(p[9]) } : { status: Number(p[9]) }
+  return {
+    ack: p[0].length > 1 ? Number(p[0].slice(1)) : null,
+    events: [{ name: 'messages.update', data: [{ key, update }] }],
+  }
+}
+
+// A message key in the order the JSON gives: a literal for each usual shape (see
 // receivedBatch), otherwise field by field.
 function receivedKey(remoteJid, fromMe, id, participant, remoteJidAlt, participantAlt, addressingMode) {
   if (!participant && !participantAlt) {
@@ -264,7 +279,8 @@ function makeWASocket(userConfig = {}) {
   const onEvents = (text, answer) => {
     let batch
     try {
-      batch = text.charCodeAt(0) === 82 /* R */ ? receivedBatch(text) : parseNative(text)
+      const mark = text.charCodeAt(0)
+      batch = mark === 82 /* R */ ? receivedBatch(text) : mark === 83 /* S */ ? statusBatch(text) : parseNative(text)
     } catch (e) {
       logAt(logger, 'error', { err: e }, 'unreadable event batch')
       return

@@ -330,9 +330,13 @@ impl NativeSocket {
                         Some(next_batch)
                     };
                     let mut text = Vec::with_capacity(512);
-                    // One plain text (most batches) goes as lines; anything else as JSON.
+                    // One plain text or one status update (most batches) goes as lines;
+                    // anything else as JSON.
                     let lines = match batch.as_mut_slice() {
-                        [one] => compat::received::write_batch(one, ack, &mut text),
+                        [one] => {
+                            compat::received::write_batch(one, ack, &mut text)
+                                || compat::status::write_batch(one, ack, &mut text)
+                        }
                         _ => false,
                     };
                     if lines {

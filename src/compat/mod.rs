@@ -8,6 +8,7 @@ pub mod groups;
 pub mod presence;
 pub mod proto_json;
 pub mod received;
+pub mod status;
 
 use serde_json::{Map, Value, json};
 use wa_client::media::{MediaRetryOutcome, MediaRetryUpdate};
@@ -251,7 +252,7 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
                     out.push(b',');
                 }
                 out.extend_from_slice(br#"{"key":"#);
-                write_json(out, &key_json(&u.key));
+                write_key(&u.key, out);
                 out.extend_from_slice(br#","update":"#);
                 if proto_json::write_object("wa.WebMessageInfo", &u.update, out).is_none() {
                     write_json(out, &proto_json::to_json("wa.WebMessageInfo", &u.update));

@@ -15,8 +15,15 @@
 //! `messageContextInfo` as JSON, then the text, which may itself hold line breaks. An empty
 //! line is a field that is not there; a field that is there and empty keeps the JSON.
 
+use std::sync::LazyLock;
+
 use wa_client::{Event, WaMessage};
 use wa_proto::WebMessageInfo;
+
+// What a message is compared with once the lines' fields are taken out: made once, not a
+// default of each (with its drop) per message.
+static NO_INFO: LazyLock<WebMessageInfo> = LazyLock::new(WebMessageInfo::default);
+static NO_MESSAGE: LazyLock<wa_proto::Message> = LazyLock::new(wa_proto::Message::default);
 
 use super::proto_json;
 
@@ -54,10 +61,10 @@ fn write_message(m: &mut WaMessage, ack: Option<u32>, kind: &str, out: &mut Vec<
     let timestamp = info.message_timestamp.take();
     let broadcast = info.broadcast.take();
     let push_name = info.push_name.take();
-    let rest_empty = *info == WebMessageInfo::default();
+    let rest_empty = *info == *NO_INFO;
     let text = message.conversation.take();
     let context = message.message_context_info.take();
-    let message_empty = message == wa_proto::Message::default();
+    let message_empty = message == *NO_MESSAGE;
 
     let ok = rest_empty && message_empty && text.is_some() && {
         out.push(MARK);
@@ -105,7 +112,7 @@ fn write_message(m: &mut WaMessage, ack: Option<u32>, kind: &str, out: &mut Vec<
 
 /// A line break, then `value`: false for a value the lines cannot carry (one that would read
 /// as absent, or that would break its line).
-fn line(out: &mut Vec<u8>, value: Option<&str>) -> bool {
+pub(super) fn line(out: &mut Vec<u8>, value: Option<&str>) -> bool {
     out.push(b'\n');
     match value {
         None => true,
