@@ -285,8 +285,11 @@ function waitAll(seen, waiters, ids) {
   })
 }
 
+// Only what others sent is waited for: our own texts (each socket emits them as upserts too)
+// are not kept, so the harness' Set does not cost the send rows a second add per text.
 function upserted(seen, waiters, messages) {
   for (const m of messages) {
+    if (m.key.fromMe) continue
     seen.add(m.key.id)
     for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i](m.key.id)) waiters.splice(i, 1)
   }

@@ -5,7 +5,9 @@
 //! numbers back into bytes (a `Uint8Array` serialized without the replacer).
 
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value, json};
 
 /// The JSON form of `bytes`.
@@ -66,6 +68,16 @@ fn numeric_keyed(obj: &Map<String, Value>) -> Option<Vec<u8>> {
 /// Decodes base64 as leniently as Node's `Buffer.from(s, 'base64')`: padding optional,
 /// URL-safe characters and whitespace accepted.
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    // What we and Baileys write (standard alphabet, padded) decodes as it is; the copy that
+    // cleans the text was most of a stored key's read (an identity read per device a message
+    // goes to). The engine refuses whatever the cleaned text would decode differently.
+    const CANONICAL: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if let Ok(b) = CANONICAL.decode(s) {
+        return Some(b);
+    }
     let clean: String = s
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '=')
@@ -138,8 +150,23 @@ mod tests {
             bytes(&json!({"type": "Buffer", "data": "AAH-_w=="})).unwrap(),
             b
         );
+        // Node's leniency: whitespace, stray padding, URL-safe characters.
+        assert_eq!(decode_base64(" AA H+\n/w= ").unwrap(), b);
+        assert_eq!(decode_base64("AAH+/w=").unwrap(), b);
+        assert!(decode_base64("AAH+/w!").is_none());
         assert!(bytes(&json!({"a": 1})).is_none());
         assert!(bytes(&json!({})).is_none());
         assert!(bytes(&json!("AAH+/w==")).is_none());
+    }
+
+    proptest::proptest! {
+        // The text as it is and the text cleaned first read the same bytes, padded or not.
+        #[test]
+        fn canonical_text_reads_as_the_cleaned_text(b in proptest::collection::vec(proptest::num::u8::ANY, 0..80), pad: bool) {
+            let text = if pad { STANDARD.encode(&b) } else { STANDARD_NO_PAD.encode(&b) };
+            proptest::prop_assert_eq!(decode_base64(&text), Some(b.clone()));
+            let spaced: String = text.chars().flat_map(|c| [c, ' ']).collect();
+            proptest::prop_assert_eq!(decode_base64(&spaced), Some(b));
+        }
     }
 }
