@@ -422,7 +422,8 @@ function makeEventBuffer(logger) {
 
   function emit(event, data) {
     // an upsert of another type releases the held upserts first, so neither type is mislabelled
-    if (event === 'messages.upsert') {
+    // (upserts are held only while buffering: a flush empties the state)
+    if (buffering && event === 'messages.upsert') {
       const held = Object.values(state.messageUpserts)
       if (held.length && held[0].type !== data.type) {
         debug({ bufferedType: held[0].type, newType: data.type }, 'messages.upsert type mismatch, emitting buffered messages')

@@ -23,10 +23,10 @@ const longToNumber = (v) => (typeof v === 'object' && v !== null && 'low' in v ?
 
 /**
  * The events that follow `messages.upsert` of `messages` (received or our own), in Baileys'
- * names and shapes. Cheap for plain texts: one property test per message.
+ * names and shapes, appended to `out` (the batch being emitted; a new array by default).
+ * Cheap for plain texts: one property test per message, nothing allocated.
  */
-function derivedEvents(messages, meId, meLid) {
-  const out = []
+function derivedEvents(messages, meId, meLid, out = []) {
   for (const message of messages) {
     if (message.messageStubType) out.push(...groupStubEvents(message))
     const content = normalizeMessageContent(message.message)

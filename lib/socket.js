@@ -286,7 +286,9 @@ function makeWASocket(userConfig = {}) {
       return
     }
     const out = []
-    for (const { name, data } of batch.events) {
+    let upserts = null
+    for (const e of batch.events) {
+      const { name, data } = e
       if (name === 'creds.update') {
         Object.assign(creds, data)
       }
@@ -307,10 +309,13 @@ function makeWASocket(userConfig = {}) {
           if (u.error) u.error = makeBoom(u.error.message, { statusCode: u.error.statusCode, data: u.error.data })
         }
       }
-      out.push({ name, data })
-      if (name === 'messages.upsert') out.push(...derivedEvents(data.messages, creds.me?.id, creds.me?.lid))
+      out.push(e)
+      if (name === 'messages.upsert') {
+        derivedEvents(data.messages, creds.me?.id, creds.me?.lid, out)
+        ;(upserts ??= []).push(e)
+      }
     }
-    const item = { out, upserts: batch.events.filter((e) => e.name === 'messages.upsert'), ack: batch.ack }
+    const item = { out, upserts, ack: batch.ack }
     if (kept) keep(item)
     else return deliver(item, answer === true)
     return false
@@ -322,7 +327,7 @@ function makeWASocket(userConfig = {}) {
     const closing = out.find((e) => e.name === 'connection.update' && e.data.connection === 'close')
     if (closing) ev.flush()
     ev.emitBatch(out)
-    for (const { data } of upserts) addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
+    if (upserts) for (const { data } of upserts) addOns.handle(data.messages, creds.me?.id, creds.me?.lid)
     // The batch's inbox entries are closed (and acks of receipts in it sent) once the
     // listeners had it: now, or when the buffer holding it is flushed. A crash before that
     // leaves the messages in the inbox, emitted again at the next start.
@@ -373,7 +378,7 @@ function makeWASocket(userConfig = {}) {
     const out = []
     for (const e of events) {
       out.push(e)
-      if (e.name === 'messages.upsert') out.push(...derivedEvents(e.data.messages, creds.me?.id, creds.me?.lid))
+      if (e.name === 'messages.upsert') derivedEvents(e.data.messages, creds.me?.id, creds.me?.lid, out)
     }
     if (kept) keep({ out, upserts: [], ack: null })
     else ev.emitBatch(out)

@@ -173,6 +173,7 @@ unsafe impl Sync for Loop {}
 
 thread_local! {
     static LOOP: std::cell::OnceCell<Option<Arc<Loop>>> = const { std::cell::OnceCell::new() };
+    static THREAD_ID: ThreadId = std::thread::current().id();
 }
 
 /// This thread's loop executor, made on first use; `None` when sockets run on tokio.
@@ -237,7 +238,9 @@ impl Loop {
     }
 
     fn on_thread(&self) -> bool {
-        std::thread::current().id() == self.thread
+        // A thread-local copy: `thread::current()` takes and drops a reference to the thread
+        // handle each time, and this is asked several times a message.
+        THREAD_ID.with(|id| *id == self.thread)
     }
 
     pub(crate) fn spawn(self: &Arc<Self>, task: Task) {
