@@ -5,15 +5,15 @@
 // (process.cpuUsage, user + system) per 1,000 texts received from a simulated phone and per
 // 1,000 sent to it, with 1 and with 10 in flight (received: not yet confirmed by our delivery
 // receipt; sent: `sendMessage` not yet resolved), and per 1,000 received in a burst, after a
-// warm-up of its own row (the first 2,000 texts each way, half 10 and half 1 in flight); and
+// warm-up of its own row (the first 4,000 texts each way, half 10 and half 1 in flight); and
 // the CPU part again in rounds of fresh one-socket processes, Baileys and ours in turn. The
 // CPU rows run with the test server on one core and the client on the others
 // (`BENCH_PIN=0`: wherever the scheduler puts them), each after a pause without forced GC. A
 // measurement, never a test.
 //
-//   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=1000
+//   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=2000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
-//                               BENCH_LEAN_WARMUP=2000  BENCH_LEAN_CPU_ROUNDS=5
+//                               BENCH_LEAN_WARMUP=4000  BENCH_LEAN_CPU_ROUNDS=5
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -39,7 +39,10 @@ import { fileURLToPath } from 'node:url'
 import { remoteServer, settle, inFlight, clientFactory, pinApart } from '../__test__/remote-server.mjs'
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
-const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 1000)
+// Texts per CPU row. 2,000 (1,000 until stop 45): a lone received text costs us ~70 us, so a
+// row of 1,000 was 70 ms of CPU, and one scavenge or one function compiled in it moved it by
+// a tenth.
+const TEXTS = Number(process.env.BENCH_LEAN_TEXTS || 2000)
 // Rounds of the CPU part alone, Baileys and ours in turn (see `cpuRounds`). Five: single
 // rounds of the one-at-a-time rows ranged 7.7x-11.9x on one machine in one day (stop 43), so
 // that the median of three moved with where one round fell.
@@ -47,8 +50,12 @@ const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 5)
 // Texts each way before the CPU rows, on a row of their own (see `child`). 1,000: after 200,
 // V8's optimizing compiler was still compiling both implementations' per-message functions
 // inside the measured rows (`--trace-opt`: ours' deliver, emitBatch, sentText, sendPlainText
-// after some 300 texts, 20-30 ms of compiling), which is a cost once per process.
-const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 2000)
+// after some 300 texts, 20-30 ms of compiling), which is a cost once per process. 4,000 (2,000
+// per window) since stop 45: after 1,000 per window ours still compiled `onEvents`,
+// `receivedBatch`, `deliver` and `derivedEvents` inside "received, 1 in flight" (+20 ms in
+// blocks of 1,000 one-at-a-time texts after the warm-up: 70-83 ms against 58-63 after);
+// after 2,000 per window that first block read as the ones after it.
+const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 4000)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
 const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
