@@ -17,12 +17,12 @@
 
 use std::sync::LazyLock;
 
-use wa_client::{Event, WaMessage};
+use wa_client::{Event, MessageKey, WaMessage};
 use wa_proto::WebMessageInfo;
 
 // What a message is compared with once the lines' fields are taken out: made once, not a
 // default of each (with its drop) per message.
-static NO_INFO: LazyLock<WebMessageInfo> = LazyLock::new(WebMessageInfo::default);
+pub(super) static NO_INFO: LazyLock<WebMessageInfo> = LazyLock::new(WebMessageInfo::default);
 static NO_MESSAGE: LazyLock<wa_proto::Message> = LazyLock::new(wa_proto::Message::default);
 
 use super::proto_json;
@@ -67,22 +67,8 @@ fn write_message(m: &mut WaMessage, ack: Option<u32>, kind: &str, out: &mut Vec<
     let message_empty = message == *NO_MESSAGE;
 
     let ok = rest_empty && message_empty && text.is_some() && {
-        out.push(MARK);
-        if let Some(a) = ack {
-            out.extend_from_slice(itoa::Buffer::new().format(a).as_bytes());
-        }
-        let mut fields = [
-            Some(kind),
-            Some(k.remote_jid.as_str()),
-            Some(if k.from_me { "1" } else { "0" }),
-            Some(k.id.as_str()),
-            k.participant.as_deref(),
-            k.remote_jid_alt.as_deref(),
-            k.participant_alt.as_deref(),
-            k.addressing_mode.map(|a| a.as_str()),
-        ]
-        .into_iter()
-        .all(|f| line(out, f));
+        head(out, MARK, ack);
+        let mut fields = line(out, Some(kind)) && key_lines(out, k);
         let mut number = itoa::Buffer::new();
         fields = fields
             && line(out, timestamp.map(|t| number.format(t)))
@@ -108,6 +94,30 @@ fn write_message(m: &mut WaMessage, ack: Option<u32>, kind: &str, out: &mut Vec<
     info.broadcast = broadcast;
     info.push_name = push_name;
     ok
+}
+
+/// A batch's first line: its mark and the ack number (nothing for none).
+pub(super) fn head(out: &mut Vec<u8>, mark: u8, ack: Option<u32>) {
+    out.push(mark);
+    if let Some(a) = ack {
+        out.extend_from_slice(itoa::Buffer::new().format(a).as_bytes());
+    }
+}
+
+/// A message key's lines: `remoteJid`, `fromMe` (`1` or `0`), `id`, `participant`,
+/// `remoteJidAlt`, `participantAlt`, `addressingMode` (false as [`line`]).
+pub(super) fn key_lines(out: &mut Vec<u8>, k: &MessageKey) -> bool {
+    [
+        Some(k.remote_jid.as_str()),
+        Some(if k.from_me { "1" } else { "0" }),
+        Some(k.id.as_str()),
+        k.participant.as_deref(),
+        k.remote_jid_alt.as_deref(),
+        k.participant_alt.as_deref(),
+        k.addressing_mode.map(|a| a.as_str()),
+    ]
+    .into_iter()
+    .all(|f| line(out, f))
 }
 
 /// A line break, then `value`: false for a value the lines cannot carry (one that would read

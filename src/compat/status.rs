@@ -14,17 +14,12 @@
 //! `participantAlt` and `addressingMode`, then `messageTimestamp` and `status`. An empty line
 //! is a field that is not there; a field that is there and empty keeps the JSON.
 
-use std::sync::LazyLock;
-
 use wa_client::Event;
-use wa_proto::WebMessageInfo;
 
-use super::received::line;
+use super::received::{NO_INFO, head, key_lines, line};
 
 /// The first byte of a batch written here.
 pub const MARK: u8 = b'S';
-
-static NO_INFO: LazyLock<WebMessageInfo> = LazyLock::new(WebMessageInfo::default);
 
 /// Writes `e` as the lines above into `out` when it is one status update; otherwise leaves
 /// `out` as it was and returns false.
@@ -51,25 +46,12 @@ pub fn write_batch(e: &mut Event, ack: Option<u32>, out: &mut Vec<u8>) -> bool {
         return false;
     }
     let start = out.len();
-    out.push(MARK);
-    if let Some(a) = ack {
-        out.extend_from_slice(itoa::Buffer::new().format(a).as_bytes());
-    }
+    head(out, MARK, ack);
     let mut number = itoa::Buffer::new();
     let mut status_number = itoa::Buffer::new();
-    let ok = [
-        Some(k.remote_jid.as_str()),
-        Some(if k.from_me { "1" } else { "0" }),
-        Some(k.id.as_str()),
-        k.participant.as_deref(),
-        k.remote_jid_alt.as_deref(),
-        k.participant_alt.as_deref(),
-        k.addressing_mode.map(|a| a.as_str()),
-        timestamp.map(|t| number.format(t)),
-        Some(status_number.format(status)),
-    ]
-    .into_iter()
-    .all(|f| line(out, f));
+    let ok = key_lines(out, k)
+        && line(out, timestamp.map(|t| number.format(t)))
+        && line(out, Some(status_number.format(status)));
     if !ok {
         out.truncate(start);
     }
