@@ -20,12 +20,12 @@ use std::sync::LazyLock;
 use wa_client::{Event, MessageKey, WaMessage};
 use wa_proto::WebMessageInfo;
 
+use super::proto_json;
+
 // What a message is compared with once the lines' fields are taken out: made once, not a
 // default of each (with its drop) per message.
 pub(super) static NO_INFO: LazyLock<WebMessageInfo> = LazyLock::new(WebMessageInfo::default);
 static NO_MESSAGE: LazyLock<wa_proto::Message> = LazyLock::new(wa_proto::Message::default);
-
-use super::proto_json;
 
 /// The first byte of a batch written here; a JSON batch starts with `{`.
 pub const MARK: u8 = b'R';
