@@ -265,6 +265,55 @@ mod tests {
         }
     }
 
+    /// The convention read segment by segment, the plain way: what `check`'s one pass must
+    /// agree with, reason for reason.
+    fn reason_by_segments(p: &str) -> &'static str {
+        if p.is_empty() {
+            return "empty path";
+        }
+        if p.len() > MAX_PATH {
+            return "path longer than 4096 bytes";
+        }
+        for seg in p.split('/') {
+            if seg.contains('\0') {
+                return "NUL in path";
+            }
+            if seg.is_empty() {
+                return "empty segment (leading, trailing or double '/')";
+            }
+            if seg == "." || seg == ".." {
+                return "'.' and '..' segments are not allowed";
+            }
+            if seg.len() > MAX_SEGMENT {
+                return "segment longer than 200 bytes";
+            }
+        }
+        "ok"
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #[test]
+        fn check_agrees_with_a_reading_by_segments(
+            segs in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a./\\x00]{0,4}",
+                    (190usize..215, "[a\\x00]{0,1}").prop_map(|(n, t)| format!("{}{t}", "x".repeat(n))),
+                ],
+                0..6,
+            ),
+        ) {
+            let p = segs.join("/");
+            let got = match check(&p) {
+                Ok(()) => "ok",
+                Err(StoreError::BadPath { reason, .. }) => reason,
+                Err(e) => panic!("{e}"),
+            };
+            proptest::prop_assert_eq!(got, reason_by_segments(&p), "{:?}", p);
+        }
+    }
+
     #[test]
     fn paths_that_escape_or_alias_are_refused() {
         for p in [
