@@ -57,6 +57,8 @@ export async function remoteServer(seed) {
     },
     pid: p.pid,
     scanQR: (qr, { phoneNumber, pushName }) => call('scanQR', { qr, phoneNumber, pushName }),
+    /** Every frame to `jid`'s connections `delayMs` late (0 ends it); how many it delays. */
+    delayFrames: (jid, delayMs) => call('delayFrames', { jid, delayMs }),
     stats: () => call('stats', {}),
     seedAccounts: ({ prefix, count, devices }) => call('seedAccounts', { prefix, count, devices }),
     phone(phoneNumber) {

@@ -131,6 +131,17 @@ test('the CLI serves a bot in CI: URL and root key out, pairing through stdin co
     assert.equal(sent.ok, true)
     const got = await bot.waitMessage((m) => m.key.id === sent.result)
     assert.equal(text(got), 'hi bot')
+    // Frames to the bot held back (a server one network hop away): the text waits in the
+    // server for the delay, then arrives; bad arguments are refused with codes.
+    assert.deepEqual(await command({ id: 23, cmd: 'delayFrames', jid, delayMs: 1500 }), { id: 23, ok: true, result: 1 })
+    const held = (await command({ id: 24, cmd: 'sendText', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', text: 'held' })).result
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(bot.upserts.some((m) => m.key.id === held), false, 'held back while delayed')
+    assert.equal(text(await bot.waitMessage((m) => m.key.id === held)), 'held')
+    assert.equal((await command({ id: 25, cmd: 'delayFrames', jid, delayMs: 0 })).result, 1)
+    assert.equal((await command({ id: 26, cmd: 'delayFrames', delayMs: 5 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
+    assert.equal((await command({ id: 27, cmd: 'delayFrames', jid, delayMs: -1 })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
+    assert.equal((await command({ id: 28, cmd: 'delayFrames', jid, delayMs: 'soon' })).error.code, 'ERR_WA_TESTSERVER_BAD_OPTION')
     // A burst driven in the server's process: ids in send order, the texts in that order.
     const burst = await command({ id: 12, cmd: 'sendTexts', phoneNumber: '15559990002', to: '15559990001@s.whatsapp.net', prefix: 'b', count: 6, inFlight: 3 })
     assert.equal(burst.ok, true)

@@ -17,8 +17,9 @@ const HELP = `usage: baileys-native test-server [--port N] [--seed TEXT] [--json
   --stdin-control   read JSON commands from stdin: scanQR, enterPairingCode, sendText,
                     sendTexts, sendMessage, setMediaRetryAnswer, inbox, waitForInbox, receipts,
                     devices, stats,
-                    dropConnection, streamError, refuseLogins, removeDevice, mediaExpire,
-                    mediaCorrupt, mediaFile, mediaPut, mediaCount, seedAccounts, stop`
+                    dropConnection, streamError, refuseLogins, removeDevice, delayFrames,
+                    mediaExpire, mediaCorrupt, mediaFile, mediaPut, mediaCount, seedAccounts,
+                    stop`
 
 function parse(argv) {
   const opts = { port: 0, json: false, control: false }
@@ -169,6 +170,12 @@ async function control(server, line) {
       return server.refuseLogins(msg.durationMs, { code: msg.code, failure: msg.failure })
     case 'removeDevice':
       return server.removeDevice(msg.jid)
+    case 'delayFrames':
+      // Every frame to the JID's connections `delayMs` late (0 ends it): a server one network
+      // hop away. A JID is required: "every connection" is not what a command line means.
+      if (typeof msg.jid !== 'string' || !msg.jid) throw badOption('delayFrames: jid must be a JID')
+      if (!Number.isInteger(msg.delayMs)) throw badOption('delayFrames: delayMs must be a whole number of ms')
+      return server.delayFrames(msg.jid, msg.delayMs)
     case 'mediaExpire':
       return server.media.expire(msg.directPath)
     case 'mediaCorrupt':
