@@ -14,6 +14,7 @@
 //   npm run bench lean          BENCH_LEAN_SOCKETS=1,100,500  BENCH_LEAN_TEXTS=2000
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
 //                               BENCH_LEAN_WARMUP=4000  BENCH_LEAN_CPU_ROUNDS=5
+//                               BENCH_LEAN_DELAY_MS=0 (frames to the client held back)
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -56,6 +57,9 @@ const CPU_ROUNDS = Number(process.env.BENCH_LEAN_CPU_ROUNDS ?? 5)
 // blocks of 1,000 one-at-a-time texts after the warm-up: 70-83 ms against 58-63 after);
 // after 2,000 per window that first block read as the ones after it.
 const WARMUP = Number(process.env.BENCH_LEAN_WARMUP ?? 4000)
+// Frames from the server to the measured socket held back this many ms in the CPU part (see
+// `child`); 0, the default, sends them at once.
+const DELAY_MS = Number(process.env.BENCH_LEAN_DELAY_MS || 0)
 const BAILEYS_MAX = Number(process.env.BENCH_LEAN_BAILEYS_MAX || 100)
 const RESTART = Number(process.env.BENCH_LEAN_RESTART ?? 100)
 const countsOf = (impl) => (impl === 'baileys' ? COUNTS.filter((n) => n <= BAILEYS_MAX) : COUNTS)
@@ -125,9 +129,10 @@ function parent() {
   row('RSS returned per ended socket', returned(b), returned(o), 'KB')
 
   console.log(`\nclient CPU per 1,000 texts (user + system of the client process; ratio > 1: ours cheaper)`)
-  console.log(`placement: ${o.placement}; each row after a 1.5 s pause, no forced GC`)
+  console.log(`placement: ${o.placement}; each row after a 1.5 s pause, no forced GC${DELAY_MS > 0 ? `; frames to the client ${DELAY_MS} ms late (BENCH_LEAN_DELAY_MS)` : ''}`)
   head('unit')
   for (const k of Object.keys(o.cpu)) row(k, b.cpu[k].msPer1000, o.cpu[k].msPer1000, 'ms CPU')
+  sleepsTable(b.cpu, o.cpu)
   if (CPU_ROUNDS > 0) cpuRounds(head)
   console.log('\nthroughput in the same runs (bounded by the test server, which runs the phone; ratio > 1: ours faster)')
   head('unit', 'ours / Baileys')
@@ -158,6 +163,23 @@ function restartTable(head, row) {
   row(`JS heap per extra socket, 1 -> ${RESTART}`, per(b, 'heap'), per(o, 'heap'), 'KB')
 }
 
+/**
+ * How many times this process' threads went to sleep so far (voluntary context switches, all
+ * threads): each sleep is a wake-up to pay for when the next frame comes, a cost in the
+ * kernel and in the loop's turn that does not shrink with a cheaper message.
+ */
+function sleeps() {
+  let n = 0
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      n += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/self/task/${t}/status`, 'utf8'))?.[1] ?? 0)
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n
+}
+
 /** Runs this file in a child process and returns the JSON of its last line. */
 /**
  * The CPU rows again, from CPU_ROUNDS pairs of fresh one-socket processes, Baileys then ours,
@@ -185,6 +207,22 @@ function cpuRounds(head) {
     const om = median(rounds.map((r) => r.o[k].msPer1000))
     const spread = `${median(ratios).toFixed(2)}x [${Math.min(...ratios).toFixed(2)} - ${Math.max(...ratios).toFixed(2)}]`
     console.log(`${k.padEnd(44)}${fmt(bm).padStart(10)}${fmt(om).padStart(10)}  ${'ms CPU'.padEnd(8)}${spread}`)
+  }
+  const mid = (side) => Object.fromEntries(Object.keys(rounds[0].o).map((k) => [k, { sleepsPerText: median(rounds.map((r) => r[side][k].sleepsPerText)) }]))
+  sleepsTable(mid('b'), mid('o'), 'median of the rounds')
+}
+
+/**
+ * Sleeps per text in each CPU row (see `sleeps`): a client that is done with a text sooner
+ * more often sleeps before the server's next frame (the ack of its receipt, the next text)
+ * comes, and pays a wake-up for it; this is what part of the gap is.
+ */
+function sleepsTable(b, o, what = 'the rows above') {
+  console.log(`\nsleeps of the client process per text (voluntary context switches, all threads; ${what})`)
+  console.log(`${''.padEnd(44)}${'Baileys'.padStart(10)}${'ours'.padStart(10)}`)
+  for (const k of Object.keys(o)) {
+    if (b[k]?.sleepsPerText === undefined || o[k].sleepsPerText === undefined) continue
+    console.log(`${k.padEnd(44)}${b[k].sleepsPerText.toFixed(2).padStart(10)}${o[k].sleepsPerText.toFixed(2).padStart(10)}`)
   }
 }
 
@@ -373,6 +411,15 @@ async function child(impl) {
   // The CPU part alone runs with the server and this process on different cores (see
   // `pinApart`); the memory part before it was not pinned.
   const placement = pinApart(server)
+  // BENCH_LEAN_DELAY_MS: every frame from the server to this socket that late, as from a
+  // server one network hop away (a bot's is tens of ms off). Locally the server answers within
+  // a fraction of a millisecond, so a client still busy with a text reads the server's next
+  // frame (its receipt's ack, the next text) in the same wake-up, and one that finished sooner
+  // sleeps and is woken for it: the slower client is spared wake-ups a real network would not
+  // spare it (the sleeps table shows how many).
+  if (DELAY_MS > 0 && (await server.delayFrames(c.sock.user.id, DELAY_MS)) !== 1) {
+    throw new Error(`${impl}: BENCH_LEAN_DELAY_MS found no connection of ${c.sock.user.id} to delay`)
+  }
   // Each row starts after a pause, without the forced GCs of the memory readings: after
   // three `gc()` calls V8 sized Baileys' old generation to what was live then, and the next
   // 1,000 received texts cost it 940-1,060 ms of CPU where its steady state was 610-700
@@ -382,6 +429,7 @@ async function child(impl) {
   const pause = () => new Promise((r) => setTimeout(r, 1500))
   const measure = async (name, fn, texts = TEXTS) => {
     await pause()
+    const s0 = sleeps()
     const u0 = process.cpuUsage()
     const t0 = performance.now()
     let timer
@@ -391,8 +439,13 @@ async function child(impl) {
     await Promise.race([fn(), limit]).finally(() => clearTimeout(timer))
     const wall = performance.now() - t0
     const u = process.cpuUsage(u0)
+    const slept = sleeps() - s0
     progress(impl, name, u)
-    cpu[name] = { msPer1000: (u.user + u.system) / 1000 / (texts / 1000), perSec: texts / (wall / 1000) }
+    cpu[name] = {
+      msPer1000: (u.user + u.system) / 1000 / (texts / 1000),
+      perSec: texts / (wall / 1000),
+      sleepsPerText: slept / texts,
+    }
   }
   let sentToPhone = 0
   // The phone's sends are driven from the server's process: a pipe round trip per text here
