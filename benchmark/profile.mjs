@@ -10,7 +10,8 @@
 //       sends it 4000 texts (10 in flight), and again while it sends 4000 (10 in flight):
 //       /tmp/perf-recv.data and /tmp/perf-send.data. Also prints the CPU per 1,000 texts.
 //       PROFILE_IN_FLIGHT sets the calls in flight (10 by default), PROFILE_FREQ the sampling
-//       rate (499 Hz), PROFILE_STAT=1 counts instead of sampling (A/B runs of the CPU figure).
+//       rate (499 Hz), PROFILE_STAT=1 counts instead of sampling (A/B runs of the CPU figure),
+//       PROFILE_DELAY_MS holds the server's frames to the socket back (a network hop).
 //   valgrind --tool=callgrind --collect-atstart=no node --expose-gc benchmark/profile.mjs cpu 500
 //       with PROFILE_CALLGRIND=1: the instructions of each phase alone, in callgrind.out.*.
 import { spawn } from 'node:child_process'
@@ -61,6 +62,10 @@ if (mode === 'idle') {
   const phone = server.phone('15556099999')
   // As in the lean bench's CPU rows: the server on its own core, no forced GC before a phase.
   console.error(pinApart(server))
+  // PROFILE_DELAY_MS: frames to the socket held back so long, as in the lean bench's
+  // BENCH_LEAN_DELAY_MS (a server one network hop away).
+  const delay = Number(process.env.PROFILE_DELAY_MS || 0)
+  if (delay > 0 && (await server.delayFrames(first.sock.user.id, delay)) !== 1) throw new Error('PROFILE_DELAY_MS: no connection to delay')
   const profile = async (name, fn) => {
     await new Promise((r) => setTimeout(r, 1500))
     // DWARF unwinding: the addon is built without frame pointers.
