@@ -180,7 +180,6 @@ function sleeps() {
   return n
 }
 
-/** Runs this file in a child process and returns the JSON of its last line. */
 /**
  * The CPU rows again, from CPU_ROUNDS pairs of fresh one-socket processes, Baileys then ours,
  * so that each of our rounds is set against a Baileys round run just before it on the same
@@ -226,6 +225,7 @@ function sleepsTable(b, o, what = 'the rows above') {
   }
 }
 
+/** Runs this file in a child process and returns the JSON of its last line. */
 function runChild(args, env = {}) {
   const p = spawnSync(process.execPath, ['--expose-gc', self, ...args], {
     encoding: 'utf8',
