@@ -223,6 +223,7 @@ pub fn file_name(seg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn paths_are_refused_for_the_first_thing_wrong_in_them() {
@@ -265,8 +266,8 @@ mod tests {
         }
     }
 
-    /// The convention read segment by segment, the plain way: what `check`'s one pass must
-    /// agree with, reason for reason.
+    /// The convention read segment by segment, the plain way: what `check` (two `memchr`s a
+    /// segment) must agree with, reason for reason.
     fn reason_by_segments(p: &str) -> &'static str {
         if p.is_empty() {
             return "empty path";
@@ -290,8 +291,6 @@ mod tests {
         }
         "ok"
     }
-
-    use proptest::strategy::Strategy;
 
     proptest::proptest! {
         #[test]
