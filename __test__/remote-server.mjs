@@ -3,6 +3,7 @@
 // memory of a process must be its sockets' alone: the benchmarks (`benchmark/`) and the soak
 // test, whose clients run in a child process while the server runs in another.
 import { execFileSync, spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -124,6 +125,27 @@ export function pinApart(server) {
     return `not pinned (taskset: ${e.code ?? e.status ?? e.message})`
   }
   return `test server pinned to core 0, client to core${n === 2 ? '' : 's'} ${rest}`
+}
+
+/**
+ * Voluntary context switches (sleeps) and CPU time (ns, from schedstat) of this process so far,
+ * by thread name (threads of one name summed): what the benchmarks read per text.
+ */
+export function threadSwitches() {
+  const by = new Map()
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const st = readFileSync(`/proc/self/task/${t}/status`, 'utf8')
+      const name = /^Name:\s*(.*)$/m.exec(st)?.[1] ?? '?'
+      const n = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0)
+      const ns = Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0])
+      const was = by.get(name) ?? { n: 0, ns: 0 }
+      by.set(name, { n: was.n + n, ns: was.ns + ns })
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return by
 }
 
 /** Calls `fn(i)` for i in 0..n keeping at most `window` calls unresolved at a time. */

@@ -37,7 +37,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { loadavg, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { remoteServer, settle, inFlight, clientFactory, pinApart } from '../__test__/remote-server.mjs'
+import { remoteServer, settle, inFlight, clientFactory, pinApart, threadSwitches } from '../__test__/remote-server.mjs'
 
 const COUNTS = (process.env.BENCH_LEAN_SOCKETS || '1,100,500').split(',').map(Number)
 // Texts per CPU row. 2,000 (1,000 until stop 45): a lone received text costs us ~70 us, so a
@@ -170,13 +170,7 @@ function restartTable(head, row) {
  */
 function sleeps() {
   let n = 0
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      n += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/self/task/${t}/status`, 'utf8'))?.[1] ?? 0)
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
+  for (const t of threadSwitches().values()) n += t.n
   return n
 }
 

@@ -15,31 +15,10 @@
 //   valgrind --tool=callgrind --collect-atstart=no node --expose-gc benchmark/profile.mjs cpu 500
 //       with PROFILE_CALLGRIND=1: the instructions of each phase alone, in callgrind.out.*.
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
-import { remoteServer, settle, inFlight, clientFactory, pinApart } from '../__test__/remote-server.mjs'
+import { remoteServer, settle, inFlight, clientFactory, pinApart, threadSwitches } from '../__test__/remote-server.mjs'
 
 const [mode, count = '50', out = '/tmp/perf'] = process.argv.slice(2)
 
-/**
- * Voluntary context switches and CPU time (ns, from schedstat) so far, by thread name (threads
- * of one name summed).
- */
-function switches() {
-  const by = new Map()
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      const st = readFileSync(`/proc/self/task/${t}/status`, 'utf8')
-      const name = /^Name:\s*(.*)$/m.exec(st)?.[1] ?? '?'
-      const n = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0)
-      const ns = Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0])
-      const was = by.get(name) ?? { n: 0, ns: 0 }
-      by.set(name, { n: was.n + n, ns: was.ns + ns })
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return by
-}
 const server = await remoteServer(`profile ${mode}`)
 // PROFILE_IMPL=baileys runs the same with a Baileys socket (its sleeps per text, for comparison).
 const make = await clientFactory(process.env.PROFILE_IMPL || 'ours', server)
@@ -98,11 +77,11 @@ if (mode === 'idle') {
       stdio: ['ignore', 'ignore', 'inherit'],
     })
     await new Promise((r) => setTimeout(r, 1000))
-    const s0 = switches()
+    const s0 = threadSwitches()
     const u0 = process.cpuUsage()
     await fn()
     const u = process.cpuUsage(u0)
-    const s1 = switches()
+    const s1 = threadSwitches()
     perf.kill('SIGINT')
     await new Promise((r) => perf.once('exit', r))
     console.error(`${name}: ${(((u.user + u.system) / 1000) * (1000 / n)).toFixed(0)} ms CPU per 1,000 texts (user ${((u.user / 1000) * (1000 / n)).toFixed(0)}, system ${((u.system / 1000) * (1000 / n)).toFixed(0)})`)
