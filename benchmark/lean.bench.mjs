@@ -179,7 +179,8 @@ function sleeps() {
  * so that each of our rounds is set against a Baileys round run just before it on the same
  * machine: on a shared machine the speed drifts by tens of percent over minutes, and one
  * pair of runs minutes apart moved a ratio by as much. Each row: the medians, the median
- * of the per-round ratios, and the lowest and highest of them.
+ * of the per-round ratios, and the lowest and highest of them; then every round's ratio and
+ * both sides' CPU, so a reader sees how many rounds a target held in and which side moved.
  */
 function cpuRounds(head) {
   const rounds = []
@@ -200,6 +201,10 @@ function cpuRounds(head) {
     const om = median(rounds.map((r) => r.o[k].msPer1000))
     const spread = `${median(ratios).toFixed(2)}x [${Math.min(...ratios).toFixed(2)} - ${Math.max(...ratios).toFixed(2)}]`
     console.log(`${k.padEnd(44)}${fmt(bm).padStart(10)}${fmt(om).padStart(10)}  ${'ms CPU'.padEnd(8)}${spread}`)
+  }
+  console.log('\neach round in the order run: ratio (Baileys / ours, ms CPU per 1,000)')
+  for (const k of Object.keys(rounds[0].o)) {
+    console.log(`${k.padEnd(44)}${rounds.map((r) => `${(r.b[k].msPer1000 / r.o[k].msPer1000).toFixed(1)}x (${fmt(r.b[k].msPer1000)}/${fmt(r.o[k].msPer1000)})`).join(' ')}`)
   }
   const mid = (side) => Object.fromEntries(Object.keys(rounds[0].o).map((k) => [k, { sleepsPerText: median(rounds.map((r) => r[side][k].sleepsPerText)) }]))
   sleepsTable(mid('b'), mid('o'), 'median of the rounds')
