@@ -195,8 +195,9 @@ function cpuRounds(head) {
   }
   console.log(`\nclient CPU per 1,000 texts, ${CPU_ROUNDS} rounds of one socket in a fresh process, Baileys and ours in turn (ratio: median of the rounds' ratios, [lowest - highest])`)
   head('unit')
+  const ratio = (r, k) => r.b[k].msPer1000 / r.o[k].msPer1000
   for (const k of Object.keys(rounds[0].o)) {
-    const ratios = rounds.map((r) => r.b[k].msPer1000 / r.o[k].msPer1000)
+    const ratios = rounds.map((r) => ratio(r, k))
     const bm = median(rounds.map((r) => r.b[k].msPer1000))
     const om = median(rounds.map((r) => r.o[k].msPer1000))
     const spread = `${median(ratios).toFixed(2)}x [${Math.min(...ratios).toFixed(2)} - ${Math.max(...ratios).toFixed(2)}]`
@@ -204,7 +205,7 @@ function cpuRounds(head) {
   }
   console.log('\neach round in the order run: ratio (Baileys / ours, ms CPU per 1,000)')
   for (const k of Object.keys(rounds[0].o)) {
-    console.log(`${k.padEnd(44)}${rounds.map((r) => `${(r.b[k].msPer1000 / r.o[k].msPer1000).toFixed(1)}x (${fmt(r.b[k].msPer1000)}/${fmt(r.o[k].msPer1000)})`).join(' ')}`)
+    console.log(`${k.padEnd(44)}${rounds.map((r) => `${ratio(r, k).toFixed(1)}x (${fmt(r.b[k].msPer1000)}/${fmt(r.o[k].msPer1000)})`).join(' ')}`)
   }
   const mid = (side) => Object.fromEntries(Object.keys(rounds[0].o).map((k) => [k, { sleepsPerText: median(rounds.map((r) => r[side][k].sleepsPerText)) }]))
   sleepsTable(mid('b'), mid('o'), 'median of the rounds')
