@@ -11,14 +11,16 @@ import { join } from 'node:path'
 
 /**
  * Starts the CLI test server (seeded) and returns the controls the callers need. A profiler's
- * preload (heaptrack) and the client's runtime size (TOKIO_WORKER_THREADS) are not passed on:
- * only the client process is measured, and the server stays as it is.
+ * preload (heaptrack), the client's runtime size (TOKIO_WORKER_THREADS) and the client's addon
+ * (NAPI_RS_NATIVE_LIBRARY_PATH, which the testing package's loader would take for its own) are
+ * not passed on: only the client process is measured, and the server stays as it is.
  */
 export async function remoteServer(seed) {
   const env = { ...process.env }
   delete env.LD_PRELOAD
   delete env.DUMP_HEAPTRACK_OUTPUT
   delete env.TOKIO_WORKER_THREADS
+  delete env.NAPI_RS_NATIVE_LIBRARY_PATH
   const bin = fileURLToPath(new URL('../bin/baileys-native.js', import.meta.url))
   const p = spawn(process.execPath, [bin, 'test-server', '--json', '--stdin-control', '--seed', seed], {
     stdio: ['pipe', 'pipe', 'inherit'],

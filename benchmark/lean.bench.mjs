@@ -15,6 +15,11 @@
 //                               BENCH_LEAN_BAILEYS_MAX=100  BENCH_LEAN_RESTART=100
 //                               BENCH_LEAN_WARMUP=4000  BENCH_LEAN_CPU_ROUNDS=5
 //                               BENCH_LEAN_DELAY_MS=0 (frames to the client held back)
+//   NAPI_RS_NATIVE_LIBRARY_PATH=F.node   ours from another build than the tests' `release` one,
+//                               e.g. the `dist` profile users install (`cargo build --profile
+//                               dist --lib -p baileys-native`, then target/dist/
+//                               libbaileys_native.so copied to a name ending in .node); the
+//                               bench prints the addon file ours mapped
 //
 // Then a restarted bot host (BENCH_LEAN_RESTART sockets, 0 skips it): each implementation
 // pairs that many accounts with their auth in `useMultiFileAuthState` folders (its own
@@ -33,7 +38,7 @@
 // would take well over the bench's 10 minutes on a small machine. Ours goes to the largest
 // count. Per-socket costs are compared over the range both measured.
 import { spawnSync } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -90,6 +95,8 @@ function parent() {
     results[r] = runChild(['--child', r])
     console.log(`${r}: ${((Date.now() - started) / 1000).toFixed(0)} s; load average after: ${load()}`)
   }
+  const addons = results.ours.addons.map((f) => `${f} (${(statSync(f).size / 1e6).toFixed(1)} MB)`)
+  console.log(`ours' addon: ${addons.join(', ') || 'none mapped'}`)
   const b = results.baileys
   const o = results.ours
   const head = (unit, ratio = 'Baileys / ours') =>
@@ -502,5 +509,17 @@ async function child(impl) {
 
   restore()
   server.stop()
-  return { mem, half, cpu, placement, pairSeconds: pairMs / 1000 }
+  return { mem, half, cpu, placement, pairSeconds: pairMs / 1000, addons: mappedAddons() }
+}
+
+/** The native addons this process has mapped: which build a reading measured (the `release`
+ * build the tests use, or another that `NAPI_RS_NATIVE_LIBRARY_PATH` names; when that one
+ * does not load, the package falls back to its own without a word). */
+function mappedAddons() {
+  const files = new Set()
+  for (const l of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const m = /\s(\/\S*\.node)$/.exec(l)
+    if (m) files.add(m[1])
+  }
+  return [...files]
 }
