@@ -325,10 +325,7 @@ function addonPages() {
   const fd = openSync('/proc/self/pagemap', 'r')
   const entry = Buffer.alloc(8)
   try {
-    for (const l of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \S+\s+(\S*\.node)$/.exec(l)
-      if (!m) continue
-      const [start, end, offset] = [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)]
+    for (const { start, end, offset } of addonMappings()) {
       for (let va = start; va < end; va += 4096) {
         readSync(fd, entry, 0, 8, (va / 4096) * 8)
         if (entry[7] & 0x80) pages.push(offset + (va - start))
@@ -516,10 +513,15 @@ async function child(impl) {
  * build the tests use, or another that `NAPI_RS_NATIVE_LIBRARY_PATH` names; when that one
  * does not load, the package falls back to its own without a word). */
 function mappedAddons() {
-  const files = new Set()
+  return [...new Set(addonMappings().map((m) => m.file))]
+}
+
+/** This process's mappings of native addons (`.node` files), from /proc/self/maps. */
+function addonMappings() {
+  const out = []
   for (const l of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-    const m = /\s(\/\S*\.node)$/.exec(l)
-    if (m) files.add(m[1])
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \S+\s+(\S*\.node)$/.exec(l)
+    if (m) out.push({ start: parseInt(m[1], 16), end: parseInt(m[2], 16), offset: parseInt(m[3], 16), file: m[4] })
   }
-  return [...files]
+  return out
 }
